@@ -1,0 +1,172 @@
+//! The one search loop: ask a strategy, run the proposal with a [`Runner`], tell the outcome,
+//! report to observers, and decide when to stop. Live search, replay of recorded runs and
+//! benchmarks all drive strategies through [`drive`].
+
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::outcome::{Observation, Outcome};
+use crate::space::{ConfigId, Space};
+use crate::strategy::{Optimizer, Proposal, Termination};
+
+/// Limits that apply to one probe.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeLimits {
+    /// Wall-time limit of the probe; a runner stops the job and reports `TimedOut` past it.
+    pub timeout: Option<Duration>,
+    /// Set when the user asked the search to stop; runners may abort a running probe.
+    pub interrupt: Option<Arc<AtomicBool>>,
+}
+
+/// Runs the workload under one configuration (local threads, Spark, Dataproc, a command, or a
+/// lookup in recorded runs) and reports what happened. Failures are outcomes, not errors.
+pub trait Runner {
+    fn run(
+        &self,
+        space: &Space,
+        config: ConfigId,
+        limits: &ProbeLimits,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Side effects of a search (progress display, journal, traces) hook in here.
+pub trait Observer {
+    /// A probe is about to be launched. `index` counts probes from 0.
+    fn on_launch(&mut self, _index: usize, _proposal: &Proposal) {}
+    /// A probe finished and was told to the strategy.
+    fn on_outcome(&mut self, _index: usize, _config: ConfigId, _outcome: &Outcome) {}
+    /// The search ended.
+    fn on_finish(&mut self, _result: &SearchResult) {}
+}
+
+/// How the loop ends.
+#[derive(Debug, Clone, Default)]
+pub struct DriveOptions {
+    /// Maximum number of probes (including any already told before the drive started).
+    pub budget: Option<usize>,
+    /// End at the strategy's stop rule. When false the loop records where the rule first fired
+    /// and carries on to the budget (how replay comparisons report cost against evaluations).
+    pub honour_stop: bool,
+    /// Never launch a probe whose worst-case cost (price x timeout) would take total spend past
+    /// this many USD.
+    pub max_spend_usd: Option<f64>,
+    /// Runtime limit of the job (objective constraint); the best configuration must meet it.
+    pub max_runtime_s: Option<f64>,
+    pub limits: ProbeLimits,
+}
+
+/// What a drive produced.
+#[derive(Debug, Clone)]
+pub struct SearchResult {
+    pub termination: Termination,
+    /// Cheapest completed probe meeting the runtime limit, if any.
+    pub best: Option<Observation>,
+    pub evaluations: usize,
+    /// Number of probes told when the stop rule first fired (whether or not it was honoured).
+    pub stop_fired_at: Option<usize>,
+    pub spent_usd: f64,
+}
+
+/// Drives `optimizer` with `runner` until a termination condition holds.
+pub async fn drive<R: Runner>(
+    space: &Space,
+    optimizer: &mut dyn Optimizer,
+    runner: &R,
+    options: &DriveOptions,
+    observers: &mut [&mut dyn Observer],
+) -> SearchResult {
+    let mut stop_fired_at = None;
+    let termination = loop {
+        let told = optimizer.history().len();
+        if let Some(flag) = &options.limits.interrupt {
+            if flag.load(Ordering::SeqCst) {
+                break Termination::Interrupted;
+            }
+        }
+        if let Some(budget) = options.budget {
+            if told >= budget {
+                break Termination::Budget {
+                    evaluations: budget,
+                };
+            }
+        }
+        let Some(proposal) = optimizer.ask() else {
+            break Termination::SpaceExhausted;
+        };
+        if proposal.stop && stop_fired_at.is_none() {
+            stop_fired_at = Some(told);
+            if options.honour_stop {
+                let detail = match proposal.expected_improvement {
+                    Some(ei) => {
+                        format!("expected improvement {:.2}% after {told} runs", ei * 100.0)
+                    }
+                    None => format!("after {told} runs"),
+                };
+                break Termination::StopRule { detail };
+            }
+        }
+        if let Some(limit) = options.max_spend_usd {
+            let spent = optimizer.history().total_cost();
+            let worst = worst_case_cost(space, proposal.config, &options.limits);
+            if spent + worst > limit {
+                break Termination::SpendLimit {
+                    spent_usd: spent,
+                    limit_usd: limit,
+                };
+            }
+        }
+        for o in observers.iter_mut() {
+            o.on_launch(told, &proposal);
+        }
+        let outcome = runner.run(space, proposal.config, &options.limits).await;
+        optimizer.tell(proposal.config, outcome.clone());
+        for o in observers.iter_mut() {
+            o.on_outcome(told, proposal.config, &outcome);
+        }
+    };
+    let history = optimizer.history();
+    let result = SearchResult {
+        termination,
+        best: history.best(options.max_runtime_s).cloned(),
+        evaluations: history.len(),
+        stop_fired_at,
+        spent_usd: history.total_cost(),
+    };
+    for o in observers.iter_mut() {
+        o.on_finish(&result);
+    }
+    result
+}
+
+/// Worst case a probe can cost: its price for the whole time limit. Without a time limit the
+/// spend limit cannot bound a probe in advance, so this is infinite.
+pub fn worst_case_cost(space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+    match limits.timeout {
+        Some(t) => space.config(config).price_per_hour * t.as_secs_f64() / 3600.0,
+        None => f64::INFINITY,
+    }
+}
+
+/// Runs a future to completion on the current thread. Replay runners never wait on I/O, so
+/// this is all a replay needs; live backends use a tokio runtime instead.
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    use std::pin::pin;
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        match future.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}

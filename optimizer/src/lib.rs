@@ -1,0 +1,12 @@
+//! cherrypick's optimiser: the search space, a Gaussian-process surrogate, acquisition functions,
+//! search strategies behind one ask/tell trait, stop rules, and the search driver.
+
+pub mod driver;
+pub mod outcome;
+pub mod space;
+pub mod strategy;
+
+pub use driver::{block_on, drive, DriveOptions, Observer, ProbeLimits, Runner, SearchResult};
+pub use outcome::{History, Observation, Outcome};
+pub use space::{Config, ConfigId, Dimension, Kind, Space, SpaceError, Value};
+pub use strategy::{Optimizer, Proposal, Termination};

@@ -1,0 +1,67 @@
+//! The ask/tell interface every search strategy implements, proposals, stop rules and termination.
+
+use serde::{Deserialize, Serialize};
+
+use crate::outcome::{History, Outcome};
+use crate::space::ConfigId;
+
+/// What a strategy proposes to run next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    pub config: ConfigId,
+    /// Expected improvement of this proposal, relative to the incumbent (0.1 = 10%), when the
+    /// strategy has a model; `None` for model-free strategies and the initial design.
+    pub expected_improvement: Option<f64>,
+    /// Set when the strategy's own stop rule says the search should end before this probe.
+    /// Drivers that honour stop rules end the search here; replay comparisons record where it
+    /// fired and keep going so they can also report cost against evaluations.
+    pub stop: bool,
+}
+
+/// A search strategy: proposes configurations and learns from their outcomes.
+///
+/// `ask` marks its proposal pending until it is told, so batch drivers can ask several times
+/// before telling; it returns `None` once every configuration is told or pending.
+pub trait Optimizer: Send {
+    /// Strategy name as used on the command line (`bo`, `cherrypick`, `grid`, ...).
+    fn name(&self) -> &str;
+    fn ask(&mut self) -> Option<Proposal>;
+    fn tell(&mut self, config: ConfigId, outcome: Outcome);
+    fn history(&self) -> &History;
+}
+
+/// Why a search ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Termination {
+    /// The strategy's stop rule fired (for example expected improvement below a threshold).
+    StopRule { detail: String },
+    /// The evaluation budget was used up.
+    Budget { evaluations: usize },
+    /// The next probe could cost more than the spend limit allows.
+    SpendLimit { spent_usd: f64, limit_usd: f64 },
+    /// Every configuration in the catalogue has been run.
+    SpaceExhausted,
+    /// Stopped by the user (Ctrl-C) after recording what finished.
+    Interrupted,
+}
+
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Termination::StopRule { detail } => write!(f, "stop rule: {detail}"),
+            Termination::Budget { evaluations } => {
+                write!(f, "budget of {evaluations} evaluations used")
+            }
+            Termination::SpendLimit {
+                spent_usd,
+                limit_usd,
+            } => write!(
+                f,
+                "spend limit: ${spent_usd:.4} spent, next probe could pass ${limit_usd:.4}"
+            ),
+            Termination::SpaceExhausted => write!(f, "every configuration has been run"),
+            Termination::Interrupted => write!(f, "interrupted"),
+        }
+    }
+}

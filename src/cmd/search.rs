@@ -1,0 +1,8 @@
+//! `cherrypick search`.
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> anyhow::Result<()> {
+    anyhow::bail!("`cherrypick search` is not built yet")
+}
