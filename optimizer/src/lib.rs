@@ -3,10 +3,13 @@
 
 pub mod driver;
 pub mod outcome;
+pub mod rng;
 pub mod space;
+pub mod strategies;
 pub mod strategy;
 
 pub use driver::{block_on, drive, DriveOptions, Observer, ProbeLimits, Runner, SearchResult};
 pub use outcome::{History, Observation, Outcome};
 pub use space::{Config, ConfigId, Dimension, Kind, Space, SpaceError, Value};
+pub use strategies::{build_strategy, StrategyOptions, UnknownStrategy, STRATEGY_NAMES};
 pub use strategy::{Optimizer, Proposal, Termination};

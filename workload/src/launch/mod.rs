@@ -1,0 +1,1 @@
+//! Launchers: run the workload under a configuration (local threads, Spark, Dataproc, a command).
