@@ -2,6 +2,7 @@
 //! search strategies behind one ask/tell trait, stop rules, and the search driver.
 
 pub mod driver;
+pub mod gp;
 pub mod outcome;
 pub mod rng;
 pub mod space;

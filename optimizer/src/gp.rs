@@ -1,0 +1,796 @@
+//! Our Gaussian process: Matern 5/2 kernel with one length-scale per input dimension (ARD), signal
+//! variance and a noise term, zero mean on standardised targets; the log marginal likelihood and
+//! its analytic gradient; hyper-parameters fitted by multi-start L-BFGS (argmin) within bounds.
+//!
+//! Hyper-parameters live in log space. The optimiser works on an unconstrained vector `u`, mapped
+//! into the bounds by a sigmoid, so no iterate can leave them. Every fit stops on iteration counts.
+
+use std::cell::RefCell;
+
+use argmin::core::{CostFunction, Executor, Gradient};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use nalgebra::{Cholesky, DMatrix, DVector, Dyn};
+
+use crate::rng::Rng;
+
+const SQRT5: f64 = 2.236_067_977_499_79;
+const LN_2PI: f64 = 1.837_877_066_409_345_5;
+
+/// Errors of the Gaussian process. Fitting never panics: bad numbers come back as these.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum GpError {
+    #[error("a Gaussian process needs at least one training point")]
+    NoData,
+    #[error("training inputs have {got} columns, expected {want}")]
+    Shape { got: usize, want: usize },
+    #[error("training data contains a non-finite value (row {row})")]
+    NonFinite { row: usize },
+    #[error("the covariance matrix is not positive definite even with a jitter of {jitter:e}")]
+    NotPositiveDefinite { jitter: f64 },
+}
+
+/// Kernel hyper-parameters, all in natural-log units, on standardised targets.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hyper {
+    /// ln of one length-scale per input dimension.
+    pub log_length_scales: Vec<f64>,
+    /// ln of the signal variance.
+    pub log_signal_var: f64,
+    /// ln of the observation-noise variance.
+    pub log_noise_var: f64,
+}
+
+impl Hyper {
+    /// Flattens to `[ln l_1..ln l_d, ln s2, ln noise]`, the order of [`log_marginal_likelihood`]'s
+    /// gradient.
+    pub fn to_vec(&self) -> Vec<f64> {
+        let mut v = self.log_length_scales.clone();
+        v.push(self.log_signal_var);
+        v.push(self.log_noise_var);
+        v
+    }
+    /// Inverse of [`Hyper::to_vec`].
+    pub fn from_slice(v: &[f64]) -> Hyper {
+        let d = v.len().saturating_sub(2);
+        Hyper {
+            log_length_scales: v[..d].to_vec(),
+            log_signal_var: v.get(d).copied().unwrap_or(0.0),
+            log_noise_var: v.get(d + 1).copied().unwrap_or(-10.0),
+        }
+    }
+}
+
+/// How the observation noise is treated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Noise {
+    /// Fixed variance in the units of the raw targets (CherryPick: 0.02 on log cost).
+    Fixed(f64),
+    /// Fitted within `[min, max]`, variances in the units of the raw targets.
+    Fitted { min: f64, max: f64 },
+}
+
+/// Settings of a fit: bounds, noise treatment and the optimiser's effort.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GpConfig {
+    /// Length-scale bounds (inputs are expected in the unit cube).
+    pub length_scale: (f64, f64),
+    /// Signal-variance bounds on standardised targets.
+    pub signal_var: (f64, f64),
+    pub noise: Noise,
+    /// Optional log-normal prior on each length-scale: (mean of ln l, sd of ln l). Turns ML-II
+    /// into MAP, which keeps the fit away from degenerate length-scales with few points.
+    pub length_scale_prior: Option<(f64, f64)>,
+    /// Random starts besides the warm start (or the default start when there is none).
+    pub restarts: usize,
+    /// L-BFGS iterations per start.
+    pub max_iters: u64,
+}
+
+impl Default for GpConfig {
+    fn default() -> Self {
+        GpConfig {
+            length_scale: (0.05, 20.0),
+            signal_var: (0.05, 20.0),
+            noise: Noise::Fitted {
+                min: 1e-6,
+                max: 0.5,
+            },
+            length_scale_prior: None,
+            restarts: 2,
+            max_iters: 40,
+        }
+    }
+}
+
+/// Training data with the targets standardised and pairwise squared differences precomputed.
+#[derive(Debug, Clone)]
+pub struct GpData {
+    x: DMatrix<f64>,
+    /// Standardised targets.
+    y: DVector<f64>,
+    y_mean: f64,
+    y_sd: f64,
+    /// `sq[d][i * n + j] = (x_id - x_jd)^2`.
+    sq: Vec<Vec<f64>>,
+}
+
+impl GpData {
+    /// Checks and standardises the data. `x` holds one row per point.
+    pub fn new(x: &[Vec<f64>], y: &[f64]) -> Result<GpData, GpError> {
+        let n = x.len();
+        if n == 0 || y.len() != n {
+            return Err(GpError::NoData);
+        }
+        let d = x[0].len();
+        for (row, (xi, yi)) in x.iter().zip(y).enumerate() {
+            if xi.len() != d {
+                return Err(GpError::Shape {
+                    got: xi.len(),
+                    want: d,
+                });
+            }
+            if !yi.is_finite() || xi.iter().any(|v| !v.is_finite()) {
+                return Err(GpError::NonFinite { row });
+            }
+        }
+        let y_mean = y.iter().sum::<f64>() / n as f64;
+        let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
+        // One point, or all targets equal: keep the raw scale rather than divide by ~0.
+        let y_sd = if var > 1e-12 { var.sqrt() } else { 1.0 };
+        let xm = DMatrix::from_fn(n, d, |i, j| x[i][j]);
+        let ys = DVector::from_iterator(n, y.iter().map(|v| (v - y_mean) / y_sd));
+        let sq = (0..d)
+            .map(|k| {
+                let mut m = vec![0.0; n * n];
+                for i in 0..n {
+                    for j in 0..n {
+                        m[i * n + j] = (x[i][k] - x[j][k]).powi(2);
+                    }
+                }
+                m
+            })
+            .collect();
+        Ok(GpData {
+            x: xm,
+            y: ys,
+            y_mean,
+            y_sd,
+            sq,
+        })
+    }
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+    pub fn dim(&self) -> usize {
+        self.x.ncols()
+    }
+    /// Standard deviation used to standardise the targets.
+    pub fn y_sd(&self) -> f64 {
+        self.y_sd
+    }
+    /// Converts a noise variance in raw target units to standardised units.
+    pub fn noise_to_standard(&self, var: f64) -> f64 {
+        var / (self.y_sd * self.y_sd)
+    }
+}
+
+/// Matern 5/2 as a function of the scaled distance r: (1 + sqrt5 r + 5 r^2 / 3) exp(-sqrt5 r).
+fn matern52(r: f64) -> f64 {
+    let s = SQRT5 * r;
+    (1.0 + s + s * s / 3.0) * (-s).exp()
+}
+
+/// Matern 5/2 ARD covariance between two points.
+pub fn kernel(a: &[f64], b: &[f64], hyper: &Hyper) -> f64 {
+    let r2: f64 = a
+        .iter()
+        .zip(b)
+        .zip(&hyper.log_length_scales)
+        .map(|((x, y), ll)| (x - y).powi(2) * (-2.0 * ll).exp())
+        .sum();
+    hyper.log_signal_var.exp() * matern52(r2.sqrt())
+}
+
+/// Cholesky with a jitter ladder: tries the matrix as is, then adds growing multiples of its mean
+/// diagonal. Returns the factor and the jitter used.
+fn cholesky_jitter(k: DMatrix<f64>) -> Result<(Cholesky<f64, Dyn>, f64), GpError> {
+    if k.iter().any(|v| !v.is_finite()) {
+        return Err(GpError::NotPositiveDefinite { jitter: 0.0 });
+    }
+    let n = k.nrows();
+    let scale = (k.trace() / n as f64).abs().max(1e-300);
+    let mut last = 0.0;
+    for jitter in [0.0, 1e-10, 1e-8, 1e-6, 1e-4, 1e-2] {
+        let mut m = k.clone();
+        for i in 0..n {
+            m[(i, i)] += jitter * scale;
+        }
+        if let Some(c) = Cholesky::new(m) {
+            if c.l_dirty()
+                .diagonal()
+                .iter()
+                .all(|v| *v > 0.0 && v.is_finite())
+            {
+                return Ok((c, jitter * scale));
+            }
+        }
+        last = jitter * scale;
+    }
+    Err(GpError::NotPositiveDefinite { jitter: last })
+}
+
+/// Kernel matrix without noise, and the scaled distances.
+fn kernel_matrix(data: &GpData, hyper: &Hyper) -> (DMatrix<f64>, Vec<f64>) {
+    let n = data.len();
+    let inv_l2: Vec<f64> = hyper
+        .log_length_scales
+        .iter()
+        .map(|ll| (-2.0 * ll).exp())
+        .collect();
+    let s2 = hyper.log_signal_var.exp();
+    let mut r = vec![0.0; n * n];
+    let mut k = DMatrix::zeros(n, n);
+    for i in 0..n {
+        k[(i, i)] = s2;
+        for j in 0..i {
+            let mut r2 = 0.0;
+            for (sq, w) in data.sq.iter().zip(&inv_l2) {
+                r2 += sq[i * n + j] * w;
+            }
+            let rij = r2.sqrt();
+            r[i * n + j] = rij;
+            r[j * n + i] = rij;
+            let v = s2 * matern52(rij);
+            k[(i, j)] = v;
+            k[(j, i)] = v;
+        }
+    }
+    (k, r)
+}
+
+/// Log marginal likelihood of the standardised targets and its gradient with respect to
+/// `[ln l_1..ln l_d, ln s2, ln noise]`.
+pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec<f64>), GpError> {
+    let n = data.len();
+    let d = data.dim();
+    if hyper.log_length_scales.len() != d {
+        return Err(GpError::Shape {
+            got: hyper.log_length_scales.len(),
+            want: d,
+        });
+    }
+    let (kf, r) = kernel_matrix(data, hyper);
+    let noise = hyper.log_noise_var.exp();
+    let mut k = kf.clone();
+    for i in 0..n {
+        k[(i, i)] += noise;
+    }
+    let (chol, _) = cholesky_jitter(k)?;
+    let alpha = chol.solve(&data.y);
+    let log_det: f64 = chol
+        .l_dirty()
+        .diagonal()
+        .iter()
+        .map(|v| v.ln())
+        .sum::<f64>()
+        * 2.0;
+    let lml = -0.5 * data.y.dot(&alpha) - 0.5 * log_det - 0.5 * n as f64 * LN_2PI;
+
+    // dL/dtheta = 0.5 tr(W dK/dtheta), W = alpha alpha^T - K^-1 (symmetric).
+    let kinv = chol.inverse();
+    let s2 = hyper.log_signal_var.exp();
+    let inv_l2: Vec<f64> = hyper
+        .log_length_scales
+        .iter()
+        .map(|ll| (-2.0 * ll).exp())
+        .collect();
+    let mut grad = vec![0.0; d + 2];
+    let mut g_signal = 0.0;
+    let mut trace_w = 0.0;
+    for i in 0..n {
+        let wii = alpha[i] * alpha[i] - kinv[(i, i)];
+        trace_w += wii;
+        g_signal += wii * kf[(i, i)];
+        for j in 0..i {
+            let w = alpha[i] * alpha[j] - kinv[(i, j)];
+            g_signal += 2.0 * w * kf[(i, j)];
+            let rij = r[i * n + j];
+            let s = SQRT5 * rij;
+            // d k / d ln l_d = s2 (5/3) (1 + sqrt5 r) exp(-sqrt5 r) (x_d - x'_d)^2 / l_d^2
+            let common = 2.0 * w * s2 * (5.0 / 3.0) * (1.0 + s) * (-s).exp();
+            for (k, (sq, il)) in data.sq.iter().zip(&inv_l2).enumerate() {
+                grad[k] += common * sq[i * n + j] * il;
+            }
+        }
+    }
+    for g in grad.iter_mut().take(d) {
+        *g *= 0.5;
+    }
+    grad[d] = 0.5 * g_signal;
+    grad[d + 1] = 0.5 * noise * trace_w;
+    Ok((lml, grad))
+}
+
+/// Bounds in log space for each entry of the hyper-parameter vector being optimised.
+#[derive(Debug, Clone)]
+struct Bounds {
+    lo: Vec<f64>,
+    hi: Vec<f64>,
+}
+
+impl Bounds {
+    fn theta(&self, u: &[f64]) -> Vec<f64> {
+        u.iter()
+            .zip(self.lo.iter().zip(&self.hi))
+            .map(|(u, (lo, hi))| lo + (hi - lo) * sigmoid(*u))
+            .collect()
+    }
+    fn dtheta_du(&self, u: &[f64]) -> Vec<f64> {
+        u.iter()
+            .zip(self.lo.iter().zip(&self.hi))
+            .map(|(u, (lo, hi))| {
+                let s = sigmoid(*u);
+                (hi - lo) * s * (1.0 - s)
+            })
+            .collect()
+    }
+    fn u(&self, theta: &[f64]) -> Vec<f64> {
+        theta
+            .iter()
+            .zip(self.lo.iter().zip(&self.hi))
+            .map(|(t, (lo, hi))| {
+                let p = ((t - lo) / (hi - lo)).clamp(1e-6, 1.0 - 1e-6);
+                (p / (1.0 - p)).ln()
+            })
+            .collect()
+    }
+}
+
+fn sigmoid(u: f64) -> f64 {
+    1.0 / (1.0 + (-u).exp())
+}
+
+/// The fit's objective in the optimiser's unconstrained coordinates: negative log posterior
+/// (negative log marginal likelihood plus the optional prior).
+struct Objective<'a> {
+    data: &'a GpData,
+    bounds: Bounds,
+    /// ln noise when fixed (then the optimised vector has no noise entry).
+    fixed_log_noise: Option<f64>,
+    prior: Option<(f64, f64)>,
+    cache: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+}
+
+/// Cost returned where the covariance cannot be factorised: large, so line searches back off.
+const INFEASIBLE: f64 = 1e10;
+
+impl Objective<'_> {
+    fn hyper(&self, theta: &[f64]) -> Hyper {
+        let d = self.data.dim();
+        Hyper {
+            log_length_scales: theta[..d].to_vec(),
+            log_signal_var: theta[d],
+            log_noise_var: self.fixed_log_noise.unwrap_or_else(|| theta[d + 1]),
+        }
+    }
+    fn eval(&self, u: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((cu, c, g)) = self.cache.borrow().as_ref() {
+            if cu.as_slice() == u {
+                return (*c, g.clone());
+            }
+        }
+        let theta = self.bounds.theta(u);
+        let out = match log_marginal_likelihood(self.data, &self.hyper(&theta)) {
+            Ok((lml, grad)) => {
+                let d = self.data.dim();
+                let mut cost = -lml;
+                let mut g: Vec<f64> = grad[..theta.len()].iter().map(|v| -v).collect();
+                if let Some((m, s)) = self.prior {
+                    for k in 0..d {
+                        let z = (theta[k] - m) / s;
+                        cost += 0.5 * z * z;
+                        g[k] += z / s;
+                    }
+                }
+                let dt = self.bounds.dtheta_du(u);
+                for (gk, dk) in g.iter_mut().zip(dt) {
+                    *gk *= dk;
+                }
+                if cost.is_finite() && g.iter().all(|v| v.is_finite()) {
+                    (cost, g)
+                } else {
+                    (INFEASIBLE, vec![0.0; u.len()])
+                }
+            }
+            Err(_) => (INFEASIBLE, vec![0.0; u.len()]),
+        };
+        *self.cache.borrow_mut() = Some((u.to_vec(), out.0, out.1.clone()));
+        out
+    }
+}
+
+/// argmin takes its problem by value; this lends it the shared objective (and its cache).
+struct Problem<'o, 'a>(&'o Objective<'a>);
+
+impl CostFunction for Problem<'_, '_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, u: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        Ok(self.0.eval(u).0)
+    }
+}
+
+impl Gradient for Problem<'_, '_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, u: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.0.eval(u).1)
+    }
+}
+
+/// A Gaussian process conditioned on its training data, with fixed hyper-parameters.
+#[derive(Debug, Clone)]
+pub struct FittedGp {
+    data: GpData,
+    hyper: Hyper,
+    chol: Cholesky<f64, Dyn>,
+    alpha: DVector<f64>,
+    lml: f64,
+}
+
+impl FittedGp {
+    /// Conditions the GP on `data` with the given hyper-parameters (no fitting).
+    pub fn condition(data: GpData, hyper: Hyper) -> Result<FittedGp, GpError> {
+        let (lml, _) = log_marginal_likelihood(&data, &hyper)?;
+        let (kf, _) = kernel_matrix(&data, &hyper);
+        let mut k = kf;
+        let noise = hyper.log_noise_var.exp();
+        for i in 0..data.len() {
+            k[(i, i)] += noise;
+        }
+        let (chol, _) = cholesky_jitter(k)?;
+        let alpha = chol.solve(&data.y);
+        Ok(FittedGp {
+            data,
+            hyper,
+            chol,
+            alpha,
+            lml,
+        })
+    }
+
+    /// Fits the hyper-parameters by maximising the log marginal likelihood (plus the optional
+    /// prior) with L-BFGS from several starts, then conditions on the data. `warm` (for example
+    /// the previous fit's hyper-parameters) is used as the first start.
+    pub fn fit(
+        data: GpData,
+        config: &GpConfig,
+        rng: &mut Rng,
+        warm: Option<&Hyper>,
+    ) -> Result<FittedGp, GpError> {
+        let d = data.dim();
+        let (ls_lo, ls_hi) = (config.length_scale.0.ln(), config.length_scale.1.ln());
+        let (sv_lo, sv_hi) = (config.signal_var.0.ln(), config.signal_var.1.ln());
+        let mut lo = vec![ls_lo; d];
+        let mut hi = vec![ls_hi; d];
+        lo.push(sv_lo);
+        hi.push(sv_hi);
+        let fixed_log_noise = match config.noise {
+            Noise::Fixed(v) => Some(data.noise_to_standard(v.max(1e-12)).ln()),
+            Noise::Fitted { min, max } => {
+                let (a, b) = (
+                    data.noise_to_standard(min.max(1e-12)).ln(),
+                    data.noise_to_standard(max.max(min * 1.0001)).ln(),
+                );
+                lo.push(a);
+                hi.push(b);
+                None
+            }
+        };
+        let bounds = Bounds { lo, hi };
+        let objective = Objective {
+            data: &data,
+            bounds: bounds.clone(),
+            fixed_log_noise,
+            prior: config.length_scale_prior,
+            cache: RefCell::new(None),
+        };
+
+        let mut starts: Vec<Vec<f64>> = Vec::new();
+        let clamp = |t: Vec<f64>| -> Vec<f64> {
+            t.iter()
+                .zip(bounds.lo.iter().zip(&bounds.hi))
+                .map(|(v, (lo, hi))| v.clamp(*lo, *hi))
+                .collect()
+        };
+        match warm {
+            Some(h) if h.log_length_scales.len() == d => {
+                let mut t = h.log_length_scales.clone();
+                t.push(h.log_signal_var);
+                if fixed_log_noise.is_none() {
+                    t.push(h.log_noise_var);
+                }
+                starts.push(clamp(t));
+            }
+            _ => {
+                // Length-scale of the order of the unit cube, unit variance, modest noise.
+                let mut t = vec![(0.5f64).ln(); d];
+                t.push(0.0);
+                if fixed_log_noise.is_none() {
+                    t.push((bounds.lo[d + 1] + bounds.hi[d + 1]) / 2.0);
+                }
+                starts.push(clamp(t));
+            }
+        }
+        for _ in 0..config.restarts {
+            starts.push(
+                bounds
+                    .lo
+                    .iter()
+                    .zip(&bounds.hi)
+                    .map(|(lo, hi)| lo + (hi - lo) * rng.next_f64())
+                    .collect(),
+            );
+        }
+
+        let mut best: Option<(f64, Vec<f64>)> = None;
+        for theta0 in starts {
+            let u0 = bounds.u(&theta0);
+            let (c0, _) = objective.eval(&u0);
+            let mut cand = (c0, u0.clone());
+            if config.max_iters > 0 {
+                let solver = LBFGS::new(MoreThuenteLineSearch::new(), 7);
+                let run = Executor::new(Problem(&objective), solver)
+                    .configure(|s| s.param(u0).max_iters(config.max_iters))
+                    .run();
+                // A failed line search still leaves the start as a valid answer.
+                if let Ok(res) = run {
+                    let st = res.state();
+                    if let Some(p) = st.best_param.as_ref() {
+                        if st.best_cost.is_finite() && st.best_cost < cand.0 {
+                            cand = (st.best_cost, p.clone());
+                        }
+                    }
+                }
+            }
+            if best.as_ref().is_none_or(|b| cand.0 < b.0) {
+                best = Some(cand);
+            }
+        }
+        let (_, u) = best.ok_or(GpError::NoData)?;
+        let hyper = objective.hyper(&bounds.theta(&u));
+        FittedGp::condition(data, hyper)
+    }
+
+    pub fn hyper(&self) -> &Hyper {
+        &self.hyper
+    }
+    /// Log marginal likelihood of the standardised targets at the fitted hyper-parameters.
+    pub fn log_marginal_likelihood(&self) -> f64 {
+        self.lml
+    }
+    pub fn data(&self) -> &GpData {
+        &self.data
+    }
+    /// Observation-noise variance in raw target units.
+    pub fn noise_var(&self) -> f64 {
+        self.hyper.log_noise_var.exp() * self.data.y_sd.powi(2)
+    }
+
+    /// Posterior mean and variance of the latent function at `x`, in raw target units
+    /// (variance excludes observation noise and is never negative).
+    pub fn predict(&self, x: &[f64]) -> (f64, f64) {
+        let n = self.data.len();
+        let ks = DVector::from_fn(n, |i, _| {
+            kernel(self.data.x.row(i).transpose().as_slice(), x, &self.hyper)
+        });
+        let mean = ks.dot(&self.alpha);
+        let v = self
+            .chol
+            .l_dirty()
+            .solve_lower_triangular(&ks)
+            .unwrap_or_else(|| DVector::zeros(n));
+        let var = (self.hyper.log_signal_var.exp() - v.dot(&v)).max(0.0);
+        (
+            self.data.y_mean + self.data.y_sd * mean,
+            var * self.data.y_sd * self.data.y_sd,
+        )
+    }
+
+    /// [`FittedGp::predict`] for many points at once (one triangular solve for all).
+    pub fn predict_many(&self, xs: &[&[f64]]) -> Vec<(f64, f64)> {
+        let n = self.data.len();
+        let m = xs.len();
+        if m == 0 {
+            return Vec::new();
+        }
+        let rows: Vec<Vec<f64>> = (0..n)
+            .map(|i| self.data.x.row(i).iter().copied().collect())
+            .collect();
+        let ks = DMatrix::from_fn(n, m, |i, j| kernel(&rows[i], xs[j], &self.hyper));
+        let means = ks.tr_mul(&self.alpha);
+        let l = self.chol.l_dirty().lower_triangle();
+        let v = l
+            .solve_lower_triangular(&ks)
+            .unwrap_or_else(|| DMatrix::zeros(n, m));
+        let s2 = self.hyper.log_signal_var.exp();
+        let sd2 = self.data.y_sd * self.data.y_sd;
+        (0..m)
+            .map(|j| {
+                let q: f64 = v.column(j).iter().map(|a| a * a).sum();
+                (
+                    self.data.y_mean + self.data.y_sd * means[j],
+                    (s2 - q).max(0.0) * sd2,
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize, d: usize, seed: u64) -> (Vec<Vec<f64>>, Vec<f64>) {
+        let mut r = Rng::new(seed);
+        let x: Vec<Vec<f64>> = (0..n)
+            .map(|_| (0..d).map(|_| r.next_f64()).collect())
+            .collect();
+        let y = x
+            .iter()
+            .map(|p| (3.0 * p[0]).sin() + p.iter().skip(1).map(|v| 0.3 * v).sum::<f64>())
+            .collect();
+        (x, y)
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let (x, y) = toy(12, 3, 5);
+        let data = GpData::new(&x, &y).unwrap();
+        let h = Hyper {
+            log_length_scales: vec![-0.7, 0.3, 1.1],
+            log_signal_var: 0.2,
+            log_noise_var: -3.0,
+        };
+        let (_, g) = log_marginal_likelihood(&data, &h).unwrap();
+        let t = h.to_vec();
+        for k in 0..t.len() {
+            let eps = 1e-5;
+            let mut a = t.clone();
+            let mut b = t.clone();
+            a[k] += eps;
+            b[k] -= eps;
+            let fa = log_marginal_likelihood(&data, &Hyper::from_slice(&a))
+                .unwrap()
+                .0;
+            let fb = log_marginal_likelihood(&data, &Hyper::from_slice(&b))
+                .unwrap()
+                .0;
+            let fd = (fa - fb) / (2.0 * eps);
+            assert!(
+                (fd - g[k]).abs() < 1e-5 * (1.0 + fd.abs()),
+                "parameter {k}: analytic {} vs finite difference {fd}",
+                g[k]
+            );
+        }
+    }
+
+    #[test]
+    fn posterior_variance_is_never_negative_and_noiseless_fit_interpolates() {
+        let (x, y) = toy(15, 2, 9);
+        let data = GpData::new(&x, &y).unwrap();
+        let h = Hyper {
+            log_length_scales: vec![-1.0, -0.5],
+            log_signal_var: 0.0,
+            log_noise_var: (1e-10f64).ln(),
+        };
+        let gp = FittedGp::condition(data, h).unwrap();
+        for (xi, yi) in x.iter().zip(&y) {
+            let (m, v) = gp.predict(xi);
+            assert!((m - yi).abs() < 1e-4, "mean {m} vs training target {yi}");
+            assert!(
+                (0.0..1e-6).contains(&v),
+                "variance at a training point: {v}"
+            );
+        }
+        let mut r = Rng::new(3);
+        let pts: Vec<Vec<f64>> = (0..200)
+            .map(|_| vec![r.next_f64() * 3.0 - 1.0, r.next_f64() * 3.0 - 1.0])
+            .collect();
+        let refs: Vec<&[f64]> = pts.iter().map(|p| p.as_slice()).collect();
+        for (p, (m, v)) in pts.iter().zip(gp.predict_many(&refs)) {
+            assert!(v >= 0.0, "negative variance {v}");
+            let (m1, v1) = gp.predict(p);
+            assert!((m - m1).abs() < 1e-9 && (v - v1).abs() < 1e-9);
+        }
+    }
+
+    #[test]
+    fn two_point_posterior_matches_closed_form() {
+        // Two points, targets standardise to -1 and +1 (mean 5, sd 2).
+        let x = vec![vec![0.0], vec![1.0]];
+        let y = vec![3.0, 7.0];
+        let data = GpData::new(&x, &y).unwrap();
+        let h = Hyper {
+            log_length_scales: vec![0.0],
+            log_signal_var: 0.0,
+            log_noise_var: (0.1f64).ln(),
+        };
+        let gp = FittedGp::condition(data, h).unwrap();
+        let c = matern52(1.0);
+        // K = [[1.1, c], [c, 1.1]]; k* at x = 0.25 is (m(0.25), m(0.75)).
+        let (k1, k2) = (matern52(0.25), matern52(0.75));
+        let det = 1.1 * 1.1 - c * c;
+        let kinv = [[1.1 / det, -c / det], [-c / det, 1.1 / det]];
+        let ys = [-1.0, 1.0];
+        let a = [
+            kinv[0][0] * ys[0] + kinv[0][1] * ys[1],
+            kinv[1][0] * ys[0] + kinv[1][1] * ys[1],
+        ];
+        let mean = 5.0 + 2.0 * (k1 * a[0] + k2 * a[1]);
+        let q = k1 * (kinv[0][0] * k1 + kinv[0][1] * k2) + k2 * (kinv[1][0] * k1 + kinv[1][1] * k2);
+        let var = 4.0 * (1.0 - q);
+        let (m, v) = gp.predict(&[0.25]);
+        assert!((m - mean).abs() < 1e-12, "{m} vs {mean}");
+        assert!((v - var).abs() < 1e-12, "{v} vs {var}");
+        // Log marginal likelihood closed form.
+        let quad = ys[0] * a[0] + ys[1] * a[1];
+        let lml = -0.5 * quad - 0.5 * det.ln() - LN_2PI;
+        assert!((gp.log_marginal_likelihood() - lml).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fit_improves_likelihood_stays_in_bounds_and_is_deterministic() {
+        let (x, y) = toy(20, 3, 11);
+        let data = GpData::new(&x, &y).unwrap();
+        let cfg = GpConfig::default();
+        let start = Hyper {
+            log_length_scales: vec![(0.5f64).ln(); 3],
+            log_signal_var: 0.0,
+            log_noise_var: (0.01f64).ln(),
+        };
+        let base = log_marginal_likelihood(&data, &start).unwrap().0;
+        let gp = FittedGp::fit(data.clone(), &cfg, &mut Rng::new(1), None).unwrap();
+        assert!(gp.log_marginal_likelihood() > base);
+        for ll in &gp.hyper().log_length_scales {
+            assert!(*ll >= cfg.length_scale.0.ln() - 1e-9 && *ll <= cfg.length_scale.1.ln() + 1e-9);
+        }
+        // The irrelevant-looking dimensions get longer length-scales than the sine dimension.
+        let ls = &gp.hyper().log_length_scales;
+        assert!(ls[0] < ls[1] && ls[0] < ls[2], "{ls:?}");
+        let again = FittedGp::fit(data, &cfg, &mut Rng::new(1), None).unwrap();
+        assert_eq!(gp.hyper(), again.hyper());
+    }
+
+    #[test]
+    fn degenerate_inputs_give_results_not_panics() {
+        // Duplicate points with different targets and no noise: the jitter ladder copes.
+        let x = vec![vec![0.5, 0.5]; 4];
+        let y = vec![1.0, 2.0, 1.5, 1.0];
+        let data = GpData::new(&x, &y).unwrap();
+        let h = Hyper {
+            log_length_scales: vec![0.0, 0.0],
+            log_signal_var: 0.0,
+            log_noise_var: -40.0,
+        };
+        let gp = FittedGp::condition(data.clone(), h).unwrap();
+        assert!(gp.predict(&[0.5, 0.5]).1 >= 0.0);
+        assert!(FittedGp::fit(data, &GpConfig::default(), &mut Rng::new(2), None).is_ok());
+        assert_eq!(GpData::new(&[], &[]).unwrap_err(), GpError::NoData);
+        assert!(matches!(
+            GpData::new(&[vec![f64::NAN]], &[1.0]),
+            Err(GpError::NonFinite { row: 0 })
+        ));
+        let bad = Hyper {
+            log_length_scales: vec![0.0, 0.0],
+            log_signal_var: f64::NAN,
+            log_noise_var: 0.0,
+        };
+        let data = GpData::new(&[vec![0.0, 0.0], vec![1.0, 1.0]], &[0.0, 1.0]).unwrap();
+        assert!(log_marginal_likelihood(&data, &bad).is_err());
+    }
+}
