@@ -1,6 +1,7 @@
 //! cherrypick's optimiser: the search space, a Gaussian-process surrogate, acquisition functions,
 //! search strategies behind one ask/tell trait, stop rules, and the search driver.
 
+pub mod acquisition;
 pub mod driver;
 pub mod gp;
 pub mod outcome;
