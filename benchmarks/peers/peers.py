@@ -452,7 +452,9 @@ def read_ours(path: Path) -> list:
         if not isinstance(a, dict) or "strategy" not in a or "normalized_cost_at" not in a:
             raise DataError(f"{path}: aggregate[{n}]: expected `strategy` and `normalized_cost_at`")
         out.append((f"cherrypick {a['strategy']}", a))
-    return out
+    wl = sorted({r.get("workload") for r in doc.get("results", []) if isinstance(r, dict)})
+    note = f"ours: {path} (seeds {doc.get('seeds')}, budget {doc.get('budget')}, {len(wl)} workloads)"
+    return out, note, wl
 
 
 def versions() -> dict:
@@ -494,7 +496,7 @@ def main(argv=None) -> int:
                 if name not in known:
                     raise DataError(f"--workloads: unknown workload `{name}` (known: {', '.join(sorted(known))})")
             workloads = [w for w in workloads if w.name in want]
-        ours = read_ours(args.ours) if args.ours else []
+        ours, ours_note, ours_wl = read_ours(args.ours) if args.ours else ([], None, [])
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -563,6 +565,10 @@ def main(argv=None) -> int:
         "",
         table(ours + peer_rows),
     ]
+    if ours_note:
+        md.insert(1, ours_note)
+        if ours_wl and ours_wl != sorted(w.name for w in workloads):
+            md.insert(2, "WARNING: our summary covers other workloads than the peers: not comparable.")
     text = "\n".join(md)
     print(text)
     if args.out:
