@@ -1,0 +1,226 @@
+//! The comparison harness: replays every (workload, strategy, seed) in parallel and builds the
+//! `cherrypick.compare/1` summary of DESIGN 5.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use optimizer::UnknownStrategy;
+use serde::Serialize;
+
+use crate::dataset::{DataError, Dataset, Scale};
+use crate::metrics::{run_metrics, Row, RunMetrics};
+use crate::replay::{replay_run, RunOptions, RunTrace};
+
+/// Format tag of summary.json.
+pub const SUMMARY_FORMAT: &str = "cherrypick.compare/1";
+
+/// Errors of a comparison (all caused by its inputs).
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    UnknownStrategy(#[from] UnknownStrategy),
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct CompareOptions {
+    pub strategies: Vec<String>,
+    /// Seeds 1..=seeds are run.
+    pub seeds: u64,
+    pub budget: usize,
+    pub max_runtime_s: Option<f64>,
+    /// Worker threads (at least 1).
+    pub threads: usize,
+}
+
+/// One replayed run with its metrics.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Index into [`Comparison::workloads`].
+    pub workload: usize,
+    pub trace: RunTrace,
+    pub metrics: RunMetrics,
+}
+
+/// A finished comparison: every run, in (workload, strategy, seed) order.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub dataset: String,
+    pub workloads: Vec<String>,
+    pub scales: Vec<Scale>,
+    pub strategies: Vec<String>,
+    pub seeds: u64,
+    pub budget: usize,
+    pub max_runtime_s: Option<f64>,
+    pub runs: Vec<Run>,
+    /// Wall time of all replays, in seconds.
+    pub wall_s: f64,
+}
+
+/// Runs the comparison on the workloads `selected` (indices into `dataset.workloads`).
+pub fn run_compare(
+    dataset: &Dataset,
+    selected: &[usize],
+    options: &CompareOptions,
+) -> Result<Comparison, CompareError> {
+    if options.budget == 0 || options.seeds == 0 || options.strategies.is_empty() {
+        return Err(CompareError::Invalid(
+            "budget, seeds and the strategy list must all be non-empty / positive".into(),
+        ));
+    }
+    let scales = selected
+        .iter()
+        .map(|&w| dataset.workloads[w].scale(options.max_runtime_s))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Fail fast on unknown strategies, before any work.
+    if let Some(&w) = selected.first() {
+        for s in &options.strategies {
+            optimizer::build_strategy(
+                s,
+                dataset.workloads[w].space.clone(),
+                &optimizer::StrategyOptions::default(),
+            )?;
+        }
+    }
+    let jobs: Vec<(usize, usize, u64)> = (0..selected.len())
+        .flat_map(|w| {
+            (0..options.strategies.len())
+                .flat_map(move |s| (1..=options.seeds).map(move |seed| (w, s, seed)))
+        })
+        .collect();
+    let run_options = RunOptions {
+        budget: Some(options.budget),
+        max_runtime_s: options.max_runtime_s,
+        honour_stop: false,
+    };
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<Result<Run, UnknownStrategy>>>> =
+        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let start = std::time::Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..options.threads.max(1) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(w, s, seed)) = jobs.get(i) else {
+                    break;
+                };
+                let workload = &dataset.workloads[selected[w]];
+                let result = replay_run(
+                    workload,
+                    &options.strategies[s],
+                    seed,
+                    &run_options,
+                    &mut [],
+                )
+                .map(|trace| Run {
+                    workload: w,
+                    metrics: run_metrics(&trace, &scales[w], options.budget),
+                    trace,
+                });
+                if let Ok(mut r) = results.lock() {
+                    r[i] = Some(result);
+                }
+            });
+        }
+    });
+    let wall_s = start.elapsed().as_secs_f64();
+    let results = results
+        .into_inner()
+        .map_err(|_| CompareError::Invalid("a replay worker panicked".into()))?;
+    let mut runs = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Some(r) => runs.push(r?),
+            None => return Err(CompareError::Invalid("a replay job did not run".into())),
+        }
+    }
+    Ok(Comparison {
+        dataset: dataset.name.clone(),
+        workloads: selected
+            .iter()
+            .map(|&w| dataset.workloads[w].name.clone())
+            .collect(),
+        scales,
+        strategies: options.strategies.clone(),
+        seeds: options.seeds,
+        budget: options.budget,
+        max_runtime_s: options.max_runtime_s,
+        runs,
+        wall_s,
+    })
+}
+
+/// summary.json, exactly as DESIGN 5 specifies.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub format: &'static str,
+    pub dataset: String,
+    pub seeds: u64,
+    pub budget: usize,
+    pub results: Vec<ResultRow>,
+    pub aggregate: Vec<AggregateRow>,
+}
+
+/// A (workload, strategy) cell.
+#[derive(Debug, Clone, Serialize)]
+pub struct ResultRow {
+    pub workload: String,
+    pub strategy: String,
+    pub optimum_cost: f64,
+    #[serde(flatten)]
+    pub row: Row,
+}
+
+/// A strategy pooled over all runs of all workloads.
+#[derive(Debug, Clone, Serialize)]
+pub struct AggregateRow {
+    pub strategy: String,
+    #[serde(flatten)]
+    pub row: Row,
+}
+
+impl Comparison {
+    /// Runs of one (workload, strategy) cell; `workload = None` pools all workloads.
+    pub fn runs_of(&self, workload: Option<usize>, strategy: &str) -> Vec<&RunMetrics> {
+        self.runs
+            .iter()
+            .filter(|r| r.trace.strategy == strategy && workload.is_none_or(|w| r.workload == w))
+            .map(|r| &r.metrics)
+            .collect()
+    }
+
+    /// Builds the summary.
+    pub fn summary(&self) -> Summary {
+        let mut results = Vec::new();
+        for (w, name) in self.workloads.iter().enumerate() {
+            for s in &self.strategies {
+                results.push(ResultRow {
+                    workload: name.clone(),
+                    strategy: s.clone(),
+                    optimum_cost: self.scales[w].optimum,
+                    row: Row::of(&self.runs_of(Some(w), s)),
+                });
+            }
+        }
+        let aggregate = self
+            .strategies
+            .iter()
+            .map(|s| AggregateRow {
+                strategy: s.clone(),
+                row: Row::of(&self.runs_of(None, s)),
+            })
+            .collect();
+        Summary {
+            format: SUMMARY_FORMAT,
+            dataset: self.dataset.clone(),
+            seeds: self.seeds,
+            budget: self.budget,
+            results,
+            aggregate,
+        }
+    }
+}

@@ -1,0 +1,390 @@
+//! The in-memory form of a recorded-run dataset (workloads, their spaces and recorded outcomes),
+//! where datasets live on disk, the loader errors, and the normalisation every report uses.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use optimizer::{ConfigId, Outcome, Space, SpaceError};
+
+/// Errors reading a dataset. Every variant names the file (and line and field where there is one).
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: line {line}: field `{field}`: {problem}", path.display())]
+    Field {
+        path: PathBuf,
+        line: u64,
+        field: String,
+        problem: String,
+    },
+    #[error("{}: field `{field}`: {problem}", path.display())]
+    JsonField {
+        path: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error("{}: {problem}", path.display())]
+    File { path: PathBuf, problem: String },
+    #[error("dataset folder {} does not exist (pass --data-dir DIR or set CHERRYPICK_DATA_DIR)", path.display())]
+    MissingDir { path: PathBuf },
+    #[error(
+        "unknown dataset `{0}`: expected `scout`, `cherrypick` or the path of a generic CSV file"
+    )]
+    UnknownDataset(String),
+    #[error("unknown workload `{name}` in {dataset} (known: {known})")]
+    UnknownWorkload {
+        name: String,
+        dataset: String,
+        known: String,
+    },
+    #[error("{}: workload `{workload}`: {source}", path.display())]
+    Space {
+        path: PathBuf,
+        workload: String,
+        source: SpaceError,
+    },
+    #[error(
+        "workload `{workload}`: no configuration completes within the runtime limit of {limit_s} s"
+    )]
+    NothingFeasible { workload: String, limit_s: f64 },
+}
+
+/// Which dataset to load: one of the two shared recorded sets or a generic CSV v1 file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DatasetSpec {
+    Scout,
+    Cherrypick,
+    Csv(PathBuf),
+}
+
+impl DatasetSpec {
+    /// Parses the `--dataset` argument: `scout`, `cherrypick`, or a path to a `.csv` file.
+    pub fn parse(s: &str) -> Result<DatasetSpec, DataError> {
+        match s {
+            "scout" => Ok(DatasetSpec::Scout),
+            "cherrypick" => Ok(DatasetSpec::Cherrypick),
+            _ if s.to_ascii_lowercase().ends_with(".csv") || Path::new(s).is_file() => {
+                Ok(DatasetSpec::Csv(PathBuf::from(s)))
+            }
+            _ => Err(DataError::UnknownDataset(s.to_string())),
+        }
+    }
+    /// Name used in reports (`scout`, `cherrypick`, or the CSV's path).
+    pub fn name(&self) -> String {
+        match self {
+            DatasetSpec::Scout => "scout".into(),
+            DatasetSpec::Cherrypick => "cherrypick".into(),
+            DatasetSpec::Csv(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// Loader settings.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The dataset's own folder (`--data-dir`); else `data_root()/<scout|cherrypick>`.
+    pub data_dir: Option<PathBuf>,
+    /// Generic CSV: seconds a failed run is charged for (default: the workload's largest runtime).
+    pub failed_runtime_s: Option<f64>,
+    /// CherryPick data: keep the 16-core clusters the authors' experiments drop.
+    pub keep_16_core: bool,
+}
+
+/// Mean cost and runtime of a configuration's completed runs: what the reports normalise by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reference {
+    pub cost_usd: f64,
+    pub runtime_s: f64,
+}
+
+/// One workload: the space a strategy searches and what every configuration did when it was run.
+#[derive(Debug, Clone)]
+pub struct Workload {
+    pub name: String,
+    pub space: Arc<Space>,
+    /// Recorded runs per configuration (at least one each); repeated rows are repeated runs.
+    pub runs: Vec<Vec<Outcome>>,
+    /// Per configuration, the mean of its completed runs (`None` if none completed).
+    pub reference: Vec<Option<Reference>>,
+}
+
+impl Workload {
+    /// Builds a workload; `runs[i]` are the recorded outcomes of configuration `i`.
+    pub fn new(name: String, space: Space, runs: Vec<Vec<Outcome>>) -> Workload {
+        debug_assert_eq!(space.len(), runs.len());
+        let reference = runs
+            .iter()
+            .map(|rs| {
+                let done: Vec<(f64, f64)> = rs
+                    .iter()
+                    .filter_map(|o| match o {
+                        Outcome::Completed {
+                            runtime_s,
+                            cost_usd,
+                            ..
+                        } => Some((*cost_usd, *runtime_s)),
+                        _ => None,
+                    })
+                    .collect();
+                (!done.is_empty()).then(|| {
+                    let n = done.len() as f64;
+                    Reference {
+                        cost_usd: done.iter().map(|d| d.0).sum::<f64>() / n,
+                        runtime_s: done.iter().map(|d| d.1).sum::<f64>() / n,
+                    }
+                })
+            })
+            .collect();
+        Workload {
+            name,
+            space: Arc::new(space),
+            runs,
+            reference,
+        }
+    }
+
+    /// The normalisation of DESIGN 5 under an optional runtime limit.
+    pub fn scale(&self, max_runtime_s: Option<f64>) -> Result<Scale, DataError> {
+        let feasible: Vec<Option<f64>> = self
+            .reference
+            .iter()
+            .map(|r| match (r, max_runtime_s) {
+                (Some(r), Some(t)) if r.runtime_s > t => None,
+                (Some(r), _) => Some(r.cost_usd),
+                (None, _) => None,
+            })
+            .collect();
+        let costs = feasible.iter().flatten();
+        let optimum = costs.clone().cloned().fold(f64::INFINITY, f64::min);
+        let worst = costs.cloned().fold(f64::NEG_INFINITY, f64::max);
+        if !optimum.is_finite() {
+            return Err(DataError::NothingFeasible {
+                workload: self.name.clone(),
+                limit_s: max_runtime_s.unwrap_or(f64::INFINITY),
+            });
+        }
+        Ok(Scale {
+            optimum,
+            worst,
+            feasible,
+        })
+    }
+}
+
+/// How a workload's costs are normalised: by the cheapest configuration meeting the runtime limit.
+///
+/// A probe "finds" a configuration when it completes and the configuration is feasible (its mean
+/// completed runtime meets the limit); the normalised cost after k probes is the cheapest found
+/// configuration's reference cost over `optimum`, and before anything is found it is
+/// `worst / optimum` (the most expensive feasible configuration).
+#[derive(Debug, Clone)]
+pub struct Scale {
+    pub optimum: f64,
+    pub worst: f64,
+    /// Reference cost of each configuration that meets the limit, `None` for the others.
+    pub feasible: Vec<Option<f64>>,
+}
+
+impl Scale {
+    /// Normalised cost credited for a probe of `config` with `outcome`, if it finds anything.
+    pub fn found(&self, config: ConfigId, outcome: &Outcome) -> Option<f64> {
+        match outcome {
+            Outcome::Completed { .. } => self.feasible[config].map(|c| c / self.optimum),
+            _ => None,
+        }
+    }
+    /// Ratio charged before any feasible configuration is found.
+    pub fn worst_ratio(&self) -> f64 {
+        self.worst / self.optimum
+    }
+}
+
+/// A loaded dataset: its name and workloads in name order.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    pub name: String,
+    /// Folder or file the data came from.
+    pub source: PathBuf,
+    pub workloads: Vec<Workload>,
+}
+
+impl Dataset {
+    /// Index of a workload by name, or an error listing the known ones.
+    pub fn workload_index(&self, name: &str) -> Result<usize, DataError> {
+        self.workloads
+            .iter()
+            .position(|w| w.name == name)
+            .ok_or_else(|| DataError::UnknownWorkload {
+                name: name.to_string(),
+                dataset: self.name.clone(),
+                known: self
+                    .workloads
+                    .iter()
+                    .map(|w| w.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+    /// Resolves `all` or a comma-separated list of names to workload indices.
+    pub fn select(&self, list: &str) -> Result<Vec<usize>, DataError> {
+        if list.trim() == "all" {
+            return Ok((0..self.workloads.len()).collect());
+        }
+        let mut out = Vec::new();
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let i = self.workload_index(name)?;
+            if !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        if out.is_empty() {
+            return Err(DataError::UnknownWorkload {
+                name: list.to_string(),
+                dataset: self.name.clone(),
+                known: "at least one name is needed".into(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Where the shared recorded datasets live: `$CHERRYPICK_DATA_DIR`, else `../shared/datasets`
+/// relative to the repository root, found as the nearest ancestor (of the working directory,
+/// then of the executable) holding a `Cargo.toml` with `../shared/datasets` beside it.
+pub fn data_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CHERRYPICK_DATA_DIR") {
+        return PathBuf::from(dir);
+    }
+    let mut starts = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        starts.push(cwd);
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        starts.push(exe);
+    }
+    for start in &starts {
+        for dir in start.ancestors() {
+            let candidate = dir.join("../shared/datasets");
+            if dir.join("Cargo.toml").is_file() && candidate.is_dir() {
+                return candidate;
+            }
+        }
+    }
+    PathBuf::from("../shared/datasets")
+}
+
+/// Loads the dataset named by `spec`.
+pub fn load(spec: &DatasetSpec, options: &LoadOptions) -> Result<Dataset, DataError> {
+    let dir = |sub: &str| {
+        options
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| data_root().join(sub))
+    };
+    match spec {
+        DatasetSpec::Scout => crate::scout::load(&dir("scout")),
+        DatasetSpec::Cherrypick => {
+            crate::cherrypick::load(&dir("cherrypick"), options.keep_16_core)
+        }
+        DatasetSpec::Csv(path) => crate::generic::load(path, options.failed_runtime_s),
+    }
+}
+
+/// Reads a whole file, naming it in the error.
+pub(crate) fn read_file(path: &Path) -> Result<String, DataError> {
+    std::fs::read_to_string(path).map_err(|source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Lists a directory's entries sorted by name, naming it in the error.
+pub(crate) fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
+    if !path.is_dir() {
+        return Err(DataError::MissingDir {
+            path: path.to_path_buf(),
+        });
+    }
+    let io = |source| DataError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(io)? {
+        out.push(entry.map_err(io)?.path());
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use optimizer::{Config, Dimension, Kind, Value};
+
+    pub(crate) fn tiny() -> Workload {
+        let dims = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs = (0..3)
+            .map(|i| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(i as f64)],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let done = |runtime_s: f64| Outcome::Completed {
+            runtime_s,
+            cost_usd: runtime_s / 3600.0,
+            metrics: Default::default(),
+        };
+        Workload::new(
+            "w".into(),
+            Space::new(dims, configs).unwrap(),
+            vec![
+                vec![done(100.0), done(300.0)],
+                vec![done(150.0)],
+                vec![Outcome::Failed {
+                    reason: "x".into(),
+                    elapsed_s: 500.0,
+                    cost_usd: 500.0 / 3600.0,
+                }],
+            ],
+        )
+    }
+
+    #[test]
+    fn reference_is_mean_of_completed_runs_and_limit_changes_the_optimum() {
+        let w = tiny();
+        assert_eq!(w.reference[0].unwrap().runtime_s, 200.0);
+        assert_eq!(w.reference[2], None);
+        let s = w.scale(None).unwrap();
+        assert!((s.optimum - 150.0 / 3600.0).abs() < 1e-15);
+        assert!((s.worst_ratio() - 200.0 / 150.0).abs() < 1e-12);
+        let s = w.scale(Some(160.0)).unwrap();
+        assert_eq!(
+            s.feasible[0], None,
+            "mean runtime 200 s misses a 160 s limit"
+        );
+        assert!((s.worst_ratio() - 1.0).abs() < 1e-12);
+        assert!(matches!(
+            w.scale(Some(10.0)),
+            Err(DataError::NothingFeasible { .. })
+        ));
+    }
+
+    #[test]
+    fn dataset_spec_parses_names_and_paths() {
+        assert_eq!(DatasetSpec::parse("scout").unwrap(), DatasetSpec::Scout);
+        assert_eq!(
+            DatasetSpec::parse("runs.csv").unwrap(),
+            DatasetSpec::Csv("runs.csv".into())
+        );
+        assert!(DatasetSpec::parse("nope").is_err());
+    }
+}

@@ -1,0 +1,448 @@
+//! Loader for generic CSV v1 (DESIGN 4): any user's recorded runs, one row per run, with
+//! `workload`, `config`, `runtime_s`, optional `cost_usd` and `completed`, and every other column
+//! a feature of the configuration (numbers as numbers, text as categories).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
+
+use crate::dataset::{DataError, Dataset, Workload};
+
+const RESERVED: &[&str] = &["workload", "config", "runtime_s", "cost_usd", "completed"];
+
+/// One checked row.
+#[derive(Debug, Clone)]
+struct Row {
+    line: u64,
+    workload: String,
+    config: String,
+    runtime_s: Option<f64>,
+    cost_usd: Option<f64>,
+    completed: bool,
+    features: Vec<String>,
+}
+
+/// Loads a generic CSV v1 file. `failed_runtime_s` is what a failed run is charged for
+/// (default: the largest runtime seen in its workload).
+pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataError> {
+    if let Some(t) = failed_runtime_s {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(DataError::File {
+                path: path.to_path_buf(),
+                problem: format!("--failed-runtime must be a positive number of seconds, got {t}"),
+            });
+        }
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| csv_error(path, e))?;
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(path, e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    let header_err = |field: &str, problem: &str| DataError::Field {
+        path: path.to_path_buf(),
+        line: 1,
+        field: field.to_string(),
+        problem: problem.to_string(),
+    };
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let workload_col =
+        col("workload").ok_or_else(|| header_err("workload", "required column missing"))?;
+    let config_col =
+        col("config").ok_or_else(|| header_err("config", "required column missing"))?;
+    let runtime_col =
+        col("runtime_s").ok_or_else(|| header_err("runtime_s", "required column missing"))?;
+    let cost_col = col("cost_usd");
+    let completed_col = col("completed");
+    for (i, h) in headers.iter().enumerate() {
+        if h.is_empty() {
+            return Err(header_err(
+                &format!("column {}", i + 1),
+                "empty column name",
+            ));
+        }
+        if headers[..i].contains(h) {
+            return Err(header_err(h, "column appears twice"));
+        }
+    }
+    let feature_cols: Vec<usize> = (0..headers.len())
+        .filter(|&i| !RESERVED.contains(&headers[i].as_str()))
+        .collect();
+    if feature_cols.is_empty() {
+        return Err(header_err(
+            "(header)",
+            "no feature columns: every column other than workload, config, runtime_s, cost_usd and completed describes the configuration, and at least one is needed",
+        ));
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let field = |i: usize, problem: String| DataError::Field {
+            path: path.to_path_buf(),
+            line,
+            field: headers[i].clone(),
+            problem,
+        };
+        let get = |i: usize| record.get(i).unwrap_or("");
+        let required = |i: usize| -> Result<String, DataError> {
+            match get(i) {
+                "" => Err(field(i, "missing value".into())),
+                s => Ok(s.to_string()),
+            }
+        };
+        let number = |i: usize| -> Result<Option<f64>, DataError> {
+            match get(i) {
+                "" => Ok(None),
+                s => match s.parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+                    _ => Err(field(i, format!("`{s}` is not a non-negative number"))),
+                },
+            }
+        };
+        let completed = match completed_col.map(get) {
+            None | Some("") => true,
+            Some(s) => match s.to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(field(
+                        completed_col.unwrap_or_default(),
+                        format!("`{s}` is not true or false"),
+                    ))
+                }
+            },
+        };
+        let runtime_s = number(runtime_col)?;
+        if completed {
+            match runtime_s {
+                None => return Err(field(runtime_col, "missing for a completed run".into())),
+                Some(x) if x <= 0.0 => {
+                    return Err(field(
+                        runtime_col,
+                        "a completed run needs a runtime > 0".into(),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        let features = feature_cols
+            .iter()
+            .map(|&i| required(i))
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.push(Row {
+            line,
+            workload: required(workload_col)?,
+            config: required(config_col)?,
+            runtime_s,
+            cost_usd: cost_col.map(number).transpose()?.flatten(),
+            completed,
+            features,
+        });
+    }
+    if rows.is_empty() {
+        return Err(DataError::File {
+            path: path.to_path_buf(),
+            problem: "no rows: the catalogue is empty".into(),
+        });
+    }
+    // A column is numeric when every value in it parses as a number; otherwise it is a category.
+    let numeric: Vec<bool> = (0..feature_cols.len())
+        .map(|j| {
+            rows.iter()
+                .all(|r| r.features[j].parse::<f64>().is_ok_and(f64::is_finite))
+        })
+        .collect();
+    let feature_names: Vec<String> = feature_cols.iter().map(|&i| headers[i].clone()).collect();
+    let nodes_j = feature_names.iter().position(|n| n == "nodes");
+    let price_j = feature_names
+        .iter()
+        .position(|n| n == "price_per_node_hour");
+
+    let mut by_workload: BTreeMap<String, Vec<&Row>> = BTreeMap::new();
+    for r in &rows {
+        by_workload.entry(r.workload.clone()).or_default().push(r);
+    }
+    let mut workloads = Vec::new();
+    for (name, wrows) in by_workload {
+        // Configurations in first-appearance order; repeated rows are repeated runs.
+        let mut order: Vec<&str> = Vec::new();
+        let mut groups: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
+        for r in &wrows {
+            let g = groups.entry(r.config.as_str()).or_default();
+            if g.is_empty() {
+                order.push(r.config.as_str());
+            } else if g[0].features != r.features {
+                let j = (0..r.features.len())
+                    .find(|&j| g[0].features[j] != r.features[j])
+                    .unwrap_or_default();
+                return Err(DataError::Field {
+                    path: path.to_path_buf(),
+                    line: r.line,
+                    field: feature_names[j].clone(),
+                    problem: format!(
+                        "config `{}` has `{}` here but `{}` on line {}: a configuration's features must not change between its runs",
+                        r.config, r.features[j], g[0].features[j], g[0].line
+                    ),
+                });
+            }
+            g.push(r);
+        }
+        let failed_runtime = failed_runtime_s
+            .unwrap_or_else(|| wrows.iter().filter_map(|r| r.runtime_s).fold(0.0, f64::max));
+        let mut dims: Vec<Dimension> = feature_names
+            .iter()
+            .enumerate()
+            .map(|(j, n)| Dimension {
+                name: n.clone(),
+                kind: if numeric[j] {
+                    Kind::Numeric { log: false }
+                } else {
+                    let mut levels: Vec<String> =
+                        wrows.iter().map(|r| r.features[j].clone()).collect();
+                    levels.sort();
+                    levels.dedup();
+                    Kind::Categorical { levels }
+                },
+            })
+            .collect();
+        let mut catalogue = Vec::new();
+        let mut outcomes = Vec::new();
+        for cname in order {
+            let runs = &groups[cname];
+            let first = runs[0];
+            let price = price_of(path, first, runs, nodes_j, price_j, &feature_names)?;
+            if failed_runtime <= 0.0 && runs.iter().any(|r| !r.completed) {
+                return Err(DataError::Field {
+                    path: path.to_path_buf(),
+                    line: first.line,
+                    field: "runtime_s".into(),
+                    problem: format!(
+                        "workload `{name}` has no runtime to charge failed runs with: pass --failed-runtime"
+                    ),
+                });
+            }
+            catalogue.push(Config {
+                name: cname.to_string(),
+                values: first
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(j, s)| match (numeric[j], s.parse::<f64>()) {
+                        (true, Ok(x)) => Value::Num(x),
+                        _ => Value::Cat(s.clone()),
+                    })
+                    .collect(),
+                price_per_hour: price,
+            });
+            outcomes.push(
+                runs.iter()
+                    .map(|r| match (r.completed, r.runtime_s) {
+                        (true, Some(runtime_s)) => Outcome::Completed {
+                            runtime_s,
+                            cost_usd: r.cost_usd.unwrap_or(price * runtime_s / 3600.0),
+                            metrics: Default::default(),
+                        },
+                        _ => Outcome::Failed {
+                            reason: format!("recorded as failed (line {})", r.line),
+                            elapsed_s: failed_runtime,
+                            cost_usd: price * failed_runtime / 3600.0,
+                        },
+                    })
+                    .collect(),
+            );
+        }
+        Space::auto_log(&mut dims, &catalogue);
+        let space = Space::new(dims, catalogue).map_err(|source| DataError::Space {
+            path: path.to_path_buf(),
+            workload: name.clone(),
+            source,
+        })?;
+        workloads.push(Workload::new(name, space, outcomes));
+    }
+    Ok(Dataset {
+        name: path.display().to_string(),
+        source: path.to_path_buf(),
+        workloads,
+    })
+}
+
+/// Price per hour of the whole cluster: `nodes * price_per_node_hour` when both columns exist,
+/// else derived from the recorded cost and runtime of the configuration's completed runs.
+fn price_of(
+    path: &Path,
+    first: &Row,
+    runs: &[&Row],
+    nodes_j: Option<usize>,
+    price_j: Option<usize>,
+    names: &[String],
+) -> Result<f64, DataError> {
+    let bad = |j: usize, problem: String| DataError::Field {
+        path: path.to_path_buf(),
+        line: first.line,
+        field: names[j].clone(),
+        problem,
+    };
+    if let (Some(n), Some(p)) = (nodes_j, price_j) {
+        let nodes: f64 = first.features[n]
+            .parse()
+            .map_err(|_| bad(n, format!("`{}` is not a number", first.features[n])))?;
+        let per_node: f64 = first.features[p]
+            .parse()
+            .map_err(|_| bad(p, format!("`{}` is not a number", first.features[p])))?;
+        let price = nodes * per_node;
+        if !(price.is_finite() && price > 0.0) {
+            return Err(bad(
+                p,
+                format!("cluster price {price} per hour must be > 0"),
+            ));
+        }
+        return Ok(price);
+    }
+    let rates: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| match (r.completed, r.runtime_s, r.cost_usd) {
+            (true, Some(t), Some(c)) if t > 0.0 && c > 0.0 => Some(c * 3600.0 / t),
+            _ => None,
+        })
+        .collect();
+    if rates.is_empty() {
+        return Err(DataError::Field {
+            path: path.to_path_buf(),
+            line: first.line,
+            field: "cost_usd".into(),
+            problem: format!(
+                "cannot price config `{}`: give cost_usd on a completed run, or `nodes` and `price_per_node_hour` columns",
+                first.config
+            ),
+        });
+    }
+    Ok(rates.iter().sum::<f64>() / rates.len() as f64)
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.kind() {
+        csv::ErrorKind::Io(_) => DataError::File {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        },
+        _ => DataError::Field {
+            path: path.to_path_buf(),
+            line,
+            field: "(row)".into(),
+            problem: e.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("cp-generic-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    #[test]
+    fn loads_repeats_categories_failures_and_computed_costs() {
+        let p = write(
+            "ok.csv",
+            "workload,config,runtime_s,completed,nodes,price_per_node_hour,family\n\
+             w,a,100,true,2,0.5,c\n\
+             w,a,300,,2,0.5,c\n\
+             w,b,,false,4,0.5,m\n\
+             v,a,50,true,1,1.0,c\n",
+        );
+        let d = load(&p, None).unwrap();
+        assert_eq!(d.workloads.len(), 2);
+        let w = &d.workloads[d.workload_index("w").unwrap()];
+        assert_eq!(w.space.len(), 2);
+        assert_eq!(w.runs[0].len(), 2, "repeated rows are repeated runs");
+        assert!((w.space.config(0).price_per_hour - 1.0).abs() < 1e-12);
+        assert!((w.runs[0][0].cost_paid() - 100.0 / 3600.0).abs() < 1e-12);
+        // Failed run charged the workload's largest runtime (300 s) at 2 USD/h.
+        assert_eq!(w.runs[1][0].elapsed_s(), 300.0);
+        assert!((w.runs[1][0].cost_paid() - 2.0 * 300.0 / 3600.0).abs() < 1e-12);
+        assert!(matches!(
+            w.space.dimensions()[w.space.dimension_index("family").unwrap()].kind,
+            Kind::Categorical { .. }
+        ));
+        let d = load(&p, Some(1000.0)).unwrap();
+        assert_eq!(
+            d.workloads[d.workload_index("w").unwrap()].runs[1][0].elapsed_s(),
+            1000.0
+        );
+    }
+
+    #[test]
+    fn bad_files_name_file_line_and_field() {
+        let cases = [
+            (
+                "nohdr.csv",
+                "workload,config,nodes\nw,a,1\n",
+                "line 1",
+                "runtime_s",
+            ),
+            (
+                "badnum.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,ten,1,2\n",
+                "line 3",
+                "runtime_s",
+            ),
+            (
+                "nocost.csv",
+                "workload,config,runtime_s,x\nw,a,10,1\n",
+                "line 2",
+                "cost_usd",
+            ),
+            (
+                "featchange.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,a,12,1,2\n",
+                "line 3",
+                "`x`",
+            ),
+            (
+                "blank.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,,10,1,1\n",
+                "line 2",
+                "`config`",
+            ),
+            (
+                "completed.csv",
+                "workload,config,runtime_s,cost_usd,completed,x\nw,a,10,1,maybe,1\n",
+                "line 2",
+                "`completed`",
+            ),
+            (
+                "ragged.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1\n",
+                "line 2",
+                "",
+            ),
+            (
+                "empty.csv",
+                "workload,config,runtime_s,cost_usd,x\n",
+                "empty",
+                "",
+            ),
+        ];
+        for (name, text, want1, want2) in cases {
+            let p = write(name, text);
+            let e = load(&p, None).unwrap_err().to_string();
+            assert!(
+                e.contains(name) && e.contains(want1) && e.contains(want2),
+                "{name}: {e}"
+            );
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Quality metrics of replayed searches (DESIGN 5): normalised best-so-far cost after k
+//! evaluations, P(optimum), the figures at the stop rule, and their median / p90 over runs.
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::dataset::Scale;
+use crate::replay::{Probe, RunTrace};
+
+/// Ratios within this of 1 count as the optimum (guards against float noise in the division).
+const OPTIMUM_TOLERANCE: f64 = 1e-9;
+
+/// The figures of one run that the summary aggregates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMetrics {
+    /// Normalised cost after k = 1..=budget evaluations (held at its last value if the run ended
+    /// early, for example when the catalogue is smaller than the budget).
+    pub curve: Vec<f64>,
+    /// Where the stop rule fired, if it did.
+    pub stop_fired_at: Option<usize>,
+    /// Evaluations, normalised cost and normalised search cost at the stop (the end of the run
+    /// when the rule never fired).
+    pub stop_evaluations: usize,
+    pub stop_normalized: f64,
+    pub stop_search_cost: f64,
+    pub ask_ms: Vec<f64>,
+}
+
+/// Normalised best-so-far cost after each probe (`result[k-1]` is after k probes).
+pub fn best_curve(probes: &[Probe], scale: &Scale) -> Vec<f64> {
+    let mut best = scale.worst_ratio();
+    probes
+        .iter()
+        .map(|p| {
+            if let Some(r) = scale.found(p.config, &p.outcome) {
+                best = best.min(r);
+            }
+            best
+        })
+        .collect()
+}
+
+/// Normalised cost after `k` evaluations of a curve (k = 0 means nothing run yet).
+fn at(curve: &[f64], k: usize, worst: f64) -> f64 {
+    match (k.min(curve.len()), curve.last()) {
+        (0, _) | (_, None) => worst,
+        (k, _) => curve[k - 1],
+    }
+}
+
+/// Computes a run's metrics for a report with `budget` evaluations.
+pub fn run_metrics(trace: &RunTrace, scale: &Scale, budget: usize) -> RunMetrics {
+    let raw = best_curve(&trace.probes, scale);
+    let worst = scale.worst_ratio();
+    let curve = (1..=budget).map(|k| at(&raw, k, worst)).collect();
+    let stop_evaluations = trace
+        .stop_fired_at
+        .unwrap_or(trace.probes.len())
+        .min(trace.probes.len());
+    let spent: f64 = trace.probes[..stop_evaluations]
+        .iter()
+        .map(|p| p.outcome.cost_paid())
+        .sum();
+    RunMetrics {
+        curve,
+        stop_fired_at: trace.stop_fired_at,
+        stop_evaluations,
+        stop_normalized: at(&raw, stop_evaluations, worst),
+        stop_search_cost: spent / scale.optimum,
+        ask_ms: trace.ask_ms.clone(),
+    }
+}
+
+/// Whether a normalised cost is the optimum.
+pub fn is_optimum(ratio: f64) -> bool {
+    ratio <= 1.0 + OPTIMUM_TOLERANCE
+}
+
+/// The q-quantile (0..=1) with linear interpolation between order statistics (numpy's default).
+/// NaN-free input is assumed; an empty slice gives 0.
+pub fn quantile(values: &[f64], q: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let pos = q.clamp(0.0, 1.0) * (v.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    v[lo] + (v[hi] - v[lo]) * (pos - lo as f64)
+}
+
+fn mean(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        0.0
+    } else {
+        values.iter().sum::<f64>() / values.len() as f64
+    }
+}
+
+/// Median and 90th percentile.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Quantiles {
+    pub median: f64,
+    pub p90: f64,
+}
+
+impl Quantiles {
+    pub fn of(values: &[f64]) -> Quantiles {
+        Quantiles {
+            median: quantile(values, 0.5),
+            p90: quantile(values, 0.9),
+        }
+    }
+}
+
+/// Values for k = 1..=n, serialised as a JSON object keyed "1".."n" in numeric order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ByEval<T>(pub Vec<T>);
+
+impl<T> ByEval<T> {
+    /// Value after `k` evaluations (1-based).
+    pub fn at(&self, k: usize) -> Option<&T> {
+        k.checked_sub(1).and_then(|i| self.0.get(i))
+    }
+}
+
+impl<T: Serialize> Serialize for ByEval<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (i, v) in self.0.iter().enumerate() {
+            map.serialize_entry(&(i + 1).to_string(), v)?;
+        }
+        map.end()
+    }
+}
+
+/// The figures at the stop rule (DESIGN 5 `stop`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StopRow {
+    pub evaluations_mean: f64,
+    pub evaluations_median: f64,
+    pub normalized_cost_median: f64,
+    pub normalized_cost_p90: f64,
+    pub p_optimum: f64,
+    pub search_cost_normalized_median: f64,
+}
+
+/// One ROW of summary.json: a (workload or aggregate, strategy) cell over its runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Row {
+    pub normalized_cost_at: ByEval<Quantiles>,
+    pub p_optimum_at: ByEval<f64>,
+    /// `null` when the stop rule fired in none of the runs: the strategy has no stop rule (grid,
+    /// random) or it never fired within the budget. Runs of a strategy with a stop rule in which
+    /// it did not fire count as stopping at their last evaluation.
+    pub stop: Option<StopRow>,
+    pub ms_per_ask_median: f64,
+}
+
+impl Row {
+    /// Aggregates runs (all with curves of the same length).
+    pub fn of(runs: &[&RunMetrics]) -> Row {
+        let budget = runs.iter().map(|r| r.curve.len()).max().unwrap_or(0);
+        let n = runs.len().max(1) as f64;
+        let mut column = Vec::with_capacity(runs.len());
+        let mut costs = Vec::with_capacity(budget);
+        let mut p_opt = Vec::with_capacity(budget);
+        for k in 0..budget {
+            column.clear();
+            column.extend(runs.iter().filter_map(|r| r.curve.get(k)));
+            costs.push(Quantiles::of(&column));
+            p_opt.push(column.iter().filter(|&&x| is_optimum(x)).count() as f64 / n);
+        }
+        let stop = runs.iter().any(|r| r.stop_fired_at.is_some()).then(|| {
+            let evals: Vec<f64> = runs.iter().map(|r| r.stop_evaluations as f64).collect();
+            let cost: Vec<f64> = runs.iter().map(|r| r.stop_normalized).collect();
+            let search: Vec<f64> = runs.iter().map(|r| r.stop_search_cost).collect();
+            StopRow {
+                evaluations_mean: mean(&evals),
+                evaluations_median: quantile(&evals, 0.5),
+                normalized_cost_median: quantile(&cost, 0.5),
+                normalized_cost_p90: quantile(&cost, 0.9),
+                p_optimum: cost.iter().filter(|&&x| is_optimum(x)).count() as f64 / n,
+                search_cost_normalized_median: quantile(&search, 0.5),
+            }
+        });
+        let asks: Vec<f64> = runs.iter().flat_map(|r| r.ask_ms.iter().copied()).collect();
+        Row {
+            normalized_cost_at: ByEval(costs),
+            p_optimum_at: ByEval(p_opt),
+            stop,
+            ms_per_ask_median: quantile(&asks, 0.5),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use optimizer::{Outcome, Termination};
+
+    fn probe(config: usize, cost: Option<f64>) -> Probe {
+        Probe {
+            config,
+            outcome: match cost {
+                Some(c) => Outcome::Completed {
+                    runtime_s: c * 3600.0,
+                    cost_usd: c,
+                    metrics: Default::default(),
+                },
+                None => Outcome::Failed {
+                    reason: "x".into(),
+                    elapsed_s: 10.0,
+                    cost_usd: 5.0,
+                },
+            },
+            expected_improvement: None,
+            ms_ask: 1.0,
+        }
+    }
+
+    /// Four configurations costing 2, 4, 8 and (failed) - optimum 2, worst 8.
+    fn scale() -> Scale {
+        Scale {
+            optimum: 2.0,
+            worst: 8.0,
+            feasible: vec![Some(2.0), Some(4.0), Some(8.0), None],
+        }
+    }
+
+    fn trace(probes: Vec<Probe>, stop: Option<usize>) -> RunTrace {
+        let n = probes.len();
+        RunTrace {
+            strategy: "t".into(),
+            seed: 1,
+            probes,
+            stop_fired_at: stop,
+            termination: Termination::Budget { evaluations: n },
+            ask_ms: vec![1.0; n],
+        }
+    }
+
+    #[test]
+    fn curve_counts_failures_and_starts_at_the_worst() {
+        let t = trace(
+            vec![
+                probe(3, None),
+                probe(1, Some(4.0)),
+                probe(2, Some(8.0)),
+                probe(0, Some(2.0)),
+            ],
+            Some(2),
+        );
+        let m = run_metrics(&t, &scale(), 5);
+        assert_eq!(m.curve, vec![4.0, 2.0, 2.0, 1.0, 1.0]);
+        assert_eq!(m.stop_evaluations, 2);
+        assert_eq!(m.stop_normalized, 2.0);
+        // failed probe 5 USD + 4 USD, over the optimum's 2 USD
+        assert_eq!(m.stop_search_cost, 4.5);
+    }
+
+    #[test]
+    fn row_aggregates_median_p90_and_p_optimum() {
+        let s = scale();
+        let runs: Vec<RunMetrics> = [
+            trace(vec![probe(0, Some(2.0))], None),
+            trace(vec![probe(1, Some(4.0)), probe(0, Some(2.0))], Some(1)),
+            trace(vec![probe(2, Some(8.0)), probe(2, Some(8.0))], None),
+        ]
+        .iter()
+        .map(|t| run_metrics(t, &s, 2))
+        .collect();
+        let refs: Vec<&RunMetrics> = runs.iter().collect();
+        let row = Row::of(&refs);
+        // after 1: ratios {1, 2, 4}: median 2, p90 = 2 + 0.8*(4-2) = 3.6
+        assert_eq!(
+            row.normalized_cost_at.at(1),
+            Some(&Quantiles {
+                median: 2.0,
+                p90: 3.6
+            })
+        );
+        // after 2: ratios {1, 1, 4}
+        assert_eq!(row.normalized_cost_at.at(2).unwrap().median, 1.0);
+        assert!((row.p_optimum_at.0[0] - 1.0 / 3.0).abs() < 1e-12);
+        assert!((row.p_optimum_at.0[1] - 2.0 / 3.0).abs() < 1e-12);
+        let stop = row.stop.unwrap();
+        // stops at 1, 1 (fired), 2 evaluations
+        assert!((stop.evaluations_mean - 4.0 / 3.0).abs() < 1e-12);
+        assert_eq!(stop.evaluations_median, 1.0);
+        // normalised at stop: 1, 2, 4
+        assert_eq!(stop.normalized_cost_median, 2.0);
+        assert!((stop.p_optimum - 1.0 / 3.0).abs() < 1e-12);
+        // search cost: 2/2=1, 4/2=2, 16/2=8 -> median 2
+        assert_eq!(stop.search_cost_normalized_median, 2.0);
+        assert_eq!(row.ms_per_ask_median, 1.0);
+        let no_stop = Row::of(&refs[..1]);
+        assert_eq!(no_stop.stop, None);
+        let json = serde_json::to_string(&row.p_optimum_at).unwrap();
+        assert!(json.starts_with("{\"1\":"), "{json}");
+    }
+
+    #[test]
+    fn quantile_interpolates_like_numpy() {
+        let v = [5.0, 1.0, 3.0, 2.0, 4.0];
+        assert_eq!(quantile(&v, 0.5), 3.0);
+        assert!((quantile(&v, 0.9) - 4.6).abs() < 1e-12);
+        assert_eq!(quantile(&[], 0.5), 0.0);
+        assert_eq!(quantile(&[7.0], 0.9), 7.0);
+    }
+}

@@ -1,0 +1,238 @@
+//! PNG plots of a comparison: median and p90 normalised cost against evaluations, one line per
+//! strategy. Text needs a TrueType font found at run time (DejaVu Sans from fonts-dejavu-core, or
+//! `$CHERRYPICK_FONT`); without one the plot is still drawn, without text.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+
+use crate::compare::{Comparison, Summary};
+use crate::metrics::Row;
+
+/// Places a TrueType font is looked for, after `$CHERRYPICK_FONT`.
+const FONT_PATHS: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/liberation/LiberationSans-Regular.ttf",
+    "/Library/Fonts/Arial.ttf",
+    "C:\\Windows\\Fonts\\arial.ttf",
+];
+
+/// Registers the first usable font as plotters' "sans-serif" (once per process). Returns the
+/// font's path, or `None` when no font was found (plots are then drawn without text).
+pub fn font() -> Option<&'static Path> {
+    static FONT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FONT.get_or_init(|| {
+        let env = std::env::var_os("CHERRYPICK_FONT").map(PathBuf::from);
+        let candidates = env.into_iter().chain(FONT_PATHS.iter().map(PathBuf::from));
+        for path in candidates {
+            let Ok(bytes) = std::fs::read(&path) else {
+                continue;
+            };
+            // plotters keeps fonts for the life of the process; one leaked font file is fine.
+            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
+                return Some(path);
+            }
+        }
+        None
+    })
+    .as_deref()
+}
+
+/// Line colour of a strategy (stable across plots).
+fn colour(strategy: &str, index: usize) -> RGBColor {
+    match strategy {
+        "bo" => RGBColor(31, 119, 180),
+        "cherrypick" => RGBColor(255, 127, 14),
+        "random" => RGBColor(127, 127, 127),
+        "grid" => RGBColor(0, 0, 0),
+        "coordinate" => RGBColor(44, 160, 44),
+        _ => {
+            let p = Palette99::pick(index + 5).to_rgba();
+            RGBColor(p.0, p.1, p.2)
+        }
+    }
+}
+
+/// Draws one figure (median panel and p90 panel) of `rows` (strategy name, ROW) to `path`.
+pub fn plot_rows(
+    path: &Path,
+    title: &str,
+    rows: &[(&str, &Row)],
+    budget: usize,
+    with_text: bool,
+) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: cannot draw plot: {e}", path.display());
+    let mut ymax: f64 = 1.1;
+    for (_, r) in rows {
+        for q in &r.normalized_cost_at.0 {
+            if q.p90.is_finite() {
+                ymax = ymax.max(q.p90 * 1.05);
+            }
+        }
+    }
+    let root = BitMapBackend::new(path, (1200, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let root = if with_text {
+        root.titled(title, ("sans-serif", 22))
+            .map_err(|e| err(&e))?
+    } else {
+        root
+    };
+    let (left, right) = root.split_horizontally(600);
+    for (panel, area, pick) in [
+        ("median", &left, 0usize),
+        ("90th percentile", &right, 1usize),
+    ] {
+        let mut builder = ChartBuilder::on(area);
+        builder.margin(12);
+        if with_text {
+            builder
+                .caption(format!("{panel} normalised cost"), ("sans-serif", 18))
+                .x_label_area_size(40)
+                .y_label_area_size(56);
+        }
+        let x_end = budget.max(2) as f64;
+        let mut chart = builder
+            .build_cartesian_2d(1f64..x_end, (1f64..ymax).log_scale())
+            .map_err(|e| err(&e))?;
+        let mut mesh = chart.configure_mesh();
+        if with_text {
+            mesh.x_desc("evaluations").y_desc("cost / optimum");
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(|e| err(&e))?;
+        for (i, (name, r)) in rows.iter().enumerate() {
+            let c = colour(name, i);
+            let points = r.normalized_cost_at.0.iter().enumerate().map(|(k, q)| {
+                let y = if pick == 0 { q.median } else { q.p90 };
+                ((k + 1) as f64, y.clamp(1.0, ymax))
+            });
+            let series = chart
+                .draw_series(LineSeries::new(points, c.stroke_width(2)))
+                .map_err(|e| err(&e))?;
+            if with_text {
+                series.label(*name).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2))
+                });
+            }
+        }
+        if with_text {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| err(&e))?;
+        }
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// File-name-safe form of a workload name.
+fn slug(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Writes `plot_aggregate.png` and one `plot_<workload>.png` per workload into `dir`. Returns
+/// the files written and a warning when no font was found.
+pub fn write_plots(
+    cmp: &Comparison,
+    summary: &Summary,
+    dir: &Path,
+) -> Result<(Vec<PathBuf>, Option<String>), String> {
+    let with_text = font().is_some();
+    let warning = (!with_text).then(|| {
+        "no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plots drawn without text"
+            .to_string()
+    });
+    let mut written = Vec::new();
+    let aggregate: Vec<(&str, &Row)> = summary
+        .aggregate
+        .iter()
+        .map(|a| (a.strategy.as_str(), &a.row))
+        .collect();
+    let path = dir.join("plot_aggregate.png");
+    plot_rows(
+        &path,
+        &format!("{}: all workloads, {} seeds", cmp.dataset, cmp.seeds),
+        &aggregate,
+        cmp.budget,
+        with_text,
+    )?;
+    written.push(path);
+    for name in &cmp.workloads {
+        let rows: Vec<(&str, &Row)> = summary
+            .results
+            .iter()
+            .filter(|r| &r.workload == name)
+            .map(|r| (r.strategy.as_str(), &r.row))
+            .collect();
+        let path = dir.join(format!("plot_{}.png", slug(name)));
+        plot_rows(
+            &path,
+            &format!("{}: {name}, {} seeds", cmp.dataset, cmp.seeds),
+            &rows,
+            cmp.budget,
+            with_text,
+        )?;
+        written.push(path);
+    }
+    Ok((written, warning))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ByEval, Quantiles};
+
+    fn row() -> Row {
+        Row {
+            normalized_cost_at: ByEval(
+                (1..=10)
+                    .map(|k| Quantiles {
+                        median: 1.0 + 1.0 / k as f64,
+                        p90: 1.5 + 1.0 / k as f64,
+                    })
+                    .collect(),
+            ),
+            p_optimum_at: ByEval(vec![0.5; 10]),
+            stop: None,
+            ms_per_ask_median: 0.1,
+        }
+    }
+
+    #[test]
+    fn plots_are_written_with_and_without_text() {
+        let dir = std::env::temp_dir().join(format!("cp-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let r = row();
+        let rows = [("bo", &r), ("grid", &r)];
+        let plain = dir.join("plain.png");
+        plot_rows(&plain, "t", &rows, 10, false).unwrap();
+        assert!(std::fs::metadata(&plain).unwrap().len() > 1000);
+        if font().is_some() {
+            let text = dir.join("text.png");
+            plot_rows(&text, "t", &rows, 10, true).unwrap();
+            assert!(std::fs::read(&text).unwrap().starts_with(b"\x89PNG"));
+        } else {
+            println!("no font on this machine: only the text-free plot was checked");
+        }
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

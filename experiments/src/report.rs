@@ -1,0 +1,270 @@
+//! Written reports of a comparison: summary.json, summary.md (markdown tables), traces.csv, and
+//! the plain-text aggregate table printed to the terminal.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::compare::{Comparison, Summary};
+use crate::metrics::Row;
+
+/// Evaluation counts the tables show (those within the budget).
+pub const TABLE_KS: &[usize] = &[5, 10, 15, 20, 30];
+
+/// Error writing a report file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: cannot write: {source}", path.display())]
+pub struct WriteError {
+    pub path: PathBuf,
+    pub source: std::io::Error,
+}
+
+fn ks(budget: usize) -> Vec<usize> {
+    let mut ks: Vec<usize> = TABLE_KS.iter().copied().filter(|&k| k <= budget).collect();
+    if !ks.contains(&budget) && budget < 30 {
+        ks.push(budget);
+    }
+    ks
+}
+
+fn f3(x: f64) -> String {
+    format!("{x:.3}")
+}
+
+fn f2(x: f64) -> String {
+    format!("{x:.2}")
+}
+
+/// One markdown/text table row for a ROW: cost median / p90 and P(optimum) at each k, then the stop.
+fn cells(row: &Row, ks: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    for &k in ks {
+        match (row.normalized_cost_at.at(k), row.p_optimum_at.at(k)) {
+            (Some(q), Some(p)) => {
+                out.push(format!("{} / {} / {}", f3(q.median), f3(q.p90), f2(*p)))
+            }
+            _ => out.push("-".into()),
+        }
+    }
+    out.push(match &row.stop {
+        Some(s) => format!(
+            "{:.1} ev: {} / {} / {}, search {:.1}x",
+            s.evaluations_mean,
+            f3(s.normalized_cost_median),
+            f3(s.normalized_cost_p90),
+            f2(s.p_optimum),
+            s.search_cost_normalized_median
+        ),
+        None => "no stop rule fired".into(),
+    });
+    out.push(format!("{:.3}", row.ms_per_ask_median));
+    out
+}
+
+fn header(ks: &[usize]) -> Vec<String> {
+    let mut h = vec!["strategy".to_string()];
+    h.extend(ks.iter().map(|k| format!("@{k}")));
+    h.push("at stop".into());
+    h.push("ms/ask".into());
+    h
+}
+
+fn markdown_table(out: &mut String, head: &[String], rows: &[Vec<String>]) {
+    let _ = writeln!(out, "| {} |", head.join(" | "));
+    let _ = writeln!(
+        out,
+        "|{}|",
+        head.iter().map(|_| "---").collect::<Vec<_>>().join("|")
+    );
+    for r in rows {
+        let _ = writeln!(out, "| {} |", r.join(" | "));
+    }
+    out.push('\n');
+}
+
+/// The markdown report.
+pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
+    let ks = ks(cmp.budget);
+    let mut md = String::new();
+    let _ = writeln!(md, "# Strategy comparison on `{}`\n", cmp.dataset);
+    let _ = writeln!(
+        md,
+        "{} workloads x {} strategies x {} seeds, budget {} evaluations{}; {:.1} s wall time.\n",
+        cmp.workloads.len(),
+        cmp.strategies.len(),
+        cmp.seeds,
+        cmp.budget,
+        match cmp.max_runtime_s {
+            Some(t) => format!(", runtime limit {t} s"),
+            None => String::new(),
+        },
+        cmp.wall_s
+    );
+    md.push_str(
+        "Cells at `@k`: median / p90 of the normalised cost after k evaluations (cheapest feasible \
+         configuration found so far over the workload's cheapest; failed probes count as \
+         evaluations) / P(optimum found). `at stop`: mean evaluations when the strategy's stop rule \
+         fired (runs where it never fired count at their end): median / p90 normalised cost / \
+         P(optimum), and the median search cost (all probes paid) over the optimum's cost. \
+         `ms/ask`: median time of one `ask`.\n\n",
+    );
+    md.push_str("## Aggregate (all runs of all workloads)\n\n");
+    let rows: Vec<Vec<String>> = summary
+        .aggregate
+        .iter()
+        .map(|a| {
+            let mut r = vec![a.strategy.clone()];
+            r.extend(cells(&a.row, &ks));
+            r
+        })
+        .collect();
+    markdown_table(&mut md, &header(&ks), &rows);
+    for (w, name) in cmp.workloads.iter().enumerate() {
+        let _ = writeln!(
+            md,
+            "## {name}\n\nOptimum {:.4} USD; {} configurations meet the limit.\n",
+            cmp.scales[w].optimum,
+            cmp.scales[w].feasible.iter().flatten().count()
+        );
+        let rows: Vec<Vec<String>> = summary
+            .results
+            .iter()
+            .filter(|r| &r.workload == name)
+            .map(|r| {
+                let mut cells_ = vec![r.strategy.clone()];
+                cells_.extend(cells(&r.row, &ks));
+                cells_
+            })
+            .collect();
+        markdown_table(&mut md, &header(&ks), &rows);
+    }
+    md
+}
+
+/// The aggregate table as aligned plain text, for the terminal.
+pub fn aggregate_text(cmp: &Comparison, summary: &Summary) -> String {
+    let ks = ks(cmp.budget);
+    let mut head = vec!["strategy".to_string()];
+    for &k in &ks {
+        head.push(format!("med@{k}"));
+        head.push(format!("p90@{k}"));
+        head.push(format!("P@{k}"));
+    }
+    head.extend(
+        [
+            "stop ev", "stop med", "stop p90", "stop P", "search", "ms/ask",
+        ]
+        .map(String::from),
+    );
+    let mut rows = vec![head];
+    for a in &summary.aggregate {
+        let mut r = vec![a.strategy.clone()];
+        for &k in &ks {
+            let q = a.row.normalized_cost_at.at(k);
+            r.push(q.map_or("-".into(), |q| f3(q.median)));
+            r.push(q.map_or("-".into(), |q| f3(q.p90)));
+            r.push(a.row.p_optimum_at.at(k).map_or("-".into(), |p| f2(*p)));
+        }
+        match &a.row.stop {
+            Some(s) => r.extend([
+                format!("{:.1}", s.evaluations_mean),
+                f3(s.normalized_cost_median),
+                f3(s.normalized_cost_p90),
+                f2(s.p_optimum),
+                format!("{:.1}x", s.search_cost_normalized_median),
+            ]),
+            None => r.extend(["-", "-", "-", "-", "-"].map(String::from)),
+        }
+        r.push(format!("{:.3}", a.row.ms_per_ask_median));
+        rows.push(r);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (s, w))| {
+                if i == 0 {
+                    format!("{s:<w$}")
+                } else {
+                    format!("{s:>w$}")
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
+    }
+    out
+}
+
+/// Writes traces.csv: one row per probe per run.
+pub fn write_traces(
+    cmp: &Comparison,
+    space_names: &[Vec<String>],
+    path: &Path,
+) -> Result<(), WriteError> {
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::create(path).map_err(err)?;
+    let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
+    let csv_err = |e: csv::Error| WriteError {
+        path: path.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    };
+    w.write_record([
+        "workload",
+        "strategy",
+        "seed",
+        "eval",
+        "config",
+        "status",
+        "runtime_s",
+        "cost",
+        "best_normalized_cost",
+        "ms_ask",
+        "expected_improvement",
+    ])
+    .map_err(csv_err)?;
+    for run in &cmp.runs {
+        let names = &space_names[run.workload];
+        for (i, p) in run.trace.probes.iter().enumerate() {
+            let best = run
+                .metrics
+                .curve
+                .get(i)
+                .copied()
+                .unwrap_or_else(|| run.metrics.curve.last().copied().unwrap_or(f64::NAN));
+            w.write_record([
+                cmp.workloads[run.workload].as_str(),
+                run.trace.strategy.as_str(),
+                &run.trace.seed.to_string(),
+                &(i + 1).to_string(),
+                names.get(p.config).map_or("?", String::as_str),
+                p.outcome.status(),
+                &format!("{:.3}", p.outcome.elapsed_s()),
+                &format!("{:.6}", p.outcome.cost_paid()),
+                &format!("{best:.6}"),
+                &format!("{:.4}", p.ms_ask),
+                &p.expected_improvement
+                    .map_or(String::new(), |e| format!("{e:.6}")),
+            ])
+            .map_err(csv_err)?;
+        }
+    }
+    w.flush().map_err(err)
+}
+
+/// Writes `text` to `path`.
+pub fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
+    let err = |source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::create(path).map_err(err)?;
+    f.write_all(text.as_bytes()).map_err(err)
+}
