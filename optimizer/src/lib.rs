@@ -6,6 +6,7 @@ pub mod driver;
 pub mod gp;
 pub mod outcome;
 pub mod rng;
+pub mod sobol;
 pub mod space;
 pub mod strategies;
 pub mod strategy;

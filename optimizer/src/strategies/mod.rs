@@ -1,9 +1,13 @@
 //! Search strategies behind the [`Optimizer`] trait, and the factory that builds one by name.
 
+mod coordinate;
+mod model;
 mod simple;
 
 use std::sync::Arc;
 
+pub use coordinate::CoordinateDescent;
+pub use model::{Acquisition, FailedRuns, Features, ModelSettings, ModelStrategy, StopRule};
 pub use simple::{Grid, RandomSearch};
 
 use crate::space::Space;
@@ -34,8 +38,215 @@ pub fn build_strategy(
     options: &StrategyOptions,
 ) -> Result<Box<dyn Optimizer>, UnknownStrategy> {
     Ok(match name {
+        "bo" => Box::new(ModelStrategy::new(space, options, ModelSettings::bo())),
+        "cherrypick" => Box::new(ModelStrategy::new(
+            space,
+            options,
+            ModelSettings::cherrypick(),
+        )),
+        "coordinate" => Box::new(CoordinateDescent::new(space, options)),
         "grid" => Box::new(Grid::new(space)),
         "random" => Box::new(RandomSearch::new(space, options.seed)),
         other => return Err(UnknownStrategy(other.to_string())),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outcome::Outcome;
+    use crate::space::{Config, Dimension, Kind, Value};
+
+    /// A 3 x 4 x 5 grid catalogue with a smooth cost surface whose optimum is (nodes 8, size 2,
+    /// family b); configurations with nodes = 1 and size = 1 fail after a long time.
+    fn space() -> Arc<Space> {
+        let dims = vec![
+            Dimension {
+                name: "family".into(),
+                kind: Kind::Categorical {
+                    levels: vec!["a".into(), "b".into(), "c".into()],
+                },
+            },
+            Dimension {
+                name: "size".into(),
+                kind: Kind::Numeric { log: false },
+            },
+            Dimension {
+                name: "nodes".into(),
+                kind: Kind::Numeric { log: false },
+            },
+        ];
+        let mut configs = vec![];
+        for f in ["a", "b", "c"] {
+            for size in [1.0, 2.0, 4.0, 8.0] {
+                for nodes in [1.0, 2.0, 4.0, 8.0, 16.0] {
+                    configs.push(Config {
+                        name: format!("{f}-{size}-{nodes}"),
+                        values: vec![Value::Cat(f.into()), Value::Num(size), Value::Num(nodes)],
+                        price_per_hour: size * nodes * 0.1,
+                    });
+                }
+            }
+        }
+        Arc::new(Space::new(dims, configs).unwrap())
+    }
+
+    fn run(space: &Space, id: usize) -> Outcome {
+        let c = space.config(id);
+        let (Value::Cat(f), Value::Num(size), Value::Num(nodes)) =
+            (&c.values[0], &c.values[1], &c.values[2])
+        else {
+            unreachable!()
+        };
+        if *size == 1.0 && *nodes == 1.0 {
+            return Outcome::Failed {
+                reason: "out of memory".into(),
+                elapsed_s: 7200.0,
+                cost_usd: c.price_per_hour * 2.0,
+            };
+        }
+        let fam = match f.as_str() {
+            "a" => 1.3,
+            "b" => 1.0,
+            _ => 1.15,
+        };
+        let cost = fam
+            * (1.0 + 0.3 * (nodes.log2() - 3.0).powi(2) + 0.2 * (size.log2() - 1.0).powi(2))
+            * 0.05;
+        Outcome::Completed {
+            runtime_s: cost / c.price_per_hour * 3600.0,
+            cost_usd: cost,
+            metrics: Default::default(),
+        }
+    }
+
+    fn trace(name: &str, seed: u64, budget: usize, limit: Option<f64>) -> Vec<(usize, bool)> {
+        let space = space();
+        let mut s = build_strategy(
+            name,
+            space.clone(),
+            &StrategyOptions {
+                seed,
+                max_runtime_s: limit,
+            },
+        )
+        .unwrap();
+        let mut out = vec![];
+        for _ in 0..budget {
+            let Some(p) = s.ask() else { break };
+            out.push((p.config, p.stop));
+            s.tell(p.config, run(&space, p.config));
+        }
+        out
+    }
+
+    #[test]
+    fn every_strategy_is_deterministic_and_never_repeats() {
+        for name in STRATEGY_NAMES {
+            let a = trace(name, 3, 60, None);
+            assert_eq!(a, trace(name, 3, 60, None), "{name} is not deterministic");
+            assert_eq!(a.len(), 60, "{name} must use the whole catalogue");
+            let mut ids: Vec<usize> = a.iter().map(|p| p.0).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), 60, "{name} proposed a configuration twice");
+        }
+    }
+
+    #[test]
+    fn pending_configurations_are_not_proposed_again() {
+        for name in STRATEGY_NAMES {
+            let space = space();
+            let mut s = build_strategy(name, space.clone(), &StrategyOptions::default()).unwrap();
+            // Prime the model-based ones past their initial design.
+            for _ in 0..4 {
+                let p = s.ask().unwrap();
+                s.tell(p.config, run(&space, p.config));
+            }
+            let a = s.ask().unwrap().config;
+            let b = s.ask().unwrap().config;
+            let c = s.ask().unwrap().config;
+            assert!(a != b && b != c && a != c, "{name}: {a} {b} {c}");
+            for id in [a, b, c] {
+                s.tell(id, run(&space, id));
+            }
+        }
+    }
+
+    #[test]
+    fn model_strategies_find_the_optimum_and_report_improvement() {
+        let space = space();
+        let optimum = (0..space.len())
+            .filter_map(|i| run(&space, i).completed_cost())
+            .fold(f64::INFINITY, f64::min);
+        for name in ["bo", "cherrypick"] {
+            let mut hits = 0;
+            for seed in 0..5 {
+                let mut s = build_strategy(
+                    name,
+                    space.clone(),
+                    &StrategyOptions {
+                        seed,
+                        max_runtime_s: None,
+                    },
+                )
+                .unwrap();
+                let mut saw_ei = false;
+                for _ in 0..20 {
+                    let p = s.ask().unwrap();
+                    if let Some(ei) = p.expected_improvement {
+                        assert!(ei >= 0.0 && ei.is_finite(), "{name}: EI {ei}");
+                        saw_ei = true;
+                    }
+                    s.tell(p.config, run(&space, p.config));
+                }
+                assert!(saw_ei, "{name} never reported expected improvement");
+                let best = s.history().best(None).unwrap().outcome.cost_paid();
+                if best <= optimum * 1.0000001 {
+                    hits += 1;
+                }
+            }
+            assert!(
+                hits >= 4,
+                "{name} found the optimum in only {hits} of 5 runs within 20"
+            );
+        }
+    }
+
+    #[test]
+    fn cherrypick_stop_rule_needs_six_runs() {
+        let t = trace("cherrypick", 1, 30, None);
+        let first = t.iter().position(|p| p.1);
+        assert!(first.is_some_and(|i| i >= 6), "stop fired at {first:?}");
+    }
+
+    #[test]
+    fn runtime_limit_is_respected_by_the_incumbent_and_avoided() {
+        // Limit the runtime so that the unconstrained optimum (8 nodes, size 2) is too slow.
+        let space = space();
+        let limit = 200.0;
+        let feasible = |i: usize| {
+            run(&space, i)
+                .completed_runtime()
+                .is_some_and(|r| r <= limit)
+        };
+        let best_feasible = (0..space.len())
+            .filter(|&i| feasible(i))
+            .filter_map(|i| run(&space, i).completed_cost())
+            .fold(f64::INFINITY, f64::min);
+        assert!(best_feasible.is_finite());
+        for name in ["bo", "cherrypick"] {
+            let t = trace(name, 2, 25, Some(limit));
+            let infeasible = t.iter().filter(|p| !feasible(p.0)).count();
+            assert!(
+                infeasible < 15,
+                "{name} probed {infeasible} infeasible configs of 25"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_errors() {
+        assert!(build_strategy("nope", space(), &StrategyOptions::default()).is_err());
+    }
 }
