@@ -1,8 +1,163 @@
-//! `cherrypick workload ...`.
+//! `cherrypick workload ...`: the workload on its own (dataset generation, preprocessing,
+//! read-speed test, regression). Thin: parses flags and prints; the work is in the `workload` crate.
 
-#[derive(clap::Subcommand)]
-pub enum Command {}
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Subcommand};
+use workload::transform::{Chroma, Filter, TransformOptions};
+
+use crate::exit::bad_input;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Generate a seeded synthetic stand-in for the flowers photos (`<class>/*.jpg`).
+    GenDataset(GenArgs),
+    /// Decode, resize "fill" and re-encode every image into TFRecord shards of tf.train.Example.
+    Preprocess(PreprocessArgs),
+}
+
+#[derive(ClapArgs)]
+pub struct GenArgs {
+    /// Output folder.
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of images (split over the five classes like the real set's 633/898/641/699/799).
+    #[arg(long, default_value_t = 3670)]
+    images: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(ClapArgs)]
+pub struct PreprocessArgs {
+    /// Folder or gs://bucket/prefix holding <class>/*.jpg.
+    #[arg(long)]
+    input: String,
+    /// Folder or gs://bucket/prefix for the shards.
+    #[arg(long)]
+    output: String,
+    /// Output side in pixels.
+    #[arg(long, default_value_t = 192)]
+    size: u32,
+    /// JPEG quality (1-100).
+    #[arg(long, default_value_t = 95)]
+    quality: u8,
+    /// Chroma subsampling: 444 or 420.
+    #[arg(long, default_value = "444")]
+    chroma: Chroma,
+    /// Resize filter: bilinear, bicubic or lanczos3.
+    #[arg(long, default_value = "bilinear")]
+    filter: Filter,
+    /// Decode at full size instead of shrinking in the DCT domain first.
+    #[arg(long)]
+    no_dct_scaling: bool,
+    #[arg(long, default_value_t = 16)]
+    shards: usize,
+    /// Worker threads (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Seed of the shuffle that spreads classes over shards.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Only the first N images (after shuffling).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Maps a library error to the CLI's exit codes (bad input or unwritable output -> 2).
+fn lib_err(e: workload::Error) -> anyhow::Error {
+    if e.is_bad_input() {
+        bad_input(e)
+    } else {
+        anyhow::Error::new(e)
+    }
+}
 
 pub fn run(command: Command) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        Command::GenDataset(a) => gen_dataset(a),
+        Command::Preprocess(a) => preprocess(a),
+    }
+}
+
+fn gen_dataset(a: GenArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let s = workload::dataset::generate(&workload::dataset::GenOptions {
+        out: a.out.clone(),
+        images: a.images,
+        seed: a.seed,
+        threads: a.threads,
+        ..Default::default()
+    })
+    .map_err(lib_err)?;
+    let per_class: Vec<String> = s
+        .per_class
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    println!(
+        "wrote {} images ({}) to {} in {:.1} s: {:.1} MB, mean {:.1} KB, {:.2} bits/pixel",
+        s.images,
+        per_class.join(", "),
+        a.out.display(),
+        started.elapsed().as_secs_f64(),
+        s.bytes as f64 / 1e6,
+        s.bytes as f64 / 1e3 / s.images as f64,
+        s.bits_per_pixel
+    );
+    Ok(())
+}
+
+fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
+    let opts = workload::preprocess::PreprocessOptions {
+        input: a.input,
+        output: a.output,
+        transform: TransformOptions {
+            size: a.size,
+            quality: a.quality,
+            chroma: a.chroma,
+            filter: a.filter,
+            dct_scaling: !a.no_dct_scaling,
+        },
+        shards: a.shards,
+        threads: a.threads,
+        seed: a.seed,
+        limit: a.limit,
+        progress: !a.json,
+    };
+    let s = workload::preprocess::run(&opts).map_err(lib_err)?;
+    if a.json {
+        let skipped: Vec<_> = s
+            .skipped
+            .iter()
+            .map(|k| serde_json::json!({"file": k.key, "reason": k.reason}))
+            .collect();
+        let shards: Vec<_> = s
+            .shards
+            .iter()
+            .map(|k| serde_json::json!({"name": k.name, "records": k.records, "bytes": k.bytes}))
+            .collect();
+        let v = serde_json::json!({
+            "images_found": s.images_found, "images_written": s.images_written,
+            "bytes_in": s.bytes_in, "bytes_out": s.bytes_out, "threads": s.threads,
+            "elapsed_s": s.elapsed_s, "cpu_s": s.cpu_s,
+            "images_per_s": s.images_per_s(), "images_per_cpu_s": s.images_per_cpu_s(),
+            "peak_rss_bytes": workload::peak_rss_bytes(),
+            "shards": shards, "skipped": skipped,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{s}");
+        println!(
+            "peak memory {:.0} MB",
+            workload::peak_rss_bytes() as f64 / 1e6
+        );
+    }
+    Ok(())
 }

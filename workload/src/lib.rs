@@ -1,4 +1,88 @@
 //! The workload cherrypick tunes: flowers preprocessing to TFRecord and the read-speed test, plus
 //! the launchers (`launch/`) that run it under a configuration for the search loop.
+//!
+//! Entry points: [`dataset::generate`], [`preprocess::run`], [`readspeed::run`],
+//! [`regress::fit`]; formats in [`tfrecord`] and [`example`]; storage in [`storage`].
 
+pub mod dataset;
+pub mod example;
+mod gcs;
 pub mod launch;
+pub mod preprocess;
+pub mod rng;
+pub mod storage;
+pub mod tfrecord;
+pub mod transform;
+
+pub use storage::{StorageError, StorageErrorKind};
+
+/// Errors of the workload's entry points.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input cannot be listed or read (missing folder, permission, bucket not found).
+    #[error("cannot read input: {0}")]
+    Input(#[source] StorageError),
+    /// The output cannot be written.
+    #[error("cannot write output: {0}")]
+    Output(#[source] StorageError),
+    /// Invalid options or an input with nothing to do.
+    #[error("{0}")]
+    Options(String),
+    /// A damaged TFRecord file.
+    #[error(transparent)]
+    Record(#[from] tfrecord::RecordError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    /// True when the user's input is at fault (maps to exit code 2 in the CLI).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::Input(_) | Error::Output(_) | Error::Options(_) | Error::Record(_) => true,
+            Error::Other(_) => false,
+        }
+    }
+
+    pub(crate) fn output(location: impl std::fmt::Display, e: std::io::Error) -> Self {
+        Error::Output(StorageError::io("write", location, &e))
+    }
+}
+
+/// Threads to use: `n`, or all available cores when 0.
+pub fn resolve_threads(n: usize) -> usize {
+    if n > 0 {
+        n
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    }
+}
+
+/// CPU seconds (user + system) this process has used so far, all threads.
+pub fn process_cpu_seconds() -> f64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a full rusage into the pointer it is given.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    if rc != 0 {
+        return 0.0;
+    }
+    // SAFETY: initialised by the successful call above.
+    let ru = unsafe { ru.assume_init() };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
+    t(ru.ru_utime) + t(ru.ru_stime)
+}
+
+/// Peak resident set size of this process in bytes (Linux `ru_maxrss` is in KiB).
+pub fn peak_rss_bytes() -> u64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: as above.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    if rc != 0 {
+        return 0;
+    }
+    // SAFETY: initialised by the successful call above.
+    let ru = unsafe { ru.assume_init() };
+    ru.ru_maxrss.max(0) as u64 * 1024
+}

@@ -1,0 +1,485 @@
+//! `preprocess`: every input JPEG decoded, fill-resized, re-encoded and written as a
+//! `tf.train.Example` into `flowersNN-COUNT.tfrec` shards.
+//!
+//! Streaming: workers claim images one at a time and the writer (the calling thread) appends them
+//! in a fixed order, so memory stays flat (a bounded window of finished images) and the output
+//! bytes do not depend on the thread count. Each shard is written under a hidden temporary name
+//! and renamed once complete; its final name carries its record count.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Condvar, Mutex};
+use std::time::Instant;
+
+use crate::dataset::{scan, InputImage};
+use crate::example::encode_flower;
+use crate::rng::SplitMix64;
+use crate::storage::{self, ObjectWriter, Storage};
+use crate::tfrecord;
+use crate::transform::{TransformOptions, Transformer};
+use crate::Error;
+
+/// Options of one preprocessing run.
+#[derive(Clone, Debug)]
+pub struct PreprocessOptions {
+    /// Folder or `gs://bucket/prefix` holding `<class>/*.jpg`.
+    pub input: String,
+    /// Folder or `gs://bucket/prefix` for the shards.
+    pub output: String,
+    /// Size, quality, chroma subsampling, filter.
+    pub transform: TransformOptions,
+    /// Number of shards (fewer when there are fewer images).
+    pub shards: usize,
+    /// Worker threads (0 = all cores).
+    pub threads: usize,
+    /// Seed of the shuffle that spreads classes over shards.
+    pub seed: u64,
+    /// Only the first N images after shuffling (None = all).
+    pub limit: Option<usize>,
+    /// Draw a progress bar on stderr (only when it is a terminal).
+    pub progress: bool,
+}
+
+impl Default for PreprocessOptions {
+    fn default() -> Self {
+        PreprocessOptions {
+            input: String::new(),
+            output: String::new(),
+            transform: TransformOptions::default(),
+            shards: 16,
+            threads: 0,
+            seed: 0,
+            limit: None,
+            progress: false,
+        }
+    }
+}
+
+/// An input that was reported and skipped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    pub key: String,
+    pub reason: String,
+}
+
+/// One written shard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub name: String,
+    pub records: usize,
+    pub bytes: u64,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct PreprocessSummary {
+    pub classes: Vec<String>,
+    pub images_found: usize,
+    pub images_written: usize,
+    pub skipped: Vec<Skipped>,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub shards: Vec<ShardInfo>,
+    pub threads: usize,
+    pub elapsed_s: f64,
+    /// CPU seconds of the whole process during the run (all threads).
+    pub cpu_s: f64,
+}
+
+impl PreprocessSummary {
+    pub fn images_per_s(&self) -> f64 {
+        self.images_written as f64 / self.elapsed_s.max(1e-9)
+    }
+    pub fn images_per_cpu_s(&self) -> f64 {
+        self.images_written as f64 / self.cpu_s.max(1e-9)
+    }
+}
+
+impl std::fmt::Display for PreprocessSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "preprocessed {} of {} images into {} shards in {:.2} s ({:.0} images/s, {:.0} images per CPU-second, {} threads)",
+            self.images_written,
+            self.images_found,
+            self.shards.len(),
+            self.elapsed_s,
+            self.images_per_s(),
+            self.images_per_cpu_s(),
+            self.threads
+        )?;
+        writeln!(
+            f,
+            "bytes in {:.1} MB, bytes out {:.1} MB",
+            self.bytes_in as f64 / 1e6,
+            self.bytes_out as f64 / 1e6
+        )?;
+        if self.skipped.is_empty() {
+            write!(f, "skipped: none")
+        } else {
+            write!(f, "skipped {} files:", self.skipped.len())?;
+            for s in &self.skipped {
+                write!(f, "\n  {}: {}", s.key, s.reason)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Shard file name, the coursework's convention: `flowers{index:02}-{records}.tfrec`.
+pub fn shard_name(index: usize, records: usize) -> String {
+    format!("flowers{index:02}-{records}.tfrec")
+}
+
+/// Runs preprocessing between the storages named in `opts`.
+pub fn run(opts: &PreprocessOptions) -> Result<PreprocessSummary, Error> {
+    let input = storage::open(&opts.input).map_err(Error::Input)?;
+    let output = storage::open(&opts.output).map_err(Error::Output)?;
+    run_with(opts, input.as_ref(), output.as_ref())
+}
+
+/// What a worker sends back for one image.
+enum Done {
+    Record { payload: Vec<u8>, bytes_in: u64 },
+    Skip { reason: String, bytes_in: u64 },
+}
+
+/// Runs preprocessing with already-opened storages (`opts.input`/`output` are only used in
+/// messages).
+pub fn run_with(
+    opts: &PreprocessOptions,
+    input: &dyn Storage,
+    output: &dyn Storage,
+) -> Result<PreprocessSummary, Error> {
+    let started = Instant::now();
+    let cpu0 = crate::process_cpu_seconds();
+    if opts.shards == 0 {
+        return Err(Error::Options("--shards must be at least 1".into()));
+    }
+    // Validate codec options before touching storage.
+    Transformer::new(&opts.transform).map_err(|e| Error::Options(e.to_string()))?;
+    let (classes, mut images) = scan(input).map_err(Error::Input)?;
+    if images.is_empty() {
+        return Err(Error::Options(format!(
+            "no images found under {} (expected <class>/<file> entries)",
+            input.location()
+        )));
+    }
+    SplitMix64::new(opts.seed).shuffle(&mut images);
+    if let Some(limit) = opts.limit {
+        images.truncate(limit.max(1));
+    }
+    output.prepare_output().map_err(Error::Output)?;
+
+    let n = images.len();
+    let shards = opts.shards.min(n);
+    let threads = crate::resolve_threads(opts.threads).min(n);
+    let bounds: Vec<usize> = (0..=shards).map(|s| s * n / shards).collect();
+    let bar = if opts.progress {
+        let b = indicatif::ProgressBar::new(n as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} images  {per_sec}  eta {eta}",
+        ) {
+            b.set_style(style);
+        }
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    // Workers may run at most `window` images ahead of the writer: bounds memory.
+    let window = 8 * threads + 16;
+    let next_claim = AtomicUsize::new(0);
+    let abort = AtomicBool::new(false);
+    let gate = (Mutex::new(0usize), Condvar::new());
+    let (tx, rx) = mpsc::channel::<(usize, Result<Done, Error>)>();
+
+    let mut summary = PreprocessSummary {
+        classes,
+        images_found: n,
+        threads,
+        ..Default::default()
+    };
+    let result = std::thread::scope(|s| {
+        for _ in 0..threads {
+            let tx = tx.clone();
+            let (images, next_claim, abort, gate) = (&images, &next_claim, &abort, &gate);
+            s.spawn(move || worker(opts, input, images, next_claim, abort, gate, window, tx));
+        }
+        drop(tx);
+        let r = write_all(&images, &bounds, output, rx, &gate, &mut summary, &bar);
+        if r.is_err() {
+            abort.store(true, Ordering::SeqCst);
+            gate.1.notify_all();
+        }
+        r
+    });
+    bar.finish_and_clear();
+    result?;
+    summary.elapsed_s = started.elapsed().as_secs_f64();
+    summary.cpu_s = crate::process_cpu_seconds() - cpu0;
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn worker(
+    opts: &PreprocessOptions,
+    input: &dyn Storage,
+    images: &[InputImage],
+    next_claim: &AtomicUsize,
+    abort: &AtomicBool,
+    gate: &(Mutex<usize>, Condvar),
+    window: usize,
+    tx: mpsc::Sender<(usize, Result<Done, Error>)>,
+) {
+    let mut t = match Transformer::new(&opts.transform) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = tx.send((0, Err(Error::Options(e.to_string()))));
+            return;
+        }
+    };
+    let mut jpeg = Vec::new();
+    loop {
+        let idx = next_claim.fetch_add(1, Ordering::Relaxed);
+        if idx >= images.len() || abort.load(Ordering::Relaxed) {
+            return;
+        }
+        {
+            let mut written = gate.0.lock().unwrap_or_else(|p| p.into_inner());
+            while idx >= *written + window && !abort.load(Ordering::Relaxed) {
+                written = gate.1.wait(written).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        let img = &images[idx];
+        let done = match input.get(&img.key) {
+            Err(e) => Err(Error::Input(e)),
+            Ok(data) => {
+                let bytes_in = data.len() as u64;
+                Ok(match t.process(&data, &mut jpeg) {
+                    Ok(()) => {
+                        let mut payload = Vec::with_capacity(jpeg.len() + 64);
+                        encode_flower(&jpeg, img.class as i64, &img.label, &mut payload);
+                        Done::Record { payload, bytes_in }
+                    }
+                    Err(e) => Done::Skip {
+                        reason: e.to_string(),
+                        bytes_in,
+                    },
+                })
+            }
+        };
+        if tx.send((idx, done)).is_err() {
+            return;
+        }
+    }
+}
+
+/// The writer: takes finished images in index order and appends them to the current shard.
+fn write_all(
+    images: &[InputImage],
+    bounds: &[usize],
+    output: &dyn Storage,
+    rx: mpsc::Receiver<(usize, Result<Done, Error>)>,
+    gate: &(Mutex<usize>, Condvar),
+    summary: &mut PreprocessSummary,
+    bar: &indicatif::ProgressBar,
+) -> Result<(), Error> {
+    let n = images.len();
+    let mut pending: BTreeMap<usize, Result<Done, Error>> = BTreeMap::new();
+    let mut next = 0usize;
+    let mut shard = 0usize;
+    let mut writer: Option<(Box<dyn ObjectWriter>, usize)> = None;
+    let mut frame = Vec::new();
+    while next < n {
+        let Ok((idx, done)) = rx.recv() else {
+            return Err(Error::Other("preprocessing workers stopped early".into()));
+        };
+        pending.insert(idx, done);
+        let before = next;
+        while let Some(done) = pending.remove(&next) {
+            if writer.is_none() {
+                let w = output
+                    .create(&format!("flowers{shard:02}"))
+                    .map_err(Error::Output)?;
+                writer = Some((w, 0));
+            }
+            let (w, count) = writer.as_mut().expect("opened above");
+            match done? {
+                Done::Record { payload, bytes_in } => {
+                    frame.clear();
+                    tfrecord::append_record(&mut frame, &payload);
+                    w.write_all(&frame).map_err(|e| {
+                        Error::output(format!("{}/{}", output.location(), shard_name(shard, 0)), e)
+                    })?;
+                    *count += 1;
+                    summary.images_written += 1;
+                    summary.bytes_in += bytes_in;
+                }
+                Done::Skip { reason, bytes_in } => {
+                    summary.bytes_in += bytes_in;
+                    summary.skipped.push(Skipped {
+                        key: images[next].key.clone(),
+                        reason,
+                    });
+                }
+            }
+            next += 1;
+            bar.inc(1);
+            if next == bounds[shard + 1] {
+                let (w, count) = writer.take().expect("opened above");
+                if count > 0 {
+                    let name = shard_name(shard, count);
+                    let bytes = w.commit(&name).map_err(Error::Output)?;
+                    summary.bytes_out += bytes;
+                    summary.shards.push(ShardInfo {
+                        name,
+                        records: count,
+                        bytes,
+                    });
+                }
+                shard += 1;
+            }
+        }
+        if next != before {
+            *gate.0.lock().unwrap_or_else(|p| p.into_inner()) = next;
+            gate.1.notify_all();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::{generate, GenOptions};
+    use crate::storage::LocalStorage;
+
+    fn tmp(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("cherrypick-pp-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn shards_are_complete_ordered_and_thread_independent() {
+        let data = tmp("data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 30,
+            seed: 4,
+            threads: 2,
+            quality: 85,
+        })
+        .unwrap();
+        // Damaged inputs: truncated, empty, not a JPEG.
+        let good = std::fs::read(data.join("roses/roses_0000.jpg")).unwrap();
+        std::fs::write(data.join("roses/zz_truncated.jpg"), &good[..good.len() / 3]).unwrap();
+        std::fs::write(data.join("tulips/zz_empty.jpg"), b"").unwrap();
+        std::fs::write(data.join("daisy/zz_notes.txt"), b"not an image").unwrap();
+
+        let mut outs = Vec::new();
+        for threads in [1, 2] {
+            let out = tmp(&format!("out{threads}"));
+            let opts = PreprocessOptions {
+                input: data.display().to_string(),
+                output: out.display().to_string(),
+                shards: 4,
+                threads,
+                ..Default::default()
+            };
+            let s = run(&opts).unwrap();
+            assert_eq!(s.images_found, 33);
+            assert_eq!(s.images_written, 30);
+            assert_eq!(s.skipped.len(), 3, "{:?}", s.skipped);
+            let reasons: Vec<_> = s
+                .skipped
+                .iter()
+                .map(|k| (k.key.as_str(), k.reason.as_str()))
+                .collect();
+            assert!(reasons
+                .iter()
+                .any(|(k, r)| k.ends_with("zz_empty.jpg") && r.contains("empty")));
+            assert!(reasons
+                .iter()
+                .any(|(k, r)| k.ends_with("zz_notes.txt") && r.contains("not a JPEG")));
+            assert!(reasons
+                .iter()
+                .any(|(k, r)| k.ends_with("zz_truncated.jpg") && r.contains("corrupt")));
+            assert_eq!(s.shards.iter().map(|x| x.records).sum::<usize>(), 30);
+            let files = LocalStorage::new(&out).list().unwrap();
+            assert_eq!(files.len(), 4, "no temporaries left: {files:?}");
+            let mut labels = std::collections::BTreeSet::new();
+            for (i, info) in s.shards.iter().enumerate() {
+                assert_eq!(info.name, shard_name(i, info.records));
+                let bytes = std::fs::read(out.join(&info.name)).unwrap();
+                assert_eq!(bytes.len() as u64, info.bytes);
+                let recs: Vec<_> = tfrecord::SliceReader::new(&bytes, &info.name)
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                assert_eq!(recs.len(), info.records);
+                for r in recs {
+                    let ex = crate::example::decode(r).unwrap();
+                    let class = ex.int64("class").unwrap() as usize;
+                    let label = std::str::from_utf8(ex.bytes("label").unwrap())
+                        .unwrap()
+                        .to_string();
+                    assert_eq!(crate::dataset::CLASSES[class], label);
+                    labels.insert(label);
+                    let img = crate::transform::decode_jpeg(ex.bytes("image").unwrap()).unwrap();
+                    assert_eq!((img.width, img.height), (192, 192));
+                }
+            }
+            assert_eq!(labels.len(), 5);
+            outs.push(out);
+        }
+        // Same bytes whatever the thread count.
+        for f in LocalStorage::new(&outs[0]).list().unwrap() {
+            assert_eq!(
+                std::fs::read(outs[0].join(&f.key)).unwrap(),
+                std::fs::read(outs[1].join(&f.key)).unwrap()
+            );
+        }
+        for d in outs.into_iter().chain([data]) {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+
+    #[test]
+    fn missing_input_and_unwritable_output_are_typed_errors() {
+        let opts = PreprocessOptions {
+            input: "/nonexistent/cherrypick/input".into(),
+            output: tmp("never").display().to_string(),
+            ..Default::default()
+        };
+        let e = run(&opts).unwrap_err();
+        assert!(matches!(e, Error::Input(_)) && e.is_bad_input(), "{e}");
+        assert!(
+            e.to_string().contains("/nonexistent/cherrypick/input"),
+            "{e}"
+        );
+
+        let data = tmp("data2");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 5,
+            seed: 1,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        // A regular file where the output folder should be.
+        let blocker = tmp("blocker");
+        std::fs::write(&blocker, b"x").unwrap();
+        let opts = PreprocessOptions {
+            input: data.display().to_string(),
+            output: blocker.join("sub").display().to_string(),
+            ..Default::default()
+        };
+        let e = run(&opts).unwrap_err();
+        assert!(matches!(e, Error::Output(_)) && e.is_bad_input(), "{e}");
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_file(&blocker);
+    }
+}
