@@ -1,8 +1,182 @@
-//! `cherrypick compare`.
+//! `cherrypick compare`: replays strategies over many seeds on recorded runs and writes
+//! summary.json, summary.md, traces.csv and PNG plots (DESIGN 5).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use experiments::{
+    compare::CompareError, load, paper, plot, report, run_compare, CompareOptions, DatasetSpec,
+    LoadOptions,
+};
+
+use crate::exit::bad_input;
+
+/// Every strategy, in the order the reports list them.
+const DEFAULT_STRATEGIES: &str = "cherrypick,bo,random,grid,coordinate";
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// `scout`, `cherrypick`, or the path of a generic CSV v1 file.
+    #[arg(long)]
+    pub dataset: String,
+    /// The dataset's own folder (default: $CHERRYPICK_DATA_DIR/<dataset>).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// `all` or a comma-separated list of workload names.
+    #[arg(long, default_value = "all")]
+    pub workloads: String,
+    /// Comma-separated strategies. By default every strategy the optimiser provides; a strategy
+    /// named explicitly that does not exist is an error.
+    #[arg(long)]
+    pub strategies: Option<String>,
+    /// Seeds 1..=N per (workload, strategy).
+    #[arg(long, default_value_t = 50)]
+    pub seeds: u64,
+    /// Evaluations per replay.
+    #[arg(long, default_value_t = 30)]
+    pub budget: usize,
+    /// Runtime limit in seconds: the optimum is the cheapest configuration meeting it.
+    #[arg(long)]
+    pub max_runtime: Option<f64>,
+    /// Output folder.
+    #[arg(long, default_value = "out/compare")]
+    pub out: PathBuf,
+    /// Generic CSV: seconds a failed run is charged (default: the workload's largest runtime).
+    #[arg(long)]
+    pub failed_runtime: Option<f64>,
+    /// Worker threads (default: the machine's cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cherrypick compare` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let spec = DatasetSpec::parse(&args.dataset).map_err(bad_input)?;
+    let dataset = load(
+        &spec,
+        &LoadOptions {
+            data_dir: args.data_dir.clone(),
+            failed_runtime_s: args.failed_runtime,
+            keep_16_core: false,
+        },
+    )
+    .map_err(bad_input)?;
+    let selected = dataset.select(&args.workloads).map_err(bad_input)?;
+    if let Some(t) = args.max_runtime {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(bad_input(anyhow::anyhow!(
+                "--max-runtime must be a positive number of seconds, got {t}"
+            )));
+        }
+    }
+    let strategies = strategy_list(
+        args.strategies.as_deref(),
+        &dataset.workloads[selected[0]].space,
+    )?;
+    let options = CompareOptions {
+        strategies,
+        seeds: args.seeds,
+        budget: args.budget,
+        max_runtime_s: args.max_runtime,
+        threads: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    };
+    eprintln!(
+        "comparing {} on {} workload(s) of {} x {} seeds, budget {}",
+        options.strategies.join(", "),
+        selected.len(),
+        dataset.name,
+        options.seeds,
+        options.budget
+    );
+    let cmp = run_compare(&dataset, &selected, &options).map_err(|e| match e {
+        CompareError::UnknownStrategy(_) | CompareError::Data(_) | CompareError::Invalid(_) => {
+            bad_input(e)
+        }
+    })?;
+    let summary = cmp.summary();
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
+    let json = serde_json::to_string_pretty(&summary)?;
+    report::write_text(&args.out.join("summary.json"), &json)?;
+    let mut md = report::summary_markdown(&cmp, &summary);
+    if spec == DatasetSpec::Cherrypick {
+        md.push_str(&paper::stop_comparison_markdown(&cmp, &summary));
+    }
+    report::write_text(&args.out.join("summary.md"), &md)?;
+    let names: Vec<Vec<String>> = selected
+        .iter()
+        .map(|&w| {
+            dataset.workloads[w]
+                .space
+                .configs()
+                .iter()
+                .map(|c| c.name.clone())
+                .collect()
+        })
+        .collect();
+    report::write_traces(&cmp, &names, &args.out.join("traces.csv"))?;
+    let (plots, warning) =
+        plot::write_plots(&cmp, &summary, &args.out).map_err(anyhow::Error::msg)?;
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+
+    println!(
+        "{} runs in {:.1} s ({} workloads x {} strategies x {} seeds)\n",
+        cmp.runs.len(),
+        cmp.wall_s,
+        cmp.workloads.len(),
+        cmp.strategies.len(),
+        cmp.seeds
+    );
+    println!("aggregate (median / p90 normalised cost and P(optimum) after k evaluations):");
+    print!("{}", report::aggregate_text(&cmp, &summary));
+    println!(
+        "\nwrote {0}/summary.json, {0}/summary.md, {0}/traces.csv and {1} plots",
+        args.out.display(),
+        plots.len()
+    );
+    Ok(())
+}
+
+/// The strategies to run: the explicit list (every name must exist), or every strategy the
+/// optimiser provides now (those it does not know yet are skipped with a note).
+pub fn strategy_list(
+    explicit: Option<&str>,
+    space: &std::sync::Arc<optimizer::Space>,
+) -> anyhow::Result<Vec<String>> {
+    let opts = optimizer::StrategyOptions::default();
+    match explicit {
+        Some(list) => {
+            let names: Vec<String> = list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if names.is_empty() {
+                return Err(bad_input(anyhow::anyhow!("--strategies names no strategy")));
+            }
+            for n in &names {
+                optimizer::build_strategy(n, space.clone(), &opts).map_err(bad_input)?;
+            }
+            Ok(names)
+        }
+        None => {
+            let mut names = Vec::new();
+            for n in DEFAULT_STRATEGIES.split(',') {
+                match optimizer::build_strategy(n, space.clone(), &opts) {
+                    Ok(_) => names.push(n.to_string()),
+                    Err(_) => {
+                        eprintln!("note: strategy `{n}` is not available in this build; skipped")
+                    }
+                }
+            }
+            if names.is_empty() {
+                return Err(bad_input(anyhow::anyhow!("no strategy is available")));
+            }
+            Ok(names)
+        }
+    }
 }

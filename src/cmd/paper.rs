@@ -1,8 +1,95 @@
-//! `cherrypick paper`.
+//! `cherrypick paper`: the CherryPick paper's Table 1 from its own recorded runs, and with
+//! `--compare` our `cherrypick` and `bo` strategies at their stop beside the published figures.
+
+use std::path::PathBuf;
+
+use experiments::{data_root, load, paper, run_compare, CompareOptions, DatasetSpec, LoadOptions};
+
+use crate::exit::bad_input;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The folder holding the CP_<workload>.csv files (default: $CHERRYPICK_DATA_DIR/cherrypick).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Keep the 16-core clusters the authors' experiments drop.
+    #[arg(long)]
+    pub keep_16_core: bool,
+    /// Also replay the `cherrypick` and `bo` strategies (those available) and compare their
+    /// figures at the stop rule with the paper's.
+    #[arg(long)]
+    pub compare: bool,
+    /// Seeds per workload for --compare.
+    #[arg(long, default_value_t = 50)]
+    pub seeds: u64,
+    /// Evaluation budget for --compare.
+    #[arg(long, default_value_t = 30)]
+    pub budget: usize,
+    /// Strategies for --compare (default: cherrypick,bo,random as available).
+    #[arg(long)]
+    pub strategies: Option<String>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`cherrypick paper` is not built yet")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| data_root().join("cherrypick"));
+    let rows = paper::table1(&dir, args.keep_16_core).map_err(bad_input)?;
+    println!(
+        "Table 1 of the CherryPick paper from its recorded runs in {}\n(cost = count x (vm_cost + disk_cost x disk_size / 720) / 3600 x time; {})\n",
+        dir.display(),
+        if args.keep_16_core {
+            "16-core clusters kept"
+        } else {
+            "16-core clusters dropped, as the authors' experiments do"
+        }
+    );
+    print!("{}", paper::table1_markdown(&rows));
+    if !args.compare {
+        return Ok(());
+    }
+    let dataset = load(
+        &DatasetSpec::Cherrypick,
+        &LoadOptions {
+            data_dir: Some(dir),
+            failed_runtime_s: None,
+            keep_16_core: args.keep_16_core,
+        },
+    )
+    .map_err(bad_input)?;
+    let space = &dataset.workloads[0].space;
+    let strategies = match args.strategies.as_deref() {
+        Some(list) => super::compare::strategy_list(Some(list), space)?,
+        None => {
+            let all = super::compare::strategy_list(None, space)?;
+            let picked: Vec<String> = ["cherrypick", "bo", "random"]
+                .iter()
+                .filter(|s| all.iter().any(|a| a == *s))
+                .map(|s| s.to_string())
+                .collect();
+            picked
+        }
+    };
+    if !strategies.iter().any(|s| s == "cherrypick" || s == "bo") {
+        println!("\n(neither the `cherrypick` nor the `bo` strategy is available in this build: nothing to compare)");
+        return Ok(());
+    }
+    let selected: Vec<usize> = (0..dataset.workloads.len()).collect();
+    let cmp = run_compare(
+        &dataset,
+        &selected,
+        &CompareOptions {
+            strategies,
+            seeds: args.seeds,
+            budget: args.budget,
+            max_runtime_s: None,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        },
+    )
+    .map_err(bad_input)?;
+    let summary = cmp.summary();
+    println!();
+    print!("{}", paper::stop_comparison_markdown(&cmp, &summary));
+    Ok(())
 }
