@@ -14,6 +14,7 @@ use crate::strategy::{Optimizer, Proposal};
 use super::StrategyOptions;
 
 /// Coordinate descent with random restarts.
+#[derive(Debug, Clone)]
 pub struct CoordinateDescent {
     space: Arc<Space>,
     max_runtime_s: Option<f64>,

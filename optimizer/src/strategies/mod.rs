@@ -7,7 +7,9 @@ mod simple;
 use std::sync::Arc;
 
 pub use coordinate::CoordinateDescent;
-pub use model::{Acquisition, FailedRuns, Features, ModelSettings, ModelStrategy, StopRule};
+pub use model::{
+    Acquisition, FailedRuns, Features, ModelSettings, ModelStrategy, StopRule, Target,
+};
 pub use simple::{Grid, RandomSearch};
 
 use crate::space::Space;

@@ -47,6 +47,17 @@ pub enum FailedRuns {
     CostPaid,
 }
 
+/// What the GP models.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    /// ln cost (CherryPick).
+    LogCost,
+    /// ln cost minus ln price, that is ln runtime up to a constant: the price is known exactly
+    /// for every configuration, so the GP need not spend observations learning it, and predicted
+    /// ln cost is the GP's prediction plus ln price.
+    LogCostOverPrice,
+}
+
 /// When the strategy's own stop rule fires.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum StopRule {
@@ -64,6 +75,7 @@ pub struct ModelSettings {
     /// Sobol points (mapped to the nearest untried configuration) before the model takes over.
     pub initial: usize,
     pub features: Features,
+    pub target: Target,
     pub gp: GpConfig,
     pub acquisition: Acquisition,
     pub failed: FailedRuns,
@@ -78,6 +90,7 @@ impl ModelSettings {
             name: "cherrypick",
             initial: 3,
             features: Features::Space,
+            target: Target::LogCost,
             gp: GpConfig {
                 noise: Noise::Fixed(0.02),
                 ..GpConfig::default()
@@ -97,6 +110,7 @@ impl ModelSettings {
             name: "bo",
             initial: 3,
             features: Features::LogAuto,
+            target: Target::LogCostOverPrice,
             gp: GpConfig {
                 noise: Noise::Fitted {
                     min: 1e-4,
@@ -186,6 +200,7 @@ fn features(space: &Space, how: Features) -> Vec<Vec<f64>> {
 }
 
 /// A GP-EI strategy over a finite catalogue.
+#[derive(Debug, Clone)]
 pub struct ModelStrategy {
     settings: ModelSettings,
     space: Arc<Space>,
@@ -248,10 +263,18 @@ impl ModelStrategy {
             };
             if y > 0.0 && y.is_finite() {
                 xs.push(self.x[o.config].clone());
-                ys.push(y.ln());
+                ys.push(y.ln() - self.offset(o.config));
             }
         }
         (xs, ys)
+    }
+
+    /// Known part of ln cost that the GP does not model.
+    fn offset(&self, config: ConfigId) -> f64 {
+        match self.settings.target {
+            Target::LogCost => 0.0,
+            Target::LogCostOverPrice => self.space.config(config).price_per_hour.ln(),
+        }
     }
 
     fn fit(&mut self) -> Option<FittedGp> {
@@ -299,8 +322,13 @@ impl Optimizer for ModelStrategy {
         let incumbent = self.history.best(limit).map(|o| o.outcome.cost_paid().ln());
         // Without a feasible incumbent, improve on the best modelled value so EI stays defined.
         let best = incumbent.unwrap_or_else(|| {
-            let (_, ys) = self.training();
-            ys.iter().cloned().fold(f64::INFINITY, f64::min)
+            self.history
+                .observations()
+                .iter()
+                .map(|o| o.outcome.cost_paid())
+                .filter(|c| *c > 0.0)
+                .fold(f64::INFINITY, f64::min)
+                .ln()
         });
         let refs: Vec<&[f64]> = candidates.iter().map(|&c| self.x[c].as_slice()).collect();
         let preds = gp.predict_many(&refs);
@@ -309,6 +337,7 @@ impl Optimizer for ModelStrategy {
         let mut best_idx = 0;
         let mut best_score = f64::NEG_INFINITY;
         for (i, (&c, &(m, v))) in candidates.iter().zip(&preds).enumerate() {
+            let m = m + self.offset(c);
             let log_p = match limit {
                 Some(t) => log_prob_within_runtime(m, v, self.space.config(c).price_per_hour, t),
                 None => 0.0,
