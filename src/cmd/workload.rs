@@ -65,9 +65,35 @@ pub struct PreprocessArgs {
     /// Only the first N images (after shuffling).
     #[arg(long)]
     limit: Option<usize>,
+    /// Process only part I (from 0) of a run split into N parts, writing its one shard
+    /// `flowersII-COUNT.tfrec`; the N parts together equal a run with `--shards N` (how the Spark
+    /// job spreads preprocessing over its tasks). Overrides --shards.
+    #[arg(long, value_name = "I/N", value_parser = parse_part)]
+    part: Option<(usize, usize)>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+}
+
+/// `I/N` with I < N.
+fn parse_part(s: &str) -> Result<(usize, usize), String> {
+    let (i, n) = s
+        .split_once('/')
+        .ok_or_else(|| format!("`{s}`: expected I/N, for example 0/4"))?;
+    let (i, n) = (
+        i.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("`{s}`: I is not a whole number"))?,
+        n.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("`{s}`: N is not a whole number"))?,
+    );
+    if i >= n {
+        return Err(format!(
+            "`{s}`: I must be below N (parts are numbered from 0)"
+        ));
+    }
+    Ok((i, n))
 }
 
 /// Maps a library error to the CLI's exit codes (bad input or unwritable output -> 2).
@@ -131,7 +157,11 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
         limit: a.limit,
         progress: !a.json,
     };
-    let s = workload::preprocess::run(&opts).map_err(lib_err)?;
+    let s = match a.part {
+        Some((i, n)) => workload::preprocess::run_part(&opts, i, n),
+        None => workload::preprocess::run(&opts),
+    }
+    .map_err(lib_err)?;
     if a.json {
         let skipped: Vec<_> = s
             .skipped

@@ -145,12 +145,44 @@ enum Done {
     Skip { reason: String, bytes_in: u64 },
 }
 
+/// Runs one part of a preprocessing split into `parts`: the images (shuffled as [`run`] does) are
+/// cut into `parts` contiguous ranges and only range `part` (from 0) is processed, into the one
+/// shard named with index `part`. Running every part, in any order or in parallel (the Spark
+/// driver runs one per task), writes the same shards as [`run`] with `shards = parts`.
+pub fn run_part(
+    opts: &PreprocessOptions,
+    part: usize,
+    parts: usize,
+) -> Result<PreprocessSummary, Error> {
+    if part >= parts {
+        return Err(Error::Options(format!(
+            "--part {part}/{parts}: the part must be below {parts}"
+        )));
+    }
+    let input = storage::open(&opts.input).map_err(Error::Input)?;
+    let output = storage::open(&opts.output).map_err(Error::Output)?;
+    let opts = PreprocessOptions {
+        shards: parts,
+        ..opts.clone()
+    };
+    run_inner(&opts, input.as_ref(), output.as_ref(), Some(part))
+}
+
 /// Runs preprocessing with already-opened storages (`opts.input`/`output` are only used in
 /// messages).
 pub fn run_with(
     opts: &PreprocessOptions,
     input: &dyn Storage,
     output: &dyn Storage,
+) -> Result<PreprocessSummary, Error> {
+    run_inner(opts, input, output, None)
+}
+
+fn run_inner(
+    opts: &PreprocessOptions,
+    input: &dyn Storage,
+    output: &dyn Storage,
+    part: Option<usize>,
 ) -> Result<PreprocessSummary, Error> {
     let started = Instant::now();
     let cpu0 = crate::process_cpu_seconds();
@@ -174,8 +206,20 @@ pub fn run_with(
 
     let n = images.len();
     let shards = opts.shards.min(n);
+    let mut bounds: Vec<usize> = (0..=shards).map(|s| s * n / shards).collect();
+    // One part: keep its range of the shuffled list as a single shard numbered `part`.
+    let first_shard = part.unwrap_or(0);
+    if let Some(p) = part {
+        let (lo, hi) = match bounds.get(p..=p + 1) {
+            Some(b) => (b[0], b[1]),
+            None => (n, n),
+        };
+        images.truncate(hi);
+        images.drain(..lo);
+        bounds = vec![0, hi - lo];
+    }
+    let n = images.len();
     let threads = crate::resolve_threads(opts.threads).min(n);
-    let bounds: Vec<usize> = (0..=shards).map(|s| s * n / shards).collect();
     let bar = if opts.progress {
         let b = indicatif::ProgressBar::new(n as u64);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
@@ -208,7 +252,16 @@ pub fn run_with(
             s.spawn(move || worker(opts, input, images, next_claim, abort, gate, window, tx));
         }
         drop(tx);
-        let r = write_all(&images, &bounds, output, rx, &gate, &mut summary, &bar);
+        let r = write_all(
+            &images,
+            &bounds,
+            first_shard,
+            output,
+            rx,
+            &gate,
+            &mut summary,
+            &bar,
+        );
         if r.is_err() {
             abort.store(true, Ordering::SeqCst);
             gate.1.notify_all();
@@ -277,9 +330,11 @@ fn worker(
 }
 
 /// The writer: takes finished images in index order and appends them to the current shard.
+#[allow(clippy::too_many_arguments)]
 fn write_all(
     images: &[InputImage],
     bounds: &[usize],
+    first_shard: usize,
     output: &dyn Storage,
     rx: mpsc::Receiver<(usize, Result<Done, Error>)>,
     gate: &(Mutex<usize>, Condvar),
@@ -290,6 +345,8 @@ fn write_all(
     let mut pending: BTreeMap<usize, Result<Done, Error>> = BTreeMap::new();
     let mut next = 0usize;
     let mut shard = 0usize;
+    // Shard files are numbered from `first_shard` (a part of a split run writes its own number).
+    let index = |shard: usize| first_shard + shard;
     let mut writer: Option<(Box<dyn ObjectWriter>, usize)> = None;
     let mut frame = Vec::new();
     while next < n {
@@ -301,7 +358,7 @@ fn write_all(
         while let Some(done) = pending.remove(&next) {
             if writer.is_none() {
                 let w = output
-                    .create(&format!("flowers{shard:02}"))
+                    .create(&format!("flowers{:02}", index(shard)))
                     .map_err(Error::Output)?;
                 writer = Some((w, 0));
             }
@@ -311,7 +368,10 @@ fn write_all(
                     frame.clear();
                     tfrecord::append_record(&mut frame, &payload);
                     w.write_all(&frame).map_err(|e| {
-                        Error::output(format!("{}/{}", output.location(), shard_name(shard, 0)), e)
+                        Error::output(
+                            format!("{}/{}", output.location(), shard_name(index(shard), 0)),
+                            e,
+                        )
                     })?;
                     *count += 1;
                     summary.images_written += 1;
@@ -330,7 +390,7 @@ fn write_all(
             if next == bounds[shard + 1] {
                 let (w, count) = writer.take().expect("opened above");
                 if count > 0 {
-                    let name = shard_name(shard, count);
+                    let name = shard_name(index(shard), count);
                     let bytes = w.commit(&name).map_err(Error::Output)?;
                     summary.bytes_out += bytes;
                     summary.shards.push(ShardInfo {
