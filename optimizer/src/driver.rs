@@ -121,6 +121,12 @@ pub async fn drive<R: Runner>(
             o.on_launch(told, &proposal);
         }
         let outcome = runner.run(space, proposal.config, &options.limits).await;
+        // A probe that did not complete after the user pressed Ctrl-C was (or may have been)
+        // aborted by it: it did not finish, so it is neither told nor recorded, and a resumed
+        // search runs it again. A probe that completed meanwhile is kept.
+        if interrupted(&options.limits) && !matches!(outcome, Outcome::Completed { .. }) {
+            break Termination::Interrupted;
+        }
         optimizer.tell(proposal.config, outcome.clone());
         for o in observers.iter_mut() {
             o.on_outcome(told, proposal.config, &outcome);
@@ -138,6 +144,13 @@ pub async fn drive<R: Runner>(
         o.on_finish(&result);
     }
     result
+}
+
+fn interrupted(limits: &ProbeLimits) -> bool {
+    limits
+        .interrupt
+        .as_ref()
+        .is_some_and(|f| f.load(Ordering::SeqCst))
 }
 
 /// Worst case a probe can cost: its price for the whole time limit. Without a time limit the

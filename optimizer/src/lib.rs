@@ -3,6 +3,7 @@
 
 pub mod acquisition;
 pub mod driver;
+pub mod journal;
 pub mod gp;
 pub mod outcome;
 pub mod rng;

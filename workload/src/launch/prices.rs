@@ -1,0 +1,294 @@
+//! The price table: built-in Google Cloud on-demand prices of Compute Engine machine types and the
+//! Dataproc premium, each with its source and date, overridable and extendable by a TOML file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// Where the built-in figures come from. They were transcribed from the public price list, not
+/// fetched by this program; a file passed with `--prices` (or `prices = "..."` in a space file)
+/// replaces any of them.
+pub const COMPUTE_SOURCE: &str =
+    "https://cloud.google.com/compute/vm-instance-pricing (us-central1, Linux, on-demand)";
+pub const COMPUTE_DATE: &str = "2024-06 list prices";
+pub const DATAPROC_SOURCE: &str = "https://cloud.google.com/dataproc/pricing";
+pub const DATAPROC_DATE: &str = "2024-06 list price";
+/// Dataproc's charge on top of Compute Engine: USD 0.010 per vCPU-hour of the cluster.
+pub const DATAPROC_PREMIUM_PER_VCPU_HOUR: f64 = 0.010;
+
+/// One machine type: its shape and on-demand price.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachinePrice {
+    pub vcpus: u32,
+    pub memory_gib: f64,
+    /// USD per hour for one machine.
+    pub price_per_hour: f64,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub date: String,
+}
+
+impl MachinePrice {
+    /// USD per vCPU-hour.
+    pub fn price_per_vcpu_hour(&self) -> f64 {
+        self.price_per_hour / f64::from(self.vcpus)
+    }
+}
+
+/// Machine prices by name plus the Dataproc premium.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceTable {
+    pub machines: BTreeMap<String, MachinePrice>,
+    pub dataproc_premium_per_vcpu_hour: f64,
+    pub dataproc_source: String,
+}
+
+/// A price file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: machine `{name}`: {problem}")]
+    Bad {
+        path: String,
+        name: String,
+        problem: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PriceFile {
+    #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
+    date: Option<String>,
+    #[serde(default)]
+    dataproc: Option<DataprocFile>,
+    #[serde(default)]
+    machine: BTreeMap<String, MachinePrice>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataprocFile {
+    premium_per_vcpu_hour: f64,
+    #[serde(default)]
+    source: Option<String>,
+}
+
+/// (name, vCPUs, memory GiB, USD per hour) in us-central1.
+const BUILTIN: &[(&str, u32, f64, f64)] = &[
+    ("e2-standard-2", 2, 8.0, 0.067006),
+    ("e2-standard-4", 4, 16.0, 0.134012),
+    ("e2-standard-8", 8, 32.0, 0.268024),
+    ("e2-standard-16", 16, 64.0, 0.536048),
+    ("e2-standard-32", 32, 128.0, 1.072096),
+    ("e2-highmem-2", 2, 16.0, 0.090381),
+    ("e2-highmem-4", 4, 32.0, 0.180762),
+    ("e2-highmem-8", 8, 64.0, 0.361524),
+    ("e2-highmem-16", 16, 128.0, 0.723048),
+    ("e2-highcpu-2", 2, 2.0, 0.049468),
+    ("e2-highcpu-4", 4, 4.0, 0.098936),
+    ("e2-highcpu-8", 8, 8.0, 0.197872),
+    ("e2-highcpu-16", 16, 16.0, 0.395744),
+    ("e2-highcpu-32", 32, 32.0, 0.791488),
+    ("n2-standard-2", 2, 8.0, 0.097118),
+    ("n2-standard-4", 4, 16.0, 0.194236),
+    ("n2-standard-8", 8, 32.0, 0.388472),
+    ("n2-standard-16", 16, 64.0, 0.776944),
+    ("n2-standard-32", 32, 128.0, 1.553888),
+    ("n2-highmem-2", 2, 16.0, 0.131014),
+    ("n2-highmem-4", 4, 32.0, 0.262028),
+    ("n2-highmem-8", 8, 64.0, 0.524056),
+    ("n2-highmem-16", 16, 128.0, 1.048112),
+    ("n2-highcpu-2", 2, 2.0, 0.071696),
+    ("n2-highcpu-4", 4, 4.0, 0.143392),
+    ("n2-highcpu-8", 8, 8.0, 0.286784),
+    ("n2-highcpu-16", 16, 16.0, 0.573568),
+    ("n2-highcpu-32", 32, 32.0, 1.147136),
+    ("n1-standard-1", 1, 3.75, 0.0475),
+    ("n1-standard-2", 2, 7.5, 0.095),
+    ("n1-standard-4", 4, 15.0, 0.19),
+    ("n1-standard-8", 8, 30.0, 0.38),
+    ("n1-standard-16", 16, 60.0, 0.76),
+    ("n1-highmem-2", 2, 13.0, 0.1184),
+    ("n1-highmem-4", 4, 26.0, 0.2368),
+    ("n1-highmem-8", 8, 52.0, 0.4736),
+    ("n1-highmem-16", 16, 104.0, 0.9472),
+    ("n1-highcpu-2", 2, 1.8, 0.0709),
+    ("n1-highcpu-4", 4, 3.6, 0.1418),
+    ("n1-highcpu-8", 8, 7.2, 0.2836),
+    ("n1-highcpu-16", 16, 14.4, 0.5672),
+    ("c2-standard-4", 4, 16.0, 0.2088),
+    ("c2-standard-8", 8, 32.0, 0.4176),
+    ("c2-standard-16", 16, 64.0, 0.8352),
+    ("c2-standard-30", 30, 120.0, 1.5660),
+    ("c2-standard-60", 60, 240.0, 3.1321),
+];
+
+impl PriceTable {
+    /// The built-in Google Cloud table.
+    pub fn builtin() -> PriceTable {
+        let machines = BUILTIN
+            .iter()
+            .map(|&(name, vcpus, memory_gib, price_per_hour)| {
+                (
+                    name.to_string(),
+                    MachinePrice {
+                        vcpus,
+                        memory_gib,
+                        price_per_hour,
+                        source: COMPUTE_SOURCE.to_string(),
+                        date: COMPUTE_DATE.to_string(),
+                    },
+                )
+            })
+            .collect();
+        PriceTable {
+            machines,
+            dataproc_premium_per_vcpu_hour: DATAPROC_PREMIUM_PER_VCPU_HOUR,
+            dataproc_source: format!("{DATAPROC_SOURCE} ({DATAPROC_DATE})"),
+        }
+    }
+
+    /// Applies a price file on top of this table: its machines replace or add entries, and its
+    /// `[dataproc]` section replaces the premium.
+    ///
+    /// ```toml
+    /// source = "our negotiated rates"
+    /// date = "2026-11"
+    /// [dataproc]
+    /// premium_per_vcpu_hour = 0.010
+    /// [machine.n2-standard-4]
+    /// vcpus = 4
+    /// memory_gib = 16
+    /// price_per_hour = 0.15
+    /// ```
+    pub fn apply_file(&mut self, path: &Path) -> Result<(), PriceError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| PriceError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        self.apply_str(&text, &shown)
+    }
+
+    /// [`PriceTable::apply_file`] on text already read; `origin` names it in errors.
+    pub fn apply_str(&mut self, text: &str, origin: &str) -> Result<(), PriceError> {
+        let file: PriceFile = toml::from_str(text).map_err(|e| PriceError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        for (name, mut m) in file.machine {
+            let bad = |problem: &str| PriceError::Bad {
+                path: origin.to_string(),
+                name: name.clone(),
+                problem: problem.to_string(),
+            };
+            if m.vcpus == 0 {
+                return Err(bad("vcpus must be at least 1"));
+            }
+            if !(m.memory_gib.is_finite() && m.memory_gib > 0.0) {
+                return Err(bad("memory_gib must be a positive number"));
+            }
+            if !(m.price_per_hour.is_finite() && m.price_per_hour > 0.0) {
+                return Err(bad("price_per_hour must be a positive number"));
+            }
+            if m.source.is_empty() {
+                m.source = file.source.clone().unwrap_or_else(|| origin.to_string());
+            }
+            if m.date.is_empty() {
+                m.date = file.date.clone().unwrap_or_default();
+            }
+            self.machines.insert(name, m);
+        }
+        if let Some(d) = file.dataproc {
+            if !(d.premium_per_vcpu_hour.is_finite() && d.premium_per_vcpu_hour >= 0.0) {
+                return Err(PriceError::Parse {
+                    path: origin.to_string(),
+                    message: "dataproc.premium_per_vcpu_hour must be a number >= 0".to_string(),
+                });
+            }
+            self.dataproc_premium_per_vcpu_hour = d.premium_per_vcpu_hour;
+            self.dataproc_source = d.source.unwrap_or_else(|| origin.to_string());
+        }
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Option<&MachinePrice> {
+        self.machines.get(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_prices_are_consistent_within_families() {
+        let t = PriceTable::builtin();
+        // Within a family the price is linear in size: the per-vCPU price is the same.
+        for fam in [
+            "e2-standard",
+            "n2-standard",
+            "n2-highmem",
+            "n1-standard",
+            "c2-standard",
+        ] {
+            let per: Vec<f64> = t
+                .machines
+                .iter()
+                .filter(|(n, _)| n.rsplit_once('-').map(|(f, _)| f) == Some(fam))
+                .map(|(_, m)| m.price_per_vcpu_hour())
+                .collect();
+            assert!(per.len() >= 3, "{fam}");
+            for p in &per {
+                assert!((p / per[0] - 1.0).abs() < 1e-3, "{fam}: {per:?}");
+            }
+        }
+        assert_eq!(t.get("n2-standard-4").unwrap().vcpus, 4);
+        assert_eq!(t.dataproc_premium_per_vcpu_hour, 0.010);
+    }
+
+    #[test]
+    fn a_file_overrides_and_extends() {
+        let mut t = PriceTable::builtin();
+        t.apply_str(
+            "date = \"2026-11\"\n[machine.n2-standard-4]\nvcpus = 4\nmemory_gib = 16\nprice_per_hour = 0.15\n\
+             [machine.box]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = 0.01\n[dataproc]\npremium_per_vcpu_hour = 0.02\n",
+            "p.toml",
+        )
+        .unwrap();
+        assert_eq!(t.get("n2-standard-4").unwrap().price_per_hour, 0.15);
+        assert_eq!(t.get("box").unwrap().date, "2026-11");
+        assert_eq!(t.dataproc_premium_per_vcpu_hour, 0.02);
+        let err = t
+            .apply_str(
+                "[machine.x]\nvcpus = 2\nmemory_gib = 4\nprice = 1\n",
+                "p.toml",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("p.toml") && err.contains("price"), "{err}");
+        let err = t
+            .apply_str(
+                "[machine.x]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = -1\n",
+                "p.toml",
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`x`") && err.contains("price_per_hour"),
+            "{err}"
+        );
+    }
+}
