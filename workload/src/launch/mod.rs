@@ -2,6 +2,7 @@
 //! plus what they share: the search-space file and the price table.
 
 pub mod command;
+pub mod dataproc;
 pub mod prices;
 pub mod spacefile;
 pub mod spark;
