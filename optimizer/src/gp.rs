@@ -362,8 +362,11 @@ struct Objective<'a> {
     /// ln noise when fixed (then the optimised vector has no noise entry).
     fixed_log_noise: Option<f64>,
     prior: Option<(f64, f64)>,
-    cache: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: RefCell<Option<Evaluation>>,
 }
+
+/// The last point evaluated, its cost and gradient (argmin asks for both separately).
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
 
 /// Cost returned where the covariance cannot be factorised: large, so line searches back off.
 const INFEASIBLE: f64 = 1e10;

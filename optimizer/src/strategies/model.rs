@@ -231,7 +231,7 @@ impl ModelStrategy {
             x,
             history: History::default(),
             design,
-            fit_rng: Rng::derive(options.seed, 0x6669_74),
+            fit_rng: Rng::derive(options.seed, 0x0066_6974),
             fallback_rng: Rng::derive(options.seed, 0x6661_6c6c),
             warm: None,
             settings,
