@@ -87,5 +87,9 @@ fn friedrich_matern52_length_scale_gradient_disagrees_with_finite_differences() 
     let g0 = k.gradient(&row(&[0.0, 0.0]), &row(&[0.0, 0.0]))[0];
     assert!((g0 - ampl * (2.0 * ls / 3.0 + 1.0)).abs() < 1e-12);
     assert!(fd(&[0.0, 0.0], &[0.0, 0.0], 0).abs() < 1e-9);
-    assert_eq!(wrong, pairs.len(), "friedrich's length-scale gradient was right somewhere");
+    assert_eq!(
+        wrong,
+        pairs.len(),
+        "friedrich's length-scale gradient was right somewhere"
+    );
 }
