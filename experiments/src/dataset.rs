@@ -270,7 +270,7 @@ pub fn data_root() -> PathBuf {
         for dir in start.ancestors() {
             let candidate = dir.join("../shared/datasets");
             if dir.join("Cargo.toml").is_file() && candidate.is_dir() {
-                return candidate;
+                return candidate.canonicalize().unwrap_or(candidate);
             }
         }
     }

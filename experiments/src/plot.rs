@@ -102,7 +102,10 @@ pub fn plot_rows(
             .map_err(|e| err(&e))?;
         let mut mesh = chart.configure_mesh();
         if with_text {
-            mesh.x_desc("evaluations").y_desc("cost / optimum");
+            mesh.x_desc("evaluations")
+                .y_desc("cost / optimum")
+                .x_label_formatter(&label_integer)
+                .y_label_formatter(&label_ratio);
         } else {
             mesh.x_labels(0).y_labels(0);
         }
@@ -134,6 +137,14 @@ pub fn plot_rows(
     }
     root.present().map_err(|e| err(&e))?;
     Ok(())
+}
+
+fn label_integer(x: &f64) -> String {
+    format!("{x:.0}")
+}
+
+fn label_ratio(y: &f64) -> String {
+    format!("{y:.2}")
 }
 
 /// File-name-safe form of a workload name.
