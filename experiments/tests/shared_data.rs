@@ -132,6 +132,9 @@ fn compare_on_scout_is_deterministic_and_grid_finds_everything() {
     // A runtime limit moves the optimum to the cheapest configuration that meets it.
     let w = &d.workloads[selected[0]];
     let free = w.scale(None).unwrap();
-    let limited = w.scale(Some(300.0)).unwrap();
+    // spark_lr_huge's fastest runs take 1040-1120 s.
+    let limited = w.scale(Some(1100.0)).unwrap();
     assert!(limited.optimum >= free.optimum);
+    assert!(limited.feasible.iter().flatten().count() < free.feasible.iter().flatten().count());
+    assert!(w.scale(Some(300.0)).is_err(), "nothing runs in 300 s");
 }
