@@ -14,6 +14,44 @@ pub enum Command {
     GenDataset(GenArgs),
     /// Decode, resize "fill" and re-encode every image into TFRecord shards of tf.train.Example.
     Preprocess(PreprocessArgs),
+    /// Time reading batch_size x batch_number records (or image files) over a grid; write a CSV.
+    ReadSpeed(ReadSpeedArgs),
+    /// OLS of read throughput on batch_size, batch_number and their product; JSON and a PNG plot.
+    Regress(RegressArgs),
+}
+
+#[derive(ClapArgs)]
+pub struct ReadSpeedArgs {
+    /// Folder or gs://bucket/prefix with *.tfrec shards (or <class>/* images).
+    #[arg(long)]
+    input: String,
+    /// tfrecord or images.
+    #[arg(long, default_value = "tfrecord")]
+    source: workload::readspeed::Source,
+    #[arg(long, value_delimiter = ',', default_value = "8,16,32,64")]
+    batch_sizes: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "10,30,60")]
+    batch_numbers: Vec<usize>,
+    #[arg(long, default_value_t = 3)]
+    repetitions: usize,
+    /// Decode each JPEG as well as reading it.
+    #[arg(long)]
+    decode: bool,
+    /// Cells timed at once (0 = all cores).
+    #[arg(long, default_value_t = 0)]
+    parallel: usize,
+    /// CSV file to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(ClapArgs)]
+pub struct RegressArgs {
+    /// CSV written by `read-speed`.
+    csv: PathBuf,
+    /// Folder for regression.json and regression.png.
+    #[arg(long)]
+    out: PathBuf,
 }
 
 #[derive(ClapArgs)]
@@ -109,6 +147,8 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::GenDataset(a) => gen_dataset(a),
         Command::Preprocess(a) => preprocess(a),
+        Command::ReadSpeed(a) => read_speed(a),
+        Command::Regress(a) => regress(a),
     }
 }
 
@@ -189,5 +229,72 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
             workload::peak_rss_bytes() as f64 / 1e6
         );
     }
+    Ok(())
+}
+
+fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
+    let opts = workload::readspeed::ReadSpeedOptions {
+        input: a.input,
+        source: a.source,
+        batch_sizes: a.batch_sizes,
+        batch_numbers: a.batch_numbers,
+        repetitions: a.repetitions,
+        decode: a.decode,
+        parallel: a.parallel,
+    };
+    let started = std::time::Instant::now();
+    let rows = workload::readspeed::run(&opts).map_err(lib_err)?;
+    let wall = started.elapsed().as_secs_f64();
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad_input(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(&a.out, workload::readspeed::to_csv(&rows))
+        .map_err(|e| bad_input(anyhow::anyhow!("cannot write {}: {e}", a.out.display())))?;
+    println!(
+        "{:>10} {:>12} {:>4} {:>8} {:>12} {:>10}",
+        "batch_size", "batch_number", "rep", "images", "images/s", "MB/s"
+    );
+    for r in &rows {
+        println!(
+            "{:>10} {:>12} {:>4} {:>8} {:>12.0} {:>10.1}",
+            r.batch_size,
+            r.batch_number,
+            r.repetition,
+            r.images,
+            r.images_per_s(),
+            r.mb_per_s()
+        );
+    }
+    let images: usize = rows.iter().map(|r| r.images).sum();
+    let bytes: u64 = rows.iter().map(|r| r.bytes).sum();
+    println!(
+        "{} cells, {} images, {:.1} MB in {:.2} s wall: {:.0} images/s, {:.1} MB/s overall; wrote {}",
+        rows.len(),
+        images,
+        bytes as f64 / 1e6,
+        wall,
+        images as f64 / wall,
+        bytes as f64 / 1e6 / wall,
+        a.out.display()
+    );
+    Ok(())
+}
+
+fn regress(a: RegressArgs) -> anyhow::Result<()> {
+    let points = workload::regress::read_csv(&a.csv).map_err(lib_err)?;
+    let fit = workload::regress::fit(&points).map_err(lib_err)?;
+    println!("{fit}");
+    std::fs::create_dir_all(&a.out)
+        .map_err(|e| bad_input(anyhow::anyhow!("cannot create {}: {e}", a.out.display())))?;
+    let json = a.out.join("regression.json");
+    std::fs::write(&json, serde_json::to_string_pretty(&fit.to_json())? + "\n")
+        .map_err(|e| bad_input(anyhow::anyhow!("cannot write {}: {e}", json.display())))?;
+    let png = a.out.join("regression.png");
+    let with_text = workload::regress::plot(&points, &fit, &png).map_err(lib_err)?;
+    if !with_text {
+        eprintln!("warning: no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plot drawn without text");
+    }
+    println!("wrote {} and {}", json.display(), png.display());
     Ok(())
 }

@@ -73,14 +73,14 @@ pub struct GenSummary {
 /// 500, like the Flickr originals), a few larger, mixed orientations and aspect ratios.
 pub fn image_dims(rng: &mut SplitMix64) -> (u32, u32) {
     let r = rng.f32();
-    let long = if r < 0.62 {
+    let long = if r < 0.7 {
         500
-    } else if r < 0.93 {
+    } else if r < 0.95 {
         320 + rng.below(180) as u32
     } else {
         501 + rng.below(300) as u32
     };
-    let aspects = [0.75f32, 0.666, 0.75, 0.5625, 0.8];
+    let aspects = [0.75f32, 0.666, 0.75, 0.75, 0.8];
     let a = if rng.f32() < 0.8 {
         aspects[rng.below(aspects.len() as u64) as usize]
     } else {
@@ -200,7 +200,7 @@ pub fn synth_image(rng: &mut SplitMix64, class: usize, w: u32, h: u32) -> Vec<u8
             (cx, cy, r, petal, centre, k as f32, phase)
         })
         .collect();
-    let grain = rng.range_f32(0.035, 0.055);
+    let grain = rng.range_f32(0.05, 0.08);
     let mut px = Vec::with_capacity((w * h * 3) as usize);
     let mut noise = SplitMix64::new(rng.next_u64());
     let mut bits = 0u64;

@@ -9,6 +9,8 @@ pub mod example;
 mod gcs;
 pub mod launch;
 pub mod preprocess;
+pub mod readspeed;
+pub mod regress;
 pub mod rng;
 pub mod storage;
 pub mod tfrecord;

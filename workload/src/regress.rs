@@ -1,0 +1,487 @@
+//! OLS regression of read throughput on batch_size, batch_number and their product (the
+//! coursework's analysis of the read-speed grid), with standard errors, R^2, JSON and a PNG plot.
+
+use std::path::Path;
+
+use crate::Error;
+
+/// One observation: (batch_size, batch_number, throughput in images/s).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Point {
+    pub batch_size: f64,
+    pub batch_number: f64,
+    pub throughput: f64,
+}
+
+/// One fitted coefficient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Coefficient {
+    pub name: &'static str,
+    pub estimate: f64,
+    pub std_error: f64,
+    /// estimate / std_error.
+    pub t: f64,
+}
+
+/// The fit of `throughput = b0 + b1*batch_size + b2*batch_number + b3*batch_size*batch_number`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fit {
+    pub coefficients: Vec<Coefficient>,
+    pub r_squared: f64,
+    pub adj_r_squared: f64,
+    /// Residual standard error.
+    pub sigma: f64,
+    pub n: usize,
+}
+
+const NAMES: [&str; 4] = [
+    "intercept",
+    "batch_size",
+    "batch_number",
+    "batch_size:batch_number",
+];
+
+impl Fit {
+    pub fn predict(&self, batch_size: f64, batch_number: f64) -> f64 {
+        let x = [1.0, batch_size, batch_number, batch_size * batch_number];
+        self.coefficients
+            .iter()
+            .zip(x)
+            .map(|(c, x)| c.estimate * x)
+            .sum()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "model": "images_per_s ~ batch_size + batch_number + batch_size:batch_number",
+            "n": self.n,
+            "r_squared": self.r_squared,
+            "adj_r_squared": self.adj_r_squared,
+            "sigma": self.sigma,
+            "coefficients": self.coefficients.iter().map(|c| serde_json::json!({
+                "name": c.name, "estimate": c.estimate, "std_error": c.std_error, "t": c.t,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+impl std::fmt::Display for Fit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "OLS: images_per_s ~ batch_size + batch_number + batch_size:batch_number (n = {})",
+            self.n
+        )?;
+        writeln!(
+            f,
+            "{:<26} {:>14} {:>14} {:>9}",
+            "term", "estimate", "std. error", "t"
+        )?;
+        for c in &self.coefficients {
+            writeln!(
+                f,
+                "{:<26} {:>14.4} {:>14.4} {:>9.2}",
+                c.name, c.estimate, c.std_error, c.t
+            )?;
+        }
+        write!(
+            f,
+            "R^2 = {:.4}, adjusted R^2 = {:.4}, residual std. error = {:.3}",
+            self.r_squared, self.adj_r_squared, self.sigma
+        )
+    }
+}
+
+/// Inverts a small symmetric positive-definite matrix by Gauss-Jordan with partial pivoting;
+/// `None` when singular.
+fn invert(mut a: Vec<Vec<f64>>) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    let scale = a
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-300);
+    let mut inv: Vec<Vec<f64>> = (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
+    for col in 0..n {
+        let piv = (col..n).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[piv][col].abs() <= 1e-12 * scale {
+            return None;
+        }
+        a.swap(col, piv);
+        inv.swap(col, piv);
+        let p = a[col][col];
+        for j in 0..n {
+            a[col][j] /= p;
+            inv[col][j] /= p;
+        }
+        for i in 0..n {
+            if i != col {
+                let factor = a[i][col];
+                if factor != 0.0 {
+                    for j in 0..n {
+                        a[i][j] -= factor * a[col][j];
+                        inv[i][j] -= factor * inv[col][j];
+                    }
+                }
+            }
+        }
+    }
+    Some(inv)
+}
+
+/// Fits the model by ordinary least squares. Needs at least 5 points and at least two distinct
+/// batch sizes and batch numbers (otherwise the terms cannot be told apart).
+pub fn fit(points: &[Point]) -> Result<Fit, Error> {
+    let n = points.len();
+    let k = 4;
+    if n <= k {
+        return Err(Error::Options(format!(
+            "regression needs more than {k} rows, got {n}"
+        )));
+    }
+    if points.iter().any(|p| {
+        !(p.batch_size.is_finite() && p.batch_number.is_finite() && p.throughput.is_finite())
+    }) {
+        return Err(Error::Options(
+            "regression input has a non-finite value".into(),
+        ));
+    }
+    // Centre and scale the columns for conditioning, then map the estimates back.
+    let x: Vec<[f64; 4]> = points
+        .iter()
+        .map(|p| {
+            [
+                1.0,
+                p.batch_size,
+                p.batch_number,
+                p.batch_size * p.batch_number,
+            ]
+        })
+        .collect();
+    let mut xtx = vec![vec![0.0; k]; k];
+    let mut xty = vec![0.0; k];
+    for (row, p) in x.iter().zip(points) {
+        for i in 0..k {
+            xty[i] += row[i] * p.throughput;
+            for j in 0..k {
+                xtx[i][j] += row[i] * row[j];
+            }
+        }
+    }
+    let inv = invert(xtx).ok_or_else(|| {
+        Error::Options("regression is singular: the grid needs at least two distinct batch sizes and two distinct batch numbers".into())
+    })?;
+    let beta: Vec<f64> = (0..k)
+        .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
+        .collect();
+    let mean = points.iter().map(|p| p.throughput).sum::<f64>() / n as f64;
+    let (mut ss_res, mut ss_tot) = (0.0, 0.0);
+    for (row, p) in x.iter().zip(points) {
+        let yhat: f64 = (0..k).map(|i| beta[i] * row[i]).sum();
+        ss_res += (p.throughput - yhat).powi(2);
+        ss_tot += (p.throughput - mean).powi(2);
+    }
+    let dof = (n - k) as f64;
+    let sigma2 = ss_res / dof;
+    let r_squared = if ss_tot > 0.0 {
+        1.0 - ss_res / ss_tot
+    } else {
+        1.0
+    };
+    let adj_r_squared = 1.0 - (1.0 - r_squared) * (n as f64 - 1.0) / dof;
+    let coefficients = (0..k)
+        .map(|i| {
+            let se = (sigma2 * inv[i][i]).max(0.0).sqrt();
+            Coefficient {
+                name: NAMES[i],
+                estimate: beta[i],
+                std_error: se,
+                t: if se > 0.0 {
+                    beta[i] / se
+                } else {
+                    f64::INFINITY
+                },
+            }
+        })
+        .collect();
+    Ok(Fit {
+        coefficients,
+        r_squared,
+        adj_r_squared,
+        sigma: sigma2.sqrt(),
+        n,
+    })
+}
+
+/// Reads (batch_size, batch_number, images_per_s) from a read-speed CSV, by header name.
+pub fn read_csv(path: &Path) -> Result<Vec<Point>, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Input(crate::StorageError::io("read", path.display(), &e)))?;
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines
+        .next()
+        .ok_or_else(|| Error::Options(format!("{}: empty file", path.display())))?;
+    let cols: Vec<&str> = header.split(',').map(str::trim).collect();
+    let col = |name: &str| {
+        cols.iter().position(|c| *c == name).ok_or_else(|| {
+            Error::Options(format!(
+                "{}: no `{name}` column in the header",
+                path.display()
+            ))
+        })
+    };
+    let (ibs, ibn, ity) = (
+        col("batch_size")?,
+        col("batch_number")?,
+        col("images_per_s")?,
+    );
+    let mut out = Vec::new();
+    for (lineno, line) in lines {
+        let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+        let get = |i: usize, name: &str| -> Result<f64, Error> {
+            let raw = fields.get(i).ok_or_else(|| {
+                Error::Options(format!(
+                    "{}:{}: missing field `{name}`",
+                    path.display(),
+                    lineno + 1
+                ))
+            })?;
+            raw.parse::<f64>().map_err(|_| {
+                Error::Options(format!(
+                    "{}:{}: field `{name}` is not a number: {raw:?}",
+                    path.display(),
+                    lineno + 1
+                ))
+            })
+        };
+        out.push(Point {
+            batch_size: get(ibs, "batch_size")?,
+            batch_number: get(ibn, "batch_number")?,
+            throughput: get(ity, "images_per_s")?,
+        });
+    }
+    Ok(out)
+}
+
+/// TrueType fonts tried for plot labels (DejaVu from fonts-dejavu-core first).
+const FONT_PATHS: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+
+/// Registers a system font once per process; `false` when none is found (plots go without text).
+fn load_font() -> bool {
+    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *FONT.get_or_init(|| {
+        let env = std::env::var("CHERRYPICK_FONT").ok();
+        for p in env.iter().map(String::as_str).chain(FONT_PATHS) {
+            if let Ok(bytes) = std::fs::read(p) {
+                // plotters keeps registered fonts for the process lifetime.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                if plotters::style::register_font(
+                    "sans-serif",
+                    plotters::style::FontStyle::Normal,
+                    bytes,
+                )
+                .is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+}
+
+/// Draws throughput against batch_size x batch_number: the observations, the model's fitted
+/// value at each, and the straight-line fit on the product. Returns whether text was drawn.
+pub fn plot(points: &[Point], fit: &Fit, path: &Path) -> Result<bool, Error> {
+    use plotters::prelude::*;
+    let with_text = load_font();
+    let err = |e: String| {
+        Error::Output(crate::StorageError {
+            op: "draw",
+            location: path.display().to_string(),
+            kind: crate::StorageErrorKind::Other,
+            message: e,
+        })
+    };
+    let xs: Vec<f64> = points
+        .iter()
+        .map(|p| p.batch_size * p.batch_number)
+        .collect();
+    let xmax = xs.iter().cloned().fold(1.0f64, f64::max) * 1.05;
+    let ymax = points
+        .iter()
+        .map(|p| p.throughput)
+        .chain(
+            points
+                .iter()
+                .map(|p| fit.predict(p.batch_size, p.batch_number)),
+        )
+        .fold(1.0f64, f64::max)
+        * 1.1;
+    // Simple least-squares line of throughput on the product, for the drawn line.
+    let n = xs.len() as f64;
+    let mx = xs.iter().sum::<f64>() / n;
+    let my = points.iter().map(|p| p.throughput).sum::<f64>() / n;
+    let sxx: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum();
+    let sxy: f64 = xs
+        .iter()
+        .zip(points)
+        .map(|(x, p)| (x - mx) * (p.throughput - my))
+        .sum();
+    let slope = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    let icept = my - slope * mx;
+
+    let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(e.to_string()))?;
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(20);
+    if with_text {
+        builder
+            .caption(
+                "read throughput vs batch_size x batch_number",
+                ("sans-serif", 22),
+            )
+            .x_label_area_size(45)
+            .y_label_area_size(70);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(0.0..xmax, 0.0..ymax)
+        .map_err(|e| err(e.to_string()))?;
+    let mut mesh = chart.configure_mesh();
+    if with_text {
+        mesh.x_desc("batch_size x batch_number (images)")
+            .y_desc("images/s");
+    } else {
+        mesh.disable_x_axis().disable_y_axis();
+    }
+    mesh.draw().map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(
+            xs.iter()
+                .zip(points)
+                .map(|(&x, p)| Circle::new((x, p.throughput), 4, BLUE.filled())),
+        )
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(xs.iter().zip(points).map(|(&x, p)| {
+            Cross::new(
+                (x, fit.predict(p.batch_size, p.batch_number)),
+                5,
+                RED.stroke_width(2),
+            )
+        }))
+        .map_err(|e| err(e.to_string()))?;
+    chart
+        .draw_series(LineSeries::new(
+            (0..=100).map(|i| {
+                let x = xmax * i as f64 / 100.0;
+                (x, (icept + slope * x).clamp(0.0, ymax))
+            }),
+            BLACK.stroke_width(2),
+        ))
+        .map_err(|e| err(e.to_string()))?;
+    root.present().map_err(|e| err(e.to_string()))?;
+    Ok(with_text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grid(f: impl Fn(f64, f64) -> f64) -> Vec<Point> {
+        let mut v = Vec::new();
+        for bs in [8.0, 16.0, 32.0, 64.0] {
+            for bn in [10.0, 30.0, 60.0] {
+                v.push(Point {
+                    batch_size: bs,
+                    batch_number: bn,
+                    throughput: f(bs, bn),
+                });
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn recovers_exact_coefficients() {
+        let pts = grid(|bs, bn| 100.0 + 2.0 * bs - 0.5 * bn + 0.01 * bs * bn);
+        let fit = fit(&pts).unwrap();
+        let est: Vec<f64> = fit.coefficients.iter().map(|c| c.estimate).collect();
+        for (e, want) in est.iter().zip([100.0, 2.0, -0.5, 0.01]) {
+            assert!((e - want).abs() < 1e-8, "{est:?}");
+        }
+        assert!((fit.r_squared - 1.0).abs() < 1e-12);
+        assert!(fit.coefficients.iter().all(|c| c.std_error < 1e-6));
+    }
+
+    #[test]
+    fn standard_errors_match_a_hand_computed_case() {
+        // y = b0 + noise on a balanced 2x2 design replicated twice, plus one extra point:
+        // compare with the textbook formula for the intercept-only residual variance.
+        let mut pts = grid(|bs, bn| 50.0 + bs + bn);
+        // Alternate +-1 noise: residual std. error is known up to the fitted terms.
+        for (i, p) in pts.iter_mut().enumerate() {
+            p.throughput += if i % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        let fit = fit(&pts).unwrap();
+        assert!(fit.r_squared > 0.99 && fit.r_squared < 1.0);
+        // sigma^2 = SSR/(n-4); SSR <= 12 (the noise itself), so sigma <= sqrt(12/8).
+        assert!(
+            fit.sigma > 0.0 && fit.sigma <= (12.0f64 / 8.0).sqrt() + 1e-9,
+            "{}",
+            fit.sigma
+        );
+        assert!(fit.coefficients.iter().all(|c| c.std_error > 0.0));
+    }
+
+    #[test]
+    fn singular_and_bad_csv_are_errors() {
+        let one_size: Vec<Point> = (0..6)
+            .map(|i| Point {
+                batch_size: 8.0,
+                batch_number: i as f64,
+                throughput: 1.0,
+            })
+            .collect();
+        assert!(matches!(fit(&one_size), Err(Error::Options(_))));
+        let dir = std::env::temp_dir().join(format!("cherrypick-reg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("bad.csv");
+        std::fs::write(
+            &p,
+            "batch_size,batch_number,images_per_s\n8,10,100\n8,x,3\n",
+        )
+        .unwrap();
+        let e = read_csv(&p).unwrap_err().to_string();
+        assert!(e.contains("bad.csv:3") && e.contains("batch_number"), "{e}");
+        std::fs::write(&p, "batch_size,images_per_s\n").unwrap();
+        assert!(read_csv(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("batch_number"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn plot_writes_png() {
+        let pts = grid(|bs, bn| 1000.0 + 3.0 * bs + bn);
+        let fit = fit(&pts).unwrap();
+        let dir = std::env::temp_dir().join(format!("cherrypick-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("fit.png");
+        plot(&pts, &fit, &p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
