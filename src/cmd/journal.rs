@@ -1,8 +1,130 @@
-//! `cherrypick journal ...`.
+//! `cherrypick journal ...`: work with search journals (export to generic CSV v1).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use optimizer::journal::Journal;
+use optimizer::Outcome;
+
+use crate::exit::bad_input;
 
 #[derive(clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Write a journal's probes as generic CSV v1 (one row per probe), so `compare` can use them.
+    Export(ExportArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The journal (JSON Lines) to export.
+    pub journal: PathBuf,
+    /// Output CSV file.
+    #[arg(long)]
+    pub csv: PathBuf,
+    /// Value of the `workload` column (default: the journal's file stem).
+    #[arg(long)]
+    pub workload: Option<String>,
+}
 
 pub fn run(command: Command) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        Command::Export(a) => export(&a),
+    }
+}
+
+fn export(a: &ExportArgs) -> anyhow::Result<()> {
+    let journal = Journal::read(&a.journal).map_err(bad_input)?;
+    let workload = a.workload.clone().unwrap_or_else(|| {
+        a.journal
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "journal".into())
+    });
+    let text = to_csv(&journal, &workload)?;
+    write_atomically(&a.csv, text.as_bytes())?;
+    println!(
+        "wrote {} rows ({} configurations) to {}",
+        journal.records.len(),
+        journal.header.space.configs.len(),
+        a.csv.display()
+    );
+    Ok(())
+}
+
+/// Generic CSV v1: workload, config, runtime_s, cost_usd, completed, then the configuration's
+/// features (its dimensions, plus `nodes` = 1 and `price_per_node_hour` = its price per hour, so
+/// a reader can charge failed runs).
+pub fn to_csv(journal: &Journal, workload: &str) -> anyhow::Result<String> {
+    let space = &journal.header.space;
+    let mut out = String::new();
+    let mut header = vec![
+        "workload".to_string(),
+        "config".into(),
+        "runtime_s".into(),
+        "cost_usd".into(),
+        "completed".into(),
+    ];
+    header.extend(space.dimensions.iter().map(|d| d.name.clone()));
+    header.push("nodes".into());
+    header.push("price_per_node_hour".into());
+    push_row(&mut out, &header);
+    for r in &journal.records {
+        let config = space
+            .configs
+            .iter()
+            .find(|c| c.name == r.config)
+            .ok_or_else(|| {
+                bad_input(anyhow::anyhow!(
+                    "probe {} names configuration `{}`, which is not in the journal's space",
+                    r.index,
+                    r.config
+                ))
+            })?;
+        let (runtime, cost, completed) = match &r.outcome {
+            Outcome::Completed {
+                runtime_s,
+                cost_usd,
+                ..
+            } => (runtime_s.to_string(), cost_usd.to_string(), "true"),
+            _ => (String::new(), String::new(), "false"),
+        };
+        let mut row = vec![
+            workload.to_string(),
+            r.config.clone(),
+            runtime,
+            cost,
+            completed.to_string(),
+        ];
+        row.extend(config.values.iter().map(|v| v.to_string()));
+        row.push("1".into());
+        row.push(config.price_per_hour.to_string());
+        push_row(&mut out, &row);
+    }
+    Ok(out)
+}
+
+fn push_row(out: &mut String, fields: &[String]) {
+    let quoted: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    out.push_str(&quoted.join(","));
+    out.push('\n');
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("csv.tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
 }

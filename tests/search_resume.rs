@@ -1,0 +1,138 @@
+//! End to end: a live `cherrypick search` with the command backend is killed with SIGKILL
+//! mid-way, resumed from its journal, and ends with the same answer and the same probes as an
+//! uninterrupted search with the same seed; plus the spend limit and journal refusals.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cherrypick");
+
+/// Each probe sleeps 0.3 s and reports a configuration-dependent runtime, so answers are
+/// deterministic while the search is slow enough to be killed between probes.
+const SPACE: &str = r#"
+[catalogue]
+machine_types = ["e2-standard-2", "n2-standard-4"]
+count = "workers"
+[catalogue.dimensions]
+workers = [1, 2, 4, 8]
+partitions = [8, 32, 128]
+[backend.command]
+template = '''sleep 0.3; awk -v w={workers} -v c={vcpus} -v p={partitions} 'BEGIN { par = w * c; if (par > p) par = p; printf "CHERRYPICK_METRIC runtime_s=%.3f\n", 3000 / par + 6 * w + 0.05 * p }' '''
+"#;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cp-search-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("space.toml"), SPACE).unwrap();
+    d
+}
+
+fn search(d: &Path, journal: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(BIN);
+    c.args([
+        "search",
+        "--backend",
+        "command",
+        "--strategy",
+        "random",
+        "--seed",
+        "5",
+    ])
+    .args(["--probe-timeout", "20"])
+    .arg("--space")
+    .arg(d.join("space.toml"))
+    .arg("--journal")
+    .arg(d.join(journal))
+    .args(extra);
+    c
+}
+
+fn probes(journal: &Path) -> Vec<String> {
+    std::fs::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| v["config"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn best_line(out: &[u8]) -> String {
+    String::from_utf8_lossy(out)
+        .lines()
+        .find(|l| l.starts_with("best:"))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn killed_search_resumes_to_the_same_answer() {
+    let d = dir("resume");
+    let whole = search(&d, "whole.jsonl", &["--budget", "8"])
+        .output()
+        .unwrap();
+    assert!(
+        whole.status.success(),
+        "{}",
+        String::from_utf8_lossy(&whole.stderr)
+    );
+    let whole_probes = probes(&d.join("whole.jsonl"));
+    assert_eq!(whole_probes.len(), 8);
+
+    let journal = d.join("cut.jsonl");
+    let mut child = search(&d, "cut.jsonl", &["--budget", "8"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while probes_or_empty(&journal) < 3 && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let cut = probes(&journal).len();
+    assert!((3..8).contains(&cut), "killed after {cut} probes");
+
+    let resumed = search(&d, "cut.jsonl", &["--budget", "8", "--resume"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(resumed.status.success(), "{stdout}");
+    assert!(stdout.contains("resuming"), "{stdout}");
+    assert_eq!(probes(&journal), whole_probes, "same probes, none re-run");
+    assert_eq!(best_line(&resumed.stdout), best_line(&whole.stdout));
+}
+
+fn probes_or_empty(journal: &Path) -> usize {
+    std::fs::read_to_string(journal)
+        .map(|t| t.lines().skip(1).filter(|l| l.ends_with('}')).count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn resume_refuses_another_seed_and_spend_limit_holds() {
+    let d = dir("refuse");
+    let ok = search(&d, "j.jsonl", &["--budget", "2"]).output().unwrap();
+    assert!(ok.status.success());
+    let other = search(&d, "j.jsonl", &["--resume", "--seed", "6"])
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("seed 5"));
+
+    // n2-standard-4 x 8 for 20 s is $0.0086: a $0.01 limit allows one such probe at most.
+    let capped = search(&d, "s.jsonl", &["--budget", "8", "--max-spend", "0.01"])
+        .output()
+        .unwrap();
+    assert!(capped.status.success());
+    let text = std::fs::read_to_string(d.join("s.jsonl")).unwrap();
+    let spent: f64 = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| v["outcome"]["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(spent <= 0.01, "spent {spent}");
+}
