@@ -390,7 +390,7 @@ mod tests {
         let dims: Vec<(u32, u32)> = (0..2000).map(|_| image_dims(&mut rng)).collect();
         let in_range = dims
             .iter()
-            .filter(|(w, h)| (320..=500).contains(&(*w.max(h))))
+            .filter(|(w, h)| (320..=500).contains(w.max(h)))
             .count();
         assert!(in_range > 1700, "{in_range}");
         let portrait = dims.iter().filter(|(w, h)| h > w).count();
