@@ -37,6 +37,9 @@ pub struct CompareOptions {
     pub threads: usize,
 }
 
+/// A job's result, filled in by whichever worker ran it.
+type Slot = Option<Result<Run, UnknownStrategy>>;
+
 /// One replayed run with its metrics.
 #[derive(Debug, Clone)]
 pub struct Run {
@@ -98,8 +101,7 @@ pub fn run_compare(
         honour_stop: false,
     };
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Run, UnknownStrategy>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     let start = std::time::Instant::now();
     std::thread::scope(|scope| {
         for _ in 0..options.threads.max(1) {

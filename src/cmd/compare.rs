@@ -5,8 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use experiments::{
-    compare::CompareError, load, paper, plot, report, run_compare, CompareOptions, DatasetSpec,
-    LoadOptions,
+    load, paper, plot, report, run_compare, CompareOptions, DatasetSpec, LoadOptions,
 };
 
 use crate::exit::bad_input;
@@ -89,11 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options.seeds,
         options.budget
     );
-    let cmp = run_compare(&dataset, &selected, &options).map_err(|e| match e {
-        CompareError::UnknownStrategy(_) | CompareError::Data(_) | CompareError::Invalid(_) => {
-            bad_input(e)
-        }
-    })?;
+    let cmp = run_compare(&dataset, &selected, &options).map_err(bad_input)?;
     let summary = cmp.summary();
 
     std::fs::create_dir_all(&args.out)

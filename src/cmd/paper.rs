@@ -63,12 +63,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(list) => super::compare::strategy_list(Some(list), space)?,
         None => {
             let all = super::compare::strategy_list(None, space)?;
-            let picked: Vec<String> = ["cherrypick", "bo", "random"]
+            ["cherrypick", "bo", "random"]
                 .iter()
                 .filter(|s| all.iter().any(|a| a == *s))
                 .map(|s| s.to_string())
-                .collect();
-            picked
+                .collect()
         }
     };
     if !strategies.iter().any(|s| s == "cherrypick" || s == "bo") {
