@@ -1,0 +1,216 @@
+//! End to end on a real Spark standalone cluster: a 3-probe search with the spark backend over a
+//! small catalogue (executors x partitions), each probe a spark-submit of the PySpark driver that
+//! runs `cherrypick workload preprocess --part I/N` in its tasks; then the journal is checked.
+//!
+//! Needs a cluster: `.ci/start-spark.sh 2 && source out/spark/env` (CI does this). Without
+//! SPARK_MASTER_URL the test says so and passes without running.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use optimizer::journal::{Header, Journal, JournalObserver, JournalWriter};
+use optimizer::{
+    build_strategy, drive, DriveOptions, Observer, Outcome, ProbeLimits, StrategyOptions,
+};
+use workload::launch::spacefile::{load, BackendKind, LoadOptions};
+use workload::launch::spark::{SparkOptions, SparkRunner};
+
+#[test]
+fn a_three_probe_search_on_a_spark_cluster_fills_the_journal() {
+    if std::env::var("SPARK_MASTER_URL").map_or(true, |v| v.is_empty()) {
+        eprintln!("skipped: SPARK_MASTER_URL is not set (start a cluster with .ci/start-spark.sh 2 and `source out/spark/env`)");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_cherrypick");
+    let dir = std::env::temp_dir().join(format!("cp-spark-search-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Run the read-speed grid too once the binary has it.
+    let read_speed = std::process::Command::new(bin)
+        .args(["workload", "read-speed", "--help"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let tasks = if read_speed {
+        r#"["preprocess", "read-speed"]"#
+    } else {
+        r#"["preprocess"]"#
+    };
+    let space = dir.join("space.toml");
+    std::fs::write(
+        &space,
+        format!(
+            r#"
+[catalogue]
+count = "executors"
+count_unit = "vcpu"
+[[catalogue.machine]]
+name = "local-core"
+vcpus = 1
+memory_gib = 2
+price_per_hour = 0.05
+[catalogue.dimensions]
+executors = [1, 2]
+partitions = [2, 4]
+[workload]
+dataset = "flowers"
+tasks = {tasks}
+[workload.generate]
+images = 40
+seed = 5
+[workload.params]
+batch_sizes = "4,8"
+batch_numbers = "2"
+"#
+        ),
+    )
+    .unwrap();
+    let spec = Arc::new(
+        load(
+            &space,
+            &LoadOptions {
+                backend: BackendKind::Spark,
+                prices: None,
+            },
+        )
+        .unwrap(),
+    );
+    let mut options = SparkOptions::from_env(dir.join("scratch")).unwrap();
+    options.binary = bin.into();
+    options.keep_output = true;
+    let runner = SparkRunner::new(spec.clone(), options).unwrap();
+    let space_arc = Arc::new(spec.space.clone());
+    let journal_path = dir.join("runs.jsonl");
+    let header = Header::new(
+        &spec.space,
+        "grid",
+        1,
+        serde_json::json!({"backend": "spark"}),
+    );
+    let writer = JournalWriter::create(&journal_path, &header).unwrap();
+    let mut journal =
+        JournalObserver::new(writer, space_arc.clone(), 0).with_logs(runner.log_slot());
+    let mut strategy = build_strategy(
+        "grid",
+        space_arc,
+        &StrategyOptions {
+            seed: 1,
+            max_runtime_s: None,
+        },
+    )
+    .unwrap();
+    let drive_options = DriveOptions {
+        budget: Some(3),
+        honour_stop: true,
+        limits: ProbeLimits {
+            timeout: Some(Duration::from_secs(240)),
+            interrupt: None,
+        },
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let result = rt.block_on(async {
+        let mut observers: [&mut dyn Observer; 1] = [&mut journal];
+        drive(
+            &spec.space,
+            strategy.as_mut(),
+            &runner,
+            &drive_options,
+            &mut observers,
+        )
+        .await
+    });
+    assert!(journal.error().is_none());
+    eprintln!("3 probes in {:.1} s", started.elapsed().as_secs_f64());
+
+    let j = Journal::read(&journal_path).unwrap();
+    assert_eq!(j.records.len(), 3, "{:?}", result.termination);
+    for r in &j.records {
+        let log = r
+            .log
+            .as_ref()
+            .expect("each probe keeps its spark-submit log");
+        let Outcome::Completed {
+            runtime_s,
+            cost_usd,
+            metrics,
+        } = &r.outcome
+        else {
+            panic!(
+                "probe {} ({}) did not complete: {:?}\nstderr tail:\n{}",
+                r.index, r.config, r.outcome, log.stderr
+            );
+        };
+        eprintln!(
+            "probe {} {}: runtime {runtime_s:.2} s (wall {:.1} s), {:?}",
+            r.index, r.config, metrics["wall_s"], metrics
+        );
+        let id = spec.space.find(&r.config).unwrap();
+        let info = &spec.configs[id];
+        assert!(
+            *runtime_s > 0.0 && *runtime_s < metrics["wall_s"],
+            "the driver's timing is inside the submission"
+        );
+        assert!((cost_usd - info.price_per_hour * runtime_s / 3600.0).abs() < 1e-12);
+        let parts = info.params["partitions"].to_string();
+        assert_eq!(metrics["partitions"].to_string(), parts);
+        // Spark's REST API saw one task per partition for preprocessing (plus read-speed tasks).
+        assert!(
+            metrics["spark_tasks"] >= metrics["partitions"],
+            "{metrics:?}"
+        );
+        assert_eq!(metrics["spark_failed_tasks"], 0.0);
+        assert!(metrics["spark_executors"] >= 1.0);
+        let command = log.command.as_deref().unwrap();
+        let executors = info.params["executors"].to_string();
+        assert!(
+            command.contains(&format!(
+                "--total-executor-cores {executors} --executor-cores 1"
+            )),
+            "{command}"
+        );
+        assert!(
+            command.contains(&format!("spark.default.parallelism={parts}")),
+            "{command}"
+        );
+        assert!(log.stdout.contains("CHERRYPICK_RESULT"));
+    }
+    // Each probe wrote one shard per partition, 40 records in all.
+    let mut probe_dirs: Vec<_> = std::fs::read_dir(dir.join("scratch"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    probe_dirs.sort();
+    assert_eq!(probe_dirs.len(), 3);
+    for (p, r) in probe_dirs.iter().zip(&j.records) {
+        let names: Vec<String> = std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tfrec"))
+            .collect();
+        let id = spec.space.find(&r.config).unwrap();
+        assert_eq!(
+            names.len().to_string(),
+            spec.configs[id].params["partitions"].to_string(),
+            "{names:?}"
+        );
+        let records: usize = names
+            .iter()
+            .map(|n| {
+                n.trim_end_matches(".tfrec")
+                    .rsplit('-')
+                    .next()
+                    .unwrap()
+                    .parse::<usize>()
+                    .unwrap()
+            })
+            .sum();
+        assert_eq!(records, 40, "{names:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
