@@ -180,6 +180,16 @@ impl Transformer {
     /// Decodes into the internal buffer, shrinking in the DCT domain when allowed.
     pub fn decode(&mut self, jpeg: &[u8]) -> Result<&Rgb, TransformError> {
         check_jpeg_magic(jpeg)?;
+        if let Err(e) = self.decode_inner(jpeg) {
+            // libjpeg's state after a failed decode can poison the next image ("SOS before
+            // SOF"): start from a fresh handle.
+            self.dec = Decompressor::new().map_err(|e| TransformError::Corrupt(e.to_string()))?;
+            return Err(e);
+        }
+        Ok(&self.decoded)
+    }
+
+    fn decode_inner(&mut self, jpeg: &[u8]) -> Result<(), TransformError> {
         let corrupt = |e: turbojpeg::Error| TransformError::Corrupt(e.to_string());
         self.dec
             .set_scaling_factor(ScalingFactor::ONE)
@@ -212,7 +222,7 @@ impl Transformer {
         self.dec.decompress(jpeg, image).map_err(corrupt)?;
         self.decoded.width = w as u32;
         self.decoded.height = h as u32;
-        Ok(&self.decoded)
+        Ok(())
     }
 
     /// Resizes the last decoded image to `size` x `size` ("fill": centre crop to a square, then
