@@ -163,7 +163,8 @@ pub struct ProbeRecord {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 enum Event {
-    Probe(ProbeRecord),
+    // Boxed: records are large and `Unknown` carries nothing.
+    Probe(Box<ProbeRecord>),
     /// An event a later minor version added: skipped.
     #[serde(other)]
     Unknown,
@@ -253,7 +254,7 @@ impl Journal {
             };
             match parsed {
                 Ok(Parsed::Header(h)) => header = Some(h),
-                Ok(Parsed::Event(Event::Probe(r))) => records.push(r),
+                Ok(Parsed::Event(Event::Probe(r))) => records.push(*r),
                 Ok(Parsed::Event(Event::Unknown)) => {}
                 Err(e) => {
                     // Only the very last line may be cut short, and only a line without its
