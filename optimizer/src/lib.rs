@@ -3,8 +3,8 @@
 
 pub mod acquisition;
 pub mod driver;
-pub mod journal;
 pub mod gp;
+pub mod journal;
 pub mod outcome;
 pub mod rng;
 pub mod sobol;
