@@ -14,7 +14,7 @@ use optimizer::{
     SearchResult, Space, StrategyOptions, Termination,
 };
 use workload::launch::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
-use workload::launch::CommandRunner;
+use workload::launch::{CommandRunner, LocalRunner};
 
 use crate::exit::{bad_input, Interrupted};
 
@@ -84,25 +84,90 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     )
     .map_err(bad_input)?;
     let spec = Arc::new(spec);
+    let settings = Settings::from_args(&args, &spec)?;
     match kind {
-        BackendKind::Command => {}
-        other => return Err(bad_input(anyhow::anyhow!(
-            "the `{}` backend is not available in `cherrypick search` yet; use --backend command",
+        BackendKind::Command => {
+            let runner =
+                CommandRunner::new(spec.clone()).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            if args.dry_run {
+                return dry_run(&spec, &settings, |id| runner.render(id).unwrap_or_default());
+            }
+            let journal = journal_arg(&args)?;
+            let logs = runner.log_slot();
+            search(&spec, &settings, &journal, args.resume, runner, Some(logs))
+        }
+        BackendKind::Local => {
+            // Probe output goes beside the journal unless the space file names a folder.
+            let scratch = match &args.journal {
+                Some(j) => scratch_beside(j),
+                None => std::env::temp_dir().join("cherrypick-dry-run"),
+            };
+            let runner =
+                LocalRunner::new(spec.clone(), scratch).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            if args.dry_run {
+                return dry_run(&spec, &settings, |id| describe_plan(&runner, id));
+            }
+            let journal = journal_arg(&args)?;
+            prepare_dataset(&runner)?;
+            search(&spec, &settings, &journal, args.resume, runner, None)
+        }
+        other => Err(bad_input(anyhow::anyhow!(
+            "the `{}` backend is not available in `cherrypick search` yet; use --backend local or command",
             other.name()
         ))),
     }
-    let runner = CommandRunner::new(spec.clone()).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
-    let settings = Settings::from_args(&args, &spec)?;
-    if args.dry_run {
-        return dry_run(&spec, &settings, |id| runner.render(id).unwrap_or_default());
-    }
-    let journal = args.journal.clone().ok_or_else(|| {
+}
+
+fn journal_arg(args: &Args) -> anyhow::Result<PathBuf> {
+    args.journal.clone().ok_or_else(|| {
         bad_input(anyhow::anyhow!(
             "--journal FILE is required (or use --dry-run)"
         ))
-    })?;
-    let logs = runner.log_slot();
-    search(&spec, &settings, &journal, args.resume, runner, Some(logs))
+    })
+}
+
+/// `runs.jsonl` -> `runs.scratch/`.
+pub fn scratch_beside(journal: &std::path::Path) -> PathBuf {
+    journal.with_extension("scratch")
+}
+
+/// Generates the space file's synthetic dataset if it is not there yet, saying so.
+pub fn prepare_dataset(runner: &LocalRunner) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let made = runner
+        .prepare()
+        .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    if made > 0 {
+        println!(
+            "generated {made} synthetic images in {} ({:.1} s)",
+            runner.dataset().display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// One line saying what the local backend runs for configuration `id`.
+fn describe_plan(runner: &LocalRunner, id: ConfigId) -> String {
+    match runner.plan(id, std::path::Path::new("<scratch>")) {
+        Err(e) => format!("error: {e}"),
+        Ok(plan) => {
+            let mut parts = Vec::new();
+            if let Some(p) = &plan.preprocess {
+                parts.push(format!(
+                    "preprocess threads={} shards={} size={} quality={}",
+                    p.threads, p.shards, p.transform.size, p.transform.quality
+                ));
+            }
+            if let Some(r) = &plan.read_speed {
+                parts.push(format!(
+                    "read-speed {} batch={}x{} parallel={}",
+                    r.source, r.batch_sizes[0], r.batch_numbers[0], r.parallel
+                ));
+            }
+            parts.join("; ")
+        }
+    }
 }
 
 /// Resolved settings of a search.

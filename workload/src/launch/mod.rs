@@ -3,10 +3,12 @@
 
 pub mod command;
 pub mod dataproc;
+pub mod local;
 pub mod prices;
 pub mod spacefile;
 pub mod spark;
 
 pub use command::CommandRunner;
+pub use local::LocalRunner;
 pub use prices::PriceTable;
 pub use spacefile::{BackendKind, LoadOptions, Objective, SearchSpec, SpaceFileError};

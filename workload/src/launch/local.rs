@@ -1,0 +1,400 @@
+//! The `local` backend: runs the workload library in-process under a configuration (threads,
+//! shards, JPEG settings, read batch size, reader concurrency), measures wall time and prices it
+//! by what the configuration occupies.
+//!
+//! Configuration dimensions (or the space file's `[workload.params]`, which dimensions override)
+//! map onto the workload's options:
+//!
+//! | name                         | option                                            |
+//! |------------------------------|---------------------------------------------------|
+//! | `threads`, `workers`         | preprocess worker threads                         |
+//! | `shards`, `partitions`       | preprocess shard count                            |
+//! | `size`, `quality`            | output image side, JPEG quality                   |
+//! | `chroma`, `filter`           | `444`/`420`, `bilinear`/`bicubic`/`lanczos3`       |
+//! | `dct_scaling`                | decoder DCT-domain shrinking (0/1 or true/false)  |
+//! | `batch_size`, `batch_number` | read-speed cell (one cell per probe)              |
+//! | `concurrency`, `parallel`    | read-speed cells run at once                      |
+//! | `repetitions`, `decode`      | read-speed repetitions, full JPEG decode          |
+//!
+//! Anything else is only a catalogue feature (priced and modelled, not passed to the workload).
+//!
+//! The workload library has no cancel flag, so a probe past its time limit is reported as timed
+//! out at once but its threads run on to the end of the work; the next probe waits for them
+//! before it starts its clock, so timings are never shared with a leftover run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, Value};
+
+use super::spacefile::{Objective, ParamValue, SearchSpec, Task, WorkloadSpec};
+use crate::preprocess::PreprocessOptions;
+use crate::readspeed::{ReadSpeedOptions, Source};
+use crate::transform::TransformOptions;
+
+/// Dimension and parameter names the local backend understands.
+pub const KNOWN_PARAMS: &[&str] = &[
+    "threads",
+    "workers",
+    "shards",
+    "partitions",
+    "size",
+    "quality",
+    "chroma",
+    "filter",
+    "dct_scaling",
+    "batch_size",
+    "batch_number",
+    "concurrency",
+    "parallel",
+    "repetitions",
+    "decode",
+    "seed",
+];
+
+/// Runs probes in this process.
+pub struct LocalRunner {
+    spec: Arc<SearchSpec>,
+    workload: WorkloadSpec,
+    dataset: PathBuf,
+    scratch: PathBuf,
+    repeat: usize,
+    /// Held by the running (or abandoned, timed-out) workload; the next probe waits for it.
+    busy: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What one configuration runs: resolved options of each task.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub preprocess: Option<PreprocessOptions>,
+    pub read_speed: Option<ReadSpeedOptions>,
+}
+
+impl LocalRunner {
+    /// Needs a `[workload]` section; `scratch` holds each probe's output (wiped per probe). When
+    /// the space file names none, pass a folder of your own (for example beside the journal).
+    pub fn new(spec: Arc<SearchSpec>, scratch: PathBuf) -> Result<LocalRunner, String> {
+        let workload = spec.workload.clone().ok_or_else(|| {
+            format!(
+                "{}: the local backend needs a [workload] section (dataset, tasks)",
+                spec.path.display()
+            )
+        })?;
+        if workload.tasks.is_empty() {
+            return Err(format!(
+                "{}: workload.tasks is empty; list \"preprocess\" and/or \"read-speed\"",
+                spec.path.display()
+            ));
+        }
+        let dataset = spec.resolve(&workload.dataset);
+        let scratch = match &workload.scratch {
+            Some(s) => spec.resolve(s),
+            None => scratch,
+        };
+        let repeat = spec
+            .backend
+            .local
+            .as_ref()
+            .and_then(|l| l.repeat)
+            .unwrap_or(1);
+        if repeat == 0 {
+            return Err(format!(
+                "{}: backend.local.repeat must be at least 1",
+                spec.path.display()
+            ));
+        }
+        let runner = LocalRunner {
+            spec,
+            workload,
+            dataset,
+            scratch,
+            repeat,
+            busy: Arc::new(tokio::sync::Mutex::new(())),
+        };
+        // Every configuration must map onto valid options before anything runs.
+        for id in 0..runner.spec.space.len() {
+            runner.plan(id, Path::new("probe"))?;
+        }
+        Ok(runner)
+    }
+
+    /// The dataset folder probes read.
+    pub fn dataset(&self) -> &Path {
+        &self.dataset
+    }
+
+    /// Makes the synthetic dataset when the space file asks for one and the folder is missing
+    /// or empty; returns the number of images generated (0 when the folder was already there).
+    pub fn prepare(&self) -> Result<usize, String> {
+        let has_files = std::fs::read_dir(&self.dataset)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if has_files {
+            return Ok(0);
+        }
+        let Some(gen) = &self.workload.generate else {
+            return Err(format!(
+                "dataset {} is missing or empty and the space file has no [workload.generate]",
+                self.dataset.display()
+            ));
+        };
+        // Generate beside, then rename: a half-written dataset is never mistaken for a whole one.
+        let tmp = self.dataset.with_extension("partial");
+        let _ = std::fs::remove_dir_all(&tmp);
+        crate::dataset::generate(&crate::dataset::GenOptions {
+            out: tmp.clone(),
+            images: gen.images,
+            seed: gen.seed,
+            threads: 0,
+            quality: 85,
+        })
+        .map_err(|e| format!("generating {}: {e}", self.dataset.display()))?;
+        let _ = std::fs::remove_dir(&self.dataset);
+        std::fs::rename(&tmp, &self.dataset)
+            .map_err(|e| format!("moving the dataset to {}: {e}", self.dataset.display()))?;
+        Ok(gen.images)
+    }
+
+    /// The workload options of configuration `id`, writing shards under `out`.
+    pub fn plan(&self, id: ConfigId, out: &Path) -> Result<Plan, String> {
+        let info = &self.spec.configs[id];
+        let mut params: BTreeMap<String, ParamValue> = self.workload.params.clone();
+        for (k, v) in &info.params {
+            let pv = match v {
+                Value::Num(x) if x.fract() == 0.0 => ParamValue::Int(*x as i64),
+                Value::Num(x) => ParamValue::Float(*x),
+                Value::Cat(s) => ParamValue::Text(s.clone()),
+            };
+            params.insert(k.clone(), pv);
+        }
+        let name = &self.spec.space.config(id).name;
+        let p = Params {
+            params: &params,
+            config: name,
+        };
+        let threads = p.count(&["threads", "workers"])?.unwrap_or(0);
+        let mut plan = Plan {
+            preprocess: None,
+            read_speed: None,
+        };
+        for task in &self.workload.tasks {
+            match task {
+                Task::Preprocess => {
+                    let mut transform = TransformOptions::default();
+                    if let Some(s) = p.count(&["size"])? {
+                        transform.size =
+                            u32::try_from(s).map_err(|_| p.bad("size", "is too large"))?;
+                    }
+                    if let Some(q) = p.count(&["quality"])? {
+                        transform.quality = u8::try_from(q)
+                            .ok()
+                            .filter(|q| (1..=100).contains(q))
+                            .ok_or_else(|| p.bad("quality", "must be 1..=100"))?;
+                    }
+                    if let Some(c) = p.text("chroma") {
+                        transform.chroma = c.parse().map_err(|e: String| p.bad("chroma", &e))?;
+                    }
+                    if let Some(f) = p.text("filter") {
+                        transform.filter = f.parse().map_err(|e: String| p.bad("filter", &e))?;
+                    }
+                    if let Some(b) = p.flag("dct_scaling")? {
+                        transform.dct_scaling = b;
+                    }
+                    plan.preprocess = Some(PreprocessOptions {
+                        input: self.dataset.display().to_string(),
+                        output: out.display().to_string(),
+                        transform,
+                        shards: p.count(&["shards", "partitions"])?.unwrap_or(16),
+                        threads,
+                        seed: p.count(&["seed"])?.unwrap_or(0) as u64,
+                        limit: None,
+                        progress: false,
+                    });
+                }
+                Task::ReadSpeed => {
+                    // After preprocessing, read its shards; alone, read the images.
+                    let (input, source) = if plan.preprocess.is_some() {
+                        (out.display().to_string(), Source::TfRecord)
+                    } else {
+                        (self.dataset.display().to_string(), Source::Images)
+                    };
+                    plan.read_speed = Some(ReadSpeedOptions {
+                        input,
+                        source,
+                        batch_sizes: vec![p.count(&["batch_size"])?.unwrap_or(32)],
+                        batch_numbers: vec![p.count(&["batch_number"])?.unwrap_or(10)],
+                        repetitions: p.count(&["repetitions"])?.unwrap_or(1),
+                        decode: p.flag("decode")?.unwrap_or(false),
+                        parallel: p
+                            .count(&["concurrency", "parallel"])?
+                            .unwrap_or(threads.max(1)),
+                    });
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+/// Looks parameters up with messages naming the configuration.
+struct Params<'a> {
+    params: &'a BTreeMap<String, ParamValue>,
+    config: &'a str,
+}
+
+impl Params<'_> {
+    fn bad(&self, name: &str, why: &str) -> String {
+        format!("configuration {}: `{name}` {why}", self.config)
+    }
+    /// A whole number >= 1 under the first of `names` present.
+    fn count(&self, names: &[&str]) -> Result<Option<usize>, String> {
+        for n in names {
+            if let Some(v) = self.params.get(*n) {
+                return match v {
+                    ParamValue::Int(i) if *i >= 1 => Ok(Some(*i as usize)),
+                    ParamValue::Int(0) if *n == "seed" => Ok(Some(0)),
+                    _ => Err(self.bad(n, "must be a whole number >= 1")),
+                };
+            }
+        }
+        Ok(None)
+    }
+    fn text(&self, name: &str) -> Option<String> {
+        self.params.get(name).map(|v| match v {
+            ParamValue::Text(s) => s.clone(),
+            ParamValue::Int(i) => i.to_string(),
+            ParamValue::Float(f) => f.to_string(),
+            ParamValue::Bool(b) => b.to_string(),
+        })
+    }
+    fn flag(&self, name: &str) -> Result<Option<bool>, String> {
+        match self.params.get(name) {
+            None => Ok(None),
+            Some(ParamValue::Bool(b)) => Ok(Some(*b)),
+            Some(ParamValue::Int(0)) => Ok(Some(false)),
+            Some(ParamValue::Int(1)) => Ok(Some(true)),
+            Some(ParamValue::Text(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(_) => Err(self.bad(name, "must be true/false or 0/1")),
+        }
+    }
+}
+
+/// Runs `plan` once; returns its metrics.
+fn run_plan(plan: &Plan, out: &Path) -> Result<BTreeMap<String, f64>, String> {
+    let _ = std::fs::remove_dir_all(out);
+    let mut metrics = BTreeMap::new();
+    if let Some(p) = &plan.preprocess {
+        let s = crate::preprocess::run(p).map_err(|e| format!("preprocess: {e}"))?;
+        if s.images_written == 0 {
+            return Err(format!(
+                "preprocess wrote no images ({} skipped)",
+                s.skipped.len()
+            ));
+        }
+        metrics.insert("images".into(), s.images_written as f64);
+        metrics.insert("skipped".into(), s.skipped.len() as f64);
+        metrics.insert("shards".into(), s.shards.len() as f64);
+        metrics.insert("bytes_out".into(), s.bytes_out as f64);
+        metrics.insert("preprocess_s".into(), s.elapsed_s);
+        metrics.insert("cpu_s".into(), s.cpu_s);
+    }
+    if let Some(r) = &plan.read_speed {
+        let t = Instant::now();
+        let rows = crate::readspeed::run(r).map_err(|e| format!("read-speed: {e}"))?;
+        let images: usize = rows.iter().map(|r| r.images).sum();
+        let secs: f64 = rows.iter().map(|r| r.seconds).sum();
+        metrics.insert("read_s".into(), t.elapsed().as_secs_f64());
+        metrics.insert("read_images".into(), images as f64);
+        metrics.insert("read_images_per_s".into(), images as f64 / secs.max(1e-9));
+    }
+    Ok(metrics)
+}
+
+enum End {
+    Done(Result<(f64, BTreeMap<String, f64>), String>),
+    TimedOut,
+    Interrupted,
+}
+
+impl Runner for LocalRunner {
+    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Outcome {
+        let price = space.config(config).price_per_hour;
+        let true_price = self.spec.configs[config].price_per_hour;
+        let out = self.scratch.join(format!("probe-{config}"));
+        let plan = match self.plan(config, &out) {
+            Ok(p) => p,
+            Err(e) => return failed(e, 0.0, price),
+        };
+        // Wait (off the clock) for a timed-out probe's threads to let go of the machine.
+        let guard = self.busy.clone().lock_owned().await;
+        let repeat = self.repeat;
+        let start = Instant::now();
+        let work = tokio::task::spawn_blocking(move || {
+            let _guard = guard;
+            let mut times = Vec::with_capacity(repeat);
+            let mut metrics = BTreeMap::new();
+            for _ in 0..repeat {
+                let t = Instant::now();
+                metrics = run_plan(&plan, &out)?;
+                times.push(t.elapsed().as_secs_f64());
+            }
+            // The shards are not kept: the scratch folder would grow with every probe.
+            let _ = std::fs::remove_dir_all(&out);
+            times.sort_by(f64::total_cmp);
+            Ok((times[times.len() / 2], metrics))
+        });
+        let deadline = async {
+            match limits.timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let interrupted = async {
+            match &limits.interrupt {
+                Some(flag) => loop {
+                    if flag.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let end = tokio::select! {
+            r = work => End::Done(r.unwrap_or_else(|e| Err(format!("the workload panicked: {e}")))),
+            _ = deadline => End::TimedOut,
+            _ = interrupted => End::Interrupted,
+        };
+        let elapsed = start.elapsed().as_secs_f64();
+        match end {
+            End::TimedOut => Outcome::TimedOut {
+                elapsed_s: elapsed,
+                cost_usd: price * elapsed / 3600.0,
+            },
+            End::Interrupted => failed("interrupted by the user".into(), elapsed, price),
+            End::Done(Err(reason)) => failed(reason, elapsed, price),
+            End::Done(Ok((runtime, mut metrics))) => {
+                metrics.insert("wall_s".into(), elapsed);
+                if self.spec.objective == Objective::Runtime {
+                    metrics.insert("true_cost_usd".into(), true_price * runtime / 3600.0);
+                }
+                Outcome::Completed {
+                    runtime_s: runtime,
+                    cost_usd: price * runtime / 3600.0,
+                    metrics,
+                }
+            }
+        }
+    }
+}
+
+fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
+    Outcome::Failed {
+        reason,
+        elapsed_s: elapsed,
+        cost_usd: price * elapsed / 3600.0,
+    }
+}
