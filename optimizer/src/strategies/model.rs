@@ -141,9 +141,9 @@ impl ModelSettings {
                 min_runs: 6,
             },
             // Scout replay, 50 seeds x 12 workloads: switching to PI below EI 0.05 took p90
-            // after 15 probes from 1.196 to 1.176 and P(optimum) from 0.59 to 0.63, with the
-            // stop unchanged. Averaging EI over the top likelihood optima, maximin starts and
-            // length-scales bounded at 0.1 or 0.2 did no better (DESIGN 3.2).
+            // after 15 probes from 1.196 to 1.179 and P(optimum) from 0.59 to 0.61 (0.03 and
+            // 0.04 did no better). On 20 seeds, averaging EI over the top likelihood optima,
+            // maximin starts and length-scales bounded below at 0.1 or 0.2 did not help.
             explore_below: Some(0.05),
         }
     }
