@@ -18,7 +18,7 @@ count = "workers"
 workers = [1, 2, 4, 8]
 partitions = [8, 32, 128]
 [backend.command]
-template = '''sleep 0.3; awk -v w={workers} -v c={vcpus} -v p={partitions} 'BEGIN { par = w * c; if (par > p) par = p; printf "CHERRYPICK_METRIC runtime_s=%.3f\n", 3000 / par + 6 * w + 0.05 * p }' '''
+template = '''sleep 0.3; awk -v w={workers} -v c={vcpus} -v p={partitions} 'BEGIN {{ par = w * c; if (par > p) par = p; printf "CHERRYPICK_METRIC runtime_s=%.3f\n", 3000 / par + 6 * w + 0.05 * p }}' '''
 "#;
 
 fn dir(name: &str) -> PathBuf {
