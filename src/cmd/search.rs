@@ -94,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             let journal = journal_arg(&args)?;
             let logs = runner.log_slot();
-            search(&spec, &settings, &journal, args.resume, runner, Some(logs))
+            search(&spec, &settings, &journal, args.resume, runner, Some(logs)).map(|_| ())
         }
         BackendKind::Local => {
             // Probe output goes beside the journal unless the space file names a folder.
@@ -109,7 +109,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
             let journal = journal_arg(&args)?;
             prepare_dataset(&runner)?;
-            search(&spec, &settings, &journal, args.resume, runner, None)
+            search(&spec, &settings, &journal, args.resume, runner, None).map(|_| ())
         }
         other => Err(bad_input(anyhow::anyhow!(
             "the `{}` backend is not available in `cherrypick search` yet; use --backend local or command",
@@ -295,7 +295,7 @@ pub fn search<R: optimizer::Runner + Sync>(
     resume: bool,
     runner: R,
     logs: Option<optimizer::journal::ProbeLogSlot>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SearchResult> {
     let space = Arc::new(spec.space.clone());
     let strategy_options = StrategyOptions {
         seed: settings.seed,
@@ -430,7 +430,7 @@ pub fn search<R: optimizer::Runner + Sync>(
     if result.termination == Termination::Interrupted {
         return Err(anyhow::Error::new(Interrupted));
     }
-    Ok(())
+    Ok(result)
 }
 
 fn summary(
