@@ -30,6 +30,10 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn search(d: &Path, journal: &str, extra: &[&str]) -> Command {
+    search_with_seed(d, journal, "5", extra)
+}
+
+fn search_with_seed(d: &Path, journal: &str, seed: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(BIN);
     c.args([
         "search",
@@ -38,7 +42,7 @@ fn search(d: &Path, journal: &str, extra: &[&str]) -> Command {
         "--strategy",
         "random",
         "--seed",
-        "5",
+        seed,
     ])
     .args(["--probe-timeout", "20"])
     .arg("--space")
@@ -116,11 +120,12 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
     let d = dir("refuse");
     let ok = search(&d, "j.jsonl", &["--budget", "2"]).output().unwrap();
     assert!(ok.status.success());
-    let other = search(&d, "j.jsonl", &["--resume", "--seed", "6"])
+    let other = search_with_seed(&d, "j.jsonl", "6", &["--resume"])
         .output()
         .unwrap();
-    assert_eq!(other.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&other.stderr).contains("seed 5"));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert_eq!(other.status.code(), Some(2), "{err}");
+    assert!(err.contains("seed 5"), "{err}");
 
     // n2-standard-4 x 8 for 20 s is $0.0086: a $0.01 limit allows one such probe at most.
     let capped = search(&d, "s.jsonl", &["--budget", "8", "--max-spend", "0.01"])

@@ -240,6 +240,16 @@ impl Runner for CommandRunner {
                     _ => elapsed,
                 };
                 metrics.insert("wall_s".into(), elapsed);
+                // A reported runtime past the probe's limit means the job would have been
+                // stopped there: charging more would break the spend limit's worst case.
+                if let Some(limit) = limits.timeout.map(|t| t.as_secs_f64()) {
+                    if runtime > limit {
+                        return Outcome::TimedOut {
+                            elapsed_s: limit,
+                            cost_usd: price * limit / 3600.0,
+                        };
+                    }
+                }
                 if self.spec.objective == Objective::Runtime {
                     metrics.insert("true_cost_usd".into(), true_price * runtime / 3600.0);
                 }
