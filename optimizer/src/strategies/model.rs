@@ -45,7 +45,8 @@ pub enum FailedRuns {
     /// Left out of the model (it is still never proposed again).
     Drop,
     /// Modelled as the log of what it cost (for example the price until the time limit), which
-    /// is a lower bound on what a completed run would cost.
+    /// is a lower bound on what a completed run would cost, and never below the dearest
+    /// completed run seen.
     CostPaid,
 }
 
@@ -276,11 +277,19 @@ impl ModelStrategy {
     fn training(&self) -> (Vec<Vec<f64>>, Vec<f64>) {
         let mut xs = Vec::new();
         let mut ys = Vec::new();
+        // A probe cut short paid less than finishing would have: modelled below the worst
+        // completed run it would look attractive and be probed again and again.
+        let worst_completed = self
+            .history
+            .observations()
+            .iter()
+            .filter_map(|o| o.outcome.completed_cost())
+            .fold(0.0, f64::max);
         for o in self.history.observations() {
             let y = match (&o.outcome, self.settings.failed) {
                 (Outcome::Completed { cost_usd, .. }, _) => *cost_usd,
                 (_, FailedRuns::Drop) => continue,
-                (other, FailedRuns::CostPaid) => other.cost_paid(),
+                (other, FailedRuns::CostPaid) => other.cost_paid().max(worst_completed),
             };
             if y > 0.0 && y.is_finite() {
                 xs.push(self.x[o.config].clone());
@@ -412,4 +421,48 @@ impl Optimizer for ModelStrategy {
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::{Config, Dimension, Kind, Value};
+
+    #[test]
+    fn a_probe_cut_short_is_modelled_no_cheaper_than_the_dearest_completed_run() {
+        let dims = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs = (0..4)
+            .map(|i| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(i as f64)],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let space = Arc::new(Space::new(dims, configs).unwrap());
+        let mut s = ModelStrategy::new(space, &StrategyOptions::default(), ModelSettings::bo());
+        let done = |cost| Outcome::Completed {
+            runtime_s: 1.0,
+            cost_usd: cost,
+            metrics: Default::default(),
+        };
+        s.tell(0, done(0.5));
+        s.tell(1, done(2.0));
+        s.tell(
+            2,
+            Outcome::TimedOut {
+                elapsed_s: 1.0,
+                cost_usd: 0.1,
+            },
+        );
+        let (_, ys) = s.training();
+        assert_eq!(ys.len(), 3);
+        assert!(
+            (ys[2] - 2.0f64.ln()).abs() < 1e-12,
+            "timed-out probe modelled at {}",
+            ys[2].exp()
+        );
+    }
 }
