@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -146,27 +145,12 @@ impl Runner for CommandRunner {
         let out = tokio::spawn(capture(child.stdout.take(), keep, true));
         let err = tokio::spawn(capture(child.stderr.take(), keep, false));
 
-        let deadline = async {
-            match limits.timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let interrupted = async {
-            match &limits.interrupt {
-                Some(flag) => loop {
-                    if flag.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                },
-                None => std::future::pending().await,
-            }
-        };
         let end = tokio::select! {
             status = child.wait() => End::Exited(status),
-            _ = deadline => End::TimedOut,
-            _ = interrupted => End::Interrupted,
+            hit = super::limit_reached(limits) => match hit {
+                super::LimitHit::TimedOut => End::TimedOut,
+                super::LimitHit::Interrupted => End::Interrupted,
+            },
         };
         let elapsed = start.elapsed().as_secs_f64();
         let end = match end {
@@ -462,7 +446,7 @@ mod tests {
         let f2 = flag.clone();
         std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(200));
-            f2.store(true, Ordering::SeqCst);
+            f2.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let o = run(&r, 0, &limits);
         assert!(

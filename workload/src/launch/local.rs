@@ -24,9 +24,8 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, Value};
 
@@ -346,27 +345,12 @@ impl Runner for LocalRunner {
             times.sort_by(f64::total_cmp);
             Ok((times[times.len() / 2], metrics))
         });
-        let deadline = async {
-            match limits.timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let interrupted = async {
-            match &limits.interrupt {
-                Some(flag) => loop {
-                    if flag.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                },
-                None => std::future::pending().await,
-            }
-        };
         let end = tokio::select! {
             r = work => End::Done(r.unwrap_or_else(|e| Err(format!("the workload panicked: {e}")))),
-            _ = deadline => End::TimedOut,
-            _ = interrupted => End::Interrupted,
+            hit = super::limit_reached(limits) => match hit {
+                super::LimitHit::TimedOut => End::TimedOut,
+                super::LimitHit::Interrupted => End::Interrupted,
+            },
         };
         let elapsed = start.elapsed().as_secs_f64();
         match end {

@@ -12,3 +12,35 @@ pub use command::CommandRunner;
 pub use local::LocalRunner;
 pub use prices::PriceTable;
 pub use spacefile::{BackendKind, LoadOptions, Objective, SearchSpec, SpaceFileError};
+
+/// Which of a probe's limits ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    TimedOut,
+    Interrupted,
+}
+
+/// Resolves when the probe's time limit passes or the user interrupts the search; never
+/// without either. Every runner races its work against this.
+pub(crate) async fn limit_reached(limits: &optimizer::ProbeLimits) -> LimitHit {
+    let deadline = async {
+        match limits.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = async {
+        match &limits.interrupt {
+            Some(flag) => {
+                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = deadline => LimitHit::TimedOut,
+        _ = interrupted => LimitHit::Interrupted,
+    }
+}

@@ -544,27 +544,12 @@ impl Runner for SparkRunner {
         // up to a generous bound; stderr is Spark's log: keep its tail.
         let out = tokio::spawn(capture(child.stdout.take(), keep.max(64 * 1024)));
         let err = tokio::spawn(capture(child.stderr.take(), keep));
-        let deadline = async {
-            match limits.timeout {
-                Some(t) => tokio::time::sleep(t).await,
-                None => std::future::pending().await,
-            }
-        };
-        let interrupted = async {
-            match &limits.interrupt {
-                Some(flag) => loop {
-                    if flag.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                },
-                None => std::future::pending().await,
-            }
-        };
         let end = tokio::select! {
             status = child.wait() => End::Exited(status),
-            _ = deadline => End::TimedOut,
-            _ = interrupted => End::Interrupted,
+            hit = super::limit_reached(limits) => match hit {
+                super::LimitHit::TimedOut => End::TimedOut,
+                super::LimitHit::Interrupted => End::Interrupted,
+            },
         };
         let elapsed = start.elapsed().as_secs_f64();
         match &end {
