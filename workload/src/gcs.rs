@@ -564,7 +564,8 @@ impl Storage for GcsStorage {
             Err(e) if e.kind == StorageErrorKind::PermissionDenied => {}
             Err(e) => return Err(e),
         }
-        // Creating objects is what matters: write a zero-byte probe, then remove it.
+        // Creating objects is what matters: write a tiny probe, then remove it (not empty:
+        // gcp-storage-emulator fails on zero-byte media uploads).
         let object = format!("{}.write-probe-{}", self.prefix, std::process::id());
         let location = self.object_location(&object);
         let bucket = self.bucket.clone();
@@ -575,7 +576,7 @@ impl Storage for GcsStorage {
                 self.client.clone(),
                 bucket.clone(),
                 object.clone(),
-                bytes::Bytes::new(),
+                bytes::Bytes::from_static(b"probe"),
                 location.clone(),
             ),
         )
@@ -589,7 +590,7 @@ impl Storage for GcsStorage {
             e
         })?;
         let client = self.client.clone();
-        // Best effort: a writer without delete permission leaves an empty probe behind.
+        // Best effort: a writer without delete permission leaves the 5-byte probe behind.
         let _ = block_on("remove", &location, async move {
             let req = DeleteObjectRequest {
                 bucket,
