@@ -1,19 +1,13 @@
-//! End to end on a real Spark standalone cluster: a 3-probe search with the spark backend over a
-//! small catalogue (executors x partitions), each probe a spark-submit of the PySpark driver that
+//! End to end on a real Spark standalone cluster: a 3-probe `cherrypick search --backend spark`
+//! over a small catalogue (executors x partitions), each probe a spark-submit of the PySpark driver that
 //! runs `cherrypick workload preprocess --part I/N` in its tasks; then the journal is checked.
 //!
 //! Needs a cluster: `.ci/start-spark.sh 2 && source out/spark/env` (CI does this). Without
 //! SPARK_MASTER_URL the test says so and passes without running.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use optimizer::journal::{Header, Journal, JournalObserver, JournalWriter};
-use optimizer::{
-    build_strategy, drive, DriveOptions, Observer, Outcome, ProbeLimits, StrategyOptions,
-};
+use optimizer::journal::Journal;
+use optimizer::Outcome;
 use workload::launch::spacefile::{load, BackendKind, LoadOptions};
-use workload::launch::spark::{SparkOptions, SparkRunner};
 
 #[test]
 fn a_three_probe_search_on_a_spark_cluster_fills_the_journal() {
@@ -64,71 +58,50 @@ batch_numbers = "2"
         ),
     )
     .unwrap();
-    let spec = Arc::new(
-        load(
-            &space,
-            &LoadOptions {
-                backend: BackendKind::Spark,
-                prices: None,
-            },
-        )
-        .unwrap(),
-    );
-    let mut options = SparkOptions::from_env(dir.join("scratch")).unwrap();
-    options.binary = bin.into();
-    options.keep_output = true;
-    let runner = SparkRunner::new(spec.clone(), options).unwrap();
-    let space_arc = Arc::new(spec.space.clone());
+    // The search itself goes through the command line, as a user runs it.
     let journal_path = dir.join("runs.jsonl");
-    let header = Header::new(
-        &spec.space,
-        "grid",
-        1,
-        serde_json::json!({"backend": "spark"}),
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new(bin)
+        .args([
+            "search",
+            "--backend",
+            "spark",
+            "--strategy",
+            "grid",
+            "--budget",
+            "3",
+        ])
+        .args(["--probe-timeout", "240", "--keep-output", "--space"])
+        .arg(&space)
+        .arg("--journal")
+        .arg(&journal_path)
+        .env("CHERRYPICK_BINARY", bin)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "search failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let writer = JournalWriter::create(&journal_path, &header).unwrap();
-    let mut journal =
-        JournalObserver::new(writer, space_arc.clone(), 0).with_logs(runner.log_slot());
-    let mut strategy = build_strategy(
-        "grid",
-        space_arc,
-        &StrategyOptions {
-            seed: 1,
-            max_runtime_s: None,
+    eprintln!(
+        "3 probes in {:.1} s\n{stdout}",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(stdout.contains("best: "), "{stdout}");
+    let spec = load(
+        &space,
+        &LoadOptions {
+            backend: BackendKind::Spark,
+            prices: None,
         },
     )
     .unwrap();
-    let drive_options = DriveOptions {
-        budget: Some(3),
-        honour_stop: true,
-        limits: ProbeLimits {
-            timeout: Some(Duration::from_secs(240)),
-            interrupt: None,
-        },
-        ..Default::default()
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let started = std::time::Instant::now();
-    let result = rt.block_on(async {
-        let mut observers: [&mut dyn Observer; 1] = [&mut journal];
-        drive(
-            &spec.space,
-            strategy.as_mut(),
-            &runner,
-            &drive_options,
-            &mut observers,
-        )
-        .await
-    });
-    assert!(journal.error().is_none());
-    eprintln!("3 probes in {:.1} s", started.elapsed().as_secs_f64());
 
     let j = Journal::read(&journal_path).unwrap();
-    assert_eq!(j.records.len(), 3, "{:?}", result.termination);
+    assert_eq!(j.header.strategy, "grid");
+    assert_eq!(j.header.options["backend"], "spark");
+    assert_eq!(j.records.len(), 3, "{stdout}");
     for r in &j.records {
         let log = r
             .log
@@ -180,7 +153,7 @@ batch_numbers = "2"
         assert!(log.stdout.contains("CHERRYPICK_RESULT"));
     }
     // Each probe wrote one shard per partition, 40 records in all.
-    let mut probe_dirs: Vec<_> = std::fs::read_dir(dir.join("scratch"))
+    let mut probe_dirs: Vec<_> = std::fs::read_dir(dir.join("runs.scratch"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.is_dir())

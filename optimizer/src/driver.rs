@@ -29,6 +29,13 @@ pub trait Runner {
         config: ConfigId,
         limits: &ProbeLimits,
     ) -> impl Future<Output = Outcome> + Send;
+
+    /// The most a probe of `config` can cost within `limits` (what `--max-spend` checks before
+    /// launching it). By default the configuration's price for the whole time limit; a backend
+    /// that bills for more than the job (a cluster's creation and deletion) says so here.
+    fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+        worst_case_cost(space, config, limits)
+    }
 }
 
 /// Side effects of a search (progress display, journal, traces) hook in here.
@@ -108,8 +115,8 @@ pub async fn drive<R: Runner>(
             }
         }
         if let Some(limit) = options.max_spend_usd {
-            let spent = optimizer.history().total_cost();
-            let worst = worst_case_cost(space, proposal.config, &options.limits);
+            let spent = optimizer.history().total_spend();
+            let worst = runner.worst_case_usd(space, proposal.config, &options.limits);
             if spent + worst > limit {
                 break Termination::SpendLimit {
                     spent_usd: spent,
@@ -138,7 +145,7 @@ pub async fn drive<R: Runner>(
         best: history.best(options.max_runtime_s).cloned(),
         evaluations: history.len(),
         stop_fired_at,
-        spent_usd: history.total_cost(),
+        spent_usd: history.total_spend(),
     };
     for o in observers.iter_mut() {
         o.on_finish(&result);

@@ -584,6 +584,10 @@ impl<R: Runner + Sync> Runner for Resume<R> {
             None => self.inner.run(space, config, limits).await,
         }
     }
+
+    fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+        self.inner.worst_case_usd(space, config, limits)
+    }
 }
 
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-25T20:05:01.123Z`).

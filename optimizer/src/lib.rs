@@ -12,8 +12,10 @@ pub mod space;
 pub mod strategies;
 pub mod strategy;
 
-pub use driver::{block_on, drive, DriveOptions, Observer, ProbeLimits, Runner, SearchResult};
-pub use outcome::{History, Observation, Outcome};
+pub use driver::{
+    block_on, drive, worst_case_cost, DriveOptions, Observer, ProbeLimits, Runner, SearchResult,
+};
+pub use outcome::{History, Observation, Outcome, SPEND_METRIC};
 pub use space::{Config, ConfigId, Dimension, Kind, Space, SpaceError, Value};
 pub use strategies::{build_strategy, StrategyOptions, UnknownStrategy, STRATEGY_NAMES};
 pub use strategy::{Optimizer, Proposal, Termination};

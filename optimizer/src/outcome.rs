@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::space::ConfigId;
 
+/// Metric of a completed probe holding what it really cost in USD when that is more than its
+/// `cost_usd` (see [`Outcome::spend_usd`]).
+pub const SPEND_METRIC: &str = "spend_usd";
+
 /// The result of one probe (one run of the workload under one configuration).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
@@ -48,6 +52,19 @@ impl Outcome {
             Outcome::Completed { cost_usd, .. }
             | Outcome::Failed { cost_usd, .. }
             | Outcome::TimedOut { cost_usd, .. } => *cost_usd,
+        }
+    }
+    /// USD the probe really cost. Usually its cost; a backend that bills more than the job's own
+    /// runtime (a cluster billed from creation to deletion) reports the bill as the
+    /// [`SPEND_METRIC`] metric of a completed probe, and that is what spend limits count.
+    pub fn spend_usd(&self) -> f64 {
+        let cost = self.cost_paid();
+        match self {
+            Outcome::Completed { metrics, .. } => match metrics.get(SPEND_METRIC) {
+                Some(&s) if s.is_finite() && s > cost => s,
+                _ => cost,
+            },
+            _ => cost,
         }
     }
     /// Wall time the probe took, whatever its status.
@@ -104,11 +121,11 @@ impl History {
             })
             .min_by(|a, b| a.outcome.cost_paid().total_cmp(&b.outcome.cost_paid()))
     }
-    /// Summed cost of every probe, failed ones included.
-    pub fn total_cost(&self) -> f64 {
+    /// USD paid for every probe, failed ones included (see [`Outcome::spend_usd`]).
+    pub fn total_spend(&self) -> f64 {
         self.observations
             .iter()
-            .map(|o| o.outcome.cost_paid())
+            .map(|o| o.outcome.spend_usd())
             .sum()
     }
     /// Whether `config` has been told at least once.

@@ -94,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         probe_timeout: spec.max_runtime_s.map(std::time::Duration::from_secs_f64),
         honour_stop: true,
         backend: "local",
+        search_id: None,
     };
     let result = search(&spec, &settings, &journal, false, runner, None)?;
 

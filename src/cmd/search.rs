@@ -13,7 +13,9 @@ use optimizer::{
     build_strategy, drive, ConfigId, DriveOptions, Observer, Outcome, ProbeLimits, Proposal,
     SearchResult, Space, StrategyOptions, Termination,
 };
+use workload::launch::dataproc::{Credentials, DataprocOptions, DataprocRunner};
 use workload::launch::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
+use workload::launch::spark::{SparkOptions, SparkRunner};
 use workload::launch::{CommandRunner, LocalRunner};
 
 use crate::exit::{bad_input, Interrupted};
@@ -66,6 +68,22 @@ pub struct Args {
     /// Run every probe to the budget even when the strategy's stop rule fires.
     #[arg(long)]
     pub no_stop: bool,
+    /// spark: keep each probe's output (the TFRecord shards) under the scratch folder beside the
+    /// journal instead of deleting it after the probe.
+    #[arg(long, help_heading = "Spark")]
+    pub keep_output: bool,
+    /// dataproc: Google Cloud project that owns the clusters.
+    #[arg(long, help_heading = "Dataproc")]
+    pub project: Option<String>,
+    /// dataproc: region of the clusters (for example europe-west1).
+    #[arg(long, help_heading = "Dataproc")]
+    pub region: Option<String>,
+    /// dataproc: zone of the clusters' VMs (default: Dataproc picks one in the region).
+    #[arg(long, help_heading = "Dataproc")]
+    pub zone: Option<String>,
+    /// dataproc: bucket (gs://name) for the staged binary and driver, and probe outputs.
+    #[arg(long, help_heading = "Dataproc")]
+    pub bucket: Option<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -90,7 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let runner =
                 CommandRunner::new(spec.clone()).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
             if args.dry_run {
-                return dry_run(&spec, &settings, |id| runner.render(id).unwrap_or_default());
+                return dry_run(&spec, &settings, &runner, |id| {
+                    runner.render(id).unwrap_or_default()
+                });
             }
             let journal = journal_arg(&args)?;
             let logs = runner.log_slot();
@@ -102,20 +122,130 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Some(j) => scratch_beside(j),
                 None => std::env::temp_dir().join("cherrypick-dry-run"),
             };
-            let runner =
-                LocalRunner::new(spec.clone(), scratch).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            let runner = LocalRunner::new(spec.clone(), scratch)
+                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
             if args.dry_run {
-                return dry_run(&spec, &settings, |id| describe_plan(&runner, id));
+                return dry_run(&spec, &settings, &runner, |id| describe_plan(&runner, id));
             }
             let journal = journal_arg(&args)?;
             prepare_dataset(&runner)?;
             search(&spec, &settings, &journal, args.resume, runner, None).map(|_| ())
         }
-        other => Err(bad_input(anyhow::anyhow!(
-            "the `{}` backend is not available in `cherrypick search` yet; use --backend local or command",
-            other.name()
-        ))),
+        BackendKind::Spark => {
+            let scratch = match &args.journal {
+                Some(j) => scratch_beside(j),
+                None => std::env::temp_dir().join("cherrypick-dry-run"),
+            };
+            let mut options =
+                SparkOptions::from_env(scratch).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            options.keep_output = args.keep_output;
+            let runner = SparkRunner::new(spec.clone(), options)
+                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            if args.dry_run {
+                let out = std::path::Path::new("<scratch>/probe");
+                return dry_run(&spec, &settings, &runner, |id| {
+                    match runner.command(id, out) {
+                        Ok(c) => c.join(" "),
+                        Err(e) => format!("error: {e}"),
+                    }
+                });
+            }
+            let journal = journal_arg(&args)?;
+            let logs = runner.log_slot();
+            search(&spec, &settings, &journal, args.resume, runner, Some(logs)).map(|_| ())
+        }
+        BackendKind::Dataproc => run_dataproc(&args, spec, settings),
     }
+}
+
+/// The dataproc backend: clusters are labelled with a search id kept in the journal's header,
+/// so `--resume` can delete clusters that a killed run left behind before it goes on.
+fn run_dataproc(args: &Args, spec: Arc<SearchSpec>, mut settings: Settings) -> anyhow::Result<()> {
+    let need = |flag: &str, v: &Option<String>| -> anyhow::Result<String> {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| bad_input(anyhow::anyhow!("--backend dataproc needs --{flag}")))
+    };
+    let mut options = DataprocOptions::new(
+        &need("project", &args.project)?,
+        &need("region", &args.region)?,
+        &need("bucket", &args.bucket)?,
+    );
+    options.zone = args.zone.clone();
+    options.dry_run = args.dry_run;
+    // Other API roots (a private endpoint, or a local fake of the API for testing).
+    if let Some(base) = std::env::var("CHERRYPICK_DATAPROC_API")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        options.api_base = base;
+    }
+    if let Some(base) = std::env::var("CHERRYPICK_STORAGE_API")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        options.storage_base = base;
+    }
+    if let Some(binary) = std::env::var_os("CHERRYPICK_BINARY") {
+        options.binary = PathBuf::from(binary);
+    }
+    let recorded_id = match (&args.journal, args.resume) {
+        (Some(j), true) => Journal::read(j).ok().and_then(|j| {
+            j.header
+                .options
+                .get("search_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        }),
+        _ => None,
+    };
+    if let Some(id) = recorded_id {
+        options.search_id = id;
+    }
+    settings.search_id = Some(options.search_id.clone());
+    let credentials = if args.dry_run {
+        // Nothing is sent, so no credential is looked up.
+        Credentials::Token(String::new())
+    } else {
+        Credentials::application_default().map_err(|e| bad_input(anyhow::anyhow!(e)))?
+    };
+    let runner = DataprocRunner::new(spec.clone(), options, credentials)
+        .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+    if args.dry_run {
+        let limits = ProbeLimits {
+            timeout: settings.probe_timeout,
+            interrupt: None,
+        };
+        // The table's price is the workers' (the model's unit); a cluster also bills its master
+        // and disks, which is what the worst case and the journal's spend count.
+        dry_run(&spec, &settings, &runner, |id| {
+            match runner.cluster_price(id) {
+                Ok(p) => format!("cluster {:.4} USD/hour with master and disks", p.per_hour()),
+                Err(e) => format!("error: {e}"),
+            }
+        })?;
+        // Every probe sends the same requests with its own machine type and worker count.
+        match runner.dry_run_report(0, &limits) {
+            Ok(report) => print!("{report}"),
+            Err(e) => println!("# configuration {}: error: {e}", spec.space.config(0).name),
+        }
+        return Ok(());
+    }
+    let journal = journal_arg(args)?;
+    if args.resume {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        let deleted = rt
+            .block_on(runner.delete_leftovers())
+            .map_err(|e| anyhow::anyhow!("deleting clusters left by the earlier run: {e}"))?;
+        for name in &deleted {
+            println!("deleted cluster {name}, left running by the earlier run of this search");
+        }
+    }
+    let logs = runner.log_slot();
+    search(&spec, &settings, &journal, args.resume, runner, Some(logs)).map(|_| ())
 }
 
 fn journal_arg(args: &Args) -> anyhow::Result<PathBuf> {
@@ -180,6 +310,8 @@ pub struct Settings {
     pub probe_timeout: Option<Duration>,
     pub honour_stop: bool,
     pub backend: &'static str,
+    /// dataproc: the label value shared by this search's clusters.
+    pub search_id: Option<String>,
 }
 
 impl Settings {
@@ -218,11 +350,12 @@ impl Settings {
                 Backend::Spark => "spark",
                 Backend::Dataproc => "dataproc",
             },
+            search_id: None,
         })
     }
 
     fn options_json(&self, spec: &SearchSpec) -> serde_json::Value {
-        serde_json::json!({
+        let mut options = serde_json::json!({
             "backend": self.backend,
             "objective": spec.objective,
             "space_file": spec.path.display().to_string(),
@@ -231,13 +364,18 @@ impl Settings {
             "max_spend_usd": self.max_spend_usd,
             "probe_timeout_s": self.probe_timeout.map(|d| d.as_secs_f64()),
             "honour_stop": self.honour_stop,
-        })
+        });
+        if let Some(id) = &self.search_id {
+            options["search_id"] = id.clone().into();
+        }
+        options
     }
 }
 
 fn dry_run(
     spec: &SearchSpec,
     settings: &Settings,
+    runner: &impl optimizer::Runner,
     command_of: impl Fn(ConfigId) -> String,
 ) -> anyhow::Result<()> {
     let space = &spec.space;
@@ -260,13 +398,16 @@ fn dry_run(
     let n = settings.budget.unwrap_or(space.len()).min(space.len());
     match settings.probe_timeout {
         Some(t) => {
-            let mut prices: Vec<f64> = space.configs().iter().map(|c| c.price_per_hour).collect();
-            prices.sort_by(|a, b| b.total_cmp(a));
-            let worst: f64 = prices
-                .iter()
-                .take(n)
-                .map(|p| p * t.as_secs_f64() / 3600.0)
-                .sum();
+            let limits = ProbeLimits {
+                timeout: Some(t),
+                interrupt: None,
+            };
+            // The n dearest probes, each at its worst.
+            let mut worst: Vec<f64> = (0..space.len())
+                .map(|id| runner.worst_case_usd(space, id, &limits))
+                .collect();
+            worst.sort_by(|a, b| b.total_cmp(a));
+            let worst: f64 = worst.iter().take(n).sum();
             println!(
                 "plan: strategy {} (seed {}), up to {n} probes of at most {:.0} s: worst case ${worst:.4}{}",
                 settings.strategy,

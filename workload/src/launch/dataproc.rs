@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use optimizer::journal::{ProbeLog, ProbeLogSlot};
-use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space};
+use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, SPEND_METRIC};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value as Json};
 
@@ -38,6 +38,8 @@ const HOURS_PER_MONTH: f64 = 730.0;
 const MIN_TTL_S: u64 = 600;
 /// Time allowed for a job when the probe has no time limit (bounds the cluster's lifetime).
 const DEFAULT_JOB_LIMIT_S: u64 = 3600;
+/// Billing time allowed for a cluster's deletion in worst-case costs.
+const DELETE_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
 /// Label that marks clusters of one search, so leftovers can be found and deleted.
 pub const SEARCH_LABEL: &str = "cherrypick-search";
 
@@ -909,6 +911,14 @@ impl DataprocRunner {
         ])
     }
 
+    /// The longest a probe can keep its cluster billed: creation (up to the creation limit), the
+    /// job (up to the probe's time limit) and deletion. None without a time limit.
+    pub fn billed_hours_at_most(&self, limits: &ProbeLimits) -> Option<f64> {
+        limits
+            .timeout
+            .map(|t| (t + self.options().create_timeout + DELETE_ALLOWANCE).as_secs_f64() / 3600.0)
+    }
+
     /// What `--dry-run` prints for configuration `id`: each request and the price estimate.
     pub fn dry_run_report(&self, id: ConfigId, limits: &ProbeLimits) -> Result<String, String> {
         let price = self.cluster_price(id)?;
@@ -917,9 +927,7 @@ impl DataprocRunner {
             s.push_str(&r.to_string());
             s.push('\n');
         }
-        let limit_h = limits
-            .timeout
-            .map(|t| (t + self.options().create_timeout).as_secs_f64() / 3600.0);
+        let limit_h = self.billed_hours_at_most(limits);
         s.push_str(&format!(
             "# price: {:.4} USD/hour = compute {:.4} ({} nodes) + Dataproc premium {:.4} ({} vCPUs x {}) + disks {:.4} ({} x {} GB {})\n",
             price.per_hour(),
@@ -935,7 +943,7 @@ impl DataprocRunner {
         ));
         if let Some(h) = limit_h {
             s.push_str(&format!(
-                "# worst case for this probe (cluster creation limit + time limit): {:.4} USD\n",
+                "# worst case for this probe (cluster creation limit + time limit + deletion): {:.4} USD\n",
                 price.per_hour() * h
             ));
         }
@@ -1245,6 +1253,17 @@ impl Drop for DeleteGuard {
 }
 
 impl Runner for DataprocRunner {
+    /// The full cluster price (master, premium, disks) for as long as a probe can keep it.
+    fn worst_case_usd(&self, _space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+        match (
+            self.cluster_price(config),
+            self.billed_hours_at_most(limits),
+        ) {
+            (Ok(price), Some(hours)) => price.per_hour() * hours,
+            _ => f64::INFINITY,
+        }
+    }
+
     async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Outcome {
         let space_price = space.config(config).price_per_hour;
         let n = self.probes.fetch_add(1, Ordering::SeqCst);
@@ -1328,7 +1347,8 @@ impl Runner for DataprocRunner {
                 }
                 metrics.insert("cluster_price_per_hour".into(), full_price);
                 metrics.insert("probe_wall_s".into(), elapsed);
-                metrics.insert("cluster_spend_usd".into(), full_price * elapsed / 3600.0);
+                // Billed from creation to deletion: what spend limits count.
+                metrics.insert(SPEND_METRIC.into(), full_price * elapsed / 3600.0);
                 if self.spec.objective == Objective::Runtime {
                     metrics.insert("true_cost_usd".into(), full_price * runtime_s / 3600.0);
                 }
