@@ -141,3 +141,65 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         .sum();
     assert!(spent <= 0.01, "spent {spent}");
 }
+
+/// Probe rows of the progress table, with the replay's `*` (from the journal) removed.
+fn probe_rows(out: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(out)
+        .lines()
+        .filter(|l| {
+            let mut f = l.split_whitespace();
+            f.next().is_some_and(|n| n.parse::<usize>().is_ok())
+                && f.next().is_some_and(|c| c.contains('/'))
+        })
+        .map(|l| l.replace('*', " "))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn replay_of_a_journal_shows_the_search_as_it_ran() {
+    let d = dir("replay");
+    // bo with a limit the jobs meet, so the rows have costs, a best and expected improvements.
+    let ran = Command::new(BIN)
+        .args(["search", "--backend", "command", "--budget", "6"])
+        .args(["--probe-timeout", "1000", "--space"])
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("j.jsonl"))
+        .output()
+        .unwrap();
+    assert!(ran.status.success());
+    let replay = Command::new(BIN)
+        .args(["replay", "--journal"])
+        .arg(d.join("j.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{text}");
+    assert_eq!(probe_rows(&replay.stdout), probe_rows(&ran.stdout), "{text}");
+    assert_eq!(probe_rows(&ran.stdout).len(), 6);
+    assert!(text.contains("completed*"), "{text}");
+    assert_eq!(best_line(&replay.stdout), best_line(&ran.stdout));
+    assert!(text.contains("asked for exactly the recorded probes"), "{text}");
+
+    // Another seed chooses other configurations: the replay says so instead of inventing runs.
+    let other = Command::new(BIN)
+        .args(["replay", "--seed", "99", "--journal"])
+        .arg(d.join("j.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&other.stdout);
+    assert!(other.status.success(), "{text}");
+    assert!(text.contains("not in the journal"), "{text}");
+    assert!(text.contains("chooses differently"), "{text}");
+
+    // A journal that is not one is refused naming the file.
+    std::fs::write(d.join("bad.jsonl"), "{\"hello\": 1}\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["replay", "--journal"])
+        .arg(d.join("bad.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("bad.jsonl"));
+}

@@ -179,10 +179,11 @@ enum EventRef<'a> {
 /// Reading or writing a journal went wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum JournalError {
-    #[error("{path}: {source}")]
+    // Not a `source`: the message already says it, and error chains would repeat it.
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path}: the journal is empty (no complete header line)")]
     Empty { path: PathBuf },
@@ -217,9 +218,9 @@ impl Journal {
     /// Reads a journal. A torn last line (no newline, not parseable) is dropped and flagged; a
     /// corrupt line anywhere else is an error naming its line number.
     pub fn read(path: &Path) -> Result<Journal, JournalError> {
-        let io = |source| JournalError::Io {
+        let io = |error| JournalError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mut reader = BufReader::new(File::open(path).map_err(io)?);
         let mut header: Option<Header> = None;
@@ -342,9 +343,9 @@ pub struct JournalWriter {
 impl JournalWriter {
     /// Creates a new journal holding `header`. Refuses to replace a non-empty file.
     pub fn create(path: &Path, header: &Header) -> Result<JournalWriter, JournalError> {
-        let io = |source| JournalError::Io {
+        let io = |error| JournalError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
@@ -381,9 +382,9 @@ impl JournalWriter {
 
     /// Opens `journal` at `path` for appending, cutting off a torn last line first.
     pub fn append_to(path: &Path, journal: &Journal) -> Result<JournalWriter, JournalError> {
-        let io = |source| JournalError::Io {
+        let io = |error| JournalError::Io {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let mut file = OpenOptions::new()
             .read(true)
@@ -428,9 +429,9 @@ impl JournalWriter {
         self.file
             .write_all(&bytes)
             .and_then(|_| self.file.sync_data())
-            .map_err(|source| JournalError::Io {
+            .map_err(|error| JournalError::Io {
                 path: self.path.clone(),
-                source,
+                error,
             })
     }
 

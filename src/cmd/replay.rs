@@ -1,31 +1,44 @@
 //! `cherrypick replay`: one strategy on one recorded workload, probe by probe, through the same
-//! driver as a live search.
+//! driver as a live search; or (`--journal`) a recorded search again, through the search's own
+//! display.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use experiments::{
     load, metrics::is_optimum, replay_run, DatasetSpec, LoadOptions, RunOptions, Scale, Workload,
 };
-use optimizer::{ConfigId, Observer, Outcome, Proposal};
+use optimizer::journal::{Journal, Resume};
+use optimizer::{
+    block_on, build_strategy, drive, ConfigId, DriveOptions, Observer, Outcome, ProbeLimits,
+    Proposal, Space, StrategyOptions,
+};
 use serde_json::json;
 
+use crate::cmd::search::Progress;
 use crate::exit::bad_input;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// `scout`, `cherrypick`, or the path of a generic CSV v1 file.
+    #[arg(long, required_unless_present = "journal", conflicts_with = "journal")]
+    pub dataset: Option<String>,
+    /// A search journal to replay instead of a dataset: its strategy (or --strategy) is driven
+    /// again on the recorded outcomes and each probe is shown as `cherrypick search` showed it.
     #[arg(long)]
-    pub dataset: String,
+    pub journal: Option<PathBuf>,
     /// The dataset's own folder (default: $CHERRYPICK_DATA_DIR/<dataset>).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Workload name (for example spark_lr_huge).
+    #[arg(long, required_unless_present = "journal")]
+    pub workload: Option<String>,
+    /// Strategy (default bo; with --journal, the journal's).
     #[arg(long)]
-    pub workload: String,
-    #[arg(long, default_value = "bo")]
-    pub strategy: String,
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    pub strategy: Option<String>,
+    /// Seed (default 1; with --journal, the journal's).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Maximum number of probes (default: until the stop rule or the end of the catalogue).
     #[arg(long)]
     pub budget: Option<usize>,
@@ -75,7 +88,14 @@ impl Observer for Printer<'_> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let spec = DatasetSpec::parse(&args.dataset).map_err(bad_input)?;
+    if let Some(journal) = &args.journal {
+        return replay_journal(journal, &args);
+    }
+    let dataset_arg = args.dataset.as_deref().unwrap_or_default();
+    let workload_arg = args.workload.as_deref().unwrap_or_default();
+    let strategy = args.strategy.as_deref().unwrap_or("bo");
+    let seed = args.seed.unwrap_or(1);
+    let spec = DatasetSpec::parse(dataset_arg).map_err(bad_input)?;
     let dataset = load(
         &spec,
         &LoadOptions {
@@ -85,7 +105,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     )
     .map_err(bad_input)?;
-    let w = dataset.workload_index(&args.workload).map_err(bad_input)?;
+    let w = dataset.workload_index(workload_arg).map_err(bad_input)?;
     let workload = &dataset.workloads[w];
     let scale = workload.scale(args.max_runtime).map_err(bad_input)?;
     let options = RunOptions {
@@ -102,10 +122,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.json {
         println!(
             "replaying `{}` on {} / {} (seed {}, {} configurations, optimum {:.4} USD)\n",
-            args.strategy,
+            strategy,
             dataset.name,
             workload.name,
-            args.seed,
+            seed,
             workload.space.len(),
             scale.optimum
         );
@@ -115,12 +135,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let trace = if args.json {
-        replay_run(workload, &args.strategy, args.seed, &options, &mut [])
+        replay_run(workload, strategy, seed, &options, &mut [])
     } else {
         replay_run(
             workload,
-            &args.strategy,
-            args.seed,
+            strategy,
+            seed,
             &options,
             &mut [&mut printer],
         )
@@ -156,8 +176,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             "format": "cherrypick.replay/1",
             "dataset": dataset.name,
             "workload": workload.name,
-            "strategy": args.strategy,
-            "seed": args.seed,
+            "strategy": strategy,
+            "seed": seed,
             "budget": args.budget,
             "max_runtime_s": args.max_runtime,
             "optimum_cost": scale.optimum,
@@ -198,5 +218,97 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         spent,
         spent / scale.optimum
     );
+    Ok(())
+}
+
+/// Stands in for the backend when a replayed strategy asks for a probe the journal does not
+/// hold (its code changed since the search, or it is asked past the journal's end).
+struct NotRecorded;
+
+impl optimizer::Runner for NotRecorded {
+    async fn run(&self, _: &Space, _: ConfigId, _: &ProbeLimits) -> Outcome {
+        Outcome::Failed {
+            reason: "not in the journal".into(),
+            elapsed_s: 0.0,
+            cost_usd: 0.0,
+        }
+    }
+}
+
+/// `replay --journal`: drives the journal's strategy (same seed, same runtime limit) again on
+/// the recorded outcomes with the search's progress display, so the expected improvement of each
+/// probe is recomputed, and says where the strategy now chooses differently.
+fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
+    let shown = path.display();
+    let journal = Journal::read(path).map_err(bad_input)?;
+    let header = &journal.header;
+    let space = Arc::new(
+        header
+            .space
+            .to_space()
+            .map_err(|e| bad_input(anyhow::anyhow!("{shown}: the header's space: {e}")))?,
+    );
+    let recorded = journal
+        .outcomes(&space)
+        .map_err(|e| bad_input(anyhow::anyhow!("{shown}: {e}")))?;
+    let strategy_name = args.strategy.clone().unwrap_or(header.strategy.clone());
+    let seed = args.seed.unwrap_or(header.seed);
+    let max_runtime_s = args.max_runtime.or(header
+        .options
+        .get("max_runtime_s")
+        .and_then(serde_json::Value::as_f64));
+    let mut strategy = build_strategy(
+        &strategy_name,
+        space.clone(),
+        &StrategyOptions {
+            seed,
+            max_runtime_s,
+        },
+    )
+    .map_err(bad_input)?;
+    let probes = recorded.len();
+    let spend: f64 = recorded.iter().map(|(_, o)| o.spend_usd()).sum();
+    let runner = Resume::new(NotRecorded, recorded);
+    println!(
+        "replaying {shown}: {probes} probes of a `{}` search (seed {}) over {} configurations, \
+         driven again by `{strategy_name}` (seed {seed}); * = outcome from the journal\n",
+        header.strategy,
+        header.seed,
+        space.len(),
+    );
+    let mut progress = Progress::new(space.clone(), max_runtime_s, runner.replayed_flag());
+    let options = DriveOptions {
+        budget: Some(probes.max(1)),
+        honour_stop: !args.ignore_stop,
+        max_runtime_s,
+        ..Default::default()
+    };
+    let result = block_on(drive(
+        &space,
+        strategy.as_mut(),
+        &runner,
+        &options,
+        &mut [&mut progress],
+    ));
+    println!("\nended: {}", result.termination);
+    match &result.best {
+        Some(best) => println!(
+            "best: {}  runtime {:.2} s  cost ${:.6}",
+            space.describe(best.config),
+            best.outcome.elapsed_s(),
+            best.outcome.cost_paid()
+        ),
+        None => println!("best: none (no probe completed within the limits)"),
+    }
+    println!("the journal's {probes} probes cost ${spend:.6} in all");
+    let unused = runner.unconsumed();
+    if unused > 0 {
+        println!(
+            "note: `{strategy_name}` (seed {seed}) did not ask for {unused} of the recorded probes: \
+             it chooses differently from the search that wrote the journal"
+        );
+    } else {
+        println!("`{strategy_name}` (seed {seed}) asked for exactly the recorded probes");
+    }
     Ok(())
 }

@@ -449,8 +449,8 @@ pub fn search<R: optimizer::Runner + Sync>(
     let existing = if resume {
         match Journal::read(journal_path) {
             Ok(j) => Some(j),
-            Err(JournalError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
+            Err(JournalError::Io { error, .. })
+                if error.kind() == std::io::ErrorKind::NotFound =>
             {
                 None
             }
