@@ -80,7 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let runner = LocalRunner::new(spec.clone(), cache.join("scratch"))
         .map_err(|e| anyhow::anyhow!("the built-in catalogue: {e}"))?;
     println!(
-        "cherrypick demo: {} configurations (threads x shards x JPEG quality), priced per vCPU of an e2-standard-2; cache {}",
+        "cherrypick demo: {} configurations (threads x shards x DCT-domain scaling), priced per vCPU of an e2-standard-2; cache {}",
         spec.space.len(),
         cache.display()
     );
