@@ -92,7 +92,8 @@ fn codec(c: &mut Criterion) {
     });
 
     // The whole per-image step as preprocess runs it (planar YCbCr path), and through RGB.
-    // `simd_scales`: DCT scales 5/8-7/8 (plain C IDCTs) decode at 8/8 instead (the default).
+    // `simd_scales`: DCT scales 5/8-7/8 (plain C IDCTs) decode at 8/8 instead (the default);
+    // `rgb` is the default path, `planar` the optional YCbCr one.
     for (name, planar, simd) in [
         ("process_planar_simd_scales", true, true),
         ("process_planar_all_scales", true, false),
