@@ -134,29 +134,49 @@ async fn make_client(location: String, emulator: Option<String>) -> Result<Clien
             }))
         }
         None => {
-            let config = tokio::time::timeout(AUTH_TIMEOUT, config.with_auth())
-                .await
-                .map_err(|_| {
-                    fail(
-                        StorageErrorKind::Transient,
-                        format!(
-                            "looking for application default credentials timed out after {} s",
-                            AUTH_TIMEOUT.as_secs()
-                        ),
-                    )
-                })?
-                .map_err(|e| {
-                    fail(
-                        StorageErrorKind::PermissionDenied,
-                        format!(
-                            "no usable application default credentials ({}); set \
-                             GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud auth \
-                             application-default login`, or set STORAGE_EMULATOR_HOST for an \
-                             emulator",
-                            scrub(&error_chain(&e))
-                        ),
-                    )
-                })?;
+            // Signing in fetches a first token: a network failure there is retried like any
+            // request; unreadable or rejected credentials are not.
+            let http = config.http.clone();
+            let config = with_retry("open", &location, || {
+                let config = ClientConfig {
+                    http: http.clone(),
+                    ..Default::default()
+                };
+                async move {
+                    match tokio::time::timeout(AUTH_TIMEOUT, config.with_auth()).await {
+                        Ok(Ok(config)) => Ok(config),
+                        Err(_) => Err((
+                            StorageErrorKind::Transient,
+                            format!(
+                                "looking for application default credentials timed out after \
+                                 {} s",
+                                AUTH_TIMEOUT.as_secs()
+                            ),
+                        )),
+                        Ok(Err(e)) => {
+                            let transient = find_reqwest(&e).is_some_and(|re| {
+                                classify_reqwest(re).0 == StorageErrorKind::Transient
+                            });
+                            let kind = if transient {
+                                StorageErrorKind::Transient
+                            } else {
+                                StorageErrorKind::PermissionDenied
+                            };
+                            Err((
+                                kind,
+                                format!(
+                                    "no usable application default credentials ({}); set \
+                                     GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud \
+                                     auth application-default login`, or set \
+                                     STORAGE_EMULATOR_HOST for an emulator",
+                                    scrub(&error_chain(&e))
+                                ),
+                            ))
+                        }
+                    }
+                }
+            })
+            .await?;
             Ok(Client::new(config))
         }
     }
