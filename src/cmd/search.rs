@@ -186,6 +186,21 @@ fn run_dataproc(args: &Args, spec: Arc<SearchSpec>, mut settings: Settings) -> a
     {
         options.storage_base = base;
     }
+    if let Some(s) = std::env::var("CHERRYPICK_DATAPROC_POLL_S")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        options.poll_interval = s
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                bad_input(anyhow::anyhow!(
+                    "CHERRYPICK_DATAPROC_POLL_S must be a positive number of seconds, got `{s}`"
+                ))
+            })?;
+    }
     if let Some(binary) = std::env::var_os("CHERRYPICK_BINARY") {
         options.binary = PathBuf::from(binary);
     }
@@ -449,9 +464,7 @@ pub fn search<R: optimizer::Runner + Sync>(
     let existing = if resume {
         match Journal::read(journal_path) {
             Ok(j) => Some(j),
-            Err(JournalError::Io { error, .. })
-                if error.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(JournalError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
                 None
             }
             // Killed before the header reached the disk: nothing to resume.

@@ -981,7 +981,13 @@ impl DataprocRunner {
                 .pointer("/status/state")
                 .and_then(Json::as_str)
                 .unwrap_or("");
-            if state == "DELETING" {
+            // The server filtered by label; check again, so a cluster of another search is
+            // never deleted whatever the listing returned.
+            let ours = c
+                .pointer(&format!("/labels/{SEARCH_LABEL}"))
+                .and_then(Json::as_str)
+                == Some(self.options().search_id.as_str());
+            if state == "DELETING" || !ours {
                 continue;
             }
             delete_cluster(&self.api, name).await?;

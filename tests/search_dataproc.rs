@@ -1,0 +1,222 @@
+//! `cherrypick search --backend dataproc` through the command line against a local fake of the
+//! Dataproc, Cloud Storage and OAuth token HTTP APIs (workload/tests/support/dataproc_api.rs):
+//! application default credentials from a file, one cluster per probe created, polled, used and
+//! deleted, the search id in the journal's header and on every cluster, the whole cluster bill
+//! in the journal, no credential in the journal or the output, and `--resume` deleting a cluster
+//! that a killed run left before it goes on.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value};
+
+#[path = "../workload/tests/support/dataproc_api.rs"]
+mod dataproc_api;
+use dataproc_api::{serve, JobMode, Shared, TOKEN};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cherrypick");
+
+const SPACE: &str = r#"
+objective = "cost"
+[catalogue]
+machine_types = ["n2-standard-4"]
+count = "workers"
+[catalogue.dimensions]
+workers = [2, 3, 4]
+partitions = [6]
+[workload]
+dataset = "gs://data/flowers"
+tasks = ["preprocess", "read-speed"]
+"#;
+
+struct Setup {
+    _rt: tokio::runtime::Runtime,
+    fake: Shared,
+    base: String,
+    dir: PathBuf,
+}
+
+fn setup(name: &str) -> Setup {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (fake, base) = rt.block_on(serve(JobMode::Done));
+    let dir =
+        std::env::temp_dir().join(format!("cp-search-dataproc-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("space.toml"), SPACE).unwrap();
+    std::fs::write(
+        dir.join("cherrypick-linux"),
+        b"\x7fELF staged, never run here",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("adc.json"),
+        json!({
+            "type": "authorized_user",
+            "client_id": "client",
+            "client_secret": "client-secret",
+            "refresh_token": "refresh-secret",
+            "token_uri": format!("{base}/token"),
+        })
+        .to_string(),
+    )
+    .unwrap();
+    Setup {
+        _rt: rt,
+        fake,
+        base,
+        dir,
+    }
+}
+
+impl Setup {
+    fn search(&self, extra: &[&str]) -> Output {
+        Command::new(BIN)
+            .args(["search", "--backend", "dataproc", "--strategy", "grid"])
+            .args([
+                "--project",
+                "proj",
+                "--region",
+                "europe-west1",
+                "--bucket",
+                "gs://stage",
+            ])
+            .args(["--probe-timeout", "60", "--space"])
+            .arg(self.dir.join("space.toml"))
+            .arg("--journal")
+            .arg(self.dir.join("runs.jsonl"))
+            .args(extra)
+            .env("GOOGLE_APPLICATION_CREDENTIALS", self.dir.join("adc.json"))
+            .env("CHERRYPICK_DATAPROC_API", &self.base)
+            .env("CHERRYPICK_STORAGE_API", &self.base)
+            .env("CHERRYPICK_DATAPROC_POLL_S", "0.02")
+            .env("CHERRYPICK_BINARY", self.dir.join("cherrypick-linux"))
+            .output()
+            .unwrap()
+    }
+
+    fn count(&self, method: &str, path_end: &str) -> usize {
+        let f = self.fake.lock().unwrap();
+        f.requests
+            .iter()
+            .filter(|r| r.method == method && r.path.ends_with(path_end))
+            .count()
+    }
+}
+
+fn journal(dir: &Path) -> (Value, Vec<Value>) {
+    let text = std::fs::read_to_string(dir.join("runs.jsonl")).unwrap();
+    for secret in [TOKEN, "refresh-secret", "client-secret"] {
+        assert!(!text.contains(secret), "a credential reached the journal");
+    }
+    let mut lines = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap());
+    let header = lines.next().unwrap();
+    (header, lines.collect())
+}
+
+#[test]
+fn a_dataproc_search_creates_uses_and_deletes_one_cluster_per_probe() {
+    let s = setup("run");
+    let out = s.search(&["--budget", "2"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for secret in [TOKEN, "refresh-secret", "client-secret"] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    let (header, records) = journal(&s.dir);
+    let search_id = header["options"]["search_id"].as_str().unwrap().to_string();
+    assert_eq!(records.len(), 2);
+    for r in &records {
+        let o = &r["outcome"];
+        assert_eq!(o["status"], "completed", "{r}");
+        // The fake's driver output says 42.5 s; the cost is the whole cluster's price for it,
+        // and the bill from creation to deletion is kept beside it.
+        assert_eq!(o["runtime_s"], 42.5);
+        let price = o["metrics"]["cluster_price_per_hour"].as_f64().unwrap();
+        let cost = o["cost_usd"].as_f64().unwrap();
+        assert!((cost - price * 42.5 / 3600.0).abs() < 1e-9, "{r}");
+        assert!(o["metrics"]["spend_usd"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["log"]["command"]
+            .as_str()
+            .unwrap()
+            .contains("dataproc cluster cp-"));
+    }
+    // One create, one delete per probe, every cluster labelled with the journal's search id.
+    assert_eq!(s.count("POST", "/clusters"), 2);
+    assert_eq!(s.count("DELETE", ""), 2);
+    let f = s.fake.lock().unwrap();
+    assert_eq!(f.clusters.len(), 2);
+    for (name, (state, _, labels)) in &f.clusters {
+        assert_eq!(state, "DELETING", "{name}");
+        assert_eq!(labels["cherrypick-search"], search_id.as_str());
+    }
+    // The binary and the driver were staged once for the whole search.
+    let staged = f
+        .requests
+        .iter()
+        .filter(|r| r.path.starts_with("/upload/"))
+        .count();
+    assert_eq!(staged, 2);
+}
+
+#[test]
+fn resume_deletes_a_cluster_left_by_a_killed_run_then_carries_on() {
+    let s = setup("resume");
+    let first = s.search(&["--budget", "1"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let (header, _) = journal(&s.dir);
+    let search_id = header["options"]["search_id"].as_str().unwrap().to_string();
+    // A killed run leaves a RUNNING cluster of this search behind, and one of another search
+    // that must be left alone.
+    {
+        let mut f = s.fake.lock().unwrap();
+        f.clusters.insert(
+            "cp-leftover".into(),
+            ("RUNNING".into(), 5, json!({"cherrypick-search": search_id})),
+        );
+        f.clusters.insert(
+            "cp-other".into(),
+            (
+                "RUNNING".into(),
+                5,
+                json!({"cherrypick-search": "someone-else"}),
+            ),
+        );
+    }
+    let resumed = s.search(&["--budget", "2", "--resume"]);
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(stdout.contains("deleted cluster cp-leftover"), "{stdout}");
+    let f = s.fake.lock().unwrap();
+    assert_eq!(f.clusters["cp-leftover"].0, "DELETING");
+    assert_eq!(f.clusters["cp-other"].0, "RUNNING");
+    // The leftover search asked only for its own label.
+    let list = f
+        .requests
+        .iter()
+        .find(|r| r.method == "GET" && r.path.ends_with("/clusters"))
+        .expect("a listing of leftover clusters");
+    assert!(list.query.contains(&search_id), "{}", list.query);
+    drop(f);
+    let (_, records) = journal(&s.dir);
+    assert_eq!(
+        records.len(),
+        2,
+        "one probe recorded, one more after the resume"
+    );
+}

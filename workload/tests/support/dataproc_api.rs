@@ -1,0 +1,291 @@
+//! A local fake of the Dataproc v1, Cloud Storage JSON and OAuth token HTTP APIs (an axum server
+//! on 127.0.0.1:0) that records every request; shared by workload/tests/dataproc_fake.rs (the
+//! runner) and tests/search_dataproc.rs (the `cherrypick search` command line).
+//! Project `proj`, region `europe-west1`; clusters become RUNNING on their second GET; jobs end
+//! on their second poll as [`JobMode`] says.
+#![allow(dead_code)] // each test file uses its own part
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+pub const TOKEN: &str = "ya29.fake-secret-token";
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum JobMode {
+    Done,
+    Error,
+    Hang,
+}
+
+#[derive(Clone, Debug)]
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub auth: Option<String>,
+    pub body: Value,
+}
+
+pub struct Fake {
+    pub mode: JobMode,
+    pub requests: Vec<Req>,
+    /// Cluster name -> (state, GETs so far, labels).
+    pub clusters: BTreeMap<String, (String, usize, Value)>,
+    pub objects: BTreeMap<String, Vec<u8>>,
+    /// Answer cluster creation with this status instead.
+    pub create_status: Option<u16>,
+}
+
+pub type Shared = Arc<Mutex<Fake>>;
+
+fn json_response(status: StatusCode, v: Value) -> Response {
+    (
+        status,
+        [("content-type", "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(
+    State(fake): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().to_string();
+    let query = uri.query().unwrap_or("").to_string();
+    let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let mut f = fake.lock().unwrap();
+    f.requests.push(Req {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        auth: headers
+            .get("authorization")
+            .and_then(|h| h.to_str().ok())
+            .map(String::from),
+        body: body_json.clone(),
+    });
+    if path == "/token" {
+        return json_response(
+            StatusCode::OK,
+            json!({"access_token": TOKEN, "expires_in": 3600}),
+        );
+    }
+    if path != "/token"
+        && headers.get("authorization").and_then(|h| h.to_str().ok())
+            != Some(&format!("Bearer {TOKEN}"))
+    {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": {"message": "no token"}}),
+        );
+    }
+    let q: BTreeMap<String, String> = url_pairs(&query);
+    // Cloud Storage.
+    if let Some(bucket_rest) = path.strip_prefix("/upload/storage/v1/b/") {
+        let bucket = bucket_rest.trim_end_matches("/o");
+        let name = q.get("name").cloned().unwrap_or_default();
+        f.objects.insert(format!("{bucket}/{name}"), body.to_vec());
+        return json_response(StatusCode::OK, json!({"bucket": bucket, "name": name}));
+    }
+    if let Some(rest) = path.strip_prefix("/storage/v1/b/") {
+        let (bucket, obj) = rest.split_once("/o").unwrap();
+        if obj.is_empty() {
+            let prefix = q.get("prefix").cloned().unwrap_or_default();
+            let items: Vec<Value> = f
+                .objects
+                .keys()
+                .filter_map(|k| k.strip_prefix(&format!("{bucket}/")))
+                .filter(|k| k.starts_with(&prefix))
+                .map(|k| json!({"name": k}))
+                .collect();
+            return json_response(StatusCode::OK, json!({"items": items}));
+        }
+        let name = percent_decode(obj.trim_start_matches('/'));
+        return match f.objects.get(&format!("{bucket}/{name}")) {
+            Some(b) => (StatusCode::OK, b.clone()).into_response(),
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                json!({"error": {"message": "no such object"}}),
+            ),
+        };
+    }
+    // Dataproc.
+    let Some(rest) = path.strip_prefix("/v1/projects/proj/regions/europe-west1/") else {
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": {"message": format!("unknown path {path}")}}),
+        );
+    };
+    match (method.as_str(), rest) {
+        ("POST", "clusters") => {
+            if let Some(s) = f.create_status {
+                return json_response(
+                    StatusCode::from_u16(s).unwrap(),
+                    json!({"error": {"message": "quota exceeded"}}),
+                );
+            }
+            let name = body_json["clusterName"].as_str().unwrap().to_string();
+            f.clusters.insert(
+                name.clone(),
+                ("CREATING".into(), 0, body_json["labels"].clone()),
+            );
+            json_response(
+                StatusCode::OK,
+                json!({"name": format!("projects/proj/regions/europe-west1/operations/op-{name}"), "done": false}),
+            )
+        }
+        ("GET", "clusters") => {
+            // Dataproc's list filter, in the one form the runner sends: `labels.K = V`.
+            let wanted = q.get("filter").map(|flt| {
+                let (k, v) = flt.split_once('=').unwrap_or((flt, ""));
+                let key = k.trim().trim_start_matches("labels.").to_string();
+                (key, v.trim().to_string())
+            });
+            let list: Vec<Value> = f
+                .clusters
+                .iter()
+                .filter(|(_, (_, _, l))| match &wanted {
+                    Some((k, v)) => l.get(k).and_then(Value::as_str) == Some(v.as_str()),
+                    None => true,
+                })
+                .map(
+                    |(n, (s, _, l))| json!({"clusterName": n, "status": {"state": s}, "labels": l}),
+                )
+                .collect();
+            json_response(StatusCode::OK, json!({"clusters": list}))
+        }
+        ("GET", r) if r.starts_with("clusters/") => {
+            let name = &r["clusters/".len()..];
+            let Some(c) = f.clusters.get_mut(name) else {
+                return json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": {"message": "no cluster"}}),
+                );
+            };
+            c.1 += 1;
+            if c.1 >= 2 && c.0 == "CREATING" {
+                c.0 = "RUNNING".into();
+            }
+            json_response(
+                StatusCode::OK,
+                json!({"clusterName": name, "status": {"state": c.0}}),
+            )
+        }
+        ("DELETE", r) if r.starts_with("clusters/") => {
+            let name = &r["clusters/".len()..];
+            match f.clusters.get_mut(name) {
+                Some(c) => {
+                    c.0 = "DELETING".into();
+                    json_response(StatusCode::OK, json!({"name": "op-delete", "done": false}))
+                }
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"error": {"message": "no cluster"}}),
+                ),
+            }
+        }
+        ("POST", "jobs:submit") => {
+            let id = body_json["job"]["reference"]["jobId"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            json_response(
+                StatusCode::OK,
+                json!({"reference": {"jobId": id}, "status": {"state": "PENDING"}}),
+            )
+        }
+        ("POST", r) if r.ends_with(":cancel") => json_response(
+            StatusCode::OK,
+            json!({"status": {"state": "CANCEL_PENDING"}}),
+        ),
+        ("GET", r) if r.starts_with("jobs/") => {
+            let id = &r["jobs/".len()..];
+            let polls = f.requests.iter().filter(|q| q.path == path).count();
+            let uri =
+                format!("gs://stage/google-cloud-dataproc-metainfo/u1/jobs/{id}/driveroutput");
+            let state = match (f.mode, polls) {
+                (_, 1) | (JobMode::Hang, _) => "RUNNING",
+                (JobMode::Done, _) => "DONE",
+                (JobMode::Error, _) => "ERROR",
+            };
+            if state != "RUNNING" {
+                let key = format!(
+                    "stage/google-cloud-dataproc-metainfo/u1/jobs/{id}/driveroutput.000000000"
+                );
+                let out = match f.mode {
+                    JobMode::Done => "25/11/25 INFO starting\nCHERRYPICK_RESULT {\"runtime_s\": 42.5, \"app_id\": \"application_1\", \"spark_tasks\": 6}\n",
+                    _ => "Traceback (most recent call last):\nRuntimeError: workload preprocess ... exited with 2: no images found\n",
+                };
+                f.objects.insert(key, out.as_bytes().to_vec());
+            }
+            let details = if state == "ERROR" {
+                "Job failed with message [RuntimeError]"
+            } else {
+                ""
+            };
+            json_response(
+                StatusCode::OK,
+                json!({"reference": {"jobId": id}, "status": {"state": state, "details": details}, "driverOutputResourceUri": uri}),
+            )
+        }
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"error": {"message": format!("unknown {method} {path}")}}),
+        ),
+    }
+}
+
+pub fn url_pairs(q: &str) -> BTreeMap<String, String> {
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (percent_decode(k), percent_decode(&v.replace('+', " "))))
+        .collect()
+}
+
+pub fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(x) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(x);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Starts the fake on the current tokio runtime; returns its state and base URL.
+pub async fn serve(mode: JobMode) -> (Shared, String) {
+    let fake = Arc::new(Mutex::new(Fake {
+        mode,
+        requests: Vec::new(),
+        clusters: BTreeMap::new(),
+        objects: BTreeMap::new(),
+        create_status: None,
+    }));
+    let app = axum::Router::new()
+        .fallback(handle)
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.unwrap();
+    });
+    (fake, base)
+}
