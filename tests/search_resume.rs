@@ -176,11 +176,18 @@ fn replay_of_a_journal_shows_the_search_as_it_ran() {
         .unwrap();
     let text = String::from_utf8_lossy(&replay.stdout);
     assert!(replay.status.success(), "{text}");
-    assert_eq!(probe_rows(&replay.stdout), probe_rows(&ran.stdout), "{text}");
+    assert_eq!(
+        probe_rows(&replay.stdout),
+        probe_rows(&ran.stdout),
+        "{text}"
+    );
     assert_eq!(probe_rows(&ran.stdout).len(), 6);
     assert!(text.contains("completed*"), "{text}");
     assert_eq!(best_line(&replay.stdout), best_line(&ran.stdout));
-    assert!(text.contains("asked for exactly the recorded probes"), "{text}");
+    assert!(
+        text.contains("asked for exactly the recorded probes"),
+        "{text}"
+    );
 
     // Another seed chooses other configurations: the replay says so instead of inventing runs.
     let other = Command::new(BIN)

@@ -137,13 +137,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let trace = if args.json {
         replay_run(workload, strategy, seed, &options, &mut [])
     } else {
-        replay_run(
-            workload,
-            strategy,
-            seed,
-            &options,
-            &mut [&mut printer],
-        )
+        replay_run(workload, strategy, seed, &options, &mut [&mut printer])
     }
     .map_err(bad_input)?;
     let curve = experiments::metrics::best_curve(&trace.probes, &scale);
