@@ -15,7 +15,7 @@ use optimizer::{
 };
 use serde_json::json;
 
-use crate::cmd::search::Progress;
+use crate::cmd::search::{print_best, Progress};
 use crate::exit::bad_input;
 
 #[derive(clap::Args)]
@@ -285,15 +285,7 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         &mut [&mut progress],
     ));
     println!("\nended: {}", result.termination);
-    match &result.best {
-        Some(best) => println!(
-            "best: {}  runtime {:.2} s  cost ${:.6}",
-            space.describe(best.config),
-            best.outcome.elapsed_s(),
-            best.outcome.cost_paid()
-        ),
-        None => println!("best: none (no probe completed within the limits)"),
-    }
+    print_best(&space, &result);
     println!("the journal's {probes} probes cost ${spend:.6} in all");
     let unused = runner.unconsumed();
     if unused > 0 {

@@ -596,15 +596,7 @@ fn summary(
     journal: &std::path::Path,
 ) {
     println!("stopped: {}", result.termination);
-    match &result.best {
-        Some(best) => println!(
-            "best: {}  runtime {:.2} s  cost ${:.6}",
-            space.describe(best.config),
-            best.outcome.elapsed_s(),
-            best.outcome.cost_paid()
-        ),
-        None => println!("best: none (no probe completed within the limits)"),
-    }
+    print_best(space, result);
     let overhead = (wall.as_secs_f64() - probe_seconds).max(0.0);
     println!(
         "{} probes, ${:.6} spent; {records} records in {}; loop overhead {:.1} ms ({:.3}% of probe time)",
@@ -614,6 +606,19 @@ fn summary(
         overhead * 1000.0,
         if probe_seconds > 0.0 { 100.0 * overhead / probe_seconds } else { 0.0 }
     );
+}
+
+/// The `best:` line of a search's end (also `replay --journal`'s).
+pub fn print_best(space: &Space, result: &SearchResult) {
+    match &result.best {
+        Some(best) => println!(
+            "best: {}  runtime {:.2} s  cost ${:.6}",
+            space.describe(best.config),
+            best.outcome.elapsed_s(),
+            best.outcome.cost_paid()
+        ),
+        None => println!("best: none (no probe completed within the limits)"),
+    }
 }
 
 /// The live progress display: one line per finished probe.
