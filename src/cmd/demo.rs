@@ -116,7 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!("chosen: {}", space.config(best.config).name);
     println!(
         "  cost ${cost:.7} per run; cheapest the search saw ${cheapest:.7} ({:+.1}%), dearest ${dearest:.7} ({:.1}x the chosen)",
-        100.0 * (cost - cheapest) / cheapest,
+        // Never below the cheapest: a negative here is rounding of the journal's figures.
+        (100.0 * (cost - cheapest) / cheapest).max(0.0),
         dearest / cost
     );
     // Grid search visits the catalogue in order, one probe per configuration: it reaches the

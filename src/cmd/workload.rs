@@ -196,6 +196,7 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
         seed: a.seed,
         limit: a.limit,
         progress: !a.json,
+        cancel: None,
     };
     let s = match a.part {
         Some((i, n)) => workload::preprocess::run_part(&opts, i, n),

@@ -21,12 +21,13 @@ pub use storage::{StorageError, StorageErrorKind};
 /// Errors of the workload's entry points.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    // The storage error is in the message and not a `source`, so error chains do not repeat it.
     /// The input cannot be listed or read (missing folder, permission, bucket not found).
     #[error("cannot read input: {0}")]
-    Input(#[source] StorageError),
+    Input(StorageError),
     /// The output cannot be written.
     #[error("cannot write output: {0}")]
-    Output(#[source] StorageError),
+    Output(StorageError),
     /// Invalid options or an input with nothing to do.
     #[error("{0}")]
     Options(String),
@@ -35,6 +36,9 @@ pub enum Error {
     Record(#[from] tfrecord::RecordError),
     #[error("{0}")]
     Other(String),
+    /// Stopped through its cancel flag (a probe's time limit); nothing unfinished was committed.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Error {
@@ -42,7 +46,7 @@ impl Error {
     pub fn is_bad_input(&self) -> bool {
         match self {
             Error::Input(_) | Error::Output(_) | Error::Options(_) | Error::Record(_) => true,
-            Error::Other(_) => false,
+            Error::Other(_) | Error::Cancelled => false,
         }
     }
 

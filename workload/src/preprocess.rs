@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use crate::dataset::{scan, InputImage};
@@ -39,6 +39,9 @@ pub struct PreprocessOptions {
     pub limit: Option<usize>,
     /// Draw a progress bar on stderr (only when it is a terminal).
     pub progress: bool,
+    /// Set by another thread to stop the run early ([`Error::Cancelled`]): no more images are
+    /// started and unfinished shards are never committed.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for PreprocessOptions {
@@ -52,6 +55,7 @@ impl Default for PreprocessOptions {
             seed: 0,
             limit: None,
             progress: false,
+            cancel: None,
         }
     }
 }
@@ -299,6 +303,15 @@ fn worker(
         if idx >= images.len() || abort.load(Ordering::Relaxed) {
             return;
         }
+        if opts
+            .cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::Relaxed))
+        {
+            // The writer stops at the first error it receives and commits nothing further.
+            let _ = tx.send((idx, Err(Error::Cancelled)));
+            return;
+        }
         {
             let mut written = gate.0.lock().unwrap_or_else(|p| p.into_inner());
             while idx >= *written + window && !abort.load(Ordering::Relaxed) {
@@ -541,5 +554,35 @@ mod tests {
         assert!(matches!(e, Error::Output(_)) && e.is_bad_input(), "{e}");
         let _ = std::fs::remove_dir_all(&data);
         let _ = std::fs::remove_file(&blocker);
+    }
+
+    #[test]
+    fn a_cancelled_run_stops_and_commits_no_shard() {
+        let data = tmp("cancel-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 20,
+            seed: 3,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let out = tmp("cancel-out");
+        let opts = PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            shards: 2,
+            threads: 2,
+            cancel: Some(Arc::new(AtomicBool::new(true))),
+            ..Default::default()
+        };
+        let e = run(&opts).unwrap_err();
+        assert!(matches!(e, Error::Cancelled) && !e.is_bad_input(), "{e}");
+        let left: Vec<_> = std::fs::read_dir(&out)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{left:?}");
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
     }
 }

@@ -18,12 +18,14 @@
 //!
 //! Anything else is only a catalogue feature (priced and modelled, not passed to the workload).
 //!
-//! The workload library has no cancel flag, so a probe past its time limit is reported as timed
-//! out at once but its threads run on to the end of the work; the next probe waits for them
-//! before it starts its clock, so timings are never shared with a leftover run.
+//! A probe past its time limit (or interrupted) is reported at once and cancelled: preprocessing
+//! starts no more images and commits no more shards, and no later step starts. The next probe
+//! waits for the cancelled one's threads to finish their image in hand before it starts its
+//! clock, so timings are never shared with a leftover run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -211,6 +213,7 @@ impl LocalRunner {
                         seed: p.count(&["seed"])?.unwrap_or(0) as u64,
                         limit: None,
                         progress: false,
+                        cancel: None,
                     });
                 }
                 Task::ReadSpeed => {
@@ -300,6 +303,14 @@ fn run_plan(plan: &Plan, out: &Path) -> Result<BTreeMap<String, f64>, String> {
         metrics.insert("preprocess_s".into(), s.elapsed_s);
         metrics.insert("cpu_s".into(), s.cpu_s);
     }
+    let cancelled = plan
+        .preprocess
+        .as_ref()
+        .and_then(|p| p.cancel.as_ref())
+        .is_some_and(|c| c.load(Ordering::SeqCst));
+    if cancelled {
+        return Err("cancelled".into());
+    }
     if let Some(r) = &plan.read_speed {
         let t = Instant::now();
         let rows = crate::readspeed::run(r).map_err(|e| format!("read-speed: {e}"))?;
@@ -327,15 +338,26 @@ impl Runner for LocalRunner {
             Ok(p) => p,
             Err(e) => return failed(e, 0.0, price),
         };
-        // Wait (off the clock) for a timed-out probe's threads to let go of the machine.
+        // A probe past its limit is cancelled: preprocessing starts no more images and commits
+        // no more shards, and no further step or repetition starts.
+        let cancel = Arc::new(AtomicBool::new(false));
+        let mut plan = plan;
+        if let Some(p) = plan.preprocess.as_mut() {
+            p.cancel = Some(cancel.clone());
+        }
+        // Wait (off the clock) for a cancelled probe's threads to let go of the machine.
         let guard = self.busy.clone().lock_owned().await;
         let repeat = self.repeat;
         let start = Instant::now();
+        let stop = cancel.clone();
         let work = tokio::task::spawn_blocking(move || {
             let _guard = guard;
             let mut times = Vec::with_capacity(repeat);
             let mut metrics = BTreeMap::new();
             for _ in 0..repeat {
+                if stop.load(Ordering::SeqCst) {
+                    return Err("cancelled".to_string());
+                }
                 let t = Instant::now();
                 metrics = run_plan(&plan, &out)?;
                 times.push(t.elapsed().as_secs_f64());
@@ -353,6 +375,9 @@ impl Runner for LocalRunner {
             },
         };
         let elapsed = start.elapsed().as_secs_f64();
+        if !matches!(end, End::Done(_)) {
+            cancel.store(true, Ordering::SeqCst);
+        }
         match end {
             End::TimedOut => Outcome::TimedOut {
                 elapsed_s: elapsed,
