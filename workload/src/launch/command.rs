@@ -16,6 +16,7 @@ use optimizer::journal::{ProbeLog, ProbeLogSlot};
 use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::failed;
 use super::spacefile::{render_with, CommandSpec, Objective, SearchSpec};
 
 /// Prefix of a metric line on a job's stdout.
@@ -244,14 +245,6 @@ impl Runner for CommandRunner {
                 }
             }
         }
-    }
-}
-
-fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
-    Outcome::Failed {
-        reason,
-        elapsed_s: elapsed,
-        cost_usd: price * elapsed / 3600.0,
     }
 }
 

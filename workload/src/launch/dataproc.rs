@@ -20,6 +20,7 @@ use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, SPEND_METRIC};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::{json, Value as Json};
 
+use super::failed;
 use super::prices::PriceTable;
 use super::spacefile::{Objective, SearchSpec};
 use super::spark::{parse_driver_output, JobParams, SparkShape, JOB_PY};
@@ -1365,14 +1366,6 @@ impl Runner for DataprocRunner {
                 }
             }
         }
-    }
-}
-
-fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
-    Outcome::Failed {
-        reason,
-        elapsed_s: elapsed,
-        cost_usd: price * elapsed / 3600.0,
     }
 }
 

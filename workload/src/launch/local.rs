@@ -31,6 +31,7 @@ use std::time::Instant;
 
 use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, Value};
 
+use super::failed;
 use super::spacefile::{Objective, ParamValue, SearchSpec, Task, WorkloadSpec};
 use crate::preprocess::PreprocessOptions;
 use crate::readspeed::{ReadSpeedOptions, Source};
@@ -397,13 +398,5 @@ impl Runner for LocalRunner {
                 }
             }
         }
-    }
-}
-
-fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
-    Outcome::Failed {
-        reason,
-        elapsed_s: elapsed,
-        cost_usd: price * elapsed / 3600.0,
     }
 }

@@ -44,3 +44,12 @@ pub(crate) async fn limit_reached(limits: &optimizer::ProbeLimits) -> LimitHit {
         _ = interrupted => LimitHit::Interrupted,
     }
 }
+
+/// A failed probe, charged for the time it ran at `price` USD per hour (every backend's rule).
+pub(crate) fn failed(reason: String, elapsed: f64, price: f64) -> optimizer::Outcome {
+    optimizer::Outcome::Failed {
+        reason,
+        elapsed_s: elapsed,
+        cost_usd: price * elapsed / 3600.0,
+    }
+}

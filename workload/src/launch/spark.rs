@@ -25,6 +25,7 @@ use optimizer::journal::{ProbeLog, ProbeLogSlot};
 use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, Value};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use super::failed;
 use super::spacefile::{ConfigInfo, Objective, ParamValue, SearchSpec, Task};
 
 /// The PySpark driver, shipped inside the binary so a search needs nothing but `cherrypick`.
@@ -647,14 +648,6 @@ impl Runner for SparkRunner {
                 }
             },
         }
-    }
-}
-
-fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
-    Outcome::Failed {
-        reason,
-        elapsed_s: elapsed,
-        cost_usd: price * elapsed / 3600.0,
     }
 }
 
