@@ -11,7 +11,7 @@ use workload::dataset::{image_dims, synth_image};
 use workload::example::{self, encode_flower};
 use workload::rng::SplitMix64;
 use workload::tfrecord::{self, SliceReader, Writer};
-use workload::transform::{encode_jpeg, Chroma, TransformOptions, Transformer};
+use workload::transform::{encode_jpeg, Chroma, DecodeMode, TransformOptions, Transformer};
 
 /// Photos per iteration: enough sizes and orientations to be typical, few enough to stay quick.
 const PHOTOS: u64 = 12;
@@ -45,8 +45,18 @@ fn codec(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(3))
         .throughput(Throughput::Elements(PHOTOS));
 
-    for (name, dct) in [("decode_full", false), ("decode_dct_scaled", true)] {
-        let mut t = transformer(dct);
+    // Whole-photo decodes (what libjpeg-turbo's decode-only rate measures is `decode_full`).
+    for (name, dct, decode) in [
+        ("decode_full", false, DecodeMode::Accurate),
+        ("decode_full_fast", false, DecodeMode::Fast),
+        ("decode_dct_scaled", true, DecodeMode::Fast),
+    ] {
+        let mut t = Transformer::new(&TransformOptions {
+            dct_scaling: dct,
+            decode,
+            ..Default::default()
+        })
+        .expect("default options are valid");
         t.set_simd_scales_only(false);
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -91,17 +101,24 @@ fn codec(c: &mut Criterion) {
         })
     });
 
-    // The whole per-image step as preprocess runs it (planar YCbCr path), and through RGB.
-    // `simd_scales`: DCT scales 5/8-7/8 (plain C IDCTs) decode at 8/8 instead (the default);
-    // `rgb` is the default path, `planar` the optional YCbCr one.
-    for (name, planar, simd) in [
-        ("process_planar_simd_scales", true, true),
-        ("process_planar_all_scales", true, false),
-        ("process_rgb_simd_scales", false, true),
-        ("process_rgb_all_scales", false, false),
+    // The whole per-image step as preprocess runs it (the default: fast decoding of the centre
+    // region, SIMD DCT scales only), and with each of those choices undone.
+    // `all_scales`: DCT scales 5/8-7/8 (plain C IDCTs) used instead of decoding at 8/8;
+    // `whole`: the whole photo decoded, not just the region the crop and the filter read;
+    // `accurate`: libjpeg's accurate IDCT and smooth chroma upsampling.
+    for (name, decode, region, simd) in [
+        ("process", DecodeMode::Fast, true, true),
+        ("process_accurate", DecodeMode::Accurate, true, true),
+        ("process_whole", DecodeMode::Fast, false, true),
+        ("process_accurate_whole", DecodeMode::Accurate, false, true),
+        ("process_all_scales", DecodeMode::Fast, true, false),
     ] {
-        let mut t = transformer(true);
-        t.set_planar(planar);
+        let mut t = Transformer::new(&TransformOptions {
+            decode,
+            ..Default::default()
+        })
+        .expect("default options are valid");
+        t.set_region_decode(region);
         t.set_simd_scales_only(simd);
         g.bench_function(name, |b| {
             b.iter(|| {

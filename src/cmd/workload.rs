@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Subcommand};
-use workload::transform::{Chroma, Filter, TransformOptions};
+use workload::transform::{Chroma, DecodeMode, Filter, TransformOptions};
 
 use crate::exit::bad_input;
 
@@ -92,6 +92,10 @@ pub struct PreprocessArgs {
     /// Decode at full size instead of shrinking in the DCT domain first.
     #[arg(long)]
     no_dct_scaling: bool,
+    /// JPEG decoding: fast (fast integer IDCT, as TensorFlow's decode_jpeg by default, and
+    /// plain chroma upsampling) or accurate (libjpeg's accurate IDCT and smooth upsampling).
+    #[arg(long, default_value = "fast")]
+    decoder: DecodeMode,
     #[arg(long, default_value_t = 16)]
     shards: usize,
     /// Worker threads (0 = all cores).
@@ -190,6 +194,7 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
             chroma: a.chroma,
             filter: a.filter,
             dct_scaling: !a.no_dct_scaling,
+            decode: a.decoder,
         },
         shards: a.shards,
         threads: a.threads,

@@ -7,6 +7,7 @@
 pub mod dataset;
 pub mod example;
 mod gcs;
+pub mod jpeg;
 pub mod launch;
 pub mod preprocess;
 pub mod readspeed;

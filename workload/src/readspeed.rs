@@ -343,6 +343,7 @@ pub fn run_with(
         for _ in 0..threads {
             s.spawn(|| {
                 // Decode at full size (no DCT scaling): the test measures reading, not resizing.
+                // The default fast IDCT is also what TensorFlow's decode_jpeg uses by default.
                 let mut decoder = if opts.decode {
                     match Transformer::new(&TransformOptions {
                         dct_scaling: false,

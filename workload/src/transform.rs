@@ -6,15 +6,15 @@
 //! DCT-scales only by 1/8, 2/8 or 4/8 and decodes at full size where 5/8-7/8 would fit (those
 //! run plain-C IDCTs, 10x10-14x14 for 4:2:0 chroma, and measured slower than full size).
 //!
-//! An optional planar path ([`Transformer::set_planar`], off by default) decodes YCbCr JPEGs to
-//! Y, Cb and Cr planes, interleaves the crop region, resizes and encodes from planes, skipping
-//! both colour conversions; criterion measured it slower than the RGB path with SIMD-only scales
-//! (542 vs 682 images/s), so it is kept for comparison only.
+//! The decoder only decodes the centre square the fill crop keeps (plus the resize filter's
+//! margin), and by default uses the fast IDCT and plain chroma upsampling
+//! ([`DecodeMode::Fast`]); `DecodeMode::Accurate` decodes as TensorFlow and Pillow do.
 
 use fast_image_resize as fir;
-use turbojpeg::{
-    Colorspace, Compressor, Decompressor, Image, PixelFormat, ScalingFactor, Subsamp, YuvImage,
-};
+use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
+
+pub use crate::jpeg::DecodeMode;
+use crate::jpeg::{Decoder, Header, Region};
 
 /// Chroma subsampling of the output JPEG.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +75,8 @@ pub struct TransformOptions {
     pub filter: Filter,
     /// Let the decoder shrink by M/8 in the DCT domain while the short side stays >= `size`.
     pub dct_scaling: bool,
+    /// IDCT and chroma upsampling: fast (the default) or accurate.
+    pub decode: DecodeMode,
 }
 
 impl Default for TransformOptions {
@@ -85,6 +87,7 @@ impl Default for TransformOptions {
             chroma: Chroma::Full444,
             filter: Filter::Bilinear,
             dct_scaling: true,
+            decode: DecodeMode::Fast,
         }
     }
 }
@@ -147,22 +150,32 @@ pub fn check_jpeg_magic(data: &[u8]) -> Result<(), TransformError> {
     Ok(())
 }
 
+/// Filter support radius in output-scale pixels (fast_image_resize's values).
+fn filter_support(filter: Filter) -> f64 {
+    match filter {
+        Filter::Bilinear => 1.0,
+        Filter::Bicubic => 2.0,
+        Filter::Lanczos3 => 3.0,
+    }
+}
+
 /// Decoder, resizer and encoder with their reusable buffers.
 pub struct Transformer {
     opts: TransformOptions,
-    dec: Decompressor,
+    dec: Decoder,
     enc: Compressor,
     resizer: fir::Resizer,
     decoded: Rgb,
+    /// The fill crop (left, top, side) in the coordinates of `decoded`.
+    crop: (f64, f64, f64),
     resized: Vec<u8>,
-    /// Use the planar (YCbCr) path for YCbCr JPEGs.
-    planar: bool,
+    /// The encoder's output buffer (worst-case size).
+    encoded: Vec<u8>,
     /// Only DCT-scale by 1/8, 2/8 or 4/8 (see [`Transformer::set_simd_scales_only`]).
     simd_scales_only: bool,
-    /// Decoded Y, Cb, Cr planes (TurboJPEG's packed layout, row alignment 1).
-    yuv: Vec<u8>,
-    /// Resized output planes.
-    yuv_out: Vec<u8>,
+    /// Decode only the region the fill crop and the resize filter read (see
+    /// [`Transformer::set_region_decode`]).
+    region_decode: bool,
 }
 
 impl Transformer {
@@ -173,7 +186,7 @@ impl Transformer {
                 opts.size, opts.quality
             )));
         }
-        let dec = Decompressor::new().map_err(|e| TransformError::Corrupt(e.to_string()))?;
+        let dec = Decoder::new(opts.decode).map_err(TransformError::Corrupt)?;
         let mut enc = Compressor::new().map_err(|e| TransformError::Encode(e.to_string()))?;
         enc.set_quality(opts.quality as i32)
             .map_err(|e| TransformError::Encode(e.to_string()))?;
@@ -188,18 +201,12 @@ impl Transformer {
             enc,
             resizer: fir::Resizer::new(),
             decoded: Rgb::default(),
+            crop: (0.0, 0.0, 0.0),
             resized: Vec::new(),
-            planar: false,
+            encoded: Vec::new(),
             simd_scales_only: true,
-            yuv: Vec::new(),
-            yuv_out: Vec::new(),
+            region_decode: true,
         })
-    }
-
-    /// Turns the planar path of [`Transformer::process`] on or off (the default: always decode to
-    /// RGB, measured faster).
-    pub fn set_planar(&mut self, on: bool) {
-        self.planar = on;
     }
 
     /// libjpeg-turbo has SIMD IDCTs only for 8x8, 4x4, 2x2 and 1x1 outputs; scaling by 5/8, 6/8
@@ -209,68 +216,70 @@ impl Transformer {
         self.simd_scales_only = on;
     }
 
-    /// The DCT scale M (of 8) for an image with this short side.
-    fn scale_for(&self, short_side: usize) -> usize {
-        if !self.opts.dct_scaling {
-            return 8;
-        }
-        let m = dct_scale_for(short_side, self.opts.size as usize);
-        if self.simd_scales_only && m > 4 {
-            8
-        } else {
-            m
-        }
+    /// When on (the default), [`Transformer::process`] decodes only the centre square plus the
+    /// few pixels the resize filter reads around it, which gives the same output as decoding
+    /// the whole photo.
+    pub fn set_region_decode(&mut self, on: bool) {
+        self.region_decode = on;
     }
 
     pub fn options(&self) -> &TransformOptions {
         &self.opts
     }
 
-    /// Decodes into the internal buffer, shrinking in the DCT domain when allowed.
+    /// Decodes the whole image into the internal buffer, shrinking in the DCT domain when
+    /// allowed.
     pub fn decode(&mut self, jpeg: &[u8]) -> Result<&Rgb, TransformError> {
-        check_jpeg_magic(jpeg)?;
-        if let Err(e) = self.decode_inner(jpeg) {
-            // libjpeg's state after a failed decode can poison the next image ("SOS before
-            // SOF"): start from a fresh handle.
-            self.dec = Decompressor::new().map_err(|e| TransformError::Corrupt(e.to_string()))?;
-            return Err(e);
-        }
+        self.decode_inner(jpeg, false)?;
         Ok(&self.decoded)
     }
 
-    fn decode_inner(&mut self, jpeg: &[u8]) -> Result<(), TransformError> {
-        let corrupt = |e: turbojpeg::Error| TransformError::Corrupt(e.to_string());
-        self.dec
-            .set_scaling_factor(ScalingFactor::ONE)
-            .map_err(corrupt)?;
-        let header = self.dec.read_header(jpeg).map_err(corrupt)?;
-        if header.width == 0 || header.height == 0 {
-            return Err(TransformError::Corrupt("zero-sized image".into()));
-        }
-        if header.width.saturating_mul(header.height) > MAX_PIXELS {
-            return Err(TransformError::TooLarge(header.width, header.height));
-        }
-        let m = if header.is_lossless {
-            8
-        } else {
-            self.scale_for(header.width.min(header.height))
+    fn decode_inner(&mut self, jpeg: &[u8], region: bool) -> Result<(), TransformError> {
+        check_jpeg_magic(jpeg)?;
+        let (opts, simd_only) = (&self.opts, self.simd_scales_only);
+        let region = region && self.region_decode;
+        let mut crop = (0.0, 0.0, 0.0);
+        let plan = |h: &Header| {
+            if h.width == 0 || h.height == 0 {
+                return Err(TransformError::Corrupt("zero-sized image".into()));
+            }
+            if h.width.saturating_mul(h.height) > MAX_PIXELS {
+                return Err(TransformError::TooLarge(h.width, h.height));
+            }
+            let m = if h.lossless {
+                8
+            } else {
+                scale_for(opts, simd_only, h.width.min(h.height))
+            };
+            let (w, h) = ((h.width * m).div_ceil(8), (h.height * m).div_ceil(8));
+            let (l, t, side, _) = fill_crop(w as u32, h as u32);
+            crop = (l, t, side);
+            if !region {
+                return Ok((m, None));
+            }
+            // The resize reads up to support x scale pixels beyond the crop on each side; smooth
+            // upsampling makes the region's outermost pixel differ from a whole decode's.
+            let margin =
+                (filter_support(opts.filter) * (side / opts.size as f64).max(1.0)).ceil() + 2.0;
+            let lo = |v: f64| (v - margin).floor().max(0.0) as usize;
+            let hi = |v: f64, n: usize| ((v + side + margin).ceil() as usize).min(n);
+            Ok((
+                m,
+                Some(Region {
+                    x0: lo(l),
+                    y0: lo(t),
+                    x1: hi(l, w),
+                    y1: hi(t, h),
+                }),
+            ))
         };
-        let factor = ScalingFactor::new(m, 8);
-        self.dec.set_scaling_factor(factor).map_err(corrupt)?;
-        let scaled = header.scaled(factor);
-        let (w, h) = (scaled.width, scaled.height);
-        self.decoded.pixels.resize(w * h * 3, 0);
-        let image = Image {
-            pixels: &mut self.decoded.pixels[..],
-            width: w,
-            pitch: w * 3,
-            height: h,
-            format: PixelFormat::RGB,
-        };
-        // libjpeg-turbo reports truncated data as a warning and turbojpeg turns it into an error.
-        self.dec.decompress(jpeg, image).map_err(corrupt)?;
-        self.decoded.width = w as u32;
-        self.decoded.height = h as u32;
+        let d = self
+            .dec
+            .decode_rgb(jpeg, &mut self.decoded.pixels, plan)?
+            .map_err(TransformError::Corrupt)?;
+        self.decoded.width = d.width as u32;
+        self.decoded.height = d.height as u32;
+        self.crop = (crop.0 - d.left as f64, crop.1 - d.top as f64, crop.2);
         Ok(())
     }
 
@@ -286,7 +295,7 @@ impl Transformer {
         let mut dst =
             fir::images::Image::from_slice_u8(size, size, &mut self.resized, fir::PixelType::U8x3)
                 .map_err(|e| TransformError::Resize(e.to_string()))?;
-        let (l, t, w, h) = fill_crop(src.width, src.height);
+        let (l, t, side) = self.crop;
         let filter = match self.opts.filter {
             Filter::Bilinear => fir::FilterType::Bilinear,
             Filter::Bicubic => fir::FilterType::CatmullRom,
@@ -294,7 +303,7 @@ impl Transformer {
         };
         let options = fir::ResizeOptions::new()
             .resize_alg(fir::ResizeAlg::Convolution(filter))
-            .crop(l, t, w, h);
+            .crop(l, t, side, side);
         self.resizer
             .resize(&src_view, &mut dst, &options)
             .map_err(|e| TransformError::Resize(e.to_string()))?;
@@ -320,32 +329,23 @@ impl Transformer {
             .enc
             .buf_len(width as usize, height as usize)
             .map_err(|e| TransformError::Encode(e.to_string()))?;
-        out.clear();
-        out.resize(need, 0);
+        // The worst-case buffer is several times the JPEG: keep it across images rather than
+        // zero-filling it for each one, and copy out what was written.
+        if self.encoded.len() < need {
+            self.encoded.resize(need, 0);
+        }
         let n = self
             .enc
-            .compress_to_slice(image, out)
+            .compress_to_slice(image, &mut self.encoded)
             .map_err(|e| TransformError::Encode(e.to_string()))?;
-        out.truncate(n);
+        out.clear();
+        out.extend_from_slice(&self.encoded[..n]);
         Ok(())
     }
 
-    /// The whole per-image step: decode, fill-resize, encode into `out`.
+    /// The whole per-image step: decode (the centre region), fill-resize, encode into `out`.
     pub fn process(&mut self, jpeg: &[u8], out: &mut Vec<u8>) -> Result<(), TransformError> {
-        check_jpeg_magic(jpeg)?;
-        if self.planar {
-            match self.process_planar(jpeg, out) {
-                Ok(true) => return Ok(()),
-                Ok(false) => {}
-                Err(e) => {
-                    // As in `decode`: a failed decode can poison the handle.
-                    self.dec =
-                        Decompressor::new().map_err(|e| TransformError::Corrupt(e.to_string()))?;
-                    return Err(e);
-                }
-            }
-        }
-        self.decode(jpeg)?;
+        self.decode_inner(jpeg, true)?;
         self.resize_decoded()?;
         let size = self.opts.size;
         let resized = std::mem::take(&mut self.resized);
@@ -353,185 +353,18 @@ impl Transformer {
         self.resized = resized;
         r
     }
+}
 
-    /// The planar path; `Ok(false)` when the JPEG is not YCbCr 4:2:0, 4:2:2 or 4:4:4 (the caller
-    /// then goes through RGB).
-    fn process_planar(&mut self, jpeg: &[u8], out: &mut Vec<u8>) -> Result<bool, TransformError> {
-        let corrupt = |e: turbojpeg::Error| TransformError::Corrupt(e.to_string());
-        let resize_err = |e: &dyn std::fmt::Display| TransformError::Resize(e.to_string());
-        self.dec
-            .set_scaling_factor(ScalingFactor::ONE)
-            .map_err(corrupt)?;
-        let header = self.dec.read_header(jpeg).map_err(corrupt)?;
-        if header.is_lossless
-            || header.colorspace != Colorspace::YCbCr
-            || !matches!(
-                header.subsamp,
-                Subsamp::None | Subsamp::Sub2x1 | Subsamp::Sub2x2
-            )
-        {
-            return Ok(false);
-        }
-        if header.width == 0 || header.height == 0 {
-            return Err(TransformError::Corrupt("zero-sized image".into()));
-        }
-        if header.width.saturating_mul(header.height) > MAX_PIXELS {
-            return Err(TransformError::TooLarge(header.width, header.height));
-        }
-        let m = self.scale_for(header.width.min(header.height));
-        let factor = ScalingFactor::new(m, 8);
-        self.dec.set_scaling_factor(factor).map_err(corrupt)?;
-        let scaled = header.scaled(factor);
-        let src = YuvImage {
-            pixels: (),
-            width: scaled.width,
-            align: 1,
-            height: scaled.height,
-            subsamp: header.subsamp,
-        };
-        let (yw, yh) = src.y_size();
-        let (cw, ch) = src.uv_size();
-        self.yuv.resize(yw * yh + 2 * cw * ch, 0);
-        self.dec
-            .decompress_to_yuv(
-                jpeg,
-                YuvImage {
-                    pixels: &mut self.yuv[..],
-                    width: src.width,
-                    align: 1,
-                    height: src.height,
-                    subsamp: src.subsamp,
-                },
-            )
-            .map_err(corrupt)?;
-
-        let size = self.opts.size;
-        let out_subsamp = match self.opts.chroma {
-            Chroma::Full444 => Subsamp::None,
-            Chroma::Half420 => Subsamp::Sub2x2,
-        };
-        let dst = YuvImage {
-            pixels: (),
-            width: size as usize,
-            align: 1,
-            height: size as usize,
-            subsamp: out_subsamp,
-        };
-        let (oyw, oyh) = dst.y_size();
-        let (ocw, och) = dst.uv_size();
-        self.yuv_out.resize(oyw * oyh + 2 * ocw * och, 0);
-
-        // The crop in luma pixels of the true (unpadded) image; chroma planes see it divided by
-        // their subsampling factors (JPEG's centred chroma siting maps pixel areas that way).
-        // Interleave the columns and rows the crop touches into one YCbCr image, chroma repeated
-        // over its 2x1 or 2x2 block, and resize that with the 3-channel kernels (much faster per
-        // pixel than three 1-channel resizes). Repeating chroma is libjpeg's plain upsampling;
-        // the resize's triangle filter then smooths it.
-        let (w, h) = (scaled.width, scaled.height);
-        let (l, t, side, _) = fill_crop(w as u32, h as u32);
-        let (x0, y0) = (l.floor() as usize, t.floor() as usize);
-        let x1 = ((l + side).ceil() as usize).min(w);
-        let y1 = ((t + side).ceil() as usize).min(h);
-        let (rw, rh) = (x1 - x0, y1 - y0);
-        let (shift_x, shift_y) = (
-            header.subsamp.width().trailing_zeros(),
-            header.subsamp.height().trailing_zeros(),
-        );
-        let (y_in, uv_in) = self.yuv.split_at(yw * yh);
-        let (u_in, v_in) = uv_in.split_at(cw * ch);
-        self.decoded.pixels.resize(rw * rh * 3, 0);
-        for (r, dst) in self.decoded.pixels.chunks_exact_mut(rw * 3).enumerate() {
-            let y = y0 + r;
-            let yrow = &y_in[y * yw + x0..y * yw + x1];
-            let c = (y >> shift_y) * cw;
-            let (urow, vrow) = (&u_in[c..c + cw], &v_in[c..c + cw]);
-            for ((px, &luma), x) in dst.chunks_exact_mut(3).zip(yrow).zip(x0..) {
-                let cx = x >> shift_x;
-                px[0] = luma;
-                px[1] = urow[cx];
-                px[2] = vrow[cx];
-            }
-        }
-        self.decoded.width = rw as u32;
-        self.decoded.height = rh as u32;
-        let filter = match self.opts.filter {
-            Filter::Bilinear => fir::FilterType::Bilinear,
-            Filter::Bicubic => fir::FilterType::CatmullRom,
-            Filter::Lanczos3 => fir::FilterType::Lanczos3,
-        };
-        let src_view = fir::images::ImageRef::new(
-            rw as u32,
-            rh as u32,
-            &self.decoded.pixels,
-            fir::PixelType::U8x3,
-        )
-        .map_err(|e| resize_err(&e))?;
-        let n_px = (size * size) as usize;
-        self.resized.resize(n_px * 3, 0);
-        let mut dst_view =
-            fir::images::Image::from_slice_u8(size, size, &mut self.resized, fir::PixelType::U8x3)
-                .map_err(|e| resize_err(&e))?;
-        let options = fir::ResizeOptions::new()
-            .resize_alg(fir::ResizeAlg::Convolution(filter))
-            .crop(l - x0 as f64, t - y0 as f64, side, side);
-        self.resizer
-            .resize(&src_view, &mut dst_view, &options)
-            .map_err(|e| resize_err(&e))?;
-
-        // Back to planes for the encoder (2x2 chroma averages for 4:2:0 output).
-        let (y_out, uv_out) = self.yuv_out.split_at_mut(oyw * oyh);
-        let (u_out, v_out) = uv_out.split_at_mut(ocw * och);
-        let side_px = size as usize;
-        if out_subsamp == Subsamp::None {
-            for (i, px) in self.resized.chunks_exact(3).enumerate() {
-                y_out[i] = px[0];
-                u_out[i] = px[1];
-                v_out[i] = px[2];
-            }
-        } else {
-            for (i, px) in self.resized.chunks_exact(3).enumerate() {
-                let (x, y) = (i % side_px, i / side_px);
-                y_out[y * oyw + x] = px[0];
-            }
-            for cy in 0..och {
-                for cx in 0..ocw {
-                    let (mut su, mut sv, mut k) = (0u32, 0u32, 0u32);
-                    for y in (2 * cy)..(2 * cy + 2).min(side_px) {
-                        for x in (2 * cx)..(2 * cx + 2).min(side_px) {
-                            let p = &self.resized[(y * side_px + x) * 3..];
-                            su += p[1] as u32;
-                            sv += p[2] as u32;
-                            k += 1;
-                        }
-                    }
-                    u_out[cy * ocw + cx] = ((su + k / 2) / k) as u8;
-                    v_out[cy * ocw + cx] = ((sv + k / 2) / k) as u8;
-                }
-            }
-        }
-
-        let encode = |e: turbojpeg::Error| TransformError::Encode(e.to_string());
-        let need = self
-            .enc
-            .buf_len(size as usize, size as usize)
-            .map_err(encode)?;
-        out.clear();
-        out.resize(need, 0);
-        let n = self
-            .enc
-            .compress_yuv_to_slice(
-                YuvImage {
-                    pixels: &self.yuv_out[..],
-                    width: dst.width,
-                    align: 1,
-                    height: dst.height,
-                    subsamp: dst.subsamp,
-                },
-                out,
-            )
-            .map_err(encode)?;
-        out.truncate(n);
-        Ok(true)
+/// The DCT scale M (of 8) for an image with this short side.
+fn scale_for(opts: &TransformOptions, simd_scales_only: bool, short_side: usize) -> usize {
+    if !opts.dct_scaling {
+        return 8;
+    }
+    let m = dct_scale_for(short_side, opts.size as usize);
+    if simd_scales_only && m > 4 {
+        8
+    } else {
+        m
     }
 }
 
@@ -553,10 +386,11 @@ pub fn encode_jpeg(
     Ok(out)
 }
 
-/// Decodes a JPEG to RGB at full size (tests, read-speed decode).
+/// Decodes a JPEG to RGB at full size with the accurate IDCT (tests, read-speed decode).
 pub fn decode_jpeg(jpeg: &[u8]) -> Result<Rgb, TransformError> {
     let mut t = Transformer::new(&TransformOptions {
         dct_scaling: false,
+        decode: DecodeMode::Accurate,
         ..Default::default()
     })?;
     t.decode(jpeg)?;
@@ -605,62 +439,101 @@ mod tests {
         assert_eq!(turbojpeg::read_header(&out).unwrap().subsamp, Subsamp::None);
     }
 
-    /// PSNR of two equal-sized 8-bit buffers.
-    fn psnr(a: &[u8], b: &[u8]) -> f64 {
-        let mse = a
-            .iter()
+    /// Sum of squared differences of two equal-sized 8-bit buffers.
+    fn sq_err(a: &[u8], b: &[u8]) -> f64 {
+        a.iter()
             .zip(b)
             .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-            .sum::<f64>()
-            / a.len() as f64;
+            .sum()
+    }
+
+    /// PSNR of two equal-sized 8-bit buffers.
+    fn psnr(a: &[u8], b: &[u8]) -> f64 {
+        let mse = sq_err(a, b) / a.len() as f64;
         10.0 * (255.0f64 * 255.0 / mse.max(1e-9)).log10()
     }
 
-    #[test]
-    fn planar_path_matches_the_rgb_path() {
-        // Generated photos in the three subsamplings the planar path takes, both orientations,
-        // with and without DCT scaling, 4:4:4 and 4:2:0 output.
+    /// Generated photos (q85 like `gen-dataset`) in both orientations, sizes that DCT-scale and
+    /// that do not, and the three common samplings.
+    fn photos() -> Vec<(u32, u32, Vec<u8>)> {
         let cases = [
             (500u32, 375u32, Chroma::Half420),
             (333, 500, Chroma::Half420),
             (460, 300, Chroma::Full444),
             (1000, 760, Chroma::Half420),
             (180, 150, Chroma::Half420),
+            (401, 401, Chroma::Half420),
         ];
-        for (i, &(w, h, sub)) in cases.iter().enumerate() {
-            let mut rng = crate::rng::SplitMix64::new(i as u64);
-            let px = crate::dataset::synth_image(&mut rng, i % 5, w, h);
-            let src = encode_jpeg(&px, w, h, 85, sub).unwrap();
-            for out_chroma in [Chroma::Full444, Chroma::Half420] {
-                for simd in [true, false] {
-                    let opts = TransformOptions {
-                        chroma: out_chroma,
-                        ..Default::default()
-                    };
-                    let mut outs = Vec::new();
-                    for planar in [true, false] {
-                        let mut t = Transformer::new(&opts).unwrap();
-                        t.set_planar(planar);
-                        t.set_simd_scales_only(simd);
-                        let mut out = Vec::new();
-                        t.process(&src, &mut out).unwrap();
-                        let hdr = turbojpeg::read_header(&out).unwrap();
-                        assert_eq!((hdr.width, hdr.height), (192, 192));
-                        let want = match out_chroma {
-                            Chroma::Full444 => Subsamp::None,
-                            Chroma::Half420 => Subsamp::Sub2x2,
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, &(w, h, sub))| {
+                let mut rng = crate::rng::SplitMix64::new(i as u64);
+                let px = crate::dataset::synth_image(&mut rng, i % 5, w, h);
+                (w, h, encode_jpeg(&px, w, h, 85, sub).unwrap())
+            })
+            .collect()
+    }
+
+    fn resized(opts: &TransformOptions, region: bool, jpeg: &[u8]) -> Vec<u8> {
+        let mut t = Transformer::new(opts).unwrap();
+        t.set_region_decode(region);
+        t.decode_inner(jpeg, true).unwrap();
+        t.resize_decoded().unwrap().to_vec()
+    }
+
+    #[test]
+    fn decoding_only_the_centre_gives_the_same_pixels() {
+        for (w, h, jpeg) in photos() {
+            for filter in [Filter::Bilinear, Filter::Lanczos3] {
+                for dct_scaling in [true, false] {
+                    for decode in [DecodeMode::Fast, DecodeMode::Accurate] {
+                        let opts = TransformOptions {
+                            filter,
+                            dct_scaling,
+                            decode,
+                            ..Default::default()
                         };
-                        assert_eq!(hdr.subsamp, want);
-                        outs.push(decode_jpeg(&out).unwrap().pixels);
+                        assert_eq!(
+                            resized(&opts, true, &jpeg),
+                            resized(&opts, false, &jpeg),
+                            "{w}x{h} {filter:?} dct_scaling={dct_scaling} {decode:?}"
+                        );
                     }
-                    let p = psnr(&outs[0], &outs[1]);
-                    assert!(
-                        p > 30.0,
-                        "case {i} {w}x{h} {out_chroma:?} simd={simd}: PSNR {p:.1}"
-                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn fast_decoding_changes_about_as_much_as_the_q95_encode() {
+        // How far the fast IDCT and plain upsampling move the resized pixels, against how far
+        // the q95 4:4:4 encode that follows moves them anyway: at least 40 dB on every photo,
+        // and less than the encode over all of them.
+        let (mut se_fast, mut se_enc, mut n) = (0.0, 0.0, 0.0);
+        for (w, h, jpeg) in photos() {
+            let accurate = TransformOptions {
+                decode: DecodeMode::Accurate,
+                ..Default::default()
+            };
+            let exact = resized(&accurate, true, &jpeg);
+            let fast = resized(&TransformOptions::default(), true, &jpeg);
+            let mut t = Transformer::new(&accurate).unwrap();
+            let mut out = Vec::new();
+            t.process(&jpeg, &mut out).unwrap();
+            let encoded = decode_jpeg(&out).unwrap().pixels;
+            let p = psnr(&exact, &fast);
+            assert!(p > 40.0, "{w}x{h}: fast decode PSNR {p:.1} dB");
+            se_fast += sq_err(&exact, &fast);
+            se_enc += sq_err(&exact, &encoded);
+            n += exact.len() as f64;
+        }
+        let db = |se: f64| 10.0 * (255.0f64 * 255.0 * n / se).log10();
+        let (p_fast, p_enc) = (db(se_fast), db(se_enc));
+        assert!(
+            p_fast > p_enc,
+            "fast decode {p_fast:.1} dB, q95 encode {p_enc:.1} dB"
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! | `size`, `quality`            | output image side, JPEG quality                   |
 //! | `chroma`, `filter`           | `444`/`420`, `bilinear`/`bicubic`/`lanczos3`       |
 //! | `dct_scaling`                | decoder DCT-domain shrinking (0/1 or true/false)  |
+//! | `decoder`                    | JPEG decoding: `fast` or `accurate`               |
 //! | `batch_size`, `batch_number` | read-speed cell (one cell per probe)              |
 //! | `concurrency`, `parallel`    | read-speed cells run at once                      |
 //! | `repetitions`, `decode`      | read-speed repetitions, full JPEG decode          |
@@ -48,6 +49,7 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "chroma",
     "filter",
     "dct_scaling",
+    "decoder",
     "batch_size",
     "batch_number",
     "concurrency",
@@ -204,6 +206,9 @@ impl LocalRunner {
                     }
                     if let Some(b) = p.flag("dct_scaling")? {
                         transform.dct_scaling = b;
+                    }
+                    if let Some(d) = p.text("decoder") {
+                        transform.decode = d.parse().map_err(|e: String| p.bad("decoder", &e))?;
                     }
                     plan.preprocess = Some(PreprocessOptions {
                         input: self.dataset.display().to_string(),

@@ -1,0 +1,392 @@
+//! A JPEG decoder over libjpeg-turbo's TurboJPEG 3 API (the library the `turbojpeg` crate
+//! bundles), for what that crate's `Decompressor` does not expose: partial decoding of a
+//! region (`tj3SetCroppingRegion`) and the fast inverse DCT (`TJPARAM_FASTDCT`).
+//!
+//! Preprocessing keeps only the centre square of each photo, so decoding just that region
+//! skips the inverse DCT, upsampling and colour conversion of the rest (entropy decoding still
+//! reads every block: Huffman codes are sequential).
+
+use std::ffi::CStr;
+use std::ptr::NonNull;
+
+use turbojpeg_sys as tj;
+
+/// What the header says about a JPEG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    pub width: usize,
+    pub height: usize,
+    /// TurboJPEG's TJSAMP code (`-1` when the sampling is not one it knows).
+    pub subsamp: i32,
+    pub lossless: bool,
+}
+
+impl Header {
+    /// Width in pixels of an iMCU (the unit a partial decode starts on), at full size; `None`
+    /// for samplings TurboJPEG cannot crop.
+    fn imcu_width(&self) -> Option<usize> {
+        // tjMCUWidth in turbojpeg.h, indexed by TJSAMP: 444, 422, 420, GRAY, 440, 411, 441.
+        const MCU_WIDTH: [usize; 7] = [8, 16, 16, 8, 8, 32, 8];
+        usize::try_from(self.subsamp)
+            .ok()
+            .and_then(|s| MCU_WIDTH.get(s).copied())
+    }
+}
+
+/// How the inverse DCT and chroma upsampling trade accuracy for speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeMode {
+    /// libjpeg's accurate integer IDCT and smooth ("fancy") chroma upsampling: what TensorFlow's
+    /// `decode_jpeg` and Pillow do by default.
+    Accurate,
+    /// The fast integer IDCT and plain (replicating) upsampling merged with the colour
+    /// conversion. On photos that are then shrunk about 2x, the difference is below what the
+    /// q95 re-encode itself changes (see the tests in `transform`).
+    Fast,
+}
+
+impl std::str::FromStr for DecodeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "accurate" => Ok(DecodeMode::Accurate),
+            "fast" => Ok(DecodeMode::Fast),
+            _ => Err(format!(
+                "unknown decode mode {s:?} (expected fast or accurate)"
+            )),
+        }
+    }
+}
+
+/// The part of the (scaled) image to decode: columns `x0..x1`, rows `y0..y1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+/// Where the decoded pixels sit in the scaled image: the region actually decoded, which starts
+/// at or left of the one asked for (TurboJPEG starts a partial decode on an iMCU boundary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decoded {
+    pub left: usize,
+    pub top: usize,
+    pub width: usize,
+    pub height: usize,
+}
+
+/// The most progressive scans a file may have (libjpeg-turbo's advice against crafted files
+/// that make decoding take minutes).
+const SCAN_LIMIT: i32 = 500;
+
+/// One TurboJPEG decompression instance. Not shared between threads (each worker owns one).
+pub struct Decoder {
+    handle: NonNull<std::ffi::c_void>,
+    mode: DecodeMode,
+}
+
+// SAFETY: a TurboJPEG instance has no thread affinity; `Decoder` is not `Sync`, so it is used by
+// one thread at a time.
+unsafe impl Send for Decoder {}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from tj3Init and is destroyed once.
+        unsafe { tj::tj3Destroy(self.handle.as_ptr()) }
+    }
+}
+
+impl Decoder {
+    pub fn new(mode: DecodeMode) -> Result<Decoder, String> {
+        let mut d = Decoder {
+            handle: Self::init()?,
+            mode,
+        };
+        d.configure()?;
+        Ok(d)
+    }
+
+    fn init() -> Result<NonNull<std::ffi::c_void>, String> {
+        // SAFETY: plain constructor; a null return is handled.
+        let raw = unsafe { tj::tj3Init(tj::TJINIT_TJINIT_DECOMPRESS as i32) };
+        NonNull::new(raw).ok_or_else(|| "cannot create a TurboJPEG decompressor".to_string())
+    }
+
+    fn configure(&mut self) -> Result<(), String> {
+        let fast = (self.mode == DecodeMode::Fast) as i32;
+        self.set(tj::TJPARAM_TJPARAM_FASTDCT, fast)?;
+        self.set(tj::TJPARAM_TJPARAM_FASTUPSAMPLE, fast)?;
+        self.set(tj::TJPARAM_TJPARAM_SCANLIMIT, SCAN_LIMIT)
+    }
+
+    pub fn mode(&self) -> DecodeMode {
+        self.mode
+    }
+
+    fn set(&mut self, param: tj::TJPARAM, value: i32) -> Result<(), String> {
+        // SAFETY: valid handle; TurboJPEG validates the parameter and value.
+        let rc = unsafe { tj::tj3Set(self.handle.as_ptr(), param as i32, value) };
+        self.check(rc)
+    }
+
+    fn get(&self, param: tj::TJPARAM) -> i32 {
+        // SAFETY: valid handle; reading a parameter has no preconditions.
+        unsafe { tj::tj3Get(self.handle.as_ptr(), param as i32) }
+    }
+
+    /// `Err` with TurboJPEG's message when `rc` is its failure code.
+    fn check(&self, rc: i32) -> Result<(), String> {
+        if rc == 0 {
+            return Ok(());
+        }
+        // SAFETY: tj3GetErrorStr returns a NUL-terminated string owned by the instance, valid
+        // until the next call on it; it is copied out at once.
+        let msg = unsafe { CStr::from_ptr(tj::tj3GetErrorStr(self.handle.as_ptr())) };
+        Err(msg.to_string_lossy().trim().replace('\n', " "))
+    }
+
+    /// After a failed decode libjpeg's state can poison the next image ("SOS before SOF"):
+    /// start again from a fresh instance.
+    fn reset(&mut self) -> Result<(), String> {
+        let fresh = Self::init()?;
+        // SAFETY: the old handle is destroyed once and replaced.
+        unsafe { tj::tj3Destroy(self.handle.as_ptr()) };
+        self.handle = fresh;
+        self.configure()
+    }
+
+    /// Reads the header of `jpeg`.
+    pub fn read_header(&mut self, jpeg: &[u8]) -> Result<Header, String> {
+        // SAFETY: pointer and length describe `jpeg`, which outlives the call.
+        let rc = unsafe {
+            tj::tj3DecompressHeader(self.handle.as_ptr(), jpeg.as_ptr(), jpeg.len() as _)
+        };
+        self.check(rc)?;
+        let dim = |v: i32| usize::try_from(v).unwrap_or(0);
+        Ok(Header {
+            width: dim(self.get(tj::TJPARAM_TJPARAM_JPEGWIDTH)),
+            height: dim(self.get(tj::TJPARAM_TJPARAM_JPEGHEIGHT)),
+            subsamp: self.get(tj::TJPARAM_TJPARAM_SUBSAMP),
+            lossless: self.get(tj::TJPARAM_TJPARAM_LOSSLESS) != 0,
+        })
+    }
+
+    /// Decodes `jpeg` to packed RGB in `out`, shrunk by `scale`/8 in the DCT domain and limited
+    /// to (at least) `region` of the scaled image. `plan` sees the header and returns the scale
+    /// (1..=8) and the region, or an error to stop before decoding. Lossless JPEGs and
+    /// unknown samplings decode whole (TurboJPEG cannot crop them), at full size for lossless.
+    pub fn decode_rgb<E>(
+        &mut self,
+        jpeg: &[u8],
+        out: &mut Vec<u8>,
+        plan: impl FnOnce(&Header) -> Result<(usize, Option<Region>), E>,
+    ) -> Result<Result<Decoded, String>, E> {
+        let header = match self.read_header(jpeg) {
+            Ok(h) => h,
+            Err(e) => {
+                let _ = self.reset();
+                return Ok(Err(e));
+            }
+        };
+        let (scale, region) = plan(&header)?;
+        let r = self.decode_planned(jpeg, &header, scale, region, out);
+        if r.is_err() {
+            let _ = self.reset();
+        }
+        Ok(r)
+    }
+
+    fn decode_planned(
+        &mut self,
+        jpeg: &[u8],
+        header: &Header,
+        scale: usize,
+        region: Option<Region>,
+        out: &mut Vec<u8>,
+    ) -> Result<Decoded, String> {
+        let scale = if header.lossless {
+            8
+        } else {
+            scale.clamp(1, 8)
+        };
+        // TurboJPEG lists its factors in lowest terms (1/2, not 4/8).
+        let g = [8, 4, 2, 1]
+            .into_iter()
+            .find(|g| scale % g == 0)
+            .unwrap_or(1);
+        let factor = tj::tjscalingfactor {
+            num: (scale / g) as i32,
+            denom: (8 / g) as i32,
+        };
+        // SAFETY: valid handle; the header has been read, so TurboJPEG checks the factor.
+        let rc = unsafe { tj::tj3SetScalingFactor(self.handle.as_ptr(), factor) };
+        self.check(rc)?;
+        let scaled = |v: usize| (v * scale).div_ceil(8);
+        let (sw, sh) = (scaled(header.width), scaled(header.height));
+        let mut d = Decoded {
+            left: 0,
+            top: 0,
+            width: sw,
+            height: sh,
+        };
+        let mut crop = tj::tjregion {
+            x: 0,
+            y: 0,
+            w: 0,
+            h: 0,
+        };
+        if let (Some(r), Some(mcu), false) = (region, header.imcu_width(), header.lossless) {
+            let (x1, y1) = (r.x1.min(sw), r.y1.min(sh));
+            if r.x0 < x1 && r.y0 < y1 && (x1 - r.x0 < sw || y1 - r.y0 < sh) {
+                let step = scaled(mcu);
+                let left = r.x0 / step * step;
+                d = Decoded {
+                    left,
+                    top: r.y0,
+                    width: x1 - left,
+                    height: y1 - r.y0,
+                };
+                let int = |v: usize| i32::try_from(v).map_err(|_| "image too large".to_string());
+                crop = tj::tjregion {
+                    x: int(d.left)?,
+                    y: int(d.top)?,
+                    w: int(d.width)?,
+                    h: int(d.height)?,
+                };
+            }
+        }
+        // SAFETY: valid handle, header read and scaling set (TurboJPEG validates the region).
+        let rc = unsafe { tj::tj3SetCroppingRegion(self.handle.as_ptr(), crop) };
+        self.check(rc)?;
+        let pitch = d
+            .width
+            .checked_mul(3)
+            .ok_or_else(|| "image too large".to_string())?;
+        let len = pitch
+            .checked_mul(d.height)
+            .ok_or_else(|| "image too large".to_string())?;
+        out.resize(len, 0);
+        let pitch_c = i32::try_from(pitch).map_err(|_| "image too large".to_string())?;
+        // SAFETY: `out` holds `height` rows of `pitch` bytes, exactly what TurboJPEG writes for
+        // the cropping region (or the whole scaled image) set above; `jpeg` outlives the call.
+        let rc = unsafe {
+            tj::tj3Decompress8(
+                self.handle.as_ptr(),
+                jpeg.as_ptr(),
+                jpeg.len() as _,
+                out.as_mut_ptr(),
+                pitch_c,
+                tj::TJPF_TJPF_RGB,
+            )
+        };
+        // Warnings (a truncated file, for one) count as errors too: the pixels are incomplete.
+        self.check(rc)?;
+        Ok(d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::{encode_jpeg, Chroma};
+
+    fn photo(w: u32, h: u32, chroma: Chroma) -> Vec<u8> {
+        let mut rng = crate::rng::SplitMix64::new(u64::from(w * 7 + h));
+        let px = crate::dataset::synth_image(&mut rng, 2, w, h);
+        encode_jpeg(&px, w, h, 85, chroma).unwrap()
+    }
+
+    #[test]
+    fn a_region_decodes_to_the_same_pixels_as_the_whole_image() {
+        for chroma in [Chroma::Half420, Chroma::Full444] {
+            for mode in [DecodeMode::Accurate, DecodeMode::Fast] {
+                let jpeg = photo(333, 250, chroma);
+                let mut dec = Decoder::new(mode).unwrap();
+                let mut whole = Vec::new();
+                let full = dec
+                    .decode_rgb(&jpeg, &mut whole, |_| Ok::<_, ()>((8, None)))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!((full.width, full.height), (333, 250));
+                let want = Region {
+                    x0: 41,
+                    y0: 20,
+                    x1: 292,
+                    y1: 230,
+                };
+                let mut part = Vec::new();
+                let d = dec
+                    .decode_rgb(&jpeg, &mut part, |_| Ok::<_, ()>((8, Some(want))))
+                    .unwrap()
+                    .unwrap();
+                let mcu = if chroma == Chroma::Half420 { 16 } else { 8 };
+                assert_eq!(d.left, 41 / mcu * mcu);
+                assert_eq!((d.top, d.width + d.left, d.height), (20, 292, 210));
+                // Away from the region's left and right edges (where smooth upsampling sees
+                // other neighbours) every pixel equals the whole decode's.
+                let skip = if mode == DecodeMode::Accurate { 2 } else { 0 };
+                for y in 0..d.height {
+                    let row = &part[(y * d.width + skip) * 3..((y + 1) * d.width - skip) * 3];
+                    let from = ((y + d.top) * 333 + d.left + skip) * 3;
+                    assert_eq!(
+                        row,
+                        &whole[from..from + row.len()],
+                        "{chroma:?} {mode:?} row {y}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scaled_region_and_errors() {
+        let jpeg = photo(500, 400, Chroma::Half420);
+        let mut dec = Decoder::new(DecodeMode::Fast).unwrap();
+        let mut out = Vec::new();
+        let d = dec
+            .decode_rgb(&jpeg, &mut out, |h| {
+                assert_eq!((h.width, h.height, h.subsamp), (500, 400, 2));
+                Ok::<_, ()>((
+                    4,
+                    Some(Region {
+                        x0: 25,
+                        y0: 0,
+                        x1: 225,
+                        y1: 200,
+                    }),
+                ))
+            })
+            .unwrap()
+            .unwrap();
+        // Scaled by 4/8 the iMCU is 8 pixels wide.
+        assert_eq!(
+            d,
+            Decoded {
+                left: 24,
+                top: 0,
+                width: 201,
+                height: 200
+            }
+        );
+        assert_eq!(out.len(), 201 * 200 * 3);
+        // The plan can stop the decode.
+        assert_eq!(dec.decode_rgb(&jpeg, &mut out, |_| Err("no")), Err("no"));
+        // A truncated file is an error (libjpeg's warning), and the decoder works afterwards.
+        let cut = &jpeg[..jpeg.len() / 2];
+        let e = dec
+            .decode_rgb(cut, &mut out, |_| Ok::<_, ()>((8, None)))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            e.contains("premature end") || e.contains("Premature end"),
+            "{e}"
+        );
+        assert!(dec
+            .decode_rgb(&jpeg, &mut out, |_| Ok::<_, ()>((8, None)))
+            .unwrap()
+            .is_ok());
+        assert!(dec.read_header(b"not a jpeg").is_err());
+    }
+}
