@@ -211,18 +211,6 @@ impl Decoder {
         } else {
             scale.clamp(1, 8)
         };
-        // TurboJPEG lists its factors in lowest terms (1/2, not 4/8).
-        let g = [8, 4, 2, 1]
-            .into_iter()
-            .find(|g| scale % g == 0)
-            .unwrap_or(1);
-        let factor = tj::tjscalingfactor {
-            num: (scale / g) as i32,
-            denom: (8 / g) as i32,
-        };
-        // SAFETY: valid handle; the header has been read, so TurboJPEG checks the factor.
-        let rc = unsafe { tj::tj3SetScalingFactor(self.handle.as_ptr(), factor) };
-        self.check(rc)?;
         let scaled = |v: usize| (v * scale).div_ceil(8);
         let (sw, sh) = (scaled(header.width), scaled(header.height));
         let mut d = Decoded {
@@ -257,6 +245,27 @@ impl Decoder {
                 };
             }
         }
+        if crop.y > 0 {
+            // Skipping rows from the top (jpeg_skip_scanlines) dereferences the instance's
+            // colour converter, which with plain upsampling (merged with the colour conversion)
+            // is not set up for this image: libjpeg-turbo 3.1.0 then writes into the one freed
+            // with the previous image (valgrind: read_and_discard_scanlines, jdapistd.c:402).
+            // A fresh instance has none, so the skip leaves it alone.
+            self.reset()?;
+            self.read_header(jpeg)?;
+        }
+        // TurboJPEG lists its factors in lowest terms (1/2, not 4/8).
+        let g = [8, 4, 2, 1]
+            .into_iter()
+            .find(|g| scale % g == 0)
+            .unwrap_or(1);
+        let factor = tj::tjscalingfactor {
+            num: (scale / g) as i32,
+            denom: (8 / g) as i32,
+        };
+        // SAFETY: valid handle; the header has been read, so TurboJPEG checks the factor.
+        let rc = unsafe { tj::tj3SetScalingFactor(self.handle.as_ptr(), factor) };
+        self.check(rc)?;
         // SAFETY: valid handle, header read and scaling set (TurboJPEG validates the region).
         let rc = unsafe { tj::tj3SetCroppingRegion(self.handle.as_ptr(), crop) };
         self.check(rc)?;
@@ -337,6 +346,40 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn one_decoder_crops_rows_after_any_other_image() {
+        // A region starting below the top row, decoded with plain upsampling (merged with the
+        // colour conversion) by an instance that last decoded a 4:4:4 photo (separate colour
+        // converter): libjpeg-turbo's row skip then touches the earlier image's freed converter
+        // unless the instance is fresh. `.ci/check-memory.sh` runs this under valgrind.
+        let tall = photo(250, 400, Chroma::Half420);
+        let region = Region {
+            x0: 0,
+            y0: 75,
+            x1: 250,
+            y1: 325,
+        };
+        let mut want = Vec::new();
+        Decoder::new(DecodeMode::Fast)
+            .unwrap()
+            .decode_rgb(&tall, &mut want, |_| Ok::<_, ()>((8, Some(region))))
+            .unwrap()
+            .unwrap();
+        let mut dec = Decoder::new(DecodeMode::Fast).unwrap();
+        let mut out = Vec::new();
+        for first in [photo(300, 200, Chroma::Full444), tall.clone()] {
+            dec.decode_rgb(&first, &mut out, |_| Ok::<_, ()>((8, None)))
+                .unwrap()
+                .unwrap();
+            let d = dec
+                .decode_rgb(&tall, &mut out, |_| Ok::<_, ()>((8, Some(region))))
+                .unwrap()
+                .unwrap();
+            assert_eq!((d.top, d.height), (75, 250));
+            assert!(out == want);
         }
     }
 
