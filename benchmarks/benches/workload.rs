@@ -101,17 +101,16 @@ fn codec(c: &mut Criterion) {
         })
     });
 
-    // The whole per-image step as preprocess runs it (the default: fast decoding of the centre
-    // region, SIMD DCT scales only), and with each of those choices undone.
-    // `all_scales`: DCT scales 5/8-7/8 (plain C IDCTs) used instead of decoding at 8/8;
+    // The whole per-image step as preprocess runs it (the default: accurate decoding of the
+    // centre region, SIMD DCT scales only), and with one choice changed each.
+    // `fast`: fast IDCT and plain chroma upsampling (`--decoder fast`);
     // `whole`: the whole photo decoded, not just the region the crop and the filter read;
-    // `accurate`: libjpeg's accurate IDCT and smooth chroma upsampling.
+    // `all_scales`: DCT scales 5/8-7/8 (plain C IDCTs) used instead of decoding at 8/8.
     for (name, decode, region, simd) in [
-        ("process", DecodeMode::Fast, true, true),
-        ("process_accurate", DecodeMode::Accurate, true, true),
-        ("process_whole", DecodeMode::Fast, false, true),
-        ("process_accurate_whole", DecodeMode::Accurate, false, true),
-        ("process_all_scales", DecodeMode::Fast, true, false),
+        ("process", DecodeMode::Accurate, true, true),
+        ("process_fast", DecodeMode::Fast, true, true),
+        ("process_whole", DecodeMode::Accurate, false, true),
+        ("process_all_scales", DecodeMode::Accurate, true, false),
     ] {
         let mut t = Transformer::new(&TransformOptions {
             decode,

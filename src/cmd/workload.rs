@@ -92,9 +92,10 @@ pub struct PreprocessArgs {
     /// Decode at full size instead of shrinking in the DCT domain first.
     #[arg(long)]
     no_dct_scaling: bool,
-    /// JPEG decoding: fast (fast integer IDCT, as TensorFlow's decode_jpeg by default, and
-    /// plain chroma upsampling) or accurate (libjpeg's accurate IDCT and smooth upsampling).
-    #[arg(long, default_value = "fast")]
+    /// JPEG decoding: accurate (libjpeg's accurate IDCT and smooth chroma upsampling) or fast
+    /// (the fast integer IDCT, TensorFlow's decode_jpeg default, and plain upsampling: ~3%
+    /// faster, pixels 40-53 dB PSNR from accurate).
+    #[arg(long, default_value = "accurate")]
     decoder: DecodeMode,
     #[arg(long, default_value_t = 16)]
     shards: usize,

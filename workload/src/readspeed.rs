@@ -12,7 +12,7 @@ use crate::dataset::scan;
 use crate::example;
 use crate::storage::{self, Storage};
 use crate::tfrecord::SliceReader;
-use crate::transform::{TransformOptions, Transformer};
+use crate::transform::{DecodeMode, TransformOptions, Transformer};
 use crate::Error;
 
 /// What the test reads.
@@ -343,10 +343,12 @@ pub fn run_with(
         for _ in 0..threads {
             s.spawn(|| {
                 // Decode at full size (no DCT scaling): the test measures reading, not resizing.
-                // The default fast IDCT is also what TensorFlow's decode_jpeg uses by default.
+                // The fast IDCT is what tf.data's decode_jpeg uses by default (TensorFlow's
+                // dct_method "" = INTEGER_FAST); the records are 4:4:4, so upsampling is moot.
                 let mut decoder = if opts.decode {
                     match Transformer::new(&TransformOptions {
                         dct_scaling: false,
+                        decode: DecodeMode::Fast,
                         ..Default::default()
                     }) {
                         Ok(t) => Some(t),

@@ -7,8 +7,9 @@
 //! run plain-C IDCTs, 10x10-14x14 for 4:2:0 chroma, and measured slower than full size).
 //!
 //! The decoder only decodes the centre square the fill crop keeps (plus the resize filter's
-//! margin), and by default uses the fast IDCT and plain chroma upsampling
-//! ([`DecodeMode::Fast`]); `DecodeMode::Accurate` decodes as TensorFlow and Pillow do.
+//! margin), which gives the same pixels as decoding the whole photo. By default it decodes as
+//! libjpeg does by default (accurate IDCT, smooth chroma upsampling); [`DecodeMode::Fast`]
+//! trades about 3% of preprocessing time for pixels that move by 40-53 dB PSNR.
 
 use fast_image_resize as fir;
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
@@ -75,7 +76,7 @@ pub struct TransformOptions {
     pub filter: Filter,
     /// Let the decoder shrink by M/8 in the DCT domain while the short side stays >= `size`.
     pub dct_scaling: bool,
-    /// IDCT and chroma upsampling: fast (the default) or accurate.
+    /// IDCT and chroma upsampling: accurate (the default) or fast.
     pub decode: DecodeMode,
 }
 
@@ -87,7 +88,7 @@ impl Default for TransformOptions {
             chroma: Chroma::Full444,
             filter: Filter::Bilinear,
             dct_scaling: true,
-            decode: DecodeMode::Fast,
+            decode: DecodeMode::Accurate,
         }
     }
 }
@@ -517,7 +518,11 @@ mod tests {
                 ..Default::default()
             };
             let exact = resized(&accurate, true, &jpeg);
-            let fast = resized(&TransformOptions::default(), true, &jpeg);
+            let fast_opts = TransformOptions {
+                decode: DecodeMode::Fast,
+                ..Default::default()
+            };
+            let fast = resized(&fast_opts, true, &jpeg);
             let mut t = Transformer::new(&accurate).unwrap();
             let mut out = Vec::new();
             t.process(&jpeg, &mut out).unwrap();
