@@ -85,10 +85,10 @@ print(json.dumps({"tool": "ours", "procs": int(threads), "images": n, "wall_s": 
 PY
 }
 
-peer() { # venv tool procs
-    local py=$1/bin/python tool=$2 procs=$3
-    "$py" "$here/peer.py" --tool "$tool" --procs "$procs" --input "$photos" \
-        | python3 -c "import json,sys; d=json.loads(sys.stdin.read()); d['peer_build']='$pillow_kind' if d['tool'].startswith('pillow') else ''; print(json.dumps(d))" >>"$results"
+peer() { # venv tool procs [input folder] [name in results]
+    local py=$1/bin/python tool=$2 procs=$3 input=${4:-$photos} name=${5:-$2}
+    "$py" "$here/peer.py" --tool "$tool" --procs "$procs" --input "$input" \
+        | python3 -c "import json,sys; d=json.loads(sys.stdin.read()); d['tool']='$name'; d['peer_build']='$pillow_kind' if d['tool'].startswith('pillow') else ''; print(json.dumps(d))" >>"$results"
 }
 
 # TFRecord reading from page cache: our read-speed (framing + both CRCs + Example parse, one
@@ -125,6 +125,12 @@ print(json.dumps({"tool": sys.argv[2], "procs": par, "images": n, "wall_s": t / 
 PY
     done
     TF_CPP_MIN_LOG_LEVEL=2 "$tf_venv/bin/python" "$here/tfdata_read.py" "$shards" >>"$results"
+    # The reference for the decoding read: libjpeg-turbo decoding the same 192x192 JPEGs as
+    # plain files (taken out of the shards by tf.data), with the fast IDCT our read uses.
+    local small=$out/small
+    rm -rf "$small"
+    TF_CPP_MIN_LOG_LEVEL=2 "$tf_venv/bin/python" "$here/tfdata_read.py" "$shards" --extract "$small"
+    peer "$simd_venv" turbojpeg-decode-fast 1 "$small" turbojpeg-decode-192
 }
 
 for r in $(seq "$runs"); do
