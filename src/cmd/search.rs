@@ -118,11 +118,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
         BackendKind::Local => {
             // Probe output goes beside the journal unless the space file names a folder.
-            let scratch = match &args.journal {
-                Some(j) => scratch_beside(j),
-                None => std::env::temp_dir().join("cherrypick-dry-run"),
-            };
-            let runner = LocalRunner::new(spec.clone(), scratch)
+            let runner = LocalRunner::new(spec.clone(), scratch_dir(args.journal.as_deref()))
                 .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
             if args.dry_run {
                 return dry_run(&spec, &settings, &runner, |id| describe_plan(&runner, id));
@@ -132,12 +128,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             search(&spec, &settings, &journal, args.resume, runner, None).map(|_| ())
         }
         BackendKind::Spark => {
-            let scratch = match &args.journal {
-                Some(j) => scratch_beside(j),
-                None => std::env::temp_dir().join("cherrypick-dry-run"),
-            };
-            let mut options =
-                SparkOptions::from_env(scratch).map_err(|e| bad_input(anyhow::anyhow!(e)))?;
+            let mut options = SparkOptions::from_env(scratch_dir(args.journal.as_deref()))
+                .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
             options.keep_output = args.keep_output;
             let runner = SparkRunner::new(spec.clone(), options)
                 .map_err(|e| bad_input(anyhow::anyhow!(e)))?;
@@ -274,6 +266,14 @@ fn journal_arg(args: &Args) -> anyhow::Result<PathBuf> {
 /// `runs.jsonl` -> `runs.scratch/`.
 pub fn scratch_beside(journal: &std::path::Path) -> PathBuf {
     journal.with_extension("scratch")
+}
+
+/// Where probes write: beside the journal, or (a dry run, which has none) a temporary folder.
+fn scratch_dir(journal: Option<&std::path::Path>) -> PathBuf {
+    journal.map_or_else(
+        || std::env::temp_dir().join("cherrypick-dry-run"),
+        scratch_beside,
+    )
 }
 
 /// Generates the space file's synthetic dataset if it is not there yet, saying so.
