@@ -121,10 +121,6 @@ impl Decoder {
         self.set(tj::TJPARAM_TJPARAM_SCANLIMIT, SCAN_LIMIT)
     }
 
-    pub fn mode(&self) -> DecodeMode {
-        self.mode
-    }
-
     fn set(&mut self, param: tj::TJPARAM, value: i32) -> Result<(), String> {
         // SAFETY: valid handle; TurboJPEG validates the parameter and value.
         let rc = unsafe { tj::tj3Set(self.handle.as_ptr(), param as i32, value) };
