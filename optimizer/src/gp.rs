@@ -315,11 +315,58 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
     Ok((lml, grad))
 }
 
+/// Bounds in log space of the free hyper-parameters (`[ln l_1..ln l_d, ln s2]`, then ln noise
+/// when it is fitted), and ln noise in standardised units when it is fixed.
+pub(crate) fn free_parameters(data: &GpData, config: &GpConfig) -> (Bounds, Option<f64>) {
+    let d = data.dim();
+    let (ls_lo, ls_hi) = (config.length_scale.0.ln(), config.length_scale.1.ln());
+    let (sv_lo, sv_hi) = (config.signal_var.0.ln(), config.signal_var.1.ln());
+    let mut lo = vec![ls_lo; d];
+    let mut hi = vec![ls_hi; d];
+    lo.push(sv_lo);
+    hi.push(sv_hi);
+    let fixed_log_noise = match config.noise {
+        Noise::Fixed(v) => Some(data.noise_to_standard(v.max(1e-12)).ln()),
+        Noise::Fitted { min, max } => {
+            lo.push(data.noise_to_standard(min.max(1e-12)).ln());
+            hi.push(data.noise_to_standard(max.max(min * 1.0001)).ln());
+            None
+        }
+    };
+    (Bounds { lo, hi }, fixed_log_noise)
+}
+
+/// Log marginal likelihood of the standardised targets, without the gradient (a Cholesky and
+/// one solve: what a sampler needs at each of its many evaluations).
+pub fn log_marginal_likelihood_value(data: &GpData, hyper: &Hyper) -> Result<f64, GpError> {
+    if hyper.log_length_scales.len() != data.dim() {
+        return Err(GpError::Shape {
+            got: hyper.log_length_scales.len(),
+            want: data.dim(),
+        });
+    }
+    let (mut k, _) = kernel_matrix(data, hyper);
+    let noise = hyper.log_noise_var.exp();
+    for i in 0..data.len() {
+        k[(i, i)] += noise;
+    }
+    let (chol, _) = cholesky_jitter(k)?;
+    let alpha = chol.solve(&data.y);
+    let log_det: f64 = chol
+        .l_dirty()
+        .diagonal()
+        .iter()
+        .map(|v| v.ln())
+        .sum::<f64>()
+        * 2.0;
+    Ok(-0.5 * data.y.dot(&alpha) - 0.5 * log_det - 0.5 * data.len() as f64 * LN_2PI)
+}
+
 /// Bounds in log space for each entry of the hyper-parameter vector being optimised.
 #[derive(Debug, Clone)]
-struct Bounds {
-    lo: Vec<f64>,
-    hi: Vec<f64>,
+pub(crate) struct Bounds {
+    pub(crate) lo: Vec<f64>,
+    pub(crate) hi: Vec<f64>,
 }
 
 impl Bounds {
@@ -476,25 +523,7 @@ impl FittedGp {
         warm: Option<&Hyper>,
     ) -> Result<FittedGp, GpError> {
         let d = data.dim();
-        let (ls_lo, ls_hi) = (config.length_scale.0.ln(), config.length_scale.1.ln());
-        let (sv_lo, sv_hi) = (config.signal_var.0.ln(), config.signal_var.1.ln());
-        let mut lo = vec![ls_lo; d];
-        let mut hi = vec![ls_hi; d];
-        lo.push(sv_lo);
-        hi.push(sv_hi);
-        let fixed_log_noise = match config.noise {
-            Noise::Fixed(v) => Some(data.noise_to_standard(v.max(1e-12)).ln()),
-            Noise::Fitted { min, max } => {
-                let (a, b) = (
-                    data.noise_to_standard(min.max(1e-12)).ln(),
-                    data.noise_to_standard(max.max(min * 1.0001)).ln(),
-                );
-                lo.push(a);
-                hi.push(b);
-                None
-            }
-        };
-        let bounds = Bounds { lo, hi };
+        let (bounds, fixed_log_noise) = free_parameters(&data, config);
         let objective = Objective {
             data: &data,
             bounds: bounds.clone(),

@@ -7,6 +7,7 @@ pub mod gp;
 pub mod journal;
 pub mod outcome;
 pub mod rng;
+pub mod slice;
 pub mod sobol;
 pub mod space;
 pub mod strategies;

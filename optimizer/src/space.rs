@@ -31,6 +31,16 @@ pub enum Value {
     Cat(String),
 }
 
+impl Value {
+    /// The number, or NaN for a category (callers check the dimension's kind first).
+    fn num(&self) -> f64 {
+        match self {
+            Value::Num(x) => *x,
+            Value::Cat(_) => f64::NAN,
+        }
+    }
+}
+
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -78,12 +88,29 @@ pub enum SpaceError {
 }
 
 /// A finite catalogue of configurations with a precomputed encoding in the unit cube.
+/// Deserialising goes through [`Space::new`], so a space read from a file is checked like one
+/// built in code.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(try_from = "SpaceParts")]
 pub struct Space {
     dimensions: Vec<Dimension>,
     configs: Vec<Config>,
     #[serde(skip)]
     encoded: Vec<Vec<f64>>,
+}
+
+/// What a serialised [`Space`] holds, before it is checked.
+#[derive(Deserialize)]
+struct SpaceParts {
+    dimensions: Vec<Dimension>,
+    configs: Vec<Config>,
+}
+
+impl TryFrom<SpaceParts> for Space {
+    type Error = SpaceError;
+    fn try_from(parts: SpaceParts) -> Result<Space, SpaceError> {
+        Space::new(parts.dimensions, parts.configs)
+    }
 }
 
 impl Space {
@@ -174,36 +201,87 @@ impl Space {
     }
 
     fn encode_all(&self) -> Vec<Vec<f64>> {
+        self.features(Features::Space)
+    }
+
+    /// The surrogate's inputs for every configuration, encoded as `how` says; every column in
+    /// [0, 1]. This is the crate's one feature encoder: strategies ask it, never re-encode.
+    pub fn features(&self, how: Features) -> Vec<Vec<f64>> {
+        let declared = how == Features::Space;
         let n = self.configs.len();
         let mut out = vec![Vec::new(); n];
+        // ln of every amount (positive numeric dimension with 3 or more distinct values).
+        let mut amounts: Vec<Vec<f64>> = Vec::new();
         for (j, d) in self.dimensions.iter().enumerate() {
             match &d.kind {
                 Kind::Numeric { log } => {
-                    let t = |v: &Value| match v {
-                        Value::Num(x) if *log => x.ln(),
-                        Value::Num(x) => *x,
-                        Value::Cat(_) => unreachable!("checked in Space::new"),
-                    };
-                    let xs: Vec<f64> = self.configs.iter().map(|c| t(&c.values[j])).collect();
-                    let min = xs.iter().cloned().fold(f64::INFINITY, f64::min);
-                    let max = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let span = max - min;
-                    // A constant dimension carries no information: encode it as 0.5 everywhere.
-                    for (row, x) in out.iter_mut().zip(xs) {
-                        row.push(if span > 0.0 { (x - min) / span } else { 0.5 });
+                    let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
+                    let min = raw.iter().cloned().fold(f64::INFINITY, f64::min);
+                    let max = raw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                    let use_log = *log || (!declared && min > 0.0 && max / min >= 4.0);
+                    let t: Vec<f64> = raw
+                        .iter()
+                        .map(|x| if use_log { x.ln() } else { *x })
+                        .collect();
+                    if min > 0.0 && distinct(&raw) >= 3 {
+                        amounts.push(raw.iter().map(|x| x.ln()).collect());
                     }
+                    push_scaled(&mut out, &t, declared);
                 }
                 Kind::Categorical { levels } => {
-                    if levels.len() < 2 {
+                    let used: Vec<&String> = levels
+                        .iter()
+                        .filter(|l| {
+                            declared
+                                || self
+                                    .configs
+                                    .iter()
+                                    .any(|c| matches!(&c.values[j], Value::Cat(s) if s == *l))
+                        })
+                        .collect();
+                    if used.len() < 2 {
                         continue;
                     }
                     for (row, c) in out.iter_mut().zip(&self.configs) {
-                        let Value::Cat(s) = &c.values[j] else {
-                            unreachable!("checked in Space::new")
-                        };
-                        row.extend(levels.iter().map(|l| if l == s { 1.0 } else { 0.0 }));
+                        for l in &used {
+                            row.push(match &c.values[j] {
+                                Value::Cat(s) if s == *l => 1.0,
+                                _ => 0.0,
+                            });
+                        }
                     }
                 }
+            }
+        }
+        if how == Features::Products && amounts.len() >= 2 {
+            // Every subset of two or more amounts when there are few, else the pairs and the
+            // product of all (which for nodes, vCPUs and memory per vCPU is total memory).
+            let k = amounts.len();
+            let subsets: Vec<u32> = if k <= 4 {
+                (1u32..(1 << k)).filter(|m| m.count_ones() >= 2).collect()
+            } else {
+                let mut v: Vec<u32> = (0..k)
+                    .flat_map(|a| ((a + 1)..k).map(move |b| (1u32 << a) | (1u32 << b)))
+                    .collect();
+                v.push((1u32 << k) - 1);
+                v
+            };
+            for mask in subsets {
+                let t: Vec<f64> = (0..n)
+                    .map(|i| {
+                        (0..k)
+                            .filter(|b| mask & (1 << b) != 0)
+                            .map(|b| amounts[b][i])
+                            .sum()
+                    })
+                    .collect();
+                push_scaled(&mut out, &t, false);
+            }
+        }
+        // A catalogue where nothing varies: give the surrogate one constant input.
+        if !declared && out.first().is_some_and(|r| r.is_empty()) {
+            for row in &mut out {
+                row.push(0.5);
             }
         }
         out
@@ -253,6 +331,56 @@ impl Space {
     }
 }
 
+/// How configurations are turned into the surrogate's inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Features {
+    /// As the catalogue declares it: numeric dimensions min-max scaled (after a log where
+    /// declared), constant ones at 0.5, categorical ones one-hot over their declared levels.
+    Space,
+    /// Numeric dimensions on a log scale when declared so or when their positive values span a
+    /// ratio of 4 or more; constant dimensions and unused levels dropped.
+    LogAuto,
+    /// [`Features::LogAuto`] plus the products of the amounts (numeric dimensions with only
+    /// positive values and at least three of them): nodes x vCPUs per node is the cluster's
+    /// cores, nodes x vCPUs x memory per vCPU its memory. A job whose data fits in the cluster's
+    /// memory runs in another regime, and that cliff, diagonal across the per-node axes, is a
+    /// one-dimensional step along a product, which a length-scale per input cannot follow.
+    Products,
+}
+
+/// Appends `t` min-max scaled to [0, 1] as one column; a constant column is 0.5 when `keep_constant`,
+/// else left out (and so is a copy of a column already there).
+fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) {
+    let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    if hi > lo {
+        let col: Vec<f64> = t.iter().map(|v| (v - lo) / (hi - lo)).collect();
+        let width = out.first().map_or(0, Vec::len);
+        let duplicate = !keep_constant
+            && (0..width).any(|c| {
+                out.iter()
+                    .zip(&col)
+                    .all(|(row, v)| (row[c] - v).abs() < 1e-12)
+            });
+        if !duplicate {
+            for (row, v) in out.iter_mut().zip(col) {
+                row.push(v);
+            }
+        }
+    } else if keep_constant {
+        for row in out.iter_mut() {
+            row.push(0.5);
+        }
+    }
+}
+
+fn distinct(xs: &[f64]) -> usize {
+    let mut v = xs.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v.len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +426,64 @@ mod tests {
             (s.encoded(2)[0] - 0.5).abs() < 1e-12,
             "8 is halfway between 4 and 16 in log"
         );
+    }
+
+    #[test]
+    fn product_features_add_cluster_totals_for_any_loader() {
+        // Scout-like shape: nodes x vCPUs per node x memory per vCPU, all amounts.
+        let dims: Vec<Dimension> = ["nodes", "vcpus", "ram_per_vcpu"]
+            .iter()
+            .map(|n| Dimension {
+                name: n.to_string(),
+                kind: Kind::Numeric { log: false },
+            })
+            .collect();
+        let mut configs = vec![];
+        for nodes in [4.0, 8.0, 16.0] {
+            for vcpus in [2.0, 4.0, 8.0] {
+                for ram in [1.875, 4.0, 7.625] {
+                    configs.push(Config {
+                        name: format!("{nodes}-{vcpus}-{ram}"),
+                        values: vec![Value::Num(nodes), Value::Num(vcpus), Value::Num(ram)],
+                        price_per_hour: nodes * vcpus * 0.05,
+                    });
+                }
+            }
+        }
+        let s = Space::new(dims, configs).unwrap();
+        let plain = s.features(Features::LogAuto);
+        let prod = s.features(Features::Products);
+        assert_eq!(plain[0].len(), 3);
+        // nodes*vcpus, nodes*ram, vcpus*ram and nodes*vcpus*ram.
+        assert_eq!(prod[0].len(), 7);
+        let total_ram = |c: &Config| c.values.iter().map(|v| v.num()).product::<f64>();
+        let (lo, hi) = (4.0 * 2.0 * 1.875f64, 16.0 * 8.0 * 7.625f64);
+        for (i, c) in s.configs().iter().enumerate() {
+            let want = (total_ram(c).ln() - lo.ln()) / (hi.ln() - lo.ln());
+            assert!(
+                (prod[i][6] - want).abs() < 1e-12,
+                "{}: {}",
+                c.name,
+                prod[i][6]
+            );
+            assert!(prod[i].iter().all(|v| (0.0..=1.0).contains(v)));
+        }
+        // Declared encoding is untouched by the choice.
+        assert_eq!(s.features(Features::Space)[5], s.encoded(5));
+    }
+
+    #[test]
+    fn a_deserialised_space_is_checked_like_a_built_one() {
+        let good = Space::new(dims(), vec![cfg("a", 4.0, "c4"), cfg("b", 8.0, "m4")]).unwrap();
+        let json = serde_json::to_string(&good).unwrap();
+        let back: Space = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.encoded(1), good.encoded(1));
+        assert!(json.contains("[8.0,\"m4\"]"), "{json}");
+        let bad = json.replace("[8.0,\"m4\"]", "[8.0,\"x9\"]");
+        let err = serde_json::from_str::<Space>(&bad).unwrap_err().to_string();
+        assert!(err.contains("x9"), "{err}");
+        let empty = r#"{"dimensions":[],"configs":[]}"#;
+        assert!(serde_json::from_str::<Space>(empty).is_err());
     }
 
     #[test]

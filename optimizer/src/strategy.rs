@@ -26,6 +26,7 @@ pub trait Optimizer: Send {
     /// Strategy name as used on the command line (`bo`, `cherrypick`, `grid`, ...).
     fn name(&self) -> &str;
     fn ask(&mut self) -> Option<Proposal>;
+    /// Records the outcome of `config`. A `config` outside the strategy's space is ignored.
     fn tell(&mut self, config: ConfigId, outcome: Outcome);
     fn history(&self) -> &History;
 }

@@ -163,9 +163,11 @@ impl Optimizer for CoordinateDescent {
     }
 
     fn tell(&mut self, config: ConfigId, outcome: Outcome) {
-        if let Some(slot) = self.issued.get_mut(config) {
-            *slot = true;
-        }
+        // A configuration this space does not have is not recorded (nothing could use it).
+        let Some(slot) = self.issued.get_mut(config) else {
+            return;
+        };
+        *slot = true;
         if let Outcome::Completed {
             runtime_s,
             cost_usd,

@@ -2,13 +2,16 @@
 
 mod coordinate;
 mod model;
+mod settings;
 mod simple;
 
 use std::sync::Arc;
 
+pub use crate::space::Features;
 pub use coordinate::CoordinateDescent;
-pub use model::{
-    Acquisition, FailedRuns, Features, ModelSettings, ModelStrategy, StopRule, Target,
+pub use model::ModelStrategy;
+pub use settings::{
+    Acquisition, FailedRuns, HyperMode, ModelSettings, SettingError, StopRule, Target,
 };
 pub use simple::{Grid, RandomSearch};
 
@@ -28,28 +31,38 @@ pub struct StrategyOptions {
     pub max_runtime_s: Option<f64>,
 }
 
-/// Unknown strategy name.
+/// A strategy name the factory does not know, or a `name:key=value` override it refuses.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("unknown strategy `{0}` (known: bo, cherrypick, coordinate, random, grid)")]
-pub struct UnknownStrategy(pub String);
+pub enum UnknownStrategy {
+    #[error("unknown strategy `{0}` (known: bo, cherrypick, coordinate, random, grid; bo and cherrypick take `:key=value` options)")]
+    Name(String),
+    #[error("strategy `{spec}`: {source}")]
+    Setting {
+        spec: String,
+        #[source]
+        source: SettingError,
+    },
+}
 
-/// Builds the strategy called `name` over `space`.
+/// Builds the strategy called `name` over `space`. The model-based ones (`bo`, `cherrypick`)
+/// take overrides spelled `bo:key=value:key=value` (see [`ModelSettings::set`]).
 pub fn build_strategy(
     name: &str,
     space: Arc<Space>,
     options: &StrategyOptions,
 ) -> Result<Box<dyn Optimizer>, UnknownStrategy> {
+    if let Some(settings) = ModelSettings::parse(name) {
+        let settings = settings.map_err(|source| UnknownStrategy::Setting {
+            spec: name.to_string(),
+            source,
+        })?;
+        return Ok(Box::new(ModelStrategy::new(space, options, settings)));
+    }
     Ok(match name {
-        "bo" => Box::new(ModelStrategy::new(space, options, ModelSettings::bo())),
-        "cherrypick" => Box::new(ModelStrategy::new(
-            space,
-            options,
-            ModelSettings::cherrypick(),
-        )),
         "coordinate" => Box::new(CoordinateDescent::new(space, options)),
         "grid" => Box::new(Grid::new(space)),
         "random" => Box::new(RandomSearch::new(space, options.seed)),
-        other => return Err(UnknownStrategy(other.to_string())),
+        other => return Err(UnknownStrategy::Name(other.to_string())),
     })
 }
 
@@ -248,7 +261,77 @@ mod tests {
     }
 
     #[test]
+    fn model_variants_are_deterministic_and_find_the_optimum() {
+        let space = space();
+        let optimum = (0..space.len())
+            .filter_map(|i| run(&space, i).completed_cost())
+            .fold(f64::INFINITY, f64::min);
+        for spec in [
+            "bo:samples=6",
+            "bo:features=products",
+            "bo:failed=worst",
+            "cherrypick:samples=4",
+        ] {
+            let a = trace(spec, 5, 25, None);
+            assert_eq!(a, trace(spec, 5, 25, None), "{spec} is not deterministic");
+            let found = a
+                .iter()
+                .filter_map(|p| run(&space, p.0).completed_cost())
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                found <= optimum * 1.0000001,
+                "{spec} missed the optimum in 25"
+            );
+        }
+    }
+
+    #[test]
+    fn likely_best_stop_waits_for_its_minimum_and_then_fires() {
+        let t = trace(
+            "bo:stop=likely:margin=0.05:prob=0.1:min-runs=8",
+            2,
+            60,
+            None,
+        );
+        let first = t.iter().position(|p| p.1);
+        assert!(
+            first.is_some_and(|i| (8..40).contains(&i)),
+            "stop fired at {first:?}"
+        );
+        // A stricter statement (any improvement at all, 1% chance) never fires sooner.
+        let strict = trace("bo:stop=likely:margin=0:prob=0.01:min-runs=8", 2, 60, None);
+        let strict_first = strict.iter().position(|p| p.1).unwrap_or(60);
+        assert!(strict_first >= first.unwrap(), "{strict_first} < {first:?}");
+    }
+
+    #[test]
+    fn a_model_strategy_without_initial_design_still_proposes() {
+        let space = space();
+        let settings = ModelSettings {
+            initial: 0,
+            ..ModelSettings::bo()
+        };
+        let mut s = ModelStrategy::new(space.clone(), &StrategyOptions::default(), settings);
+        for _ in 0..8 {
+            let p = s.ask().unwrap();
+            s.tell(p.config, run(&space, p.config));
+        }
+        // A configuration the space does not have is ignored, not a panic.
+        s.tell(space.len() + 3, run(&space, 0));
+        assert_eq!(s.history().len(), 8);
+        assert!(s.ask().is_some());
+    }
+
+    #[test]
     fn unknown_names_are_errors() {
         assert!(build_strategy("nope", space(), &StrategyOptions::default()).is_err());
+        let e = build_strategy("bo:initial=x", space(), &StrategyOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("bo:initial=x") && e.contains("whole number"),
+            "{e}"
+        );
     }
 }

@@ -34,8 +34,11 @@ impl Ordered {
         })
     }
     fn tell(&mut self, config: ConfigId, outcome: Outcome) {
-        self.issued[config] = true;
-        self.history.push(config, outcome);
+        // A configuration this space does not have is not recorded (nothing could use it).
+        if let Some(slot) = self.issued.get_mut(config) {
+            *slot = true;
+            self.history.push(config, outcome);
+        }
     }
 }
 
