@@ -33,6 +33,8 @@ enum Command {
     Journal(cmd::journal::Command),
     /// Print the CherryPick paper's Table 1 from its recorded runs.
     Paper(cmd::paper::Args),
+    /// Choose a strategy's settings by cross-validation over workloads; report held-out figures.
+    Tune(cmd::tune::Args),
     /// End-to-end demo: small synthetic dataset, local backend, `bo` search.
     Demo(cmd::demo::Args),
 }
@@ -53,6 +55,7 @@ fn main() -> std::process::ExitCode {
         Command::Journal(c) => cmd::journal::run(c),
         Command::Paper(a) => cmd::paper::run(a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Tune(a) => cmd::tune::run(a),
     };
     exit::report(result)
 }

@@ -322,7 +322,7 @@ pub(crate) fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use optimizer::{Config, Dimension, Kind, Value};
 

@@ -16,6 +16,7 @@ pub mod plot;
 pub mod replay;
 pub mod report;
 pub mod scout;
+pub mod tune;
 
 pub use compare::{run_compare, CompareError, CompareOptions, Comparison};
 pub use dataset::{

@@ -23,7 +23,19 @@ pub struct RunMetrics {
     pub stop_normalized: f64,
     pub stop_search_cost: f64,
     pub ask_ms: Vec<f64>,
+    /// For each of [`REACH_LEVELS`]: the evaluation at which the best found first came within
+    /// it (`None`: never within the run), and the search cost (all probes so far over the
+    /// optimum's cost) at that evaluation, or of the whole run when it never did.
+    pub reach: [(Option<usize>, f64); 3],
 }
+
+/// The levels "evaluations until the best found is within 20%, within 10%, at the optimum"
+/// are measured at (normalised cost), with their names in summary.json.
+pub const REACH_LEVELS: [(&str, f64); 3] = [
+    ("within_20pct", 1.2),
+    ("within_10pct", 1.1),
+    ("optimum", 1.0 + OPTIMUM_TOLERANCE),
+];
 
 /// Normalised best-so-far cost after each probe (`result[k-1]` is after k probes).
 pub fn best_curve(probes: &[Probe], scale: &Scale) -> Vec<f64> {
@@ -60,14 +72,36 @@ pub fn run_metrics(trace: &RunTrace, scale: &Scale, budget: usize) -> RunMetrics
         .iter()
         .map(|p| p.outcome.cost_paid())
         .sum();
+    let cost_to = |k: usize| -> f64 {
+        trace.probes[..k]
+            .iter()
+            .map(|p| p.outcome.cost_paid())
+            .sum::<f64>()
+            / scale.optimum
+    };
+    let reach = REACH_LEVELS.map(|(_, level)| {
+        let first = raw.iter().position(|&r| r <= level).map(|i| i + 1);
+        (first, cost_to(first.unwrap_or(raw.len())))
+    });
     RunMetrics {
         curve,
+        reach,
         stop_fired_at: trace.stop_fired_at,
         stop_evaluations,
         stop_normalized: at(&raw, stop_evaluations, worst),
         stop_search_cost: spent / scale.optimum,
         ask_ms: trace.ask_ms.clone(),
     }
+}
+
+/// Mean normalised best cost after `k` evaluations.
+pub fn mean_at(runs: &[&RunMetrics], k: usize) -> f64 {
+    let v: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.curve.get(k - 1).or(r.curve.last()))
+        .copied()
+        .collect();
+    v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
 /// Whether a normalised cost is the optimum.
@@ -145,6 +179,18 @@ pub struct StopRow {
     pub search_cost_normalized_median: f64,
 }
 
+/// How soon runs got within one of [`REACH_LEVELS`] of the optimum. A run that never did counts
+/// as budget + 1 evaluations (and its whole search cost), and is counted in `not_reached`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReachRow {
+    pub evaluations_mean: f64,
+    pub evaluations_median: f64,
+    /// Share of runs that never got there within the budget.
+    pub not_reached: f64,
+    /// Median over runs of the summed cost of every probe until then, over the optimum's cost.
+    pub search_cost_normalized_median: f64,
+}
+
 /// One ROW of summary.json: a (workload or aggregate, strategy) cell over its runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Row {
@@ -155,6 +201,8 @@ pub struct Row {
     /// it did not fire count as stopping at their last evaluation.
     pub stop: Option<StopRow>,
     pub ms_per_ask_median: f64,
+    /// Keyed by the names in [`REACH_LEVELS`] (`within_20pct`, `within_10pct`, `optimum`).
+    pub evaluations_until: std::collections::BTreeMap<&'static str, ReachRow>,
 }
 
 impl Row {
@@ -185,7 +233,27 @@ impl Row {
             }
         });
         let asks: Vec<f64> = runs.iter().flat_map(|r| r.ask_ms.iter().copied()).collect();
+        let evaluations_until = REACH_LEVELS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let evals: Vec<f64> = runs
+                    .iter()
+                    .map(|r| r.reach[i].0.map_or(budget + 1, |k| k) as f64)
+                    .collect();
+                let cost: Vec<f64> = runs.iter().map(|r| r.reach[i].1).collect();
+                let missed = runs.iter().filter(|r| r.reach[i].0.is_none()).count();
+                let row = ReachRow {
+                    evaluations_mean: mean(&evals),
+                    evaluations_median: quantile(&evals, 0.5),
+                    not_reached: missed as f64 / n,
+                    search_cost_normalized_median: quantile(&cost, 0.5),
+                };
+                (*name, row)
+            })
+            .collect();
         Row {
+            evaluations_until,
             normalized_cost_at: ByEval(costs),
             p_optimum_at: ByEval(p_opt),
             stop,
@@ -298,6 +366,32 @@ mod tests {
         assert_eq!(no_stop.stop, None);
         let json = serde_json::to_string(&row.p_optimum_at).unwrap();
         assert!(json.starts_with("{\"1\":"), "{json}");
+    }
+
+    #[test]
+    fn evaluations_until_within_a_level_count_misses_as_budget_plus_one() {
+        let s = scale();
+        // Reaches 2x at 1, the optimum at 3; the second run never gets within 20%.
+        let runs: Vec<RunMetrics> = [
+            trace(
+                vec![probe(1, Some(4.0)), probe(3, None), probe(0, Some(2.0))],
+                None,
+            ),
+            trace(vec![probe(2, Some(8.0)), probe(1, Some(4.0))], None),
+        ]
+        .iter()
+        .map(|t| run_metrics(t, &s, 4))
+        .collect();
+        assert_eq!(runs[0].reach[2], (Some(3), 5.5));
+        assert_eq!(runs[1].reach[1], (None, 6.0));
+        let refs: Vec<&RunMetrics> = runs.iter().collect();
+        let row = Row::of(&refs);
+        let opt = &row.evaluations_until["optimum"];
+        assert_eq!(opt.evaluations_mean, 4.0, "3 and budget + 1 = 5");
+        assert_eq!(opt.not_reached, 0.5);
+        assert_eq!(opt.search_cost_normalized_median, 5.75);
+        let json = serde_json::to_value(&row).unwrap();
+        assert!(json["evaluations_until"]["within_10pct"]["evaluations_median"].is_number());
     }
 
     #[test]

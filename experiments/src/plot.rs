@@ -225,6 +225,7 @@ mod tests {
             p_optimum_at: ByEval(vec![0.5; 10]),
             stop: None,
             ms_per_ask_median: 0.1,
+            evaluations_until: Default::default(),
         }
     }
 

@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::compare::{Comparison, Summary};
-use crate::metrics::Row;
+use crate::metrics::{mean_at, Row, REACH_LEVELS};
 
 /// Evaluation counts the tables show (those within the budget).
 pub const TABLE_KS: &[usize] = &[5, 10, 15, 20, 30];
@@ -119,6 +119,44 @@ pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
         })
         .collect();
     markdown_table(&mut md, &header(&ks), &rows);
+    md.push_str(
+        "Evaluations until the best found is within 20%, within 10% and at the optimum (mean / \
+         median over runs; a run that never gets there counts as budget + 1, and the share of \
+         such runs is given), and the median search cost until then over the optimum's cost:\n\n",
+    );
+    let reach_head: Vec<String> = ["strategy", "within 20%", "within 10%", "optimum"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = summary
+        .aggregate
+        .iter()
+        .map(|a| {
+            let mut r = vec![a.strategy.clone()];
+            for (key, _) in REACH_LEVELS {
+                let x = &a.row.evaluations_until[key];
+                r.push(format!(
+                    "{:.1} / {:.0} ({:.0}% never), search {:.1}x",
+                    x.evaluations_mean,
+                    x.evaluations_median,
+                    x.not_reached * 100.0,
+                    x.search_cost_normalized_median
+                ));
+            }
+            r
+        })
+        .collect();
+    markdown_table(&mut md, &reach_head, &rows);
+    let flags = robustness_flags(cmp);
+    if !flags.is_empty() {
+        md.push_str("Workloads where a model strategy's mean normalised cost is worse than a baseline's (cherrypick or random) at 10 or 15 evaluations:\n\n");
+        for f in &flags {
+            let _ = writeln!(md, "- {f}");
+        }
+        md.push('\n');
+    } else if cmp.strategies.iter().any(|s| s.starts_with("bo")) {
+        md.push_str("No workload where `bo` is worse than cherrypick or random at 10 or 15 evaluations (mean normalised cost).\n\n");
+    }
     for (w, name) in cmp.workloads.iter().enumerate() {
         let _ = writeln!(
             md,
@@ -139,6 +177,35 @@ pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
         markdown_table(&mut md, &header(&ks), &rows);
     }
     md
+}
+
+/// Per workload, where a `bo` strategy's mean normalised cost after 10 or 15 evaluations is above
+/// that of `cherrypick` or `random` (those compared): one line each, e.g.
+/// `spark_km_huge: bo worse than cherrypick at 15 (1.08 vs 1.05)`.
+pub fn robustness_flags(cmp: &Comparison) -> Vec<String> {
+    let mut out = Vec::new();
+    let baselines: Vec<&String> = cmp
+        .strategies
+        .iter()
+        .filter(|s| *s == "cherrypick" || *s == "random")
+        .collect();
+    for (w, name) in cmp.workloads.iter().enumerate() {
+        for s in cmp.strategies.iter().filter(|s| s.starts_with("bo")) {
+            let mine = cmp.runs_of(Some(w), s);
+            for b in &baselines {
+                let theirs = cmp.runs_of(Some(w), b);
+                for k in [10, 15] {
+                    let (a, z) = (mean_at(&mine, k), mean_at(&theirs, k));
+                    if a > z + 1e-9 {
+                        out.push(format!(
+                            "{name}: {s} worse than {b} at {k} ({a:.3} vs {z:.3})"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    out
 }
 
 /// The aggregate table as aligned plain text, for the terminal.

@@ -6,4 +6,5 @@ pub mod journal;
 pub mod paper;
 pub mod replay;
 pub mod search;
+pub mod tune;
 pub mod workload;

@@ -1,0 +1,146 @@
+//! `cherrypick tune`: chooses a strategy's settings by cross-validation over workloads and
+//! datasets, and reports only held-out figures for the choice (every setting is chosen on folds
+//! that do not contain the workload it is reported on).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use experiments::tune::{tune, Folds, TuneOptions, SELECTED};
+use experiments::{load, report, DatasetSpec, LoadOptions};
+
+use crate::exit::bad_input;
+
+/// The settings `bo` chooses among by default: each is a principled alternative (see
+/// `optimizer::strategies::ModelSettings::set` for what the keys mean).
+pub const DEFAULT_CANDIDATES: &str = "bo,bo:features=products,bo:samples=8,bo:features=products:samples=8,bo:failed=worst,bo:features=products:failed=worst:samples=8";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A dataset: `scout`, `cherrypick` or a generic CSV v1 path; repeat for several. Each is
+    /// read from $CHERRYPICK_DATA_DIR/<name> (CSV files from their path).
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<String>,
+    /// Comma-separated candidate settings (strategy names with `:key=value` options).
+    #[arg(long, default_value = DEFAULT_CANDIDATES)]
+    pub candidates: String,
+    /// Comma-separated strategies reported beside the chosen settings on the same workloads.
+    #[arg(long, default_value = "cherrypick,random")]
+    pub baselines: String,
+    /// Number of folds over all workloads, or `datasets` for leave-one-dataset-out.
+    #[arg(long, default_value = "6")]
+    pub folds: String,
+    /// Seeds 1..=N per (workload, strategy).
+    #[arg(long, default_value_t = 20)]
+    pub seeds: u64,
+    /// Evaluations per replay.
+    #[arg(long, default_value_t = 30)]
+    pub budget: usize,
+    /// Output folder for summary.json and summary.md.
+    #[arg(long, default_value = "out/tune")]
+    pub out: PathBuf,
+    /// Generic CSV: seconds a failed run is charged (default: the workload's largest runtime).
+    #[arg(long)]
+    pub failed_runtime: Option<f64>,
+    /// Worker threads (default: the machine's cores).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let folds = match args.folds.as_str() {
+        "datasets" => Folds::Datasets,
+        k => match k.parse::<usize>() {
+            Ok(k) if k >= 2 => Folds::K(k),
+            _ => {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--folds takes a number of folds (2 or more) or `datasets`, got `{k}`"
+                )))
+            }
+        },
+    };
+    if args.seeds == 0 || args.budget == 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "--seeds and --budget must be positive"
+        )));
+    }
+    let mut datasets = Vec::new();
+    for d in &args.datasets {
+        let spec = DatasetSpec::parse(d).map_err(bad_input)?;
+        let data = load(
+            &spec,
+            &LoadOptions {
+                data_dir: None,
+                failed_runtime_s: args.failed_runtime,
+                keep_16_core: false,
+            },
+        )
+        .map_err(bad_input)?;
+        datasets.push(data);
+    }
+    let space = &datasets[0].workloads[0].space;
+    let candidates = crate::cmd::compare::strategy_list(Some(&args.candidates), space)?;
+    let baselines = if args.baselines.trim().is_empty() {
+        Vec::new()
+    } else {
+        crate::cmd::compare::strategy_list(Some(&args.baselines), space)?
+    };
+    let options = TuneOptions {
+        candidates,
+        baselines,
+        folds,
+        seeds: args.seeds,
+        budget: args.budget,
+        threads: args
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+    };
+    eprintln!(
+        "tuning among {} candidates on {} ({} seeds, budget {})",
+        options.candidates.len(),
+        args.datasets.join(", "),
+        options.seeds,
+        options.budget
+    );
+    let summary = tune(&datasets, &options).map_err(bad_input)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
+    report::write_text(
+        &args.out.join("summary.json"),
+        &serde_json::to_string_pretty(&summary)?,
+    )?;
+    let md = summary.markdown();
+    report::write_text(&args.out.join("summary.md"), &md)?;
+    println!("held out ({}):", experiments::tune::ROW_LEGEND);
+    print!("{}", experiments::tune::table_header());
+    for (name, row) in &summary.held_out {
+        print!("{}", experiments::tune::table_row(name, row));
+    }
+    for f in &summary.folds {
+        println!(
+            "fold {}: chose `{}` for {}",
+            f.fold,
+            f.chosen,
+            f.held_out.join(", ")
+        );
+    }
+    let flagged: Vec<String> = summary
+        .workloads
+        .iter()
+        .filter(|w| !w.worse_than.is_empty())
+        .map(|w| format!("{} ({})", w.workload, w.worse_than.join(", ")))
+        .collect();
+    println!(
+        "`{SELECTED}` worse than a baseline on: {}",
+        if flagged.is_empty() {
+            "none".to_string()
+        } else {
+            flagged.join("; ")
+        }
+    );
+    println!("chosen on all workloads: `{}`", summary.chosen_on_all);
+    println!(
+        "wrote {0}/summary.json and {0}/summary.md",
+        args.out.display()
+    );
+    Ok(())
+}
