@@ -4,8 +4,13 @@
 //!
 //! Layout: line 1 is a [`Header`]; every further line is an event tagged by `event`. Version 1.0
 //! has one event, `probe` ([`ProbeRecord`]); readers of a later 1.x skip events they do not know.
+//!
+//! One process per journal: a [`JournalWriter`] holds an exclusive advisory lock (`flock`) on the
+//! file for as long as it lives (a search keeps it to the end), and writes its pid into a note
+//! beside the journal (`<journal>.lock`) so a second process is told who holds it. Records are
+//! appended through `O_APPEND`, never written at a position.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -201,6 +206,17 @@ pub enum JournalError {
         line: usize,
         problem: String,
     },
+    #[error(
+        "{path}: another cherrypick process ({}) is using this journal; wait for it to end or \
+         stop it (its lock goes with it)",
+        pid.map_or("pid unknown".to_string(), |p| format!("pid {p}"))
+    )]
+    Locked { path: PathBuf, pid: Option<u32> },
+    #[error(
+        "{path}: the journal changed between reading it and locking it (another process wrote \
+         to it); run the command again"
+    )]
+    Changed { path: PathBuf },
 }
 
 /// A journal as read from disk.
@@ -228,6 +244,9 @@ impl Journal {
         let mut torn_tail = false;
         let mut valid_len = 0u64;
         let mut line_no = 0usize;
+        // Names of the header's configurations, and the line of each record (by index).
+        let mut names: HashSet<String> = HashSet::new();
+        let mut record_lines: Vec<usize> = Vec::new();
         let mut buf = Vec::new();
         loop {
             buf.clear();
@@ -254,14 +273,30 @@ impl Journal {
                     }),
             };
             match parsed {
-                Ok(Parsed::Header(h)) => header = Some(h),
-                Ok(Parsed::Event(Event::Probe(r))) => records.push(*r),
+                Ok(Parsed::Header(h)) => {
+                    names = h.space.configs.iter().map(|c| c.name.clone()).collect();
+                    header = Some(h);
+                }
+                Ok(Parsed::Event(Event::Probe(r))) => {
+                    check_record(&r, &names, &record_lines).map_err(|problem| {
+                        JournalError::Corrupt {
+                            path: path.to_path_buf(),
+                            line: line_no,
+                            problem,
+                        }
+                    })?;
+                    record_lines.push(line_no);
+                    records.push(*r);
+                }
                 Ok(Parsed::Event(Event::Unknown)) => {}
                 Err(e) => {
                     // Only the very last line may be cut short, and only a line without its
                     // newline: every record is written as one line ending in '\n' and synced.
+                    // Without a header yet, only the start of one of ours counts as torn: any
+                    // other file is not a journal, and must never be taken for an empty one.
                     let at_end = reader.fill_buf().map_err(io)?.is_empty();
-                    if !complete && at_end && !matches!(e, JournalError::TooNew { .. }) {
+                    let ours = header.is_some() || could_be_torn_header(text);
+                    if !complete && at_end && ours && !matches!(e, JournalError::TooNew { .. }) {
                         torn_tail = true;
                         break;
                     }
@@ -305,6 +340,72 @@ enum Parsed {
     Event(Event),
 }
 
+/// Whether `text`, a first line cut short, can be the start of a header this code wrote.
+fn could_be_torn_header(text: &str) -> bool {
+    let start = format!("{{\"format\":\"{FORMAT}\"");
+    text.starts_with(&start) || start.starts_with(text)
+}
+
+/// Checks one probe record against the header and the records before it (`lines[i]` = line of
+/// record `i`): records are numbered 0, 1, ... in order, name a configuration of the space, and
+/// carry finite, non-negative times and costs.
+fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Result<(), String> {
+    let expected = lines.len();
+    if r.index < expected {
+        return Err(format!(
+            "probe index {} appears twice (first at line {})",
+            r.index, lines[r.index]
+        ));
+    }
+    if r.index > expected {
+        return Err(format!(
+            "probe index {} is out of sequence: expected {expected} (records are numbered from 0)",
+            r.index
+        ));
+    }
+    if !names.contains(&r.config) {
+        return Err(format!(
+            "field `config`: `{}` is not a configuration of the header's space",
+            r.config
+        ));
+    }
+    let check = |field: &str, v: f64| {
+        if v.is_finite() && v >= 0.0 {
+            Ok(())
+        } else {
+            Err(format!(
+                "field `{field}` is {v}: must be a finite number >= 0"
+            ))
+        }
+    };
+    match &r.outcome {
+        Outcome::Completed {
+            runtime_s,
+            cost_usd,
+            metrics,
+        } => {
+            check("runtime_s", *runtime_s)?;
+            check("cost_usd", *cost_usd)?;
+            if let Some(&spend) = metrics.get(crate::outcome::SPEND_METRIC) {
+                check(&format!("metrics.{}", crate::outcome::SPEND_METRIC), spend)?;
+            }
+        }
+        Outcome::Failed {
+            elapsed_s,
+            cost_usd,
+            ..
+        }
+        | Outcome::TimedOut {
+            elapsed_s,
+            cost_usd,
+        } => {
+            check("elapsed_s", *elapsed_s)?;
+            check("cost_usd", *cost_usd)?;
+        }
+    }
+    Ok(())
+}
+
 fn parse_header(path: &Path, text: &str) -> Result<Header, JournalError> {
     let not = |problem: String| JournalError::NotAJournal {
         path: path.to_path_buf(),
@@ -334,14 +435,21 @@ fn parse_header(path: &Path, text: &str) -> Result<Header, JournalError> {
 }
 
 /// Appends records to a journal, syncing each one to disk before returning.
+///
+/// Holds the journal's exclusive lock from [`JournalWriter::create`] or
+/// [`JournalWriter::append_to`] until it is dropped; a second writer on the same journal, in this
+/// process or another, gets [`JournalError::Locked`] naming the holder's pid.
 #[derive(Debug)]
 pub struct JournalWriter {
     path: PathBuf,
     file: File,
+    /// The note naming this process as the lock holder, removed on drop.
+    note: Option<PathBuf>,
 }
 
 impl JournalWriter {
-    /// Creates a new journal holding `header`. Refuses to replace a non-empty file.
+    /// Creates a new journal holding `header`. Refuses to replace a file that holds anything but
+    /// an empty journal (or a header cut short by a crash before any record).
     pub fn create(path: &Path, header: &Header) -> Result<JournalWriter, JournalError> {
         let io = |error| JournalError::Io {
             path: path.to_path_buf(),
@@ -350,25 +458,21 @@ impl JournalWriter {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        if std::fs::metadata(path)
-            .map(|m| m.len() > 0)
-            .unwrap_or(false)
-        {
-            return Err(io(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "journal already exists (resume it with --resume, or choose another path)",
-            )));
+        // No truncation on open: what is there is only looked at once the lock is held.
+        let file = open_for_append(path, true)?;
+        let mut w = JournalWriter::locked(path, file)?;
+        if w.file.metadata().map_err(io)?.len() > 0 {
+            match Journal::read(path) {
+                // Nothing recorded (blank, or a header torn by a crash): safe to start over.
+                Err(JournalError::Empty { .. }) => w.file.set_len(0).map_err(io)?,
+                _ => {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::AlreadyExists,
+                        "journal already exists (resume it with --resume, or choose another path)",
+                    )))
+                }
+            }
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)
-            .map_err(io)?;
-        let mut w = JournalWriter {
-            path: path.to_path_buf(),
-            file,
-        };
         let line = serde_json::to_string(header).expect("a header always serialises");
         w.write_line(&line)?;
         // A new file's directory entry must reach the disk too, or a crash can lose the file.
@@ -380,22 +484,34 @@ impl JournalWriter {
         Ok(w)
     }
 
-    /// Opens `journal` at `path` for appending, cutting off a torn last line first.
+    /// Opens `journal` at `path` for appending, cutting off a torn last line first. Refuses if
+    /// another process holds the journal, or wrote to it since `journal` was read.
     pub fn append_to(path: &Path, journal: &Journal) -> Result<JournalWriter, JournalError> {
         let io = |error| JournalError::Io {
             path: path.to_path_buf(),
             error,
         };
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io)?;
+        let file = open_for_append(path, false)?;
+        let mut w = JournalWriter::locked(path, file)?;
+        // `journal` was read before the lock was taken: a search that was still running then
+        // may have appended since, and its records must not be re-run or cut off.
+        let now = Journal::read(path)?;
+        if now.valid_len != journal.valid_len
+            || now.records.len() != journal.records.len()
+            || now.torn_tail != journal.torn_tail
+        {
+            return Err(JournalError::Changed {
+                path: path.to_path_buf(),
+            });
+        }
+        let file = &mut w.file;
         let len = file.metadata().map_err(io)?.len();
         if len > journal.valid_len {
+            // Only a last line without its newline that does not parse: no record is lost.
             file.set_len(journal.valid_len).map_err(io)?;
         }
-        // The intact part must end with a newline before anything is appended.
+        // The intact part must end with a newline before anything is appended (reads may seek;
+        // writes always go to the end, the file being opened with O_APPEND).
         if journal.valid_len > 0 {
             file.seek(SeekFrom::Start(journal.valid_len - 1))
                 .map_err(io)?;
@@ -405,11 +521,19 @@ impl JournalWriter {
                 file.write_all(b"\n").map_err(io)?;
             }
         }
-        file.seek(SeekFrom::End(0)).map_err(io)?;
         file.sync_data().map_err(io)?;
+        Ok(w)
+    }
+
+    /// Takes the journal's lock on `file` and leaves a note with this process's pid.
+    fn locked(path: &Path, file: File) -> Result<JournalWriter, JournalError> {
+        lock_exclusive(&file, path)?;
+        let note = lock_note(path);
+        let noted = write_note(&note).is_ok();
         Ok(JournalWriter {
             path: path.to_path_buf(),
             file,
+            note: noted.then_some(note),
         })
     }
 
@@ -438,6 +562,94 @@ impl JournalWriter {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        // Before the file (and with it the lock) is closed, so a next holder's note survives.
+        if let Some(note) = self.note.take() {
+            let _ = std::fs::remove_file(note);
+        }
+    }
+}
+
+/// Opens the journal with O_APPEND (every write lands at the end, whatever else writes).
+fn open_for_append(path: &Path, create: bool) -> Result<File, JournalError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(create)
+        .open(path)
+        .map_err(|error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+    let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+    if !is_file {
+        return Err(JournalError::Io {
+            path: path.to_path_buf(),
+            error: std::io::Error::other("not a regular file"),
+        });
+    }
+    Ok(file)
+}
+
+/// `<journal>.lock`: names the pid holding the journal's lock (informational: the lock itself is
+/// on the journal file, so a note left by a killed process does no harm).
+pub fn lock_note(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Writes this process's pid into the lock note (never through a symlink planted there).
+fn write_note(note: &Path) -> std::io::Result<()> {
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW);
+    }
+    let mut f = options.open(note)?;
+    writeln!(f, "{}", std::process::id())
+}
+
+/// Takes the exclusive advisory lock on the journal without waiting.
+#[cfg(unix)]
+fn lock_exclusive(file: &File, path: &Path) -> Result<(), JournalError> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: flock on a descriptor `file` owns and keeps open for the call.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EWOULDBLOCK) => {
+                let pid = std::fs::read_to_string(lock_note(path))
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
+                return Err(JournalError::Locked {
+                    path: path.to_path_buf(),
+                    pid,
+                });
+            }
+            _ => {
+                return Err(JournalError::Io {
+                    path: path.to_path_buf(),
+                    error,
+                })
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn lock_exclusive(_file: &File, _path: &Path) -> Result<(), JournalError> {
+    Ok(())
 }
 
 /// Writes a journal record for every probe a live drive finishes.
@@ -730,6 +942,7 @@ mod tests {
         let mut w = JournalWriter {
             path: path.clone(),
             file: OpenOptions::new().append(true).open(&path).unwrap(),
+            note: None,
         };
         w.append(&record(1, "w2", 4.0)).unwrap();
         let err = Journal::read(&path).unwrap_err().to_string();
@@ -756,6 +969,151 @@ mod tests {
         .unwrap();
         let j = Journal::read(&path).unwrap();
         assert_eq!(j.records.len(), 1);
+    }
+
+    fn new_journal(name: &str) -> (PathBuf, Space) {
+        let path = temp(name);
+        let s = space();
+        let mut w =
+            JournalWriter::create(&path, &Header::new(&s, "grid", 1, Default::default())).unwrap();
+        w.append(&record(0, "w1", 10.0)).unwrap();
+        (path, s)
+    }
+
+    fn probe_line(r: &ProbeRecord) -> String {
+        serde_json::to_string(&EventRef::Probe(r)).unwrap()
+    }
+
+    fn append_raw(path: &Path, text: &str) {
+        let mut f = OpenOptions::new().append(true).open(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_naming_the_holders_pid() {
+        let path = temp("lock");
+        let s = space();
+        let mut first =
+            JournalWriter::create(&path, &Header::new(&s, "grid", 1, Default::default())).unwrap();
+        first.append(&record(0, "w1", 10.0)).unwrap();
+        let note = lock_note(&path);
+        assert_eq!(
+            std::fs::read_to_string(&note).unwrap().trim(),
+            std::process::id().to_string()
+        );
+        // flock conflicts between two opens even in one process, as between two processes.
+        let j = Journal::read(&path).unwrap();
+        let err = JournalWriter::append_to(&path, &j).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Locked { pid: Some(p), .. } if p == std::process::id()),
+            "{err:?}"
+        );
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("pid {}", std::process::id())) && msg.contains("runs.jsonl"),
+            "{msg}"
+        );
+        let err = JournalWriter::create(&path, &Header::new(&s, "grid", 1, Default::default()))
+            .unwrap_err();
+        assert!(matches!(err, JournalError::Locked { .. }), "{err:?}");
+        // The refused attempts changed nothing; the holder keeps appending.
+        first.append(&record(1, "w2", 3.0)).unwrap();
+        drop(first);
+        assert!(!note.exists(), "the note goes with the lock");
+        let j = Journal::read(&path).unwrap();
+        assert_eq!(j.records.len(), 2);
+        let mut next = JournalWriter::append_to(&path, &j).unwrap();
+        next.append(&record(2, "w3", 1.0)).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().records.len(), 3);
+    }
+
+    #[test]
+    fn a_journal_that_grew_after_it_was_read_is_not_appended_to() {
+        let (path, _) = new_journal("stale");
+        let stale = Journal::read(&path).unwrap();
+        let mut other = JournalWriter::append_to(&path, &stale).unwrap();
+        other.append(&record(1, "w2", 3.0)).unwrap();
+        drop(other);
+        let err = JournalWriter::append_to(&path, &stale).unwrap_err();
+        assert!(matches!(err, JournalError::Changed { .. }), "{err:?}");
+        assert_eq!(Journal::read(&path).unwrap().records.len(), 2, "nothing cut");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn writers_append_with_o_append() {
+        use std::os::unix::io::AsRawFd;
+        let (path, _) = new_journal("append");
+        let j = Journal::read(&path).unwrap();
+        let w = JournalWriter::append_to(&path, &j).unwrap();
+        // SAFETY: F_GETFL on a descriptor `w` keeps open.
+        let flags = unsafe { libc::fcntl(w.file.as_raw_fd(), libc::F_GETFL) };
+        assert!(flags & libc::O_APPEND != 0, "flags {flags:o}");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_journal_is_never_taken_for_an_empty_one() {
+        let path = temp("foreign");
+        // No newline, not JSON: before, this read as a torn (empty) journal and was deleted.
+        std::fs::write(&path, "my notes, not a journal").unwrap();
+        let err = Journal::read(&path).unwrap_err();
+        assert!(matches!(err, JournalError::NotAJournal { .. }), "{err:?}");
+        let s = space();
+        let h = Header::new(&s, "grid", 1, Default::default());
+        assert!(JournalWriter::create(&path, &h).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "my notes, not a journal"
+        );
+        // A header of ours cut short by a crash holds nothing: it may be started over.
+        let full = serde_json::to_string(&h).unwrap();
+        std::fs::write(&path, &full[..full.len() / 2]).unwrap();
+        assert!(matches!(
+            Journal::read(&path),
+            Err(JournalError::Empty { .. })
+        ));
+        let mut w = JournalWriter::create(&path, &h).unwrap();
+        w.append(&record(0, "w1", 1.0)).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().records.len(), 1);
+    }
+
+    #[test]
+    fn invalid_records_are_refused_with_file_line_and_field() {
+        let cases: Vec<(&str, ProbeRecord, &str)> = vec![
+            ("duplicate", record(0, "w2", 1.0), "probe index 0 appears twice (first at line 2)"),
+            ("gap", record(5, "w2", 1.0), "probe index 5 is out of sequence: expected 1"),
+            ("unknown", record(1, "w9", 1.0), "field `config`: `w9`"),
+            ("negative", record(1, "w2", -3600.0), "field `runtime_s` is -3600"),
+        ];
+        for (name, r, want) in cases {
+            let (path, _) = new_journal(name);
+            append_raw(&path, &format!("{}\n", probe_line(&r)));
+            let err = Journal::read(&path).unwrap_err().to_string();
+            assert!(err.contains("runs.jsonl:3: ") && err.contains(want), "{name}: {err}");
+        }
+        // A negative cost on a failed probe, and a negative or infinite spend metric.
+        let mut failed = record(1, "w2", 1.0);
+        failed.outcome = Outcome::Failed {
+            reason: "x".into(),
+            elapsed_s: 2.0,
+            cost_usd: -0.5,
+        };
+        let mut spend = record(1, "w2", 1.0);
+        if let Outcome::Completed { metrics, .. } = &mut spend.outcome {
+            metrics.insert(crate::outcome::SPEND_METRIC.into(), -1.0);
+        }
+        for (r, want) in [(failed, "field `cost_usd` is -0.5"), (spend, "metrics.spend_usd")] {
+            let (path, _) = new_journal("bad-outcome");
+            append_raw(&path, &format!("{}\n", probe_line(&r)));
+            let err = Journal::read(&path).unwrap_err().to_string();
+            assert!(err.contains("runs.jsonl:3: ") && err.contains(want), "{err}");
+        }
+        // Numbers JSON cannot hold as finite doubles are refused too.
+        let (path, _) = new_journal("huge");
+        let line = probe_line(&record(1, "w2", 1.0)).replace("\"cost_usd\":", "\"cost_usd\":1e999,\"x\":");
+        append_raw(&path, &format!("{line}\n"));
+        let err = Journal::read(&path).unwrap_err().to_string();
+        assert!(err.contains("runs.jsonl:3: "), "{err}");
     }
 
     #[test]
