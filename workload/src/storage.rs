@@ -96,7 +96,26 @@ impl LocalStorage {
     }
 }
 
-fn walk(dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<(), StorageError> {
+/// Identity of a folder: (device, inode), the same however it is reached.
+type FolderId = (u64, u64);
+
+fn folder_id(meta: &std::fs::Metadata) -> FolderId {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+/// Lists `dir` recursively. Symlinks are followed (datasets are often linked in), but each folder
+/// is listed once: a link back to a folder that contains it (`a -> .`) is a loop, and is an error
+/// naming the link; a second link to a folder already listed elsewhere is skipped with a warning
+/// (its files would otherwise be counted twice). `ancestors` are the folders from the root down to
+/// `dir`; `seen` every folder listed so far.
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<ObjectInfo>,
+    ancestors: &mut Vec<FolderId>,
+    seen: &mut std::collections::HashSet<FolderId>,
+) -> Result<(), StorageError> {
     let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir.display(), &e))?;
     for entry in rd {
         let entry = entry.map_err(|e| StorageError::io("list", dir.display(), &e))?;
@@ -106,25 +125,44 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<ObjectInfo>) -> Result<(), Stora
         } else {
             format!("{prefix}/{name}")
         };
+        let path = entry.path();
         let ft = entry
             .file_type()
-            .map_err(|e| StorageError::io("stat", entry.path().display(), &e))?;
-        let ft = if ft.is_symlink() {
-            // Follow links (datasets are often linked in); a dangling one is skipped.
-            match std::fs::metadata(entry.path()) {
-                Ok(m) => m.file_type(),
-                Err(_) => continue,
-            }
-        } else {
-            ft
+            .map_err(|e| StorageError::io("stat", path.display(), &e))?;
+        let link = ft.is_symlink();
+        // Follow links; a dangling one is skipped.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
         };
-        if ft.is_dir() {
-            walk(&entry.path(), &key, out)?;
-        } else if ft.is_file() {
-            let size = std::fs::metadata(entry.path())
-                .map(|m| m.len())
-                .unwrap_or(0);
-            out.push(ObjectInfo { key, size });
+        if meta.is_dir() {
+            let id = folder_id(&meta);
+            if ancestors.contains(&id) {
+                return Err(StorageError {
+                    op: "list",
+                    location: path.display().to_string(),
+                    kind: StorageErrorKind::Other,
+                    message: "symlink loop: this links back to a folder that contains it \
+                              (remove the link, or point the input at a folder without it)"
+                        .to_string(),
+                });
+            }
+            if !seen.insert(id) {
+                eprintln!(
+                    "warning: {}: skipped: {} a folder already listed (its files would count twice)",
+                    path.display(),
+                    if link { "a symlink to" } else { "the same folder as" }
+                );
+                continue;
+            }
+            ancestors.push(id);
+            let r = walk(&path, &key, out, ancestors, seen);
+            ancestors.pop();
+            r?;
+        } else if meta.is_file() {
+            out.push(ObjectInfo {
+                key,
+                size: meta.len(),
+            });
         }
     }
     Ok(())
@@ -137,7 +175,11 @@ impl Storage for LocalStorage {
 
     fn list(&self) -> Result<Vec<ObjectInfo>, StorageError> {
         let mut out = Vec::new();
-        walk(&self.root, "", &mut out)?;
+        let root = std::fs::metadata(&self.root)
+            .map_err(|e| StorageError::io("list", self.root.display(), &e))?;
+        let root = folder_id(&root);
+        let mut seen = std::collections::HashSet::from([root]);
+        walk(&self.root, "", &mut out, &mut vec![root], &mut seen)?;
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)
     }
@@ -270,6 +312,39 @@ mod tests {
         w.write_all(b"x").unwrap();
         drop(w);
         assert_eq!(s.list().unwrap().len(), 3);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn symlink_loops_are_errors_and_second_links_are_listed_once() {
+        use std::os::unix::fs::symlink;
+        let root = std::env::temp_dir().join(format!("cherrypick-loops-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("daisy")).unwrap();
+        std::fs::write(root.join("daisy/a.jpg"), b"x").unwrap();
+        // Two links to the root: before, the walk went a/b/a/b/... without end.
+        symlink(".", root.join("a")).unwrap();
+        symlink(".", root.join("b")).unwrap();
+        let started = std::time::Instant::now();
+        let e = LocalStorage::new(&root).list().unwrap_err();
+        assert!(started.elapsed().as_secs() < 5);
+        assert!(e.to_string().contains("symlink loop"), "{e}");
+        assert!(e.location.ends_with("/a") || e.location.ends_with("/b"), "{e}");
+        // A link into a class folder from elsewhere is listed once, not twice.
+        std::fs::remove_file(root.join("a")).unwrap();
+        std::fs::remove_file(root.join("b")).unwrap();
+        symlink(root.join("daisy"), root.join("daisy-again")).unwrap();
+        let keys: Vec<_> = LocalStorage::new(&root)
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|o| o.key)
+            .collect();
+        assert_eq!(keys.len(), 1, "{keys:?}");
+        // A loop deeper down is caught too.
+        symlink("..", root.join("daisy/up")).unwrap();
+        let e = LocalStorage::new(&root).list().unwrap_err();
+        assert!(e.to_string().contains("symlink loop"), "{e}");
         let _ = std::fs::remove_dir_all(&root);
     }
 }
