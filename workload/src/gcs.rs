@@ -530,6 +530,29 @@ impl Storage for GcsStorage {
         )
     }
 
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let object = format!("{}{key}", self.prefix);
+        let location = self.object_location(&object);
+        let (client, bucket) = (self.client.clone(), self.bucket.clone());
+        let loc = location.clone();
+        let deleted = block_on("remove", &location, async move {
+            let req = DeleteObjectRequest {
+                bucket,
+                object,
+                ..Default::default()
+            };
+            let (c, r) = (&client, &req);
+            with_retry("remove", &loc, || async move {
+                c.delete_object(r).await.map_err(|e| classify(&e))
+            })
+            .await
+        });
+        match deleted {
+            Err(e) if e.kind != StorageErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     fn create(&self, hint: &str) -> Result<Box<dyn ObjectWriter>, StorageError> {
         // Buffered in a local temporary file (memory stays flat) and uploaded under the final
         // name only on commit: Cloud Storage shows an object only once its upload completes, so

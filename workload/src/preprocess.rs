@@ -85,6 +85,8 @@ pub struct PreprocessSummary {
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub shards: Vec<ShardInfo>,
+    /// Shards of an earlier run removed from the output folder before this one wrote its own.
+    pub removed: Vec<String>,
     pub threads: usize,
     pub elapsed_s: f64,
     /// CPU seconds of the whole process during the run (all threads).
@@ -119,6 +121,14 @@ impl std::fmt::Display for PreprocessSummary {
             self.bytes_in as f64 / 1e6,
             self.bytes_out as f64 / 1e6
         )?;
+        if !self.removed.is_empty() {
+            writeln!(
+                f,
+                "removed {} shards of an earlier run: {}",
+                self.removed.len(),
+                self.removed.join(", ")
+            )?;
+        }
         if self.skipped.is_empty() {
             write!(f, "skipped: none")
         } else {
@@ -134,6 +144,34 @@ impl std::fmt::Display for PreprocessSummary {
 /// Shard file name, the coursework's convention: `flowers{index:02}-{records}.tfrec`.
 pub fn shard_name(index: usize, records: usize) -> String {
     format!("flowers{index:02}-{records}.tfrec")
+}
+
+/// The (index, record count) of a shard name `flowersNN-COUNT.tfrec`, or `None` for any other name.
+pub fn parse_shard_name(name: &str) -> Option<(usize, usize)> {
+    let rest = name.strip_prefix("flowers")?.strip_suffix(".tfrec")?;
+    let (index, count) = rest.split_once('-')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if index.len() < 2 || !digits(index) || !digits(count) {
+        return None;
+    }
+    Some((index.parse().ok()?, count.parse().ok()?))
+}
+
+/// Removes the shards an earlier run left in `output` that this run replaces: every shard of a
+/// whole run, or the shards numbered `part` of one part. Other files are left alone.
+fn remove_earlier_shards(output: &dyn Storage, part: Option<usize>) -> Result<Vec<String>, Error> {
+    let mut removed = Vec::new();
+    for o in output.list().map_err(Error::Output)? {
+        // Only the top level: shards are written there.
+        let Some((index, _)) = parse_shard_name(&o.key) else {
+            continue;
+        };
+        if part.is_none_or(|p| p == index) {
+            output.delete(&o.key).map_err(Error::Output)?;
+            removed.push(o.key);
+        }
+    }
+    Ok(removed)
 }
 
 /// Runs preprocessing between the storages named in `opts`.
@@ -193,6 +231,9 @@ fn run_inner(
     if opts.shards == 0 {
         return Err(Error::Options("--shards must be at least 1".into()));
     }
+    if opts.limit == Some(0) {
+        return Err(Error::Options("--limit must be at least 1 image".into()));
+    }
     // Validate codec options before touching storage.
     Transformer::new(&opts.transform).map_err(|e| Error::Options(e.to_string()))?;
     let (classes, mut images) = scan(input).map_err(Error::Input)?;
@@ -204,9 +245,11 @@ fn run_inner(
     }
     SplitMix64::new(opts.seed).shuffle(&mut images);
     if let Some(limit) = opts.limit {
-        images.truncate(limit.max(1));
+        images.truncate(limit);
     }
     output.prepare_output().map_err(Error::Output)?;
+    // Shards of an earlier run into the same folder would be read with this run's as one set.
+    let removed = remove_earlier_shards(output, part)?;
 
     let n = images.len();
     let shards = opts.shards.min(n);
@@ -246,6 +289,7 @@ fn run_inner(
     let mut summary = PreprocessSummary {
         classes,
         images_found: n,
+        removed,
         threads,
         ..Default::default()
     };
@@ -274,6 +318,26 @@ fn run_inner(
     });
     bar.finish_and_clear();
     result?;
+    if summary.images_written == 0 && !summary.skipped.is_empty() {
+        let shown: Vec<String> = summary
+            .skipped
+            .iter()
+            .take(3)
+            .map(|k| format!("{}: {}", k.key, k.reason))
+            .collect();
+        let more = summary.skipped.len().saturating_sub(shown.len());
+        return Err(Error::Options(format!(
+            "no shard written: every one of the {} images under {} was skipped ({}{})",
+            summary.skipped.len(),
+            input.location(),
+            shown.join("; "),
+            if more > 0 {
+                format!("; and {more} more")
+            } else {
+                String::new()
+            }
+        )));
+    }
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.cpu_s = crate::process_cpu_seconds() - cpu0;
     Ok(summary)
@@ -554,6 +618,112 @@ mod tests {
         assert!(matches!(e, Error::Output(_)) && e.is_bad_input(), "{e}");
         let _ = std::fs::remove_dir_all(&data);
         let _ = std::fs::remove_file(&blocker);
+    }
+
+    fn shard_files(out: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(out)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_rerun_with_fewer_shards_removes_the_earlier_runs_shards() {
+        let data = tmp("rerun-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 20,
+            seed: 2,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let out = tmp("rerun-out");
+        let run_with_shards = |shards: usize| {
+            run(&PreprocessOptions {
+                input: data.display().to_string(),
+                output: out.display().to_string(),
+                shards,
+                threads: 1,
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        let first = run_with_shards(4);
+        assert!(first.removed.is_empty());
+        std::fs::write(out.join("notes.txt"), b"mine").unwrap();
+        let second = run_with_shards(2);
+        assert_eq!(second.removed.len(), 4, "{:?}", second.removed);
+        // Only this run's shards (20 records, not 40), and other files are left alone.
+        assert_eq!(
+            shard_files(&out),
+            vec!["flowers00-10.tfrec", "flowers01-10.tfrec", "notes.txt"]
+        );
+        // A part replaces only its own shard number.
+        std::fs::write(out.join("flowers01-3.tfrec"), b"").unwrap();
+        let part = run_part(
+            &PreprocessOptions {
+                input: data.display().to_string(),
+                output: out.display().to_string(),
+                threads: 1,
+                ..Default::default()
+            },
+            1,
+            2,
+        )
+        .unwrap();
+        assert_eq!(part.removed, vec!["flowers01-10.tfrec", "flowers01-3.tfrec"]);
+        assert_eq!(
+            shard_files(&out),
+            vec!["flowers00-10.tfrec", "flowers01-10.tfrec", "notes.txt"]
+        );
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn limit_zero_and_an_all_skipped_input_are_errors() {
+        let data = tmp("skipped-data");
+        std::fs::create_dir_all(data.join("daisy")).unwrap();
+        std::fs::write(data.join("daisy/a.jpg"), b"not a jpeg").unwrap();
+        std::fs::write(data.join("daisy/b.jpg"), b"").unwrap();
+        let out = tmp("skipped-out");
+        let opts = PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            threads: 1,
+            ..Default::default()
+        };
+        let e = run(&opts).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("no shard written")
+                && msg.contains("every one of the 2 images")
+                && msg.contains("daisy/a.jpg: not a JPEG"),
+            "{msg}"
+        );
+        assert!(shard_files(&out).is_empty());
+        let e = run(&PreprocessOptions {
+            limit: Some(0),
+            ..opts
+        })
+        .unwrap_err();
+        assert!(e.is_bad_input() && e.to_string().contains("--limit"), "{e}");
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    #[test]
+    fn shard_names_parse() {
+        assert_eq!(parse_shard_name("flowers00-230.tfrec"), Some((0, 230)));
+        assert_eq!(parse_shard_name("flowers123-1.tfrec"), Some((123, 1)));
+        for other in ["flowers0-1.tfrec", "flowers00-.tfrec", "flowers00-1.tfrecord", "x.tfrec"] {
+            assert_eq!(parse_shard_name(other), None, "{other}");
+        }
     }
 
     #[test]

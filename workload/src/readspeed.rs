@@ -229,6 +229,9 @@ fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
             .map(|i| i.key)
             .collect(),
     };
+    if source == Source::TfRecord {
+        check_one_run(&keys, &storage.location())?;
+    }
     if keys.is_empty() {
         return Err(Error::Options(format!(
             "no {} found under {}",
@@ -244,6 +247,26 @@ fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
     let local_root = (!location.starts_with("gs://") && Path::new(&location).is_dir())
         .then(|| PathBuf::from(location));
     Ok(Plan { keys, local_root })
+}
+
+/// Refuses shards of two preprocessing runs in one folder: two `flowersNN-COUNT.tfrec` files of
+/// one folder with the same number NN (an earlier run with other counts left its shards).
+fn check_one_run(keys: &[String], location: &str) -> Result<(), Error> {
+    let mut first: std::collections::HashMap<(&str, usize), &str> = Default::default();
+    for key in keys {
+        let (folder, name) = key.rsplit_once('/').unwrap_or(("", key.as_str()));
+        let Some((index, _)) = crate::preprocess::parse_shard_name(name) else {
+            continue;
+        };
+        if let Some(other) = first.insert((folder, index), key) {
+            return Err(Error::Options(format!(
+                "{location}: {other} and {key} are both shard {index:02}: shards of two \
+                 preprocessing runs are mixed here; re-run preprocess into this folder (it \
+                 removes the earlier run's shards) or into an empty one"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Reads `want` records (or files) starting at the first object, decoding if asked.
@@ -401,6 +424,42 @@ mod tests {
     use super::*;
     use crate::dataset::{generate, GenOptions};
     use crate::preprocess::{self, PreprocessOptions};
+
+    #[test]
+    fn shards_of_two_runs_in_one_folder_are_refused() {
+        let dir = std::env::temp_dir().join(format!("cherrypick-rs-mixed-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut payload = Vec::new();
+        crate::example::encode_flower(b"\xff\xd8\xff\xd9", 0, "daisy", &mut payload);
+        for (name, records) in [("flowers00-2.tfrec", 2), ("flowers01-1.tfrec", 1)] {
+            let mut shard = Vec::new();
+            for _ in 0..records {
+                crate::tfrecord::append_record(&mut shard, &payload);
+            }
+            std::fs::write(dir.join(name), shard).unwrap();
+        }
+        let opts = ReadSpeedOptions {
+            input: dir.display().to_string(),
+            batch_sizes: vec![1],
+            batch_numbers: vec![1],
+            repetitions: 1,
+            parallel: 1,
+            ..Default::default()
+        };
+        assert!(run(&opts).is_ok());
+        // An earlier run's shard 00 (with another count) beside this run's.
+        std::fs::copy(dir.join("flowers01-1.tfrec"), dir.join("flowers00-1.tfrec")).unwrap();
+        let e = run(&opts).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(
+            e.to_string().contains(
+                "flowers00-1.tfrec and flowers00-2.tfrec are both shard 00: shards of two"
+            ),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn grid_over_shards_and_images() {

@@ -66,6 +66,8 @@ pub trait Storage: Send + Sync {
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError>;
     /// Writes one object in full.
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError>;
+    /// Removes one object; one that is already gone is not an error.
+    fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Starts a streamed object; `hint` names the temporary object.
     fn create(&self, hint: &str) -> Result<Box<dyn ObjectWriter>, StorageError>;
     /// Checks early that outputs can be written (creating the root if needed).
@@ -198,6 +200,16 @@ impl Storage for LocalStorage {
         std::fs::write(&p, data).map_err(|e| StorageError::io("write", p.display(), &e))
     }
 
+    fn delete(&self, key: &str) -> Result<(), StorageError> {
+        let p = self.path(key);
+        match std::fs::remove_file(&p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(StorageError::io("remove", p.display(), &e))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn create(&self, hint: &str) -> Result<Box<dyn ObjectWriter>, StorageError> {
         // Hidden temporary name in the same folder, so the final rename is atomic.
         let tmp = self
@@ -312,6 +324,10 @@ mod tests {
         w.write_all(b"x").unwrap();
         drop(w);
         assert_eq!(s.list().unwrap().len(), 3);
+        // Deleting removes one object; a missing one is not an error.
+        s.delete("b.bin").unwrap();
+        s.delete("b.bin").unwrap();
+        assert_eq!(s.list().unwrap().len(), 2);
         let _ = std::fs::remove_dir_all(&root);
     }
 
