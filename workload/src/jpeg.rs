@@ -19,6 +19,9 @@ pub struct Header {
     /// TurboJPEG's TJSAMP code (`-1` when the sampling is not one it knows).
     pub subsamp: i32,
     pub lossless: bool,
+    /// Four-channel CMYK or YCCK (Adobe/Photoshop): TurboJPEG decodes these only to CMYK
+    /// pixels, which are then converted to RGB (see [`cmyk_to_rgb_in_place`]).
+    pub cmyk: bool,
 }
 
 impl Header {
@@ -166,6 +169,10 @@ impl Decoder {
             height: dim(self.get(tj::TJPARAM_TJPARAM_JPEGHEIGHT)),
             subsamp: self.get(tj::TJPARAM_TJPARAM_SUBSAMP),
             lossless: self.get(tj::TJPARAM_TJPARAM_LOSSLESS) != 0,
+            cmyk: matches!(
+                self.get(tj::TJPARAM_TJPARAM_COLORSPACE) as tj::TJCS,
+                tj::TJCS_TJCS_CMYK | tj::TJCS_TJCS_YCCK
+            ),
         })
     }
 
@@ -265,9 +272,14 @@ impl Decoder {
         // SAFETY: valid handle, header read and scaling set (TurboJPEG validates the region).
         let rc = unsafe { tj::tj3SetCroppingRegion(self.handle.as_ptr(), crop) };
         self.check(rc)?;
+        let (channels, format) = if header.cmyk {
+            (4, tj::TJPF_TJPF_CMYK)
+        } else {
+            (3, tj::TJPF_TJPF_RGB)
+        };
         let pitch = d
             .width
-            .checked_mul(3)
+            .checked_mul(channels)
             .ok_or_else(|| "image too large".to_string())?;
         let len = pitch
             .checked_mul(d.height)
@@ -283,13 +295,34 @@ impl Decoder {
                 jpeg.len() as _,
                 out.as_mut_ptr(),
                 pitch_c,
-                tj::TJPF_TJPF_RGB,
+                format as i32,
             )
         };
         // Warnings (a truncated file, for one) count as errors too: the pixels are incomplete.
         self.check(rc)?;
+        if header.cmyk {
+            cmyk_to_rgb_in_place(out);
+        }
         Ok(d)
     }
+}
+
+/// Converts packed CMYK pixels, as libjpeg hands over an Adobe CMYK or YCCK JPEG (inverted:
+/// 255 = no ink, the convention Photoshop writes and TurboJPEG uses), to packed RGB in place:
+/// R = C x K / 255 and likewise for G (M) and B (Y), rounded. This is the conversion TensorFlow's
+/// `decode_jpeg` and Pillow's `convert("RGB")` apply, without colour management. The buffer
+/// shrinks from 4 to 3 bytes per pixel.
+pub fn cmyk_to_rgb_in_place(buf: &mut Vec<u8>) {
+    let pixels = buf.len() / 4;
+    for i in 0..pixels {
+        // Pixel i is read (4i..4i+4) before anything is written at 3i..3i+3 <= 4i.
+        let [c, m, y, k] = [buf[4 * i], buf[4 * i + 1], buf[4 * i + 2], buf[4 * i + 3]];
+        let mix = |v: u8| ((u32::from(v) * u32::from(k) + 127) / 255) as u8;
+        buf[3 * i] = mix(c);
+        buf[3 * i + 1] = mix(m);
+        buf[3 * i + 2] = mix(y);
+    }
+    buf.truncate(pixels * 3);
 }
 
 #[cfg(test)]
@@ -377,6 +410,97 @@ mod tests {
             assert_eq!((d.top, d.height), (75, 250));
             assert!(out == want);
         }
+    }
+
+    /// `rgb` as an Adobe (inverted) CMYK JPEG in `colorspace` (CMYK or YCCK), with black ink
+    /// `k` everywhere (255 = none) and the colour inks chosen so that R = C x K / 255 gives back
+    /// `rgb` as nearly as 8 bits allow.
+    fn cmyk_jpeg(rgb: &[u8], w: u32, h: u32, k: u8, colorspace: turbojpeg::Colorspace) -> Vec<u8> {
+        let ink = |v: u8| ((u32::from(v) * 255 + u32::from(k) / 2) / u32::from(k)).min(255) as u8;
+        let cmyk: Vec<u8> = rgb
+            .chunks(3)
+            .flat_map(|p| [ink(p[0]), ink(p[1]), ink(p[2]), k])
+            .collect();
+        let mut c = turbojpeg::Compressor::new().unwrap();
+        c.set_quality(95).unwrap();
+        c.set_subsamp(turbojpeg::Subsamp::None).unwrap();
+        c.set_colorspace(colorspace).unwrap();
+        c.compress_to_vec(turbojpeg::Image {
+            pixels: &cmyk[..],
+            width: w as usize,
+            pitch: w as usize * 4,
+            height: h as usize,
+            format: turbojpeg::PixelFormat::CMYK,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn adobe_cmyk_and_ycck_jpegs_decode_to_rgb() {
+        let (w, h) = (160u32, 120u32);
+        let mut rng = crate::rng::SplitMix64::new(11);
+        // Kept below the darkest value K = 200 can reach through C x K / 255.
+        let rgb: Vec<u8> = crate::dataset::synth_image(&mut rng, 3, w, h)
+            .into_iter()
+            .map(|v| (u32::from(v) * 190 / 255) as u8)
+            .collect();
+        let psnr = |a: &[u8], b: &[u8]| {
+            let mse = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+                .sum::<f64>()
+                / a.len() as f64;
+            10.0 * (255.0f64.powi(2) / mse.max(1e-9)).log10()
+        };
+        for colorspace in [turbojpeg::Colorspace::CMYK, turbojpeg::Colorspace::YCCK] {
+            for k in [255u8, 200] {
+                let jpeg = cmyk_jpeg(&rgb, w, h, k, colorspace);
+                let mut dec = Decoder::new(DecodeMode::Accurate).unwrap();
+                assert!(dec.read_header(&jpeg).unwrap().cmyk);
+                let mut out = Vec::new();
+                let d = dec
+                    .decode_rgb(&jpeg, &mut out, |_| Ok::<_, ()>((8, None)))
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("{colorspace:?} k={k}: {e}"));
+                assert_eq!((d.width, d.height), (160, 120));
+                assert_eq!(out.len(), 160 * 120 * 3);
+                let q = psnr(&out, &rgb);
+                assert!(q > 35.0, "{colorspace:?} k={k}: {q:.1} dB from the RGB it encodes");
+                // Scaled and cropped as preprocessing decodes it, too.
+                let region = Region {
+                    x0: 8,
+                    y0: 4,
+                    x1: 60,
+                    y1: 50,
+                };
+                let d = dec
+                    .decode_rgb(&jpeg, &mut out, |_| Ok::<_, ()>((4, Some(region))))
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(out.len(), d.width * d.height * 3);
+            }
+        }
+        // The whole per-image step takes it like any photo.
+        let jpeg = cmyk_jpeg(&rgb, w, h, 255, turbojpeg::Colorspace::YCCK);
+        let rgb_jpeg = crate::transform::encode_jpeg(&rgb, w, h, 95, Chroma::Full444).unwrap();
+        let mut t = crate::transform::Transformer::new(&Default::default()).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        t.process(&jpeg, &mut a).unwrap();
+        t.process(&rgb_jpeg, &mut b).unwrap();
+        let (a, b) = (
+            crate::transform::decode_jpeg(&a).unwrap(),
+            crate::transform::decode_jpeg(&b).unwrap(),
+        );
+        assert!(psnr(&a.pixels, &b.pixels) > 35.0);
+    }
+
+    #[test]
+    fn cmyk_conversion_is_tensorflows() {
+        // R = C x K / 255 on inverted values: no ink is white, full black is black.
+        let mut px = vec![255, 255, 255, 255, 0, 0, 0, 0, 255, 128, 0, 128, 10, 20, 30, 255];
+        cmyk_to_rgb_in_place(&mut px);
+        assert_eq!(px, vec![255, 255, 255, 0, 0, 0, 128, 64, 0, 10, 20, 30]);
     }
 
     #[test]
