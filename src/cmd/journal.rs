@@ -35,6 +35,12 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 
 fn export(a: &ExportArgs) -> anyhow::Result<()> {
     let journal = Journal::read(&a.journal).map_err(bad_input)?;
+    if same_file(&a.journal, &a.csv) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--csv {}: that is the journal being exported; choose another output file",
+            a.csv.display()
+        )));
+    }
     let workload = a.workload.clone().unwrap_or_else(|| {
         a.journal
             .file_stem()
@@ -119,12 +125,58 @@ fn push_row(out: &mut String, fields: &[String]) {
     out.push('\n');
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("csv.tmp");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes)
-        .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+/// Whether `a` and `b` name the same existing file (through links, `..` or other spellings).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// Writes `bytes` to `path` so that it holds either its old content or all of the new, never a
+/// part: a temporary file beside the destination is written, synced and renamed over it.
+///
+/// Rules: a symlink is written through (its target is replaced and the link stays); a dangling
+/// symlink, or a destination that exists and is not a regular file (a device, a FIFO, a
+/// folder), is refused; the temporary file is removed on every error.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let shown = path.display();
+    let dest = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| {
+            bad_input(anyhow::anyhow!(
+                "{shown} is a symlink whose target cannot be written: {e}"
+            ))
+        })?,
+        _ => path.to_path_buf(),
+    };
+    match std::fs::metadata(&dest) {
+        Ok(m) if !m.is_file() => {
+            return Err(bad_input(anyhow::anyhow!(
+                "{shown} exists and is not a regular file; refusing to replace it"
+            )))
+        }
+        _ => {}
+    }
+    let name = dest
+        .file_name()
+        .ok_or_else(|| bad_input(anyhow::anyhow!("{shown} names no file")))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let written = (|| -> anyhow::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("creating {}", tmp.display()))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
