@@ -87,7 +87,36 @@ impl Observer for Printer<'_> {
     }
 }
 
+/// Refuses numbers no replay can mean: a budget of 0, a runtime limit or failed-run charge that is
+/// not a positive finite number of seconds (NaN compares false with everything, so a limit of
+/// NaN would silently rule every configuration out, or in).
+pub fn check_numbers(
+    budget: Option<usize>,
+    max_runtime: Option<f64>,
+    failed_runtime: Option<f64>,
+) -> anyhow::Result<()> {
+    if budget == Some(0) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--budget must be at least 1 evaluation, got 0"
+        )));
+    }
+    for (flag, value) in [
+        ("--max-runtime", max_runtime),
+        ("--failed-runtime", failed_runtime),
+    ] {
+        if let Some(t) = value {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(bad_input(anyhow::anyhow!(
+                    "{flag} must be a positive number of seconds, got {t}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
+    check_numbers(args.budget, args.max_runtime, args.failed_runtime)?;
     if let Some(journal) = &args.journal {
         return replay_journal(journal, &args);
     }
@@ -147,7 +176,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .filter_map(|p| scale.found(p.config, &p.outcome).map(|r| (r, p.config)))
         .min_by(|a, b| a.0.total_cmp(&b.0));
-    let spent: f64 = trace.probes.iter().map(|p| p.outcome.cost_paid()).sum();
+    // Folded from +0.0: `sum()` of nothing is -0.0, printed as `-0.0000`.
+    let spent: f64 = trace
+        .probes
+        .iter()
+        .map(|p| p.outcome.cost_paid())
+        .fold(0.0, |a, b| a + b);
     if args.json {
         let probes: Vec<_> = trace
             .probes
@@ -261,7 +295,10 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
     )
     .map_err(bad_input)?;
     let probes = recorded.len();
-    let spend: f64 = recorded.iter().map(|(_, o)| o.spend_usd()).sum();
+    let spend: f64 = recorded
+        .iter()
+        .map(|(_, o)| o.spend_usd())
+        .fold(0.0, |a, b| a + b);
     let runner = Resume::new(NotRecorded, recorded);
     println!(
         "replaying {shown}: {probes} probes of a `{}` search (seed {}) over {} configurations, \
@@ -271,9 +308,15 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         space.len(),
     );
     let mut progress = Progress::new(space.clone(), max_runtime_s, runner.replayed_flag());
+    // A search run with --no-stop went on past the stop rule: so does its replay.
+    let journal_honours_stop = header
+        .options
+        .get("honour_stop")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(true);
     let options = DriveOptions {
         budget: Some(probes.max(1)),
-        honour_stop: !args.ignore_stop,
+        honour_stop: journal_honours_stop && !args.ignore_stop,
         max_runtime_s,
         ..Default::default()
     };
