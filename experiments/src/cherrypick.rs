@@ -229,7 +229,7 @@ pub fn load(dir: &Path, keep_16_core: bool) -> Result<Dataset, DataError> {
         let space = Space::new(dims, catalogue).map_err(|source| DataError::Space {
             path: path.clone(),
             workload: name.clone(),
-            source,
+            error: source,
         })?;
         workloads.push(Workload::new(name, space, outcomes));
     }

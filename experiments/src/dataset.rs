@@ -9,10 +9,11 @@ use optimizer::{ConfigId, Outcome, Space, SpaceError};
 /// Errors reading a dataset. Every variant names the file (and line and field where there is one).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{}: cannot read: {source}", path.display())]
+    // Not `source` fields: the message says them already, and `{:#}` would print them twice.
+    #[error("{}: cannot read: {error}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{}: line {line}: field `{field}`: {problem}", path.display())]
     Field {
@@ -41,11 +42,11 @@ pub enum DataError {
         dataset: String,
         known: String,
     },
-    #[error("{}: workload `{workload}`: {source}", path.display())]
+    #[error("{}: workload `{workload}`: {error}", path.display())]
     Space {
         path: PathBuf,
         workload: String,
-        source: SpaceError,
+        error: SpaceError,
     },
     #[error(
         "workload `{workload}`: no configuration completes within the runtime limit of {limit_s} s"
@@ -296,9 +297,9 @@ pub fn load(spec: &DatasetSpec, options: &LoadOptions) -> Result<Dataset, DataEr
 
 /// Reads a whole file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<String, DataError> {
-    std::fs::read_to_string(path).map_err(|source| DataError::Io {
+    std::fs::read_to_string(path).map_err(|error| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
@@ -309,9 +310,9 @@ pub(crate) fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
             path: path.to_path_buf(),
         });
     }
-    let io = |source| DataError::Io {
+    let io = |error| DataError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut out = Vec::new();
     for entry in std::fs::read_dir(path).map_err(io)? {

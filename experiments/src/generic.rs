@@ -261,7 +261,7 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
         let space = Space::new(dims, catalogue).map_err(|source| DataError::Space {
             path: path.to_path_buf(),
             workload: name.clone(),
-            source,
+            error: source,
         })?;
         workloads.push(Workload::new(name, space, outcomes));
     }

@@ -13,10 +13,11 @@ pub const TABLE_KS: &[usize] = &[5, 10, 15, 20, 30];
 
 /// Error writing a report file.
 #[derive(Debug, thiserror::Error)]
-#[error("{}: cannot write: {source}", path.display())]
+// Not a `source` field: the message says it already, and `{:#}` would print it twice.
+#[error("{}: cannot write: {error}", path.display())]
 pub struct WriteError {
     pub path: PathBuf,
-    pub source: std::io::Error,
+    pub error: std::io::Error,
 }
 
 fn ks(budget: usize) -> Vec<usize> {
@@ -273,15 +274,15 @@ pub fn write_traces(
     space_names: &[Vec<String>],
     path: &Path,
 ) -> Result<(), WriteError> {
-    let err = |source| WriteError {
+    let err = |error| WriteError {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let file = std::fs::File::create(path).map_err(err)?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let csv_err = |e: csv::Error| WriteError {
         path: path.to_path_buf(),
-        source: std::io::Error::other(e.to_string()),
+        error: std::io::Error::other(e.to_string()),
     };
     w.write_record([
         "workload",
@@ -328,9 +329,9 @@ pub fn write_traces(
 
 /// Writes `text` to `path`.
 pub fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
-    let err = |source| WriteError {
+    let err = |error| WriteError {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut f = std::fs::File::create(path).map_err(err)?;
     f.write_all(text.as_bytes()).map_err(err)

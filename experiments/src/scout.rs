@@ -196,7 +196,7 @@ pub fn load(dir: &Path) -> Result<Dataset, DataError> {
         let space = Space::new(dims, catalogue).map_err(|source| DataError::Space {
             path: root.clone(),
             workload: name.clone(),
-            source,
+            error: source,
         })?;
         workloads.push(Workload::new(name, space, runs));
     }

@@ -123,13 +123,27 @@ impl History {
     }
     /// USD paid for every probe, failed ones included (see [`Outcome::spend_usd`]).
     pub fn total_spend(&self) -> f64 {
+        // A fold from +0.0: `sum()` of no floats is -0.0, shown as `$-0.000000`.
         self.observations
             .iter()
             .map(|o| o.outcome.spend_usd())
-            .sum()
+            .fold(0.0, |a, b| a + b)
     }
     /// Whether `config` has been told at least once.
     pub fn contains(&self, config: ConfigId) -> bool {
         self.observations.iter().any(|o| o.config == config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_spend_is_positive_zero() {
+        // `$-0.000000 spent` was printed after a search that launched nothing.
+        let spend = History::default().total_spend();
+        assert!(spend == 0.0 && spend.is_sign_positive());
+        assert_eq!(format!("{spend:.6}"), "0.000000");
     }
 }

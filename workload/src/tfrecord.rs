@@ -31,7 +31,15 @@ pub enum RecordErrorKind {
     #[error("record length {0} is implausibly large")]
     TooLong(u64),
     #[error("I/O error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+// Not `#[from]`, which would also make the error a `source`: the message already says it, and
+// `{:#}` would print it twice.
+impl From<io::Error> for RecordErrorKind {
+    fn from(e: io::Error) -> Self {
+        RecordErrorKind::Io(e)
+    }
 }
 
 /// A damaged or unreadable record, naming the file and the byte offset where the record starts.
@@ -40,7 +48,7 @@ pub enum RecordErrorKind {
 pub struct RecordError {
     pub file: String,
     pub offset: u64,
-    #[source]
+    // Not a `source`: the message already says it (`{:#}` printed it twice).
     pub kind: RecordErrorKind,
 }
 
