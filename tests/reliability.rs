@@ -1,0 +1,310 @@
+//! Hostile and careless use of the binary (issue 12): one process per journal, output files that
+//! are never an input, a symlink or a device, a journal path holding something else, and numbers
+//! no command can mean. Each test fails on the code before its fix.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use optimizer::journal::{rfc3339, Header, Journal, JournalWriter, ProbeRecord};
+use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cherrypick");
+
+/// Probes sleep `{sleep}` s and report a configuration-dependent runtime.
+fn space_file(sleep: &str) -> String {
+    format!(
+        r#"
+[catalogue]
+machine_types = ["e2-standard-2", "n2-standard-4"]
+count = "workers"
+[catalogue.dimensions]
+workers = [1, 2, 4, 8]
+partitions = [8, 32, 128]
+[backend.command]
+template = '''sleep {sleep}; awk -v w={{workers}} -v c={{vcpus}} -v p={{partitions}} 'BEGIN {{{{ par = w * c; if (par > p) par = p; printf "CHERRYPICK_METRIC runtime_s=%.3f\n", 3000 / par + 6 * w + 0.05 * p }}}}' '''
+"#
+    )
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("cp-reliability-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn search(d: &Path, journal: &Path, sleep: &str, extra: &[&str]) -> Command {
+    std::fs::write(d.join("space.toml"), space_file(sleep)).unwrap();
+    let mut c = Command::new(BIN);
+    c.args(["search", "--backend", "command", "--seed", "3"])
+        .args(["--probe-timeout", "30"])
+        .arg("--space")
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(journal)
+        .args(extra);
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A small journal written through the library.
+fn journal(path: &Path, options: serde_json::Value, probes: usize) {
+    let dims = vec![Dimension {
+        name: "workers".into(),
+        kind: Kind::Numeric { log: false },
+    }];
+    let configs = (1..=4)
+        .map(|w| Config {
+            name: format!("w{w}"),
+            values: vec![Value::Num(w as f64)],
+            price_per_hour: 0.1 * w as f64,
+        })
+        .collect();
+    let space = Space::new(dims, configs).unwrap();
+    let mut w = JournalWriter::create(path, &Header::new(&space, "grid", 1, options)).unwrap();
+    for i in 0..probes {
+        w.append(&ProbeRecord {
+            index: i,
+            config: format!("w{}", i + 1),
+            outcome: Outcome::Completed {
+                runtime_s: 100.0 / (i + 1) as f64,
+                cost_usd: 0.001,
+                metrics: Default::default(),
+            },
+            started: rfc3339(std::time::SystemTime::now()),
+            finished: rfc3339(std::time::SystemTime::now()),
+            expected_improvement: None,
+            log: None,
+        })
+        .unwrap();
+    }
+}
+
+#[test]
+fn a_second_search_on_a_running_journal_is_refused_naming_its_pid() {
+    let d = dir("lock");
+    let path = d.join("runs.jsonl");
+    let mut first = search(&d, &path, "1", &["--strategy", "grid", "--budget", "6"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for its first record: the journal is open and locked.
+    let started = Instant::now();
+    while Journal::read(&path).map_or(true, |j| j.records.is_empty()) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no record");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = search(&d, &path, "0", &["--strategy", "grid", "--budget", "6", "--resume"])
+        .output()
+        .unwrap();
+    let err = stderr(&second);
+    assert!(!second.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", first.id())) && err.contains("another cherrypick process"),
+        "{err}"
+    );
+    // The first search is unharmed and ends normally with all its probes.
+    assert!(first.wait().unwrap().success());
+    let j = Journal::read(&path).unwrap();
+    assert_eq!(j.records.len(), 6);
+    assert!(!d.join("runs.jsonl.lock").exists());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn resume_never_deletes_a_file_without_a_trailing_newline() {
+    let d = dir("foreign");
+    let path = d.join("notes.txt");
+    std::fs::write(&path, "my notes, no newline").unwrap();
+    let o = search(&d, &path, "0", &["--strategy", "grid", "--budget", "2", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a cherrypick journal"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "my notes, no newline");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
+    let d = dir("export");
+    let j = d.join("runs.jsonl");
+    journal(&j, serde_json::json!({}), 2);
+    let before = std::fs::read(&j).unwrap();
+    let js = j.to_str().unwrap();
+    // The journal itself, and the journal through a symlink.
+    std::os::unix::fs::symlink(&j, d.join("alias.csv")).unwrap();
+    for out in [js.to_string(), d.join("alias.csv").display().to_string()] {
+        let o = run(&["journal", "export", js, "--csv", &out]);
+        assert_eq!(o.status.code(), Some(2), "{out}: {}", stderr(&o));
+        assert!(stderr(&o).contains("the journal being exported"), "{}", stderr(&o));
+        assert_eq!(std::fs::read(&j).unwrap(), before, "{out}");
+    }
+    // A device is never replaced.
+    let o = run(&["journal", "export", js, "--csv", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    use std::os::unix::fs::FileTypeExt;
+    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    // A symlink to another file is written through: the link stays, its target gets the CSV.
+    std::fs::write(d.join("target.csv"), "old").unwrap();
+    std::os::unix::fs::symlink(d.join("target.csv"), d.join("link.csv")).unwrap();
+    let link = d.join("link.csv").display().to_string();
+    let o = run(&["journal", "export", js, "--csv", &link]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(std::fs::read_to_string(d.join("target.csv")).unwrap().starts_with("workload,config"));
+    // A failed export (a folder in the way) leaves no temporary file behind.
+    std::fs::create_dir(d.join("out.csv")).unwrap();
+    let o = run(&["journal", "export", js, "--csv", &d.join("out.csv").display().to_string()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn replay_of_a_journal_goes_as_far_as_the_search_did_without_its_stop_rule() {
+    let d = dir("nostop");
+    let stopped = d.join("stopped.jsonl");
+    let o = search(&d, &stopped, "0", &["--strategy", "cherrypick", "--budget", "14"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let with_stop = Journal::read(&stopped).unwrap().records.len();
+    assert!(with_stop < 14, "the stop rule must fire for this test to mean anything");
+    let all = d.join("all.jsonl");
+    let o = search(&d, &all, "0", &["--strategy", "cherrypick", "--budget", "14", "--no-stop"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(Journal::read(&all).unwrap().records.len(), 14);
+    let o = run(&["replay", "--journal", all.to_str().unwrap()]);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(out.contains("asked for exactly the recorded probes"), "{out}");
+    assert!(!out.contains("stop rule"), "{out}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn numbers_no_command_can_mean_are_refused() {
+    let d = dir("numbers");
+    let j = d.join("runs.jsonl");
+    journal(&j, serde_json::json!({}), 2);
+    let js = j.to_str().unwrap();
+    for (args, want) in [
+        (vec!["--max-runtime", "nan"], "--max-runtime must be a positive number"),
+        (vec!["--max-runtime=-5"], "--max-runtime must be a positive number"),
+        (vec!["--budget", "0"], "--budget must be at least 1"),
+    ] {
+        let o = run(&[&["replay", "--journal", js][..], &args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+    let csv = d.join("runs.csv");
+    std::fs::write(
+        &csv,
+        "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,20,1,2\nw,c,30,3,3\n",
+    )
+    .unwrap();
+    let out = d.join("cmp");
+    let o = run(&[
+        "compare",
+        "--dataset",
+        csv.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--budget",
+        "1000000",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--budget 1000000: the largest selected catalogue has 3 configurations"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "nothing written");
+    let o = run(&[
+        "compare", "--dataset", csv.to_str().unwrap(), "--seeds", "0", "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn preprocess_refuses_limit_zero_and_an_input_it_cannot_use_at_all() {
+    let d = dir("preprocess");
+    let input = d.join("in");
+    std::fs::create_dir_all(input.join("daisy")).unwrap();
+    std::fs::write(input.join("daisy/a.jpg"), b"not a jpeg").unwrap();
+    let (i, o) = (input.display().to_string(), d.join("out").display().to_string());
+    let r = run(&["workload", "preprocess", "--input", &i, "--output", &o, "--threads", "1"]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("no shard written"), "{}", stderr(&r));
+    let r = run(&[
+        "workload", "preprocess", "--input", &i, "--output", &o, "--limit", "0",
+    ]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("--limit must be at least 1"), "{}", stderr(&r));
+    // A symlink loop in the input ends at once with an error naming the link.
+    std::os::unix::fs::symlink(".", input.join("loop")).unwrap();
+    let started = Instant::now();
+    let r = run(&["workload", "preprocess", "--input", &i, "--output", &o]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(stderr(&r).contains("symlink loop") && stderr(&r).contains("loop"), "{}", stderr(&r));
+    let _ = std::fs::remove_dir_all(d);
+}
+
+#[test]
+fn errors_are_reported_once() {
+    let d = dir("crc");
+    let shard = d.join("flowers00-1.tfrec");
+    let mut bytes = Vec::new();
+    workload::tfrecord::append_record(&mut bytes, b"payload");
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&shard, bytes).unwrap();
+    let r = run(&[
+        "workload", "read-speed", "--input", d.to_str().unwrap(), "--batch-sizes", "1",
+        "--batch-numbers", "1", "--repetitions", "1", "--out",
+        d.join("r.csv").to_str().unwrap(),
+    ]);
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("payload CRC mismatch").count(), 1, "{err}");
+    // A configuration whose price underflows to 0 (a tiny cost over a long run).
+    let csv = d.join("free.csv");
+    std::fs::write(
+        &csv,
+        "workload,config,runtime_s,cost_usd,x\nw,a,10000000000,1e-320,1\nw,b,20,1,2\n",
+    )
+    .unwrap();
+    let r = run(&["replay", "--dataset", csv.to_str().unwrap(), "--workload", "w"]);
+    let err = stderr(&r);
+    assert_eq!(r.status.code(), Some(2), "{err}");
+    assert_eq!(err.matches("price per hour must be").count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(d);
+}
