@@ -107,9 +107,14 @@ fn a_second_search_on_a_running_journal_is_refused_naming_its_pid() {
         assert!(started.elapsed() < Duration::from_secs(60), "no record");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let second = search(&d, &path, "0", &["--strategy", "grid", "--budget", "6", "--resume"])
-        .output()
-        .unwrap();
+    let second = search(
+        &d,
+        &path,
+        "0",
+        &["--strategy", "grid", "--budget", "6", "--resume"],
+    )
+    .output()
+    .unwrap();
     let err = stderr(&second);
     assert!(!second.status.success(), "{err}");
     assert!(
@@ -129,12 +134,24 @@ fn resume_never_deletes_a_file_without_a_trailing_newline() {
     let d = dir("foreign");
     let path = d.join("notes.txt");
     std::fs::write(&path, "my notes, no newline").unwrap();
-    let o = search(&d, &path, "0", &["--strategy", "grid", "--budget", "2", "--resume"])
-        .output()
-        .unwrap();
+    let o = search(
+        &d,
+        &path,
+        "0",
+        &["--strategy", "grid", "--budget", "2", "--resume"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not a cherrypick journal"), "{}", stderr(&o));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), "my notes, no newline");
+    assert!(
+        stderr(&o).contains("not a cherrypick journal"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "my notes, no newline"
+    );
     let _ = std::fs::remove_dir_all(d);
 }
 
@@ -150,7 +167,11 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
     for out in [js.to_string(), d.join("alias.csv").display().to_string()] {
         let o = run(&["journal", "export", js, "--csv", &out]);
         assert_eq!(o.status.code(), Some(2), "{out}: {}", stderr(&o));
-        assert!(stderr(&o).contains("the journal being exported"), "{}", stderr(&o));
+        assert!(
+            stderr(&o).contains("the journal being exported"),
+            "{}",
+            stderr(&o)
+        );
         assert_eq!(std::fs::read(&j).unwrap(), before, "{out}");
     }
     // A device is never replaced.
@@ -158,18 +179,32 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
     use std::os::unix::fs::FileTypeExt;
-    assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    assert!(std::fs::metadata("/dev/null")
+        .unwrap()
+        .file_type()
+        .is_char_device());
     // A symlink to another file is written through: the link stays, its target gets the CSV.
     std::fs::write(d.join("target.csv"), "old").unwrap();
     std::os::unix::fs::symlink(d.join("target.csv"), d.join("link.csv")).unwrap();
     let link = d.join("link.csv").display().to_string();
     let o = run(&["journal", "export", js, "--csv", &link]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
-    assert!(std::fs::read_to_string(d.join("target.csv")).unwrap().starts_with("workload,config"));
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(std::fs::read_to_string(d.join("target.csv"))
+        .unwrap()
+        .starts_with("workload,config"));
     // A failed export (a folder in the way) leaves no temporary file behind.
     std::fs::create_dir(d.join("out.csv")).unwrap();
-    let o = run(&["journal", "export", js, "--csv", &d.join("out.csv").display().to_string()]);
+    let o = run(&[
+        "journal",
+        "export",
+        js,
+        "--csv",
+        &d.join("out.csv").display().to_string(),
+    ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let left: Vec<_> = std::fs::read_dir(&d)
         .unwrap()
@@ -185,22 +220,38 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
 fn replay_of_a_journal_goes_as_far_as_the_search_did_without_its_stop_rule() {
     let d = dir("nostop");
     let stopped = d.join("stopped.jsonl");
-    let o = search(&d, &stopped, "0", &["--strategy", "cherrypick", "--budget", "14"])
-        .output()
-        .unwrap();
+    let o = search(
+        &d,
+        &stopped,
+        "0",
+        &["--strategy", "cherrypick", "--budget", "14"],
+    )
+    .output()
+    .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let with_stop = Journal::read(&stopped).unwrap().records.len();
-    assert!(with_stop < 14, "the stop rule must fire for this test to mean anything");
+    assert!(
+        with_stop < 14,
+        "the stop rule must fire for this test to mean anything"
+    );
     let all = d.join("all.jsonl");
-    let o = search(&d, &all, "0", &["--strategy", "cherrypick", "--budget", "14", "--no-stop"])
-        .output()
-        .unwrap();
+    let o = search(
+        &d,
+        &all,
+        "0",
+        &["--strategy", "cherrypick", "--budget", "14", "--no-stop"],
+    )
+    .output()
+    .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(Journal::read(&all).unwrap().records.len(), 14);
     let o = run(&["replay", "--journal", all.to_str().unwrap()]);
     let out = stdout(&o);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(out.contains("asked for exactly the recorded probes"), "{out}");
+    assert!(
+        out.contains("asked for exactly the recorded probes"),
+        "{out}"
+    );
     assert!(!out.contains("stop rule"), "{out}");
     let _ = std::fs::remove_dir_all(d);
 }
@@ -212,8 +263,14 @@ fn numbers_no_command_can_mean_are_refused() {
     journal(&j, serde_json::json!({}), 2);
     let js = j.to_str().unwrap();
     for (args, want) in [
-        (vec!["--max-runtime", "nan"], "--max-runtime must be a positive number"),
-        (vec!["--max-runtime=-5"], "--max-runtime must be a positive number"),
+        (
+            vec!["--max-runtime", "nan"],
+            "--max-runtime must be a positive number",
+        ),
+        (
+            vec!["--max-runtime=-5"],
+            "--max-runtime must be a positive number",
+        ),
         (vec!["--budget", "0"], "--budget must be at least 1"),
     ] {
         let o = run(&[&["replay", "--journal", js][..], &args].concat());
@@ -240,13 +297,19 @@ fn numbers_no_command_can_mean_are_refused() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("--budget 1000000: the largest selected catalogue has 3 configurations"),
+        stderr(&o)
+            .contains("--budget 1000000: the largest selected catalogue has 3 configurations"),
         "{}",
         stderr(&o)
     );
     assert!(!out.exists(), "nothing written");
     let o = run(&[
-        "compare", "--dataset", csv.to_str().unwrap(), "--seeds", "0", "--out",
+        "compare",
+        "--dataset",
+        csv.to_str().unwrap(),
+        "--seeds",
+        "0",
+        "--out",
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -259,22 +322,49 @@ fn preprocess_refuses_limit_zero_and_an_input_it_cannot_use_at_all() {
     let input = d.join("in");
     std::fs::create_dir_all(input.join("daisy")).unwrap();
     std::fs::write(input.join("daisy/a.jpg"), b"not a jpeg").unwrap();
-    let (i, o) = (input.display().to_string(), d.join("out").display().to_string());
-    let r = run(&["workload", "preprocess", "--input", &i, "--output", &o, "--threads", "1"]);
+    let (i, o) = (
+        input.display().to_string(),
+        d.join("out").display().to_string(),
+    );
+    let r = run(&[
+        "workload",
+        "preprocess",
+        "--input",
+        &i,
+        "--output",
+        &o,
+        "--threads",
+        "1",
+    ]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("no shard written"), "{}", stderr(&r));
     let r = run(&[
-        "workload", "preprocess", "--input", &i, "--output", &o, "--limit", "0",
+        "workload",
+        "preprocess",
+        "--input",
+        &i,
+        "--output",
+        &o,
+        "--limit",
+        "0",
     ]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
-    assert!(stderr(&r).contains("--limit must be at least 1"), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("--limit must be at least 1"),
+        "{}",
+        stderr(&r)
+    );
     // A symlink loop in the input ends at once with an error naming the link.
     std::os::unix::fs::symlink(".", input.join("loop")).unwrap();
     let started = Instant::now();
     let r = run(&["workload", "preprocess", "--input", &i, "--output", &o]);
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
-    assert!(stderr(&r).contains("symlink loop") && stderr(&r).contains("loop"), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("symlink loop") && stderr(&r).contains("loop"),
+        "{}",
+        stderr(&r)
+    );
     let _ = std::fs::remove_dir_all(d);
 }
 
@@ -288,8 +378,17 @@ fn errors_are_reported_once() {
     bytes[n - 1] ^= 0xff;
     std::fs::write(&shard, bytes).unwrap();
     let r = run(&[
-        "workload", "read-speed", "--input", d.to_str().unwrap(), "--batch-sizes", "1",
-        "--batch-numbers", "1", "--repetitions", "1", "--out",
+        "workload",
+        "read-speed",
+        "--input",
+        d.to_str().unwrap(),
+        "--batch-sizes",
+        "1",
+        "--batch-numbers",
+        "1",
+        "--repetitions",
+        "1",
+        "--out",
         d.join("r.csv").to_str().unwrap(),
     ]);
     let err = stderr(&r);
@@ -302,7 +401,13 @@ fn errors_are_reported_once() {
         "workload,config,runtime_s,cost_usd,x\nw,a,10000000000,1e-320,1\nw,b,20,1,2\n",
     )
     .unwrap();
-    let r = run(&["replay", "--dataset", csv.to_str().unwrap(), "--workload", "w"]);
+    let r = run(&[
+        "replay",
+        "--dataset",
+        csv.to_str().unwrap(),
+        "--workload",
+        "w",
+    ]);
     let err = stderr(&r);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert_eq!(err.matches("price per hour must be").count(), 1, "{err}");

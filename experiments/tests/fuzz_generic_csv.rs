@@ -14,7 +14,10 @@ fn runner(seed: u8, cases: u32) -> TestRunner {
         failure_persistence: None,
         ..Config::default()
     };
-    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]))
+    TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    )
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -23,7 +26,8 @@ fn dir(name: &str) -> PathBuf {
     d
 }
 
-const VALID: &str = "workload,config,runtime_s,cost_usd,completed,nodes,price_per_node_hour,family\n\
+const VALID: &str =
+    "workload,config,runtime_s,cost_usd,completed,nodes,price_per_node_hour,family\n\
                      w,a,100,0.5,true,2,0.5,c\n\
                      w,a,120,,true,2,0.5,c\n\
                      w,b,,,false,4,0.5,m\n\
@@ -31,14 +35,37 @@ const VALID: &str = "workload,config,runtime_s,cost_usd,completed,nodes,price_pe
                      v,a,50,,true,1,1.0,c\n";
 
 const TOKENS: &[&str] = &[
-    "-1", "-0", "0", "1e999", "NaN", "inf", "", ",", "\"", "\n", "\r\n", "true", "false",
-    "maybe", "\u{feff}", "\u{0}", "workload", "config", "runtime_s", "cost_usd", "completed",
+    "-1",
+    "-0",
+    "0",
+    "1e999",
+    "NaN",
+    "inf",
+    "",
+    ",",
+    "\"",
+    "\n",
+    "\r\n",
+    "true",
+    "false",
+    "maybe",
+    "\u{feff}",
+    "\u{0}",
+    "workload",
+    "config",
+    "runtime_s",
+    "cost_usd",
+    "completed",
 ];
 
 fn mutate(base: &[u8], edits: &[(u8, usize, u8, usize)]) -> Vec<u8> {
     let mut out = base.to_vec();
     for &(kind, pos, byte, token) in edits {
-        let at = if out.is_empty() { 0 } else { pos % (out.len() + 1) };
+        let at = if out.is_empty() {
+            0
+        } else {
+            pos % (out.len() + 1)
+        };
         match kind % 5 {
             0 if at < out.len() => out[at] ^= byte | 1,
             1 => out.truncate(at),
@@ -118,7 +145,9 @@ fn mutated_csv_files_never_panic_the_reader() {
         1..6,
     );
     runner(5, 500)
-        .run(&edits, |edits| check(&path, &mutate(VALID.as_bytes(), &edits)))
+        .run(&edits, |edits| {
+            check(&path, &mutate(VALID.as_bytes(), &edits))
+        })
         .unwrap();
     let _ = std::fs::remove_dir_all(d);
 }

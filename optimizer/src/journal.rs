@@ -1036,7 +1036,11 @@ mod tests {
         drop(other);
         let err = JournalWriter::append_to(&path, &stale).unwrap_err();
         assert!(matches!(err, JournalError::Changed { .. }), "{err:?}");
-        assert_eq!(Journal::read(&path).unwrap().records.len(), 2, "nothing cut");
+        assert_eq!(
+            Journal::read(&path).unwrap().records.len(),
+            2,
+            "nothing cut"
+        );
     }
 
     #[cfg(unix)]
@@ -1080,16 +1084,31 @@ mod tests {
     #[test]
     fn invalid_records_are_refused_with_file_line_and_field() {
         let cases: Vec<(&str, ProbeRecord, &str)> = vec![
-            ("duplicate", record(0, "w2", 1.0), "probe index 0 appears twice (first at line 2)"),
-            ("gap", record(5, "w2", 1.0), "probe index 5 is out of sequence: expected 1"),
+            (
+                "duplicate",
+                record(0, "w2", 1.0),
+                "probe index 0 appears twice (first at line 2)",
+            ),
+            (
+                "gap",
+                record(5, "w2", 1.0),
+                "probe index 5 is out of sequence: expected 1",
+            ),
             ("unknown", record(1, "w9", 1.0), "field `config`: `w9`"),
-            ("negative", record(1, "w2", -3600.0), "field `runtime_s` is -3600"),
+            (
+                "negative",
+                record(1, "w2", -3600.0),
+                "field `runtime_s` is -3600",
+            ),
         ];
         for (name, r, want) in cases {
             let (path, _) = new_journal(name);
             append_raw(&path, &format!("{}\n", probe_line(&r)));
             let err = Journal::read(&path).unwrap_err().to_string();
-            assert!(err.contains("runs.jsonl:3: ") && err.contains(want), "{name}: {err}");
+            assert!(
+                err.contains("runs.jsonl:3: ") && err.contains(want),
+                "{name}: {err}"
+            );
         }
         // A negative cost on a failed probe, and a negative or infinite spend metric.
         let mut failed = record(1, "w2", 1.0);
@@ -1102,15 +1121,22 @@ mod tests {
         if let Outcome::Completed { metrics, .. } = &mut spend.outcome {
             metrics.insert(crate::outcome::SPEND_METRIC.into(), -1.0);
         }
-        for (r, want) in [(failed, "field `cost_usd` is -0.5"), (spend, "metrics.spend_usd")] {
+        for (r, want) in [
+            (failed, "field `cost_usd` is -0.5"),
+            (spend, "metrics.spend_usd"),
+        ] {
             let (path, _) = new_journal("bad-outcome");
             append_raw(&path, &format!("{}\n", probe_line(&r)));
             let err = Journal::read(&path).unwrap_err().to_string();
-            assert!(err.contains("runs.jsonl:3: ") && err.contains(want), "{err}");
+            assert!(
+                err.contains("runs.jsonl:3: ") && err.contains(want),
+                "{err}"
+            );
         }
         // Numbers JSON cannot hold as finite doubles are refused too.
         let (path, _) = new_journal("huge");
-        let line = probe_line(&record(1, "w2", 1.0)).replace("\"cost_usd\":", "\"cost_usd\":1e999,\"x\":");
+        let line =
+            probe_line(&record(1, "w2", 1.0)).replace("\"cost_usd\":", "\"cost_usd\":1e999,\"x\":");
         append_raw(&path, &format!("{line}\n"));
         let err = Journal::read(&path).unwrap_err().to_string();
         assert!(err.contains("runs.jsonl:3: "), "{err}");

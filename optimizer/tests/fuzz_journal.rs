@@ -19,7 +19,10 @@ fn runner(seed: u8, cases: u32) -> TestRunner {
         failure_persistence: None,
         ..RunConfig::default()
     };
-    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]))
+    TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    )
 }
 
 fn space() -> Space {
@@ -100,16 +103,40 @@ fn valid_journal(path: &Path) -> Vec<u8> {
 /// Fragments that matter to a JSON Lines reader: numbers out of range or negative, other types,
 /// structure, line breaks, another record's index.
 const TOKENS: &[&str] = &[
-    "-1", "-0.0", "1e999", "NaN", "null", "true", "\"\"", "{", "}", "[", "]", ",", ":", "\n",
-    "\r\n", "\"index\":0,", "\"index\":7,", "\"config\":\"zz\",", "\"status\":\"failed\",",
-    "\"event\":\"other\",", "\u{feff}", "\u{0}", "\"version\":{\"major\":2,\"minor\":0},",
+    "-1",
+    "-0.0",
+    "1e999",
+    "NaN",
+    "null",
+    "true",
+    "\"\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\n",
+    "\r\n",
+    "\"index\":0,",
+    "\"index\":7,",
+    "\"config\":\"zz\",",
+    "\"status\":\"failed\",",
+    "\"event\":\"other\",",
+    "\u{feff}",
+    "\u{0}",
+    "\"version\":{\"major\":2,\"minor\":0},",
 ];
 
 /// Applies edits to `base`: (kind, position, byte, token index).
 fn mutate(base: &[u8], edits: &[(u8, usize, u8, usize)]) -> Vec<u8> {
     let mut out = base.to_vec();
     for &(kind, pos, byte, token) in edits {
-        let at = if out.is_empty() { 0 } else { pos % (out.len() + 1) };
+        let at = if out.is_empty() {
+            0
+        } else {
+            pos % (out.len() + 1)
+        };
         match kind % 6 {
             0 if at < out.len() => out[at] ^= byte | 1,
             1 => out.truncate(at),
@@ -123,7 +150,10 @@ fn mutate(base: &[u8], edits: &[(u8, usize, u8, usize)]) -> Vec<u8> {
             }
             4 => {
                 // Duplicate the line holding `at` (a record written twice).
-                let start = out[..at].iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                let start = out[..at]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
                 let end = out[at..]
                     .iter()
                     .position(|&b| b == b'\n')
@@ -169,11 +199,15 @@ fn check(path: &Path, bytes: &[u8]) -> Result<(), TestCaseError> {
         // An accepted journal takes one more record and reads back with it.
         let n = j.records.len();
         let config = space.config(0).name.clone();
-        let mut w = JournalWriter::append_to(path, &j).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        let mut r = record(n, Outcome::TimedOut {
-            elapsed_s: 1.0,
-            cost_usd: 0.0,
-        });
+        let mut w =
+            JournalWriter::append_to(path, &j).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let mut r = record(
+            n,
+            Outcome::TimedOut {
+                elapsed_s: 1.0,
+                cost_usd: 0.0,
+            },
+        );
         r.config = config;
         w.append(&r).unwrap();
         drop(w);

@@ -62,7 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let selected = dataset.select(&args.workloads).map_err(bad_input)?;
     crate::cmd::replay::check_numbers(Some(args.budget), args.max_runtime, args.failed_runtime)?;
     if args.seeds == 0 {
-        return Err(bad_input(anyhow::anyhow!("--seeds must be at least 1, got 0")));
+        return Err(bad_input(anyhow::anyhow!(
+            "--seeds must be at least 1, got 0"
+        )));
     }
     // No strategy evaluates a configuration twice, so a budget past the largest catalogue adds
     // nothing but size to summary.json and traces.csv (a million made 200 MB). The default (30)

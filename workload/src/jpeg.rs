@@ -466,7 +466,10 @@ mod tests {
                 assert_eq!((d.width, d.height), (160, 120));
                 assert_eq!(out.len(), 160 * 120 * 3);
                 let q = psnr(&out, &rgb);
-                assert!(q > 35.0, "{colorspace:?} k={k}: {q:.1} dB from the RGB it encodes");
+                assert!(
+                    q > 35.0,
+                    "{colorspace:?} k={k}: {q:.1} dB from the RGB it encodes"
+                );
                 // Scaled and cropped as preprocessing decodes it, too.
                 let region = Region {
                     x0: 8,
@@ -498,7 +501,9 @@ mod tests {
     #[test]
     fn cmyk_conversion_is_tensorflows() {
         // R = C x K / 255 on inverted values: no ink is white, full black is black.
-        let mut px = vec![255, 255, 255, 255, 0, 0, 0, 0, 255, 128, 0, 128, 10, 20, 30, 255];
+        let mut px = vec![
+            255, 255, 255, 255, 0, 0, 0, 0, 255, 128, 0, 128, 10, 20, 30, 255,
+        ];
         cmyk_to_rgb_in_place(&mut px);
         assert_eq!(px, vec![255, 255, 255, 0, 0, 0, 128, 64, 0, 10, 20, 30]);
     }

@@ -675,7 +675,10 @@ mod tests {
             2,
         )
         .unwrap();
-        assert_eq!(part.removed, vec!["flowers01-10.tfrec", "flowers01-3.tfrec"]);
+        assert_eq!(
+            part.removed,
+            vec!["flowers01-10.tfrec", "flowers01-3.tfrec"]
+        );
         assert_eq!(
             shard_files(&out),
             vec!["flowers00-10.tfrec", "flowers01-10.tfrec", "notes.txt"]
@@ -721,7 +724,12 @@ mod tests {
     fn shard_names_parse() {
         assert_eq!(parse_shard_name("flowers00-230.tfrec"), Some((0, 230)));
         assert_eq!(parse_shard_name("flowers123-1.tfrec"), Some((123, 1)));
-        for other in ["flowers0-1.tfrec", "flowers00-.tfrec", "flowers00-1.tfrecord", "x.tfrec"] {
+        for other in [
+            "flowers0-1.tfrec",
+            "flowers00-.tfrec",
+            "flowers00-1.tfrecord",
+            "x.tfrec",
+        ] {
             assert_eq!(parse_shard_name(other), None, "{other}");
         }
     }

@@ -345,7 +345,10 @@ mod tests {
         let e = LocalStorage::new(&root).list().unwrap_err();
         assert!(started.elapsed().as_secs() < 5);
         assert!(e.to_string().contains("symlink loop"), "{e}");
-        assert!(e.location.ends_with("/a") || e.location.ends_with("/b"), "{e}");
+        assert!(
+            e.location.ends_with("/a") || e.location.ends_with("/b"),
+            "{e}"
+        );
         // A link into a class folder from elsewhere is listed once, not twice.
         std::fs::remove_file(root.join("a")).unwrap();
         std::fs::remove_file(root.join("b")).unwrap();

@@ -14,7 +14,10 @@ fn runner(seed: u8, cases: u32) -> TestRunner {
         failure_persistence: None,
         ..Config::default()
     };
-    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]))
+    TestRunner::new_with_rng(
+        config,
+        TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]),
+    )
 }
 
 /// A valid shard of three flower records.
@@ -22,7 +25,12 @@ fn valid_shard() -> Vec<u8> {
     let mut out = Vec::new();
     for (i, label) in ["daisy", "roses", "tulips"].iter().enumerate() {
         let mut payload = Vec::new();
-        example::encode_flower(&[0xff, 0xd8, 0xff, i as u8, 0xd9], i as i64, label, &mut payload);
+        example::encode_flower(
+            &[0xff, 0xd8, 0xff, i as u8, 0xd9],
+            i as i64,
+            label,
+            &mut payload,
+        );
         append_record(&mut out, &payload);
     }
     out
@@ -82,7 +90,11 @@ fn check(bytes: &[u8]) -> Result<(), TestCaseError> {
 fn mutate(base: &[u8], edits: &[(u8, usize, u8)]) -> Vec<u8> {
     let mut out = base.to_vec();
     for &(kind, pos, byte) in edits {
-        let at = if out.is_empty() { 0 } else { pos % (out.len() + 1) };
+        let at = if out.is_empty() {
+            0
+        } else {
+            pos % (out.len() + 1)
+        };
         match kind % 5 {
             0 if at < out.len() => out[at] ^= byte | 1,
             1 => out.truncate(at),
@@ -94,7 +106,11 @@ fn mutate(base: &[u8], edits: &[(u8, usize, u8)]) -> Vec<u8> {
             _ => {
                 // A huge or zero length at a record boundary-ish position.
                 let end = (at + 8).min(out.len());
-                let len = if byte % 2 == 0 { u64::MAX - u64::from(byte) } else { 0 };
+                let len = if byte % 2 == 0 {
+                    u64::MAX - u64::from(byte)
+                } else {
+                    0
+                };
                 out.splice(at..end, len.to_le_bytes());
             }
         }
