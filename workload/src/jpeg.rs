@@ -295,7 +295,7 @@ impl Decoder {
                 jpeg.len() as _,
                 out.as_mut_ptr(),
                 pitch_c,
-                format as i32,
+                format,
             )
         };
         // Warnings (a truncated file, for one) count as errors too: the pixels are incomplete.
