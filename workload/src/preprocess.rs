@@ -318,7 +318,9 @@ fn run_inner(
     });
     bar.finish_and_clear();
     result?;
-    if summary.images_written == 0 && !summary.skipped.is_empty() {
+    // A whole run that wrote nothing failed. One part of a split run may hold only a few
+    // images, all bad, while the run as a whole is fine: its summary lists them instead.
+    if part.is_none() && summary.images_written == 0 && !summary.skipped.is_empty() {
         let shown: Vec<String> = summary
             .skipped
             .iter()
@@ -710,6 +712,9 @@ mod tests {
             "{msg}"
         );
         assert!(shard_files(&out).is_empty());
+        // One part of a split run reports its skipped images; the run as a whole may be fine.
+        let s = run_part(&opts, 0, 1).unwrap();
+        assert_eq!((s.images_written, s.skipped.len()), (0, 2));
         let e = run(&PreprocessOptions {
             limit: Some(0),
             ..opts
