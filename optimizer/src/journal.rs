@@ -615,10 +615,14 @@ fn write_note(note: &Path) -> std::io::Result<()> {
     writeln!(f, "{}", std::process::id())
 }
 
-/// Takes the exclusive advisory lock on the journal without waiting.
+/// Takes the exclusive advisory lock on the journal. Refuses at once while the process named in
+/// the lock note is alive; otherwise waits up to [`LOCK_GRACE`] for the lock: a search killed
+/// just as it launched a job leaves the lock with the forked job until that job's exec closes the
+/// journal (moments later), and a resume right after the kill must not fail on that.
 #[cfg(unix)]
 fn lock_exclusive(file: &File, path: &Path) -> Result<(), JournalError> {
     use std::os::unix::io::AsRawFd;
+    let started = std::time::Instant::now();
     loop {
         // SAFETY: flock on a descriptor `file` owns and keeps open for the call.
         let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
@@ -629,13 +633,16 @@ fn lock_exclusive(file: &File, path: &Path) -> Result<(), JournalError> {
         match error.raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::EWOULDBLOCK) => {
-                let pid = std::fs::read_to_string(lock_note(path))
+                let pid: Option<u32> = std::fs::read_to_string(lock_note(path))
                     .ok()
                     .and_then(|t| t.trim().parse().ok());
-                return Err(JournalError::Locked {
-                    path: path.to_path_buf(),
-                    pid,
-                });
+                if pid.is_some_and(alive) || started.elapsed() >= LOCK_GRACE {
+                    return Err(JournalError::Locked {
+                        path: path.to_path_buf(),
+                        pid,
+                    });
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
             }
             _ => {
                 return Err(JournalError::Io {
@@ -645,6 +652,24 @@ fn lock_exclusive(file: &File, path: &Path) -> Result<(), JournalError> {
             }
         }
     }
+}
+
+/// How long a lock whose noted holder has ended is waited for (see [`lock_exclusive`]).
+#[cfg(unix)]
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Whether process `pid` exists (signal 0 checks without sending anything).
+#[cfg(unix)]
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(not(unix))]
@@ -1025,6 +1050,35 @@ mod tests {
         let mut next = JournalWriter::append_to(&path, &j).unwrap();
         next.append(&record(2, "w3", 1.0)).unwrap();
         assert_eq!(Journal::read(&path).unwrap().records.len(), 3);
+    }
+
+    #[test]
+    fn a_lock_left_with_an_ended_holders_child_is_waited_for() {
+        let (path, _) = new_journal("grace");
+        // A search killed while forking a job: the job holds the lock for a moment, and the
+        // note names the search, which has ended (pid 0 is never a live process here).
+        let held = File::open(&path).unwrap();
+        lock_exclusive(&held, &path).unwrap();
+        std::fs::write(lock_note(&path), "0\n").unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(held);
+        });
+        let j = Journal::read(&path).unwrap();
+        let started = std::time::Instant::now();
+        let w = JournalWriter::append_to(&path, &j).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        releaser.join().unwrap();
+        drop(w);
+        // Never released: refused once the grace period is over, naming the noted pid.
+        let held = File::open(&path).unwrap();
+        lock_exclusive(&held, &path).unwrap();
+        std::fs::write(lock_note(&path), "0\n").unwrap();
+        let err = JournalWriter::append_to(&path, &j).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Locked { pid: Some(0), .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
