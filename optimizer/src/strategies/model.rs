@@ -38,7 +38,13 @@ pub struct ModelStrategy {
     sample_rng: Rng,
     /// Hyper-parameters of the last fit, or the state of the sampling chain.
     warm: Option<Hyper>,
+    /// State of the stop rule's own sampling chain (see [`ModelSettings::stop_samples`]).
+    stop_chain: Option<Hyper>,
+    stop_rng: Rng,
 }
+
+/// Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
+type Predictions = Vec<Vec<(f64, f64, f64)>>;
 
 /// Log of the mean of `exp(v)` over `v`, without overflow; `-inf` for an empty or all `-inf` list.
 fn log_mean_exp(v: &[f64]) -> f64 {
@@ -63,7 +69,9 @@ impl ModelStrategy {
             fit_rng: Rng::derive(options.seed, 0x0066_6974),
             fallback_rng: Rng::derive(options.seed, 0x6661_6c6c),
             sample_rng: Rng::derive(options.seed, 0x736c_6963),
+            stop_rng: Rng::derive(options.seed, 0x7374_6f70),
             warm: None,
+            stop_chain: None,
             settings,
             space,
         }
@@ -129,6 +137,54 @@ impl ModelStrategy {
             Target::LogCost => 0.0,
             Target::LogCostOverPrice => self.space.config(config).price_per_hour.ln(),
         }
+    }
+
+    /// Every model's prediction for every candidate, in ln cost units.
+    fn predict(&self, models: &[FittedGp], candidates: &[ConfigId]) -> Predictions {
+        let refs: Vec<&[f64]> = candidates.iter().map(|&c| self.x[c].as_slice()).collect();
+        models
+            .iter()
+            .map(|gp| {
+                gp.predict_many(&refs)
+                    .into_iter()
+                    .zip(candidates)
+                    .map(|((m, v), &c)| {
+                        let m = m + self.offset(c);
+                        let log_p = match self.max_runtime_s {
+                            Some(t) => log_prob_within_runtime(
+                                m,
+                                v,
+                                self.space.config(c).price_per_hour,
+                                t,
+                            ),
+                            None => 0.0,
+                        };
+                        (m, v, log_p)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Predictions of `n` hyper-parameter samples around `gp` (continuing the stop rule's chain).
+    fn sampled_predictions(
+        &mut self,
+        gp: &FittedGp,
+        n: usize,
+        candidates: &[ConfigId],
+    ) -> Predictions {
+        let start = self
+            .stop_chain
+            .clone()
+            .filter(|h| h.log_length_scales.len() == gp.hyper().log_length_scales.len())
+            .unwrap_or_else(|| gp.hyper().clone());
+        let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut self.stop_rng);
+        self.stop_chain = hypers.last().cloned();
+        let fitted: Vec<FittedGp> = hypers
+            .into_iter()
+            .filter_map(|h| FittedGp::condition(gp.data().clone(), h).ok())
+            .collect();
+        self.predict(&fitted, candidates)
     }
 
     /// The models the acquisition averages over: one fitted GP, or one per hyper-parameter
@@ -216,30 +272,7 @@ impl Optimizer for ModelStrategy {
                 .fold(f64::INFINITY, f64::min)
                 .ln()
         });
-        let refs: Vec<&[f64]> = candidates.iter().map(|&c| self.x[c].as_slice()).collect();
-        // Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
-        let preds: Vec<Vec<(f64, f64, f64)>> = models
-            .iter()
-            .map(|gp| {
-                gp.predict_many(&refs)
-                    .into_iter()
-                    .zip(&candidates)
-                    .map(|((m, v), &c)| {
-                        let m = m + self.offset(c);
-                        let log_p = match limit {
-                            Some(t) => log_prob_within_runtime(
-                                m,
-                                v,
-                                self.space.config(c).price_per_hour,
-                                t,
-                            ),
-                            None => 0.0,
-                        };
-                        (m, v, log_p)
-                    })
-                    .collect()
-            })
-            .collect();
+        let preds = self.predict(&models, &candidates);
         // Averages a per-model log score over the models, for every candidate.
         let averaged = |score: &dyn Fn(f64, f64, f64) -> f64| -> Vec<f64> {
             (0..candidates.len())
@@ -292,22 +325,16 @@ impl Optimizer for ModelStrategy {
             } => {
                 self.history.len() >= min_runs && {
                     let target = best + (1.0 - margin).ln();
-                    // P(some untried configuration beats the target), per model, averaged.
-                    let p_any: f64 = preds
-                        .iter()
-                        .map(|p| {
-                            let log_none: f64 = p
-                                .iter()
-                                .map(|&(m, v, lp)| {
-                                    let z = (target - m) / v.max(1e-12).sqrt();
-                                    (-(log_norm_cdf(z) + lp).exp()).ln_1p()
-                                })
-                                .sum();
-                            -log_none.exp_m1()
-                        })
-                        .sum::<f64>()
-                        / preds.len() as f64;
-                    p_any < prob
+                    // The point model's probability first: hyper-parameter samples widen the
+                    // uncertainty, so they are drawn only to confirm a stop it would call.
+                    prob_any_below(&preds, target) < prob
+                        && match (self.settings.stop_samples, models.first()) {
+                            (n, Some(gp)) if n > 0 && self.settings.hyper == HyperMode::Point => {
+                                let sampled = self.sampled_predictions(gp, n, &candidates);
+                                sampled.is_empty() || prob_any_below(&sampled, target) < prob
+                            }
+                            _ => true,
+                        }
                 }
             }
         };
@@ -325,6 +352,22 @@ impl Optimizer for ModelStrategy {
     fn history(&self) -> &History {
         &self.history
     }
+}
+
+/// Probability, averaged over the models, that some candidate's ln cost is below `target`
+/// (and its runtime within the limit): 1 - prod(1 - p_c) per model.
+fn prob_any_below(preds: &Predictions, target: f64) -> f64 {
+    let per_model = preds.iter().map(|p| {
+        let log_none: f64 = p
+            .iter()
+            .map(|&(m, v, lp)| {
+                let z = (target - m) / v.max(1e-12).sqrt();
+                (-(log_norm_cdf(z) + lp).exp()).ln_1p()
+            })
+            .sum();
+        -log_none.exp_m1()
+    });
+    per_model.sum::<f64>() / preds.len().max(1) as f64
 }
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {
