@@ -104,6 +104,16 @@ pub fn mean_at(runs: &[&RunMetrics], k: usize) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
+/// The evaluation counts (10 and 15) after which `mine` has a higher mean normalised cost than
+/// `theirs`: where a strategy is worse than a baseline on a workload.
+pub fn worse_at(mine: &[&RunMetrics], theirs: &[&RunMetrics]) -> Vec<(usize, f64, f64)> {
+    [10, 15]
+        .into_iter()
+        .map(|k| (k, mean_at(mine, k), mean_at(theirs, k)))
+        .filter(|(_, a, z)| a > &(z + 1e-9))
+        .collect()
+}
+
 /// Whether a normalised cost is the optimum.
 pub fn is_optimum(ratio: f64) -> bool {
     ratio <= 1.0 + OPTIMUM_TOLERANCE

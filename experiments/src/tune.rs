@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::compare::{run_compare, CompareError, CompareOptions};
 use crate::dataset::Dataset;
-use crate::metrics::{mean_at, Row, RunMetrics};
+use crate::metrics::{worse_at, Row, RunMetrics};
 
 /// Format tag of tune's summary.json.
 pub const TUNE_FORMAT: &str = "cherrypick.tune/1";
@@ -98,12 +98,12 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
             "no candidate settings to choose among".into(),
         ));
     }
-    let strategies: Vec<String> = options
-        .candidates
-        .iter()
-        .chain(&options.baselines)
-        .cloned()
-        .collect();
+    let mut strategies: Vec<String> = Vec::new();
+    for s in options.candidates.iter().chain(&options.baselines) {
+        if !strategies.contains(s) {
+            strategies.push(s.clone());
+        }
+    }
     let compare = CompareOptions {
         strategies: strategies.clone(),
         seeds: options.seeds,
@@ -169,6 +169,11 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
         }
         (best.map(|b| b.0.to_string()).unwrap_or_default(), scores)
     };
+    if (0..n_folds).any(|f| fold_of.iter().all(|&g| g == f)) {
+        return Err(CompareError::Invalid(
+            "one fold holds every workload, so nothing is left to choose on".into(),
+        ));
+    }
     let mut folds = Vec::new();
     let mut chosen_for = vec![String::new(); pooled.len()];
     for f in 0..n_folds {
@@ -223,10 +228,8 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
             let mut worse_than = Vec::new();
             for b in &options.baselines {
                 let theirs: Vec<&RunMetrics> = by[b].iter().collect();
-                for k in [10, 15] {
-                    if mean_at(&mine, k) > mean_at(&theirs, k) + 1e-9 {
-                        worse_than.push(format!("{b}@{k}"));
-                    }
+                for (k, _, _) in worse_at(&mine, &theirs) {
+                    worse_than.push(format!("{b}@{k}"));
                 }
                 rows.insert(b.clone(), Row::of(&theirs));
             }
@@ -304,11 +307,13 @@ impl TuneSummary {
             let sel = &w.rows[SELECTED];
             let _ = writeln!(
                 md,
-                "| {}/{} | `{}` | {:.3} | {} |",
+                "| {}/{} | `{}` | {} | {} |",
                 w.dataset,
                 w.workload,
                 w.chosen,
-                sel.normalized_cost_at.at(10).map_or(f64::NAN, |q| q.median),
+                sel.normalized_cost_at
+                    .at(10)
+                    .map_or("-".to_string(), |q| format!("{:.3}", q.median)),
                 if w.worse_than.is_empty() {
                     "-".to_string()
                 } else {
@@ -330,8 +335,16 @@ pub fn table_header() -> String {
 
 /// One line of the compact quality table.
 pub fn table_row(name: &str, row: &Row) -> String {
-    let q = |k: usize| row.normalized_cost_at.at(k).copied();
-    let p = |k: usize| row.p_optimum_at.at(k).copied().unwrap_or(f64::NAN);
+    let q = |k: usize, p90: bool| {
+        row.normalized_cost_at.at(k).map_or("-".to_string(), |x| {
+            format!("{:.3}", if p90 { x.p90 } else { x.median })
+        })
+    };
+    let p = |k: usize| {
+        row.p_optimum_at
+            .at(k)
+            .map_or("-".to_string(), |x| format!("{x:.2}"))
+    };
     let stop = match &row.stop {
         Some(s) => format!(
             "{:.1} / {:.3} / {:.3} / {:.2}",
@@ -345,9 +358,9 @@ pub fn table_row(name: &str, row: &Row) -> String {
         })
     };
     format!(
-        "| `{name}` | {:.3} | {:.3} | {:.2} | {stop} | {} | {} | {} |\n",
-        q(10).map_or(f64::NAN, |x| x.median),
-        q(15).map_or(f64::NAN, |x| x.p90),
+        "| `{name}` | {} | {} | {} | {stop} | {} | {} | {} |\n",
+        q(10, false),
+        q(15, true),
         p(15),
         until("within_20pct"),
         until("within_10pct"),

@@ -57,10 +57,15 @@ pub fn sample_hypers(
         *t = t.clamp(*lo, *hi);
     }
     let mut current = log_density(&theta);
+    if !current.is_finite() {
+        // No usable start (the covariance cannot be factorised there): no samples, so the
+        // caller falls back to its point estimate.
+        return Vec::new();
+    }
     let mut out = Vec::with_capacity(sweeps);
-    // Step width in ln units: a fraction of the widest bound; stepping out covers more.
+    // Step width in ln units. Stepping out is bounded by the (finite) bounds, not by a step
+    // count: a count that binds on one side only would make the chain irreversible.
     const WIDTH: f64 = 1.0;
-    const MAX_STEPS: usize = 4;
     const MAX_SHRINKS: usize = 40;
     for _ in 0..sweeps {
         for k in 0..theta.len() {
@@ -76,16 +81,10 @@ pub fn sample_hypers(
                 theta[k] = x;
                 log_density(theta)
             };
-            for _ in 0..MAX_STEPS {
-                if left <= lo || at(left, &mut theta) <= level {
-                    break;
-                }
+            while left > lo && at(left, &mut theta) > level {
                 left -= WIDTH;
             }
-            for _ in 0..MAX_STEPS {
-                if right >= hi || at(right, &mut theta) <= level {
-                    break;
-                }
+            while right < hi && at(right, &mut theta) > level {
                 right += WIDTH;
             }
             let (mut left, mut right) = (left.max(lo), right.min(hi));
@@ -169,6 +168,11 @@ mod tests {
             log_noise_var: 3.0,
         };
         let s = sample_hypers(&d, &config, &start, 5, &mut Rng::new(3));
+        assert_eq!(
+            s.len(),
+            5,
+            "a start outside the bounds is clamped into them"
+        );
         let noise = s[0].log_noise_var;
         assert!(s.iter().all(|h| h.log_noise_var == noise));
         assert!(s.iter().all(|h| h.log_length_scales.len() == 2));

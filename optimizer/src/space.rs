@@ -253,6 +253,8 @@ impl Space {
                 }
             }
         }
+        // Past eight amounts the pairs alone would swamp the surrogate: the first eight serve.
+        amounts.truncate(8);
         if how == Features::Products && amounts.len() >= 2 {
             // Every subset of two or more amounts when there are few, else the pairs and the
             // product of all (which for nodes, vCPUs and memory per vCPU is total memory).
@@ -345,6 +347,7 @@ pub enum Features {
     /// cores, nodes x vCPUs x memory per vCPU its memory. A job whose data fits in the cluster's
     /// memory runs in another regime, and that cliff, diagonal across the per-node axes, is a
     /// one-dimensional step along a product, which a length-scale per input cannot follow.
+    /// (Of more than eight amounts, the first eight.)
     Products,
 }
 

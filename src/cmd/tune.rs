@@ -77,7 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_err(bad_input)?;
         datasets.push(data);
     }
-    let space = &datasets[0].workloads[0].space;
+    let Some(first) = datasets.iter().find_map(|d| d.workloads.first()) else {
+        return Err(bad_input(anyhow::anyhow!("the datasets hold no workload")));
+    };
+    let space = &first.space;
     let candidates = crate::cmd::compare::strategy_list(Some(&args.candidates), space)?;
     let baselines = if args.baselines.trim().is_empty() {
         Vec::new()

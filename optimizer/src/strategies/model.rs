@@ -312,7 +312,9 @@ impl Optimizer for ModelStrategy {
             let pi = averaged(&|m, v, lp| lp + log_norm_cdf((best - m) / v.max(1e-12).sqrt()));
             best_idx = argmax(&pi).0;
         }
+        // No stop rule may end a search that has found nothing feasible yet.
         let stop = match self.settings.stop {
+            _ if incumbent.is_none() => false,
             StopRule::Never => false,
             StopRule::EiBelow {
                 threshold,
@@ -355,7 +357,9 @@ impl Optimizer for ModelStrategy {
 }
 
 /// Probability, averaged over the models, that some candidate's ln cost is below `target`
-/// (and its runtime within the limit): 1 - prod(1 - p_c) per model.
+/// (and its runtime within the limit): 1 - prod(1 - p_c) per model. Treating the candidates as
+/// independent overstates it (the GP correlates neighbours positively), so a stop it allows is
+/// conservative.
 fn prob_any_below(preds: &Predictions, target: f64) -> f64 {
     let per_model = preds.iter().map(|p| {
         let log_none: f64 = p
@@ -378,6 +382,41 @@ fn dist2(a: &[f64], b: &[f64]) -> f64 {
 mod tests {
     use super::*;
     use crate::space::{Config, Dimension, Kind, Value};
+
+    #[test]
+    fn no_stop_rule_ends_a_search_that_found_nothing_feasible() {
+        let dims = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs = (0..20)
+            .map(|i| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(i as f64)],
+                price_per_hour: 1.0 + i as f64,
+            })
+            .collect();
+        let space = Arc::new(Space::new(dims, configs).unwrap());
+        let options = StrategyOptions {
+            seed: 1,
+            max_runtime_s: Some(100.0),
+        };
+        for settings in [ModelSettings::bo(), ModelSettings::cherrypick()] {
+            let mut s = ModelStrategy::new(space.clone(), &options, settings);
+            for _ in 0..15 {
+                let p = s.ask().unwrap();
+                assert!(!p.stop, "{} stopped with nothing feasible", s.name());
+                let price = space.config(p.config).price_per_hour;
+                s.tell(
+                    p.config,
+                    Outcome::TimedOut {
+                        elapsed_s: 100.0,
+                        cost_usd: price * 100.0 / 3600.0,
+                    },
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_probe_cut_short_is_modelled_no_cheaper_than_the_dearest_completed_run() {
