@@ -12,7 +12,7 @@ use crate::exit::bad_input;
 
 /// The settings `bo` chooses among by default: each is a principled alternative (see
 /// `optimizer::strategies::ModelSettings::set` for what the keys mean).
-pub const DEFAULT_CANDIDATES: &str = "bo,bo:features=log,bo:samples=8,bo:noise=0.02,bo:features=log:samples=8,bo:features=log:noise=0.02,bo:samples=8:noise=0.02,bo:features=log:samples=8:noise=0.02,bo:failed=worst,bo:explore=none";
+pub const DEFAULT_CANDIDATES: &str = "bo,bo:design=log,bo:features=log,bo:samples=8,bo:features=log:samples=8,bo:noise=0.02,bo:design=log:noise=0.02,bo:failed=worst,bo:explore=none,bo:design=log:explore=none";
 
 #[derive(clap::Args)]
 pub struct Args {

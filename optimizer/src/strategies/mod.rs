@@ -270,6 +270,7 @@ mod tests {
             "bo:samples=6",
             "bo:features=products",
             "bo:failed=worst",
+            "bo:design=log",
             "cherrypick:samples=4",
         ] {
             let a = trace(spec, 5, 25, None);

@@ -30,6 +30,8 @@ pub struct ModelStrategy {
     space: Arc<Space>,
     max_runtime_s: Option<f64>,
     x: Vec<Vec<f64>>,
+    /// Inputs the initial design is matched in, when not the model's own.
+    design_x: Option<Vec<Vec<f64>>>,
     issued: Vec<bool>,
     history: History,
     design: Vec<Vec<f64>>,
@@ -58,12 +60,14 @@ fn log_mean_exp(v: &[f64]) -> f64 {
 impl ModelStrategy {
     pub fn new(space: Arc<Space>, options: &StrategyOptions, settings: ModelSettings) -> Self {
         let x = space.features(settings.features);
-        let dim = x.first().map_or(1, Vec::len);
+        let design_x = settings.design_features.map(|f| space.features(f));
+        let dim = design_x.as_ref().unwrap_or(&x).first().map_or(1, Vec::len);
         let design = sobol_points(settings.initial, dim, options.seed);
         ModelStrategy {
             issued: vec![false; space.len()],
             max_runtime_s: options.max_runtime_s,
             x,
+            design_x,
             history: History::default(),
             design,
             fit_rng: Rng::derive(options.seed, 0x0066_6974),
@@ -246,9 +250,13 @@ impl Optimizer for ModelStrategy {
         let issued = self.issued.iter().filter(|&&b| b).count();
         if issued < self.design.len() || self.history.is_empty() {
             let nearest = match self.design.get(issued) {
-                Some(point) => candidates.iter().copied().min_by(|&a, &b| {
-                    dist2(&self.x[a], point).total_cmp(&dist2(&self.x[b], point))
-                })?,
+                Some(point) => {
+                    let xs = self.design_x.as_ref().unwrap_or(&self.x);
+                    candidates
+                        .iter()
+                        .copied()
+                        .min_by(|&a, &b| dist2(&xs[a], point).total_cmp(&dist2(&xs[b], point)))?
+                }
                 None => candidates[self.fallback_rng.below(candidates.len())],
             };
             return Some(self.issue(nearest, None, false));

@@ -80,6 +80,8 @@ pub struct ModelSettings {
     pub name: String,
     /// Sobol points (mapped to the nearest untried configuration) before the model takes over.
     pub initial: usize,
+    /// The encoding the initial Sobol points are placed in (`None`: the model's own).
+    pub design_features: Option<Features>,
     pub features: Features,
     pub target: Target,
     pub gp: GpConfig,
@@ -115,6 +117,7 @@ impl ModelSettings {
         ModelSettings {
             name: "cherrypick".into(),
             initial: 3,
+            design_features: None,
             features: Features::Space,
             target: Target::LogCost,
             gp: GpConfig {
@@ -146,6 +149,7 @@ impl ModelSettings {
             name: "bo".into(),
             // 4 Sobol starts (an earlier round on the 12 Scout workloads; not re-chosen).
             initial: 4,
+            design_features: None,
             // Cluster totals beside the per-node shape: chosen in every fold (P(optimum)@15
             // 0.63 -> 0.78 pooled).
             features: Features::Products,
@@ -198,7 +202,8 @@ impl ModelSettings {
     }
 
     /// Changes one setting by name. Keys and values:
-    /// `initial=N` (N >= 1); `features=space|log|products`; `target=cost|runtime`;
+    /// `initial=N` (N >= 1); `design=model|space|log|products` (the encoding the initial
+    /// design is spread in); `features=space|log|products`; `target=cost|runtime`;
     /// `failed=drop|paid|worst`; `acquisition=ei|logei`; `explore=none|T`;
     /// `noise=fitted|V` (a fixed variance V); `prior=none|SD` (log-normal length-scale prior
     /// centred on 0.5 with sd SD in ln units); `samples=0|N` (0: one maximum-likelihood point,
@@ -231,6 +236,15 @@ impl ModelSettings {
         };
         match key {
             "initial" => self.initial = count(1, 1000)?,
+            "design" => {
+                self.design_features = match value {
+                    "model" => None,
+                    "space" => Some(Features::Space),
+                    "log" => Some(Features::LogAuto),
+                    "products" => Some(Features::Products),
+                    _ => return Err(err("expected model, space, log or products")),
+                }
+            }
             "features" => {
                 self.features = match value {
                     "space" => Features::Space,
@@ -323,7 +337,7 @@ impl ModelSettings {
                 }
                 StopRule::Never => return Err(err("stop=never has no minimum")),
             },
-            _ => return Err(err("unknown key (known: initial, features, target, failed, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, min-runs)")),
+            _ => return Err(err("unknown key (known: initial, design, features, target, failed, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, min-runs)")),
         }
         Ok(())
     }
@@ -356,6 +370,9 @@ mod tests {
             ModelSettings::parse("bo").unwrap().unwrap(),
             ModelSettings::bo()
         );
+        let d = ModelSettings::parse("bo:design=log").unwrap().unwrap();
+        assert_eq!(d.design_features, Some(Features::LogAuto));
+        assert_eq!(d.features, Features::Products);
         assert!(ModelSettings::parse("grid").is_none());
     }
 
