@@ -1,17 +1,6 @@
-//! Launchers: run the workload under a configuration (local threads, Spark, Dataproc, a command),
-//! plus what they share: the search-space file and the price table.
+//! What every runner shares about a probe's limits and its failures.
 
-pub mod command;
-pub mod dataproc;
-pub mod local;
-pub mod prices;
-pub mod spacefile;
-pub mod spark;
-
-pub use command::CommandRunner;
-pub use local::LocalRunner;
-pub use prices::PriceTable;
-pub use spacefile::{BackendKind, LoadOptions, Objective, SearchSpec, SpaceFileError};
+use optimizer::{Outcome, ProbeLimits};
 
 /// Which of a probe's limits ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +11,7 @@ pub(crate) enum LimitHit {
 
 /// Resolves when the probe's time limit passes or the user interrupts the search; never
 /// without either. Every runner races its work against this.
-pub(crate) async fn limit_reached(limits: &optimizer::ProbeLimits) -> LimitHit {
+pub(crate) async fn limit_reached(limits: &ProbeLimits) -> LimitHit {
     let deadline = async {
         match limits.timeout {
             Some(t) => tokio::time::sleep(t).await,
@@ -46,9 +35,17 @@ pub(crate) async fn limit_reached(limits: &optimizer::ProbeLimits) -> LimitHit {
 }
 
 /// A failed probe, charged for the time it ran at `price` USD per hour (every backend's rule).
-pub(crate) fn failed(reason: String, elapsed: f64, price: f64) -> optimizer::Outcome {
-    optimizer::Outcome::Failed {
+pub(crate) fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
+    Outcome::Failed {
         reason,
+        elapsed_s: elapsed,
+        cost_usd: price * elapsed / 3600.0,
+    }
+}
+
+/// A probe stopped at its time limit, charged up to there.
+pub(crate) fn timed_out(elapsed: f64, price: f64) -> Outcome {
+    Outcome::TimedOut {
         elapsed_s: elapsed,
         cost_usd: price * elapsed / 3600.0,
     }
