@@ -15,7 +15,10 @@ use serde_json::json;
 
 #[path = "support/dataproc_api.rs"]
 mod dataproc_api;
-use dataproc_api::{serve, JobMode, Req, Shared, TOKEN};
+use dataproc_api::{serve, url_pairs, JobMode, Req, Shared, TOKEN};
+
+#[path = "support/discovery.rs"]
+mod discovery;
 
 struct Harness {
     fake: Shared,
@@ -466,4 +469,68 @@ fn bad_settings_are_refused_before_anything_is_sent() {
     .to_string();
     assert!(err.contains("workers >= 2"), "{err}");
     assert!(h.requests().is_empty());
+}
+
+/// Every request the runner sends and every answer of the fake, on the paths a probe can take
+/// (a job that ends, one that fails, one past its time limit, the leftover sweep), checked against
+/// Google's discovery documents: an unknown path, parameter or field fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_and_fake_answer_follows_googles_discovery_documents() {
+    let dataproc = discovery::Discovery::load("dataproc.v1.json");
+    let storage = discovery::Discovery::load("storage.v1.json");
+    let mut seen = std::collections::BTreeSet::new();
+    for (mode, name) in [
+        (JobMode::Done, "conform-done"),
+        (JobMode::Error, "conform-error"),
+        (JobMode::Hang, "conform-hang"),
+    ] {
+        let h = Harness::start(mode, name).await;
+        let r = h.runner();
+        let spec = h.spec();
+        let limits = ProbeLimits {
+            timeout: Some(Duration::from_millis(300)),
+            interrupt: None,
+        };
+        let limits = if mode == JobMode::Hang {
+            limits
+        } else {
+            ProbeLimits::default()
+        };
+        let _ = r.run(&spec.space, 0, &limits).await;
+        r.delete_leftovers().await.unwrap();
+        for q in h.requests() {
+            if q.path == "/token" {
+                continue; // OAuth, not part of either API
+            }
+            let api = if q.path.starts_with("/v1/") {
+                &dataproc
+            } else {
+                &storage
+            };
+            let query = url_pairs(&q.query);
+            let id = api
+                .check_request(&q.method, &q.path, &query, &q.body)
+                .unwrap_or_else(|e| panic!("request: {e}"));
+            let media = query.get("alt").map(String::as_str) == Some("media");
+            if !media {
+                api.check_response(&id, q.status, &q.response)
+                    .unwrap_or_else(|e| panic!("fake's answer to {} {}: {e}", q.method, q.path));
+            }
+            seen.insert(id);
+        }
+    }
+    for id in [
+        "dataproc.projects.regions.clusters.create",
+        "dataproc.projects.regions.clusters.get",
+        "dataproc.projects.regions.clusters.list",
+        "dataproc.projects.regions.clusters.delete",
+        "dataproc.projects.regions.jobs.submit",
+        "dataproc.projects.regions.jobs.get",
+        "dataproc.projects.regions.jobs.cancel",
+        "storage.objects.insert",
+        "storage.objects.list",
+        "storage.objects.get",
+    ] {
+        assert!(seen.contains(id), "{id} was never exercised: {seen:?}");
+    }
 }
