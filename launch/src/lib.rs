@@ -27,4 +27,4 @@ pub use command::CommandRunner;
 pub use error::Error;
 pub use local::LocalRunner;
 pub use prices::PriceTable;
-pub use spacefile::{BackendKind, LoadOptions, Objective, SearchSpec, SpaceFileError};
+pub use spacefile::{BackendKind, Objective, SearchSpec, SpaceFileError};

@@ -20,8 +20,7 @@ pub struct Args {
     /// Journal of the search (JSON Lines); required unless --dry-run.
     #[arg(long)]
     pub journal: Option<PathBuf>,
-    /// Search strategy: bo, cherrypick, grid, random or coordinate.
-    #[arg(long, default_value = "bo")]
+    #[arg(long, default_value = "bo", help = format!("Search strategy: {}", optimizer::STRATEGY_NAMES.join(", ")))]
     pub strategy: String,
     /// Maximum number of probes (journal probes included).
     #[arg(long)]
