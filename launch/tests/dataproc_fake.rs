@@ -66,12 +66,20 @@ tasks = ["preprocess", "read-speed"]
     }
 
     fn credentials(&self) -> Credentials {
-        Credentials::AuthorizedUser {
-            client_id: "client".into(),
-            client_secret: "client-secret".into(),
-            refresh_token: "refresh-secret".into(),
-            token_uri: format!("{}/token", self.base),
-        }
+        let path = self.dir.join("adc.json");
+        std::fs::write(
+            &path,
+            json!({
+                "type": "authorized_user",
+                "client_id": "client",
+                "client_secret": "client-secret",
+                "refresh_token": "refresh-secret",
+                "token_uri": format!("{}/token", self.base),
+            })
+            .to_string(),
+        )
+        .unwrap();
+        Credentials::from_file(&path).unwrap()
     }
 
     fn runner(&self) -> DataprocRunner {

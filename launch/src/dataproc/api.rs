@@ -2,7 +2,7 @@
 //! retries with backoff on 429, 5xx, 401 and network errors, and errors that name the request
 //! but never a credential.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
@@ -57,7 +57,8 @@ impl std::fmt::Display for PlannedRequest {
 pub(crate) struct Api {
     pub(super) http: reqwest::Client,
     credentials: Credentials,
-    token: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// Made on first use (it may fetch a token), then caching and refreshing tokens itself.
+    token_source: tokio::sync::OnceCell<Box<dyn gcloud_auth::token_source::TokenSource>>,
     pub(super) options: DataprocOptions,
 }
 
@@ -71,30 +72,36 @@ impl Api {
         Ok(Api {
             http,
             credentials,
-            token: tokio::sync::Mutex::new(None),
+            token_source: tokio::sync::OnceCell::new(),
             options,
         })
     }
 
     async fn token(&self) -> Result<String, ApiError> {
-        let mut slot = self.token.lock().await;
-        if let Some((t, until)) = slot.as_ref() {
-            if Instant::now() < *until {
-                return Ok(t.clone());
-            }
+        if let Credentials::Token(t) = &self.credentials {
+            return Ok(t.clone());
         }
-        let (t, ttl) = self
-            .credentials
-            .fetch(&self.http)
+        let source = self
+            .token_source
+            .get_or_try_init(|| async {
+                self.credentials
+                    .source()
+                    .await?
+                    .ok_or_else(|| "no token source".to_string())
+            })
             .await
             .map_err(|message| ApiError {
                 status: None,
                 message,
             })?;
-        // Refresh a minute early so a token never expires mid-request.
-        let until = Instant::now() + ttl.saturating_sub(Duration::from_secs(60));
-        *slot = Some((t.clone(), until));
-        Ok(t)
+        source
+            .token()
+            .await
+            .map(|t| t.access_token)
+            .map_err(|e| ApiError {
+                status: None,
+                message: format!("access token: {e}"),
+            })
     }
 
     pub(super) fn regional(&self, tail: &str) -> String {
@@ -171,10 +178,6 @@ impl Api {
                         status: Some(status.as_u16()),
                         message: format!("{method} {url}: {message}"),
                     };
-                    if status == StatusCode::UNAUTHORIZED {
-                        // The token may have been revoked early: fetch a new one next time.
-                        *self.token.lock().await = None;
-                    }
                     if !(status.is_server_error()
                         || status == StatusCode::TOO_MANY_REQUESTS
                         || status == StatusCode::UNAUTHORIZED)

@@ -96,7 +96,7 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
     if path == "/token" {
         return json_response(
             StatusCode::OK,
-            json!({"access_token": TOKEN, "expires_in": 3600}),
+            json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600}),
         );
     }
     if path != "/token"
