@@ -10,12 +10,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use optimizer::{ConfigId, Outcome, ProbeLimits, Report, Runner, Space};
+use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space};
 
 use crate::error::Error;
-use crate::limits::{failed, timed_out};
+use crate::limits::{completed, failed, timed_out};
 use crate::process::{self, End, Keep};
-use crate::spacefile::{CommandSpec, Objective, SearchSpec};
+use crate::spacefile::{CommandSpec, SearchSpec};
 use crate::template::{placeholders, render_with};
 
 pub use crate::process::METRIC_PREFIX;
@@ -160,16 +160,7 @@ impl Runner for CommandRunner {
                     // A reported runtime past the probe's limit means the job would have been
                     // stopped there: charging more would break the spend limit's worst case.
                     Some(limit) if runtime > limit => timed_out(limit, price),
-                    _ => {
-                        if self.spec.objective == Objective::Runtime {
-                            metrics.insert("true_cost_usd".into(), true_price * runtime / 3600.0);
-                        }
-                        Outcome::Completed {
-                            runtime_s: runtime,
-                            cost_usd: price * runtime / 3600.0,
-                            metrics,
-                        }
-                    }
+                    _ => completed(runtime, price, true_price, self.spec.objective, metrics),
                 }
             }
         };
@@ -181,6 +172,7 @@ impl Runner for CommandRunner {
 mod tests {
     use super::*;
     use crate::spacefile::{parse, BackendKind, LoadOptions};
+    use optimizer::Outcome;
     use std::path::Path;
     use std::sync::atomic::AtomicBool;
     use std::time::Instant;

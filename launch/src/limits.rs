@@ -1,6 +1,10 @@
 //! What every runner shares about a probe's limits and its failures.
 
+use std::collections::BTreeMap;
+
 use optimizer::{Outcome, ProbeLimits};
+
+use crate::spacefile::Objective;
 
 /// Which of a probe's limits ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,5 +52,25 @@ pub(crate) fn timed_out(elapsed: f64, price: f64) -> Outcome {
     Outcome::TimedOut {
         elapsed_s: elapsed,
         cost_usd: price * elapsed / 3600.0,
+    }
+}
+
+/// A completed probe charged `price` (the space's, what the strategy models) for `runtime_s`;
+/// with a runtime objective its cost at the configuration's own price is kept as the
+/// `true_cost_usd` metric (every backend's rule).
+pub(crate) fn completed(
+    runtime_s: f64,
+    price: f64,
+    true_price: f64,
+    objective: Objective,
+    mut metrics: BTreeMap<String, f64>,
+) -> Outcome {
+    if objective == Objective::Runtime {
+        metrics.insert("true_cost_usd".into(), true_price * runtime_s / 3600.0);
+    }
+    Outcome::Completed {
+        runtime_s,
+        cost_usd: price * runtime_s / 3600.0,
+        metrics,
     }
 }

@@ -36,9 +36,9 @@ use workload::readspeed::{ReadSpeedOptions, Source};
 use workload::transform::TransformOptions;
 
 use crate::error::Error;
-use crate::limits::{failed, limit_reached, timed_out, LimitHit};
+use crate::limits::{completed, failed, limit_reached, timed_out, LimitHit};
 use crate::params::Params;
-use crate::spacefile::{Objective, SearchSpec, Task, WorkloadSpec};
+use crate::spacefile::{SearchSpec, Task, WorkloadSpec};
 
 /// Dimension and parameter names the local backend understands.
 pub const KNOWN_PARAMS: &[&str] = &[
@@ -376,14 +376,7 @@ impl LocalRunner {
             End::Done(Err(reason)) => failed(reason, elapsed, price),
             End::Done(Ok((runtime, mut metrics))) => {
                 metrics.insert("wall_s".into(), elapsed);
-                if self.spec.objective == Objective::Runtime {
-                    metrics.insert("true_cost_usd".into(), true_price * runtime / 3600.0);
-                }
-                Outcome::Completed {
-                    runtime_s: runtime,
-                    cost_usd: price * runtime / 3600.0,
-                    metrics,
-                }
+                completed(runtime, price, true_price, self.spec.objective, metrics)
             }
         }
     }

@@ -237,12 +237,13 @@ pub fn error_line(stderr: &str, max: usize) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::spacefile::{parse, BackendKind, LoadOptions};
     use std::path::Path;
 
-    fn spec(dims: &str) -> SearchSpec {
+    /// A spark space file with `dims` as its dimensions (also used by the spark runner's tests).
+    pub(crate) fn spec(dims: &str) -> SearchSpec {
         let text = format!(
             "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"executors\"\n\
              [catalogue.dimensions]\n{dims}\n\

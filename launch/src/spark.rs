@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use optimizer::{ConfigId, Outcome, ProbeLimits, Report, Runner, Space};
+use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space};
 
 use crate::error::Error;
-use crate::limits::{failed, timed_out};
+use crate::limits::{completed, failed, timed_out};
 use crate::process::{self, End, Keep};
 use crate::pyspark::{
     error_line, parse_driver_output, JobParams, SparkShape, JOB_PY, RESULT_PREFIX,
 };
-use crate::spacefile::{Objective, SearchSpec};
+use crate::spacefile::SearchSpec;
 
 /// How long spark-submit gets between SIGTERM and SIGKILL when a probe is stopped.
 const GRACE: Duration = Duration::from_secs(3);
@@ -290,14 +290,7 @@ impl Runner for SparkRunner {
                     } {
                         metrics.insert("spark_app_duration_s".into(), d);
                     }
-                    if self.spec.objective == Objective::Runtime {
-                        metrics.insert("true_cost_usd".into(), true_price * r.runtime_s / 3600.0);
-                    }
-                    Outcome::Completed {
-                        runtime_s: r.runtime_s,
-                        cost_usd: price * r.runtime_s / 3600.0,
-                        metrics,
-                    }
+                    completed(r.runtime_s, price, true_price, self.spec.objective, metrics)
                 }
             },
         };
@@ -308,25 +301,7 @@ impl Runner for SparkRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spacefile::{parse, BackendKind, LoadOptions};
-
-    fn spec(dims: &str) -> SearchSpec {
-        let text = format!(
-            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"executors\"\n\
-             [catalogue.dimensions]\n{dims}\n\
-             [workload]\ndataset = \"flowers\"\ntasks = [\"preprocess\", \"read-speed\"]\n\
-             [workload.params]\nquality = 90\nbatch_sizes = \"4, 8\"\n"
-        );
-        parse(
-            &text,
-            Path::new("/tmp/space.toml"),
-            &LoadOptions {
-                backend: BackendKind::Spark,
-                prices: None,
-            },
-        )
-        .unwrap()
-    }
+    use crate::pyspark::tests::spec;
 
     #[test]
     fn the_command_line_carries_the_shape() {
