@@ -36,14 +36,37 @@ pub fn bad_input(e: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(BadInput(e.into()))
 }
 
+/// Exit code of a run the user interrupted.
+const INTERRUPTED: u8 = 130;
+
+/// Ends the process at once as interrupted: a second Ctrl-C during a search (the first one
+/// stops it cleanly, and what finished is already in the journal).
+fn quit_interrupted() {
+    std::process::exit(i32::from(INTERRUPTED));
+}
+
+/// What the binary decides for a search session.
+pub const SESSION_HOOKS: launch::session::Hooks = launch::session::Hooks {
+    on_second_interrupt: quit_interrupted,
+};
+
+/// Whether an error is the user's input being wrong, whichever crate it comes from.
+fn is_bad_input(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<BadInput>().is_some()
+        || e.downcast_ref::<launch::Error>()
+            .is_some_and(launch::Error::is_bad_input)
+        || e.downcast_ref::<workload::Error>()
+            .is_some_and(workload::Error::is_bad_input)
+}
+
 /// Prints an error with its causes and maps it to the documented exit code.
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => ExitCode::from(130),
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => ExitCode::from(INTERRUPTED),
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.downcast_ref::<BadInput>().is_some() {
+            if is_bad_input(&e) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)

@@ -1,5 +1,5 @@
 //! `cherrypick search --backend dataproc` through the command line against a local fake of the
-//! Dataproc, Cloud Storage and OAuth token HTTP APIs (workload/tests/support/dataproc_api.rs):
+//! Dataproc, Cloud Storage and OAuth token HTTP APIs (launch/tests/support/dataproc_api.rs):
 //! application default credentials from a file, one cluster per probe created, polled, used and
 //! deleted, the search id in the journal's header and on every cluster, the whole cluster bill
 //! in the journal, no credential in the journal or the output, and `--resume` deleting a cluster
@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use serde_json::{json, Value};
 
-#[path = "../workload/tests/support/dataproc_api.rs"]
+#[path = "../launch/tests/support/dataproc_api.rs"]
 mod dataproc_api;
 use dataproc_api::{serve, JobMode, Shared, TOKEN};
 

@@ -3,16 +3,20 @@
 //! runs `cherrypick workload preprocess --part I/N` in its tasks; then the journal is checked.
 //!
 //! Needs a cluster: `.ci/start-spark.sh 2 && source out/spark/env` (CI does this). Without
-//! SPARK_MASTER_URL the test says so and passes without running.
+//! SPARK_MASTER_URL the test says so and passes without running, except under CI, where it fails.
 
+use launch::spacefile::{load, BackendKind, LoadOptions};
 use optimizer::journal::Journal;
 use optimizer::Outcome;
-use workload::launch::spacefile::{load, BackendKind, LoadOptions};
+
+#[path = "support/services.rs"]
+mod services;
+
+const SPARK_HINT: &str = "start a cluster with .ci/start-spark.sh 2 and `source out/spark/env`";
 
 #[test]
 fn a_three_probe_search_on_a_spark_cluster_fills_the_journal() {
-    if std::env::var("SPARK_MASTER_URL").map_or(true, |v| v.is_empty()) {
-        eprintln!("skipped: SPARK_MASTER_URL is not set (start a cluster with .ci/start-spark.sh 2 and `source out/spark/env`)");
+    if services::service("SPARK_MASTER_URL", SPARK_HINT).is_none() {
         return;
     }
     let bin = env!("CARGO_BIN_EXE_cherrypick");

@@ -37,6 +37,28 @@ else
     bin=$CHERRYPICK_BIN
 fi
 
+# System libraries the peers need: Pillow-SIMD builds from source against libjpeg and zlib, and
+# PyTurboJPEG loads the system libturbojpeg at run time (pip does not ship it). Installed here
+# with apt-get where that works; otherwise the script stops and names the packages.
+need_debs=()
+for pair in libturbojpeg0:libturbojpeg.so.0 libjpeg-dev:jpeglib.h zlib1g-dev:zlib.h python3-venv:ensurepip; do
+    deb=${pair%%:*} probe=${pair#*:}
+    case $probe in
+        *.so.*) ldconfig -p 2>/dev/null | grep -q "$probe" || need_debs+=("$deb") ;;
+        ensurepip) python3 -c 'import ensurepip' 2>/dev/null || need_debs+=("$deb") ;;
+        *) [ -e "/usr/include/$probe" ] || need_debs+=("$deb") ;;
+    esac
+done
+if [ ${#need_debs[@]} -gt 0 ]; then
+    log "installing system packages: ${need_debs[*]}"
+    sudo_cmd=(); [ "$(id -u)" -ne 0 ] && sudo_cmd=(sudo)
+    if ! { "${sudo_cmd[@]}" apt-get update -qq && "${sudo_cmd[@]}" apt-get install -y -qq "${need_debs[@]}"; } >&2; then
+        echo "error: install these packages first (Debian/Ubuntu names): ${need_debs[*]}" >&2
+        echo "       (libturbojpeg0 provides libturbojpeg.so.0, which PyTurboJPEG loads)" >&2
+        exit 2
+    fi
+fi
+
 # Peers. Pillow-SIMD builds from source (libjpeg-dev, zlib1g-dev); -mavx2 selects its AVX2
 # paths. If it cannot build, plain Pillow stands in and every line says so.
 if ! "$simd_venv/bin/python" -c 'import PIL, turbojpeg' 2>/dev/null; then

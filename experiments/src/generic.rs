@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use optimizer::journal::Journal;
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
 use crate::dataset::{DataError, Dataset, Workload};
@@ -341,6 +342,76 @@ fn csv_error(path: &Path, e: csv::Error) -> DataError {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// The writer
+
+/// Writes a search journal as generic CSV v1 (what [`load`] reads): workload, config, runtime_s, cost_usd, completed, then the configuration's
+/// features (its dimensions, plus `nodes` = 1 and `price_per_node_hour` = its price per hour, so
+/// a reader can charge failed runs).
+pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataError> {
+    let space = &journal.header.space;
+    let mut out = String::new();
+    let mut header = vec![
+        "workload".to_string(),
+        "config".into(),
+        "runtime_s".into(),
+        "cost_usd".into(),
+        "completed".into(),
+    ];
+    header.extend(space.dimensions.iter().map(|d| d.name.clone()));
+    header.push("nodes".into());
+    header.push("price_per_node_hour".into());
+    push_row(&mut out, &header);
+    for r in &journal.records {
+        let config = space
+            .configs
+            .iter()
+            .find(|c| c.name == r.config)
+            .ok_or_else(|| DataError::File {
+                path: std::path::PathBuf::from(format!("journal probe {}", r.index)),
+                problem: format!(
+                    "names configuration `{}`, which is not in the journal's space",
+                    r.config
+                ),
+            })?;
+        let (runtime, cost, completed) = match &r.outcome {
+            Outcome::Completed {
+                runtime_s,
+                cost_usd,
+                ..
+            } => (runtime_s.to_string(), cost_usd.to_string(), "true"),
+            _ => (String::new(), String::new(), "false"),
+        };
+        let mut row = vec![
+            workload.to_string(),
+            r.config.clone(),
+            runtime,
+            cost,
+            completed.to_string(),
+        ];
+        row.extend(config.values.iter().map(|v| v.to_string()));
+        row.push("1".into());
+        row.push(config.price_per_hour.to_string());
+        push_row(&mut out, &row);
+    }
+    Ok(out)
+}
+
+fn push_row(out: &mut String, fields: &[String]) {
+    let quoted: Vec<String> = fields
+        .iter()
+        .map(|f| {
+            if f.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", f.replace('"', "\"\""))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    out.push_str(&quoted.join(","));
+    out.push('\n');
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +515,68 @@ mod tests {
                 "{name}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn a_journal_written_as_csv_reads_back() {
+        use optimizer::journal::{Header, ProbeRecord};
+        let dims = vec![Dimension {
+            name: "workers".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs: Vec<Config> = [2.0, 4.0]
+            .iter()
+            .map(|&w| Config {
+                name: format!("w{w}"),
+                values: vec![Value::Num(w)],
+                price_per_hour: 0.5 * w,
+            })
+            .collect();
+        let space = Space::new(dims, configs).unwrap();
+        let probe = |index: usize, config: &str, outcome: Outcome| ProbeRecord {
+            index,
+            config: config.into(),
+            outcome,
+            started: String::new(),
+            finished: String::new(),
+            expected_improvement: None,
+            log: None,
+        };
+        let journal = Journal {
+            header: Header::new(&space, "grid", 1, serde_json::Value::Null),
+            records: vec![
+                probe(
+                    0,
+                    "w2",
+                    Outcome::Completed {
+                        runtime_s: 36.0,
+                        cost_usd: 0.01,
+                        metrics: BTreeMap::new(),
+                    },
+                ),
+                probe(
+                    1,
+                    "w4",
+                    Outcome::Failed {
+                        reason: "boom, \"quoted\"".into(),
+                        elapsed_s: 5.0,
+                        cost_usd: 0.003,
+                    },
+                ),
+            ],
+            torn_tail: false,
+            valid_len: 0,
+        };
+        let text = journal_to_csv(&journal, "flowers").unwrap();
+        assert!(
+            text.starts_with(
+                "workload,config,runtime_s,cost_usd,completed,workers,nodes,price_per_node_hour\n"
+            ),
+            "{text}"
+        );
+        let p = write("from-journal.csv", &text);
+        let d = load(&p, None).unwrap();
+        assert_eq!(d.workloads.len(), 1);
+        assert_eq!(d.workloads[0].space.len(), 2);
     }
 }

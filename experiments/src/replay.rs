@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use optimizer::{
     block_on, build_strategy, drive, ConfigId, DriveOptions, History, Observer, Optimizer, Outcome,
-    Proposal, Runner, Space, StrategyOptions, Termination, UnknownStrategy,
+    Proposal, Report, Runner, Space, StrategyOptions, Termination, UnknownStrategy,
 };
 
 use crate::dataset::Workload;
@@ -46,8 +46,8 @@ impl Runner for ReplayRunner<'_> {
         _space: &Space,
         config: ConfigId,
         _limits: &optimizer::ProbeLimits,
-    ) -> impl Future<Output = Outcome> + Send {
-        std::future::ready(self.outcome(config))
+    ) -> impl Future<Output = Report> + Send {
+        std::future::ready(Report::recorded(self.outcome(config)))
     }
 }
 
@@ -110,19 +110,15 @@ impl Optimizer for Timed {
 /// Collects probes and their expected improvement.
 #[derive(Default)]
 struct Recorder {
-    pending_ei: Option<f64>,
     probes: Vec<Probe>,
 }
 
 impl Observer for Recorder {
-    fn on_launch(&mut self, _index: usize, proposal: &Proposal) {
-        self.pending_ei = proposal.expected_improvement;
-    }
-    fn on_outcome(&mut self, _index: usize, config: ConfigId, outcome: &Outcome) {
+    fn on_outcome(&mut self, _index: usize, proposal: &Proposal, report: &Report) {
         self.probes.push(Probe {
-            config,
-            outcome: outcome.clone(),
-            expected_improvement: self.pending_ei.take(),
+            config: proposal.config,
+            outcome: report.outcome.clone(),
+            expected_improvement: proposal.expected_improvement,
             ms_ask: 0.0,
         });
     }

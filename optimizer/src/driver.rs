@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::journal::ProbeLog;
 use crate::outcome::{Observation, Outcome};
 use crate::space::{ConfigId, Space};
 use crate::strategy::{Optimizer, Proposal, Termination};
@@ -20,6 +21,51 @@ pub struct ProbeLimits {
     pub interrupt: Option<Arc<AtomicBool>>,
 }
 
+/// Everything a runner says about one probe, handed back through the loop (never through shared
+/// state): the outcome the strategy learns from, what the backend kept of the job's output, what
+/// the probe was billed, and whether the outcome was read from a record instead of run now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub outcome: Outcome,
+    /// The job's command line, exit code and output tails, when the backend runs a process.
+    pub log: Option<ProbeLog>,
+    /// USD the probe was billed (what spend limits count): at least the outcome's cost; more when
+    /// the backend pays for more than the job's runtime (a cluster billed from creation to
+    /// deletion, which it also records in the outcome as [`crate::SPEND_METRIC`]).
+    pub billed_usd: f64,
+    /// The outcome comes from a record (a journal being replayed), not from running the job.
+    pub recorded: bool,
+}
+
+impl Report {
+    /// A probe that ran, billed what its outcome says ([`Outcome::spend_usd`]).
+    pub fn new(outcome: Outcome) -> Report {
+        Report {
+            billed_usd: outcome.spend_usd(),
+            outcome,
+            log: None,
+            recorded: false,
+        }
+    }
+    /// An outcome read back from a record.
+    pub fn recorded(outcome: Outcome) -> Report {
+        Report {
+            recorded: true,
+            ..Report::new(outcome)
+        }
+    }
+    pub fn with_log(mut self, log: ProbeLog) -> Report {
+        self.log = Some(log);
+        self
+    }
+}
+
+impl From<Outcome> for Report {
+    fn from(outcome: Outcome) -> Report {
+        Report::new(outcome)
+    }
+}
+
 /// Runs the workload under one configuration (local threads, Spark, Dataproc, a command, or a
 /// lookup in recorded runs) and reports what happened. Failures are outcomes, not errors.
 pub trait Runner {
@@ -28,7 +74,7 @@ pub trait Runner {
         space: &Space,
         config: ConfigId,
         limits: &ProbeLimits,
-    ) -> impl Future<Output = Outcome> + Send;
+    ) -> impl Future<Output = Report> + Send;
 
     /// The most a probe of `config` can cost within `limits` (what `--max-spend` checks before
     /// launching it). By default the configuration's price for the whole time limit; a backend
@@ -42,8 +88,9 @@ pub trait Runner {
 pub trait Observer {
     /// A probe is about to be launched. `index` counts probes from 0.
     fn on_launch(&mut self, _index: usize, _proposal: &Proposal) {}
-    /// A probe finished and was told to the strategy.
-    fn on_outcome(&mut self, _index: usize, _config: ConfigId, _outcome: &Outcome) {}
+    /// A probe finished and was told to the strategy: `proposal` is what was asked, `report`
+    /// what the runner said.
+    fn on_outcome(&mut self, _index: usize, _proposal: &Proposal, _report: &Report) {}
     /// The search ended.
     fn on_finish(&mut self, _result: &SearchResult) {}
 }
@@ -85,6 +132,8 @@ pub async fn drive<R: Runner>(
     observers: &mut [&mut dyn Observer],
 ) -> SearchResult {
     let mut stop_fired_at = None;
+    // Probes told before this drive (a resumed search's journal) were billed what they record.
+    let mut spent = optimizer.history().total_spend();
     let termination = loop {
         let told = optimizer.history().len();
         if let Some(flag) = &options.limits.interrupt {
@@ -115,7 +164,6 @@ pub async fn drive<R: Runner>(
             }
         }
         if let Some(limit) = options.max_spend_usd {
-            let spent = optimizer.history().total_spend();
             let worst = runner.worst_case_usd(space, proposal.config, &options.limits);
             if spent + worst > limit {
                 break Termination::SpendLimit {
@@ -127,16 +175,17 @@ pub async fn drive<R: Runner>(
         for o in observers.iter_mut() {
             o.on_launch(told, &proposal);
         }
-        let outcome = runner.run(space, proposal.config, &options.limits).await;
+        let report = runner.run(space, proposal.config, &options.limits).await;
         // A probe that did not complete after the user pressed Ctrl-C was (or may have been)
         // aborted by it: it did not finish, so it is neither told nor recorded, and a resumed
         // search runs it again. A probe that completed meanwhile is kept.
-        if interrupted(&options.limits) && !matches!(outcome, Outcome::Completed { .. }) {
+        if interrupted(&options.limits) && !matches!(report.outcome, Outcome::Completed { .. }) {
             break Termination::Interrupted;
         }
-        optimizer.tell(proposal.config, outcome.clone());
+        spent += report.billed_usd;
+        optimizer.tell(proposal.config, report.outcome.clone());
         for o in observers.iter_mut() {
-            o.on_outcome(told, proposal.config, &outcome);
+            o.on_outcome(told, &proposal, &report);
         }
     };
     let history = optimizer.history();
@@ -145,7 +194,7 @@ pub async fn drive<R: Runner>(
         best: history.best(options.max_runtime_s).cloned(),
         evaluations: history.len(),
         stop_fired_at,
-        spent_usd: history.total_spend(),
+        spent_usd: spent,
     };
     for o in observers.iter_mut() {
         o.on_finish(&result);

@@ -1,6 +1,6 @@
 //! The search journal: an append-only JSON Lines file with a versioned header and one record per
 //! finished probe, synced per record, so a search killed at any point can be resumed; plus the
-//! [`Observer`] that writes it and the [`Resume`] runner that re-tells its probes through `drive`.
+//! [`Observer`] that writes it and the [`Resume`] runner that answers a replayed strategy from it.
 //!
 //! Layout: line 1 is a [`Header`]; every further line is an event tagged by `event`. Version 1.0
 //! has one event, `probe` ([`ProbeRecord`]); readers of a later 1.x skip events they do not know.
@@ -20,7 +20,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{Observer, ProbeLimits, Runner, SearchResult};
+use crate::driver::{Observer, ProbeLimits, Report, Runner, SearchResult};
 use crate::outcome::Outcome;
 use crate::space::{Config, ConfigId, Dimension, Space};
 use crate::strategy::Proposal;
@@ -143,9 +143,6 @@ pub struct ProbeLog {
     #[serde(default)]
     pub stderr_bytes: u64,
 }
-
-/// Where a runner leaves the [`ProbeLog`] of the probe it just ran, for the journal to pick up.
-pub type ProbeLogSlot = Arc<Mutex<Option<ProbeLog>>>;
 
 /// One finished probe.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -679,15 +676,13 @@ fn lock_exclusive(_file: &File, _path: &Path) -> Result<(), JournalError> {
 
 /// Writes a journal record for every probe a live drive finishes.
 ///
-/// Probes that a [`Resume`] runner served from the journal are not written again. A write error
+/// Probes whose report says they were read from a record are not written again. A write error
 /// stops the search (through `stop`) and is kept in [`JournalObserver::error`].
 pub struct JournalObserver {
     writer: JournalWriter,
     space: Arc<Space>,
     next_index: usize,
-    launched: Option<(SystemTime, Option<f64>)>,
-    replayed: Option<Arc<AtomicBool>>,
-    logs: Option<ProbeLogSlot>,
+    launched: Option<SystemTime>,
     stop: Option<Arc<AtomicBool>>,
     error: Option<JournalError>,
 }
@@ -700,21 +695,9 @@ impl JournalObserver {
             space,
             next_index: already,
             launched: None,
-            replayed: None,
-            logs: None,
             stop: None,
             error: None,
         }
-    }
-    /// Skip probes for which `flag` is set after the run (served from the journal).
-    pub fn skip_replayed(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.replayed = Some(flag);
-        self
-    }
-    /// Take each probe's output from `slot` and keep it in its record.
-    pub fn with_logs(mut self, slot: ProbeLogSlot) -> Self {
-        self.logs = Some(slot);
-        self
     }
     /// Set `flag` (the search's interrupt flag) if a write fails, so the search stops.
     pub fn stop_on_error(mut self, flag: Arc<AtomicBool>) -> Self {
@@ -732,31 +715,23 @@ impl JournalObserver {
 }
 
 impl Observer for JournalObserver {
-    fn on_launch(&mut self, _index: usize, proposal: &Proposal) {
-        self.launched = Some((SystemTime::now(), proposal.expected_improvement));
+    fn on_launch(&mut self, _index: usize, _proposal: &Proposal) {
+        self.launched = Some(SystemTime::now());
     }
 
-    fn on_outcome(&mut self, _index: usize, config: ConfigId, outcome: &Outcome) {
-        let log = self.logs.as_ref().and_then(|s| s.lock().ok()?.take());
-        if self
-            .replayed
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::SeqCst))
-        {
+    fn on_outcome(&mut self, _index: usize, proposal: &Proposal, report: &Report) {
+        let started = self.launched.take().unwrap_or_else(SystemTime::now);
+        if report.recorded || self.error.is_some() {
             return;
         }
-        if self.error.is_some() {
-            return;
-        }
-        let (started, ei) = self.launched.take().unwrap_or((SystemTime::now(), None));
         let record = ProbeRecord {
             index: self.next_index,
-            config: self.space.config(config).name.clone(),
-            outcome: outcome.clone(),
+            config: self.space.config(proposal.config).name.clone(),
+            outcome: report.outcome.clone(),
             started: rfc3339(started),
             finished: rfc3339(SystemTime::now()),
-            expected_improvement: ei,
-            log,
+            expected_improvement: proposal.expected_improvement,
+            log: report.log.clone(),
         };
         match self.writer.append(&record) {
             Ok(()) => self.next_index += 1,
@@ -773,15 +748,13 @@ impl Observer for JournalObserver {
 }
 
 /// A runner that answers configurations the journal already holds with their recorded outcomes
-/// (in journal order, per configuration) and runs everything else with `inner`.
-///
-/// Resuming = driving a fresh strategy with the same seed through this runner: the strategy asks
-/// exactly what the interrupted search asked, gets the recorded answers without re-running them,
-/// and is in the same state when the first new probe is launched.
+/// (in journal order, per configuration; reports marked `recorded`) and runs everything else
+/// with `inner`. `replay --journal` drives a strategy through it to show a search again; a
+/// resumed search does not use it (it re-tells the journal's probes to its strategy instead, so
+/// no paid probe is left out whatever the strategy now asks).
 pub struct Resume<R> {
     inner: R,
     recorded: Mutex<HashMap<ConfigId, VecDeque<Outcome>>>,
-    replayed: Arc<AtomicBool>,
 }
 
 impl<R> Resume<R> {
@@ -793,12 +766,7 @@ impl<R> Resume<R> {
         Resume {
             inner,
             recorded: Mutex::new(recorded),
-            replayed: Arc::new(AtomicBool::new(false)),
         }
-    }
-    /// Set after each run: whether that probe was served from the journal.
-    pub fn replayed_flag(&self) -> Arc<AtomicBool> {
-        self.replayed.clone()
     }
     /// Recorded probes no strategy ask has consumed (non-zero only if the strategy diverged).
     pub fn unconsumed(&self) -> usize {
@@ -810,15 +778,14 @@ impl<R> Resume<R> {
 }
 
 impl<R: Runner + Sync> Runner for Resume<R> {
-    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Outcome {
+    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
         let served = self
             .recorded
             .lock()
             .ok()
             .and_then(|mut m| m.get_mut(&config).and_then(VecDeque::pop_front));
-        self.replayed.store(served.is_some(), Ordering::SeqCst);
         match served {
-            Some(o) => o,
+            Some(o) => Report::recorded(o),
             None => self.inner.run(space, config, limits).await,
         }
     }

@@ -14,8 +14,10 @@ pub mod strategies;
 pub mod strategy;
 
 pub use driver::{
-    block_on, drive, worst_case_cost, DriveOptions, Observer, ProbeLimits, Runner, SearchResult,
+    block_on, drive, worst_case_cost, DriveOptions, Observer, ProbeLimits, Report, Runner,
+    SearchResult,
 };
+pub use journal::ProbeLog;
 pub use outcome::{History, Observation, Outcome, SPEND_METRIC};
 pub use space::{Config, ConfigId, Dimension, Kind, Space, SpaceError, Value};
 pub use strategies::{build_strategy, StrategyOptions, UnknownStrategy, STRATEGY_NAMES};

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use launch::search::prepare_dataset;
+use launch::session::{self, Settings};
+use launch::spacefile::{self, BackendKind, GenerateSpec, LoadOptions};
+use launch::LocalRunner;
 use optimizer::journal::Journal;
-use workload::launch::spacefile::{self, BackendKind, GenerateSpec, LoadOptions};
-use workload::launch::LocalRunner;
+use optimizer::Termination;
 
-use super::search::{prepare_dataset, search, Settings};
-use crate::exit::bad_input;
+use crate::exit::{self, bad_input};
 
 /// The demo's catalogue: the documented example, embedded so the binary needs nothing else.
 const SPACE: &str = include_str!("../../examples/local-preprocess.toml");
@@ -93,10 +95,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         max_spend_usd: None,
         probe_timeout: spec.max_runtime_s.map(std::time::Duration::from_secs_f64),
         honour_stop: true,
-        backend: "local",
+        backend: BackendKind::Local,
         search_id: None,
     };
-    let result = search(&spec, &settings, &journal, false, runner, None)?;
+    let result = session::run(
+        &spec,
+        &settings,
+        &journal,
+        false,
+        runner,
+        exit::SESSION_HOOKS,
+    )?;
+    if result.termination == Termination::Interrupted {
+        return Err(anyhow::Error::new(exit::Interrupted));
+    }
 
     let Some(best) = result.best else {
         println!("no probe completed; nothing to choose");

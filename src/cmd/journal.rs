@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use optimizer::journal::Journal;
-use optimizer::Outcome;
 
 use crate::exit::bad_input;
 
@@ -47,7 +46,7 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "journal".into())
     });
-    let text = to_csv(&journal, &workload)?;
+    let text = experiments::generic::journal_to_csv(&journal, &workload).map_err(bad_input)?;
     write_atomically(&a.csv, text.as_bytes())?;
     println!(
         "wrote {} rows ({} configurations) to {}",
@@ -56,73 +55,6 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
         a.csv.display()
     );
     Ok(())
-}
-
-/// Generic CSV v1: workload, config, runtime_s, cost_usd, completed, then the configuration's
-/// features (its dimensions, plus `nodes` = 1 and `price_per_node_hour` = its price per hour, so
-/// a reader can charge failed runs).
-pub fn to_csv(journal: &Journal, workload: &str) -> anyhow::Result<String> {
-    let space = &journal.header.space;
-    let mut out = String::new();
-    let mut header = vec![
-        "workload".to_string(),
-        "config".into(),
-        "runtime_s".into(),
-        "cost_usd".into(),
-        "completed".into(),
-    ];
-    header.extend(space.dimensions.iter().map(|d| d.name.clone()));
-    header.push("nodes".into());
-    header.push("price_per_node_hour".into());
-    push_row(&mut out, &header);
-    for r in &journal.records {
-        let config = space
-            .configs
-            .iter()
-            .find(|c| c.name == r.config)
-            .ok_or_else(|| {
-                bad_input(anyhow::anyhow!(
-                    "probe {} names configuration `{}`, which is not in the journal's space",
-                    r.index,
-                    r.config
-                ))
-            })?;
-        let (runtime, cost, completed) = match &r.outcome {
-            Outcome::Completed {
-                runtime_s,
-                cost_usd,
-                ..
-            } => (runtime_s.to_string(), cost_usd.to_string(), "true"),
-            _ => (String::new(), String::new(), "false"),
-        };
-        let mut row = vec![
-            workload.to_string(),
-            r.config.clone(),
-            runtime,
-            cost,
-            completed.to_string(),
-        ];
-        row.extend(config.values.iter().map(|v| v.to_string()));
-        row.push("1".into());
-        row.push(config.price_per_hour.to_string());
-        push_row(&mut out, &row);
-    }
-    Ok(out)
-}
-
-fn push_row(out: &mut String, fields: &[String]) {
-    let quoted: Vec<String> = fields
-        .iter()
-        .map(|f| {
-            if f.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", f.replace('"', "\"\""))
-            } else {
-                f.clone()
-            }
-        })
-        .collect();
-    out.push_str(&quoted.join(","));
-    out.push('\n');
 }
 
 /// Whether `a` and `b` name the same existing file (through links, `..` or other spellings).

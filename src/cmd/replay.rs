@@ -8,14 +8,14 @@ use std::sync::Arc;
 use experiments::{
     load, metrics::is_optimum, replay_run, DatasetSpec, LoadOptions, RunOptions, Scale, Workload,
 };
+use launch::progress::{print_best, Progress};
 use optimizer::journal::{Journal, Resume};
 use optimizer::{
     block_on, build_strategy, drive, ConfigId, DriveOptions, Observer, Outcome, ProbeLimits,
-    Proposal, Space, StrategyOptions,
+    Proposal, Report, Space, StrategyOptions,
 };
 use serde_json::json;
 
-use crate::cmd::search::{print_best, Progress};
 use crate::exit::bad_input;
 
 #[derive(clap::Args)]
@@ -46,7 +46,7 @@ pub struct Args {
     #[arg(long)]
     pub max_runtime: Option<f64>,
     /// Keep going past the strategy's stop rule (to the budget); reports where it fired.
-    #[arg(long)]
+    #[arg(long = "no-stop", visible_alias = "ignore-stop")]
     pub ignore_stop: bool,
     /// Generic CSV: seconds a failed run is charged (default: the workload's largest runtime).
     #[arg(long)]
@@ -61,14 +61,11 @@ struct Printer<'a> {
     workload: &'a Workload,
     scale: &'a Scale,
     best: f64,
-    ei: Option<f64>,
 }
 
 impl Observer for Printer<'_> {
-    fn on_launch(&mut self, _index: usize, proposal: &Proposal) {
-        self.ei = proposal.expected_improvement;
-    }
-    fn on_outcome(&mut self, index: usize, config: ConfigId, outcome: &Outcome) {
+    fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
+        let (config, outcome) = (proposal.config, &report.outcome);
         if let Some(r) = self.scale.found(config, outcome) {
             self.best = self.best.min(r);
         }
@@ -82,7 +79,9 @@ impl Observer for Printer<'_> {
             cost,
             cost / self.scale.optimum,
             self.best,
-            self.ei.map_or("-".into(), |e| format!("{:.2}%", e * 100.0)),
+            proposal
+                .expected_improvement
+                .map_or("-".into(), |e| format!("{:.2}%", e * 100.0)),
         );
     }
 }
@@ -146,7 +145,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         workload,
         scale: &scale,
         best: scale.worst_ratio(),
-        ei: None,
     };
     if !args.json {
         println!(
@@ -254,12 +252,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 struct NotRecorded;
 
 impl optimizer::Runner for NotRecorded {
-    async fn run(&self, _: &Space, _: ConfigId, _: &ProbeLimits) -> Outcome {
-        Outcome::Failed {
+    async fn run(&self, _: &Space, _: ConfigId, _: &ProbeLimits) -> Report {
+        Report::new(Outcome::Failed {
             reason: "not in the journal".into(),
             elapsed_s: 0.0,
             cost_usd: 0.0,
-        }
+        })
     }
 }
 
@@ -307,7 +305,7 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         header.seed,
         space.len(),
     );
-    let mut progress = Progress::new(space.clone(), max_runtime_s, runner.replayed_flag());
+    let mut progress = Progress::new(space.clone(), max_runtime_s);
     // A search run with --no-stop went on past the stop rule: so does its replay.
     let journal_honours_stop = header
         .options

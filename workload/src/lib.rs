@@ -1,5 +1,5 @@
-//! The workload cherrypick tunes: flowers preprocessing to TFRecord and the read-speed test, plus
-//! the launchers (`launch/`) that run it under a configuration for the search loop.
+//! The workload cherrypick tunes: flowers preprocessing to TFRecord and the read-speed test. The
+//! job only: the `launch` crate runs it under a configuration for the search loop.
 //!
 //! Entry points: [`dataset::generate`], [`preprocess::run`], [`readspeed::run`],
 //! [`regress::fit`]; formats in [`tfrecord`] and [`example`]; storage in [`storage`].
@@ -8,7 +8,6 @@ pub mod dataset;
 pub mod example;
 mod gcs;
 pub mod jpeg;
-pub mod launch;
 pub mod preprocess;
 pub mod readspeed;
 pub mod regress;

@@ -30,13 +30,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use optimizer::{ConfigId, Outcome, ProbeLimits, Runner, Space, Value};
+use optimizer::{ConfigId, Outcome, ProbeLimits, Report, Runner, Space};
+use workload::preprocess::PreprocessOptions;
+use workload::readspeed::{ReadSpeedOptions, Source};
+use workload::transform::TransformOptions;
 
-use super::failed;
-use super::spacefile::{Objective, ParamValue, SearchSpec, Task, WorkloadSpec};
-use crate::preprocess::PreprocessOptions;
-use crate::readspeed::{ReadSpeedOptions, Source};
-use crate::transform::TransformOptions;
+use crate::error::Error;
+use crate::limits::{completed, failed, limit_reached, timed_out, LimitHit};
+use crate::params::Params;
+use crate::spacefile::{SearchSpec, Task, WorkloadSpec};
 
 /// Dimension and parameter names the local backend understands.
 pub const KNOWN_PARAMS: &[&str] = &[
@@ -80,18 +82,18 @@ pub struct Plan {
 impl LocalRunner {
     /// Needs a `[workload]` section; `scratch` holds each probe's output (wiped per probe). When
     /// the space file names none, pass a folder of your own (for example beside the journal).
-    pub fn new(spec: Arc<SearchSpec>, scratch: PathBuf) -> Result<LocalRunner, String> {
+    pub fn new(spec: Arc<SearchSpec>, scratch: PathBuf) -> Result<LocalRunner, Error> {
         let workload = spec.workload.clone().ok_or_else(|| {
-            format!(
+            Error::Setup(format!(
                 "{}: the local backend needs a [workload] section (dataset, tasks)",
                 spec.path.display()
-            )
+            ))
         })?;
         if workload.tasks.is_empty() {
-            return Err(format!(
+            return Err(Error::Setup(format!(
                 "{}: workload.tasks is empty; list \"preprocess\" and/or \"read-speed\"",
                 spec.path.display()
-            ));
+            )));
         }
         let dataset = spec.resolve(&workload.dataset);
         let scratch = match &workload.scratch {
@@ -105,10 +107,10 @@ impl LocalRunner {
             .and_then(|l| l.repeat)
             .unwrap_or(1);
         if repeat == 0 {
-            return Err(format!(
+            return Err(Error::Setup(format!(
                 "{}: backend.local.repeat must be at least 1",
                 spec.path.display()
-            ));
+            )));
         }
         let runner = LocalRunner {
             spec,
@@ -120,7 +122,7 @@ impl LocalRunner {
         };
         // Every configuration must map onto valid options before anything runs.
         for id in 0..runner.spec.space.len() {
-            runner.plan(id, Path::new("probe"))?;
+            runner.plan(id, Path::new("probe")).map_err(Error::Setup)?;
         }
         Ok(runner)
     }
@@ -132,53 +134,36 @@ impl LocalRunner {
 
     /// Makes the synthetic dataset when the space file asks for one and the folder is missing
     /// or empty; returns the number of images generated (0 when the folder was already there).
-    pub fn prepare(&self) -> Result<usize, String> {
-        let has_files = std::fs::read_dir(&self.dataset)
-            .map(|mut d| d.next().is_some())
-            .unwrap_or(false);
-        if has_files {
-            return Ok(0);
+    pub fn prepare(&self) -> Result<usize, Error> {
+        prepare_dataset(&self.dataset, self.workload.generate.as_ref())
+    }
+
+    /// One line saying what configuration `id` runs (what `--dry-run` prints).
+    pub fn describe(&self, id: ConfigId) -> String {
+        match self.plan(id, Path::new("<scratch>")) {
+            Err(e) => format!("error: {e}"),
+            Ok(plan) => {
+                let mut parts = Vec::new();
+                if let Some(p) = &plan.preprocess {
+                    parts.push(format!(
+                        "preprocess threads={} shards={} size={} quality={}",
+                        p.threads, p.shards, p.transform.size, p.transform.quality
+                    ));
+                }
+                if let Some(r) = &plan.read_speed {
+                    parts.push(format!(
+                        "read-speed {} batch={}x{} parallel={}",
+                        r.source, r.batch_sizes[0], r.batch_numbers[0], r.parallel
+                    ));
+                }
+                parts.join("; ")
+            }
         }
-        let Some(gen) = &self.workload.generate else {
-            return Err(format!(
-                "dataset {} is missing or empty and the space file has no [workload.generate]",
-                self.dataset.display()
-            ));
-        };
-        // Generate beside, then rename: a half-written dataset is never mistaken for a whole one.
-        let tmp = self.dataset.with_extension("partial");
-        let _ = std::fs::remove_dir_all(&tmp);
-        crate::dataset::generate(&crate::dataset::GenOptions {
-            out: tmp.clone(),
-            images: gen.images,
-            seed: gen.seed,
-            threads: 0,
-            quality: 85,
-        })
-        .map_err(|e| format!("generating {}: {e}", self.dataset.display()))?;
-        let _ = std::fs::remove_dir(&self.dataset);
-        std::fs::rename(&tmp, &self.dataset)
-            .map_err(|e| format!("moving the dataset to {}: {e}", self.dataset.display()))?;
-        Ok(gen.images)
     }
 
     /// The workload options of configuration `id`, writing shards under `out`.
     pub fn plan(&self, id: ConfigId, out: &Path) -> Result<Plan, String> {
-        let info = &self.spec.configs[id];
-        let mut params: BTreeMap<String, ParamValue> = self.workload.params.clone();
-        for (k, v) in &info.params {
-            let pv = match v {
-                Value::Num(x) if x.fract() == 0.0 => ParamValue::Int(*x as i64),
-                Value::Num(x) => ParamValue::Float(*x),
-                Value::Cat(s) => ParamValue::Text(s.clone()),
-            };
-            params.insert(k.clone(), pv);
-        }
-        let name = &self.spec.space.config(id).name;
-        let p = Params {
-            params: &params,
-            config: name,
-        };
+        let p = Params::of(&self.spec, id);
         let threads = p.count(&["threads", "workers"])?.unwrap_or(0);
         let mut plan = Plan {
             preprocess: None,
@@ -188,27 +173,29 @@ impl LocalRunner {
             match task {
                 Task::Preprocess => {
                     let mut transform = TransformOptions::default();
-                    if let Some(s) = p.count(&["size"])? {
-                        transform.size =
-                            u32::try_from(s).map_err(|_| p.bad("size", "is too large"))?;
+                    if let Some(s) = p.size()? {
+                        transform.size = s;
                     }
-                    if let Some(q) = p.count(&["quality"])? {
-                        transform.quality = u8::try_from(q)
-                            .ok()
-                            .filter(|q| (1..=100).contains(q))
-                            .ok_or_else(|| p.bad("quality", "must be 1..=100"))?;
+                    if let Some(q) = p.quality()? {
+                        transform.quality = q;
                     }
+                    let bad = |name: &str, e: String| {
+                        format!(
+                            "configuration {}: `{name}`: {e}",
+                            self.spec.space.config(id).name
+                        )
+                    };
                     if let Some(c) = p.text("chroma") {
-                        transform.chroma = c.parse().map_err(|e: String| p.bad("chroma", &e))?;
+                        transform.chroma = c.parse().map_err(|e: String| bad("chroma", e))?;
                     }
                     if let Some(f) = p.text("filter") {
-                        transform.filter = f.parse().map_err(|e: String| p.bad("filter", &e))?;
+                        transform.filter = f.parse().map_err(|e: String| bad("filter", e))?;
                     }
                     if let Some(b) = p.flag("dct_scaling")? {
                         transform.dct_scaling = b;
                     }
                     if let Some(d) = p.text("decoder") {
-                        transform.decode = d.parse().map_err(|e: String| p.bad("decoder", &e))?;
+                        transform.decode = d.parse().map_err(|e: String| bad("decoder", e))?;
                     }
                     plan.preprocess = Some(PreprocessOptions {
                         input: self.dataset.display().to_string(),
@@ -216,7 +203,7 @@ impl LocalRunner {
                         transform,
                         shards: p.count(&["shards", "partitions"])?.unwrap_or(16),
                         threads,
-                        seed: p.count(&["seed"])?.unwrap_or(0) as u64,
+                        seed: p.seed()?.unwrap_or(0),
                         limit: None,
                         progress: false,
                         cancel: None,
@@ -247,47 +234,40 @@ impl LocalRunner {
     }
 }
 
-/// Looks parameters up with messages naming the configuration.
-struct Params<'a> {
-    params: &'a BTreeMap<String, ParamValue>,
-    config: &'a str,
-}
-
-impl Params<'_> {
-    fn bad(&self, name: &str, why: &str) -> String {
-        format!("configuration {}: `{name}` {why}", self.config)
+/// Makes the synthetic dataset `generate` asks for in `dataset` when that folder is missing or
+/// empty (every backend that reads a local dataset calls this); returns the number of images
+/// generated, 0 when the folder already held something.
+pub fn prepare_dataset(
+    dataset: &Path,
+    generate: Option<&crate::spacefile::GenerateSpec>,
+) -> Result<usize, Error> {
+    let has_files = std::fs::read_dir(dataset)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if has_files {
+        return Ok(0);
     }
-    /// A whole number >= 1 under the first of `names` present.
-    fn count(&self, names: &[&str]) -> Result<Option<usize>, String> {
-        for n in names {
-            if let Some(v) = self.params.get(*n) {
-                return match v {
-                    ParamValue::Int(i) if *i >= 1 => Ok(Some(*i as usize)),
-                    ParamValue::Int(0) if *n == "seed" => Ok(Some(0)),
-                    _ => Err(self.bad(n, "must be a whole number >= 1")),
-                };
-            }
-        }
-        Ok(None)
-    }
-    fn text(&self, name: &str) -> Option<String> {
-        self.params.get(name).map(|v| match v {
-            ParamValue::Text(s) => s.clone(),
-            ParamValue::Int(i) => i.to_string(),
-            ParamValue::Float(f) => f.to_string(),
-            ParamValue::Bool(b) => b.to_string(),
-        })
-    }
-    fn flag(&self, name: &str) -> Result<Option<bool>, String> {
-        match self.params.get(name) {
-            None => Ok(None),
-            Some(ParamValue::Bool(b)) => Ok(Some(*b)),
-            Some(ParamValue::Int(0)) => Ok(Some(false)),
-            Some(ParamValue::Int(1)) => Ok(Some(true)),
-            Some(ParamValue::Text(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-            Some(_) => Err(self.bad(name, "must be true/false or 0/1")),
-        }
-    }
+    let Some(gen) = generate else {
+        return Err(Error::Setup(format!(
+            "the dataset folder {} is missing or empty (add [workload.generate] to make one)",
+            dataset.display()
+        )));
+    };
+    // Generate beside, then rename: a half-written dataset is never mistaken for a whole one.
+    let tmp = dataset.with_extension("partial");
+    let _ = std::fs::remove_dir_all(&tmp);
+    workload::dataset::generate(&workload::dataset::GenOptions {
+        out: tmp.clone(),
+        images: gen.images,
+        seed: gen.seed,
+        threads: 0,
+        quality: 85,
+    })
+    .map_err(|e| Error::Setup(format!("generating {}: {e}", dataset.display())))?;
+    let _ = std::fs::remove_dir(dataset);
+    std::fs::rename(&tmp, dataset)
+        .map_err(|e| Error::Setup(format!("moving the dataset to {}: {e}", dataset.display())))?;
+    Ok(gen.images)
 }
 
 /// Runs `plan` once; returns its metrics.
@@ -295,7 +275,7 @@ fn run_plan(plan: &Plan, out: &Path) -> Result<BTreeMap<String, f64>, String> {
     let _ = std::fs::remove_dir_all(out);
     let mut metrics = BTreeMap::new();
     if let Some(p) = &plan.preprocess {
-        let s = crate::preprocess::run(p).map_err(|e| format!("preprocess: {e}"))?;
+        let s = workload::preprocess::run(p).map_err(|e| format!("preprocess: {e}"))?;
         if s.images_written == 0 {
             return Err(format!(
                 "preprocess wrote no images ({} skipped)",
@@ -319,7 +299,7 @@ fn run_plan(plan: &Plan, out: &Path) -> Result<BTreeMap<String, f64>, String> {
     }
     if let Some(r) = &plan.read_speed {
         let t = Instant::now();
-        let rows = crate::readspeed::run(r).map_err(|e| format!("read-speed: {e}"))?;
+        let rows = workload::readspeed::run(r).map_err(|e| format!("read-speed: {e}"))?;
         let images: usize = rows.iter().map(|r| r.images).sum();
         let secs: f64 = rows.iter().map(|r| r.seconds).sum();
         metrics.insert("read_s".into(), t.elapsed().as_secs_f64());
@@ -336,7 +316,13 @@ enum End {
 }
 
 impl Runner for LocalRunner {
-    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Outcome {
+    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
+        Report::new(self.probe(space, config, limits).await)
+    }
+}
+
+impl LocalRunner {
+    async fn probe(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Outcome {
         let price = space.config(config).price_per_hour;
         let true_price = self.spec.configs[config].price_per_hour;
         let out = self.scratch.join(format!("probe-{config}"));
@@ -375,9 +361,9 @@ impl Runner for LocalRunner {
         });
         let end = tokio::select! {
             r = work => End::Done(r.unwrap_or_else(|e| Err(format!("the workload panicked: {e}")))),
-            hit = super::limit_reached(limits) => match hit {
-                super::LimitHit::TimedOut => End::TimedOut,
-                super::LimitHit::Interrupted => End::Interrupted,
+            hit = limit_reached(limits) => match hit {
+                LimitHit::TimedOut => End::TimedOut,
+                LimitHit::Interrupted => End::Interrupted,
             },
         };
         let elapsed = start.elapsed().as_secs_f64();
@@ -385,22 +371,12 @@ impl Runner for LocalRunner {
             cancel.store(true, Ordering::SeqCst);
         }
         match end {
-            End::TimedOut => Outcome::TimedOut {
-                elapsed_s: elapsed,
-                cost_usd: price * elapsed / 3600.0,
-            },
+            End::TimedOut => timed_out(elapsed, price),
             End::Interrupted => failed("interrupted by the user".into(), elapsed, price),
             End::Done(Err(reason)) => failed(reason, elapsed, price),
             End::Done(Ok((runtime, mut metrics))) => {
                 metrics.insert("wall_s".into(), elapsed);
-                if self.spec.objective == Objective::Runtime {
-                    metrics.insert("true_cost_usd".into(), true_price * runtime / 3600.0);
-                }
-                Outcome::Completed {
-                    runtime_s: runtime,
-                    cost_usd: price * runtime / 3600.0,
-                    metrics,
-                }
+                completed(runtime, price, true_price, self.spec.objective, metrics)
             }
         }
     }

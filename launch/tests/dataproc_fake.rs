@@ -8,14 +8,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use optimizer::{Outcome, ProbeLimits, Runner};
+use launch::dataproc::{Credentials, DataprocOptions, DataprocRunner, SEARCH_LABEL};
+use launch::spacefile::{parse, BackendKind, LoadOptions, SearchSpec};
+use optimizer::{Outcome, ProbeLimits, Report, Runner};
 use serde_json::json;
-use workload::launch::dataproc::{Credentials, DataprocOptions, DataprocRunner, SEARCH_LABEL};
-use workload::launch::spacefile::{parse, BackendKind, LoadOptions, SearchSpec};
 
 #[path = "support/dataproc_api.rs"]
 mod dataproc_api;
-use dataproc_api::{serve, JobMode, Req, Shared, TOKEN};
+use dataproc_api::{serve, url_pairs, JobMode, Req, Shared, TOKEN};
+
+#[path = "support/discovery.rs"]
+mod discovery;
 
 struct Harness {
     fake: Shared,
@@ -63,12 +66,20 @@ tasks = ["preprocess", "read-speed"]
     }
 
     fn credentials(&self) -> Credentials {
-        Credentials::AuthorizedUser {
-            client_id: "client".into(),
-            client_secret: "client-secret".into(),
-            refresh_token: "refresh-secret".into(),
-            token_uri: format!("{}/token", self.base),
-        }
+        let path = self.dir.join("adc.json");
+        std::fs::write(
+            &path,
+            json!({
+                "type": "authorized_user",
+                "client_id": "client",
+                "client_secret": "client-secret",
+                "refresh_token": "refresh-secret",
+                "token_uri": format!("{}/token", self.base),
+            })
+            .to_string(),
+        )
+        .unwrap();
+        Credentials::from_file(&path).unwrap()
     }
 
     fn runner(&self) -> DataprocRunner {
@@ -122,8 +133,8 @@ impl Drop for Harness {
     }
 }
 
-fn no_token_in(o: &Outcome, runner: &DataprocRunner) {
-    let text = format!("{o:?} {:?}", runner.log_slot().lock().unwrap());
+fn no_token_in(report: &Report) {
+    let text = format!("{report:?}");
     for secret in [TOKEN, "refresh-secret", "client-secret"] {
         assert!(!text.contains(secret), "a credential leaked: {text}");
     }
@@ -138,7 +149,8 @@ async fn a_probe_creates_submits_polls_reads_output_and_deletes() {
         timeout: Some(Duration::from_secs(900)),
         interrupt: None,
     };
-    let o = r.run(&spec.space, 1, &limits).await;
+    let report = r.run(&spec.space, 1, &limits).await;
+    let o = report.outcome.clone();
     let Outcome::Completed {
         runtime_s,
         cost_usd,
@@ -153,6 +165,16 @@ async fn a_probe_creates_submits_polls_reads_output_and_deletes() {
     let per_hour = 4.0 * 0.194236 + 16.0 * 0.010 + 4.0 * 50.0 * 0.04 / 730.0;
     assert!((metrics["cluster_price_per_hour"] - per_hour).abs() < 1e-9);
     assert!((cost_usd - per_hour * 42.5 / 3600.0).abs() < 1e-9);
+    // One price: the strategy's model price of this configuration is the one its cost used.
+    assert!((spec.space.config(1).price_per_hour - per_hour).abs() < 1e-12);
+    assert_eq!(
+        spec.space.config(1).price_per_hour,
+        r.cluster_price(1).unwrap().per_hour()
+    );
+    // The bill runs from creation to deletion (the journal keeps it as a metric); what spend
+    // limits count is never below the job's cost (the fake's job reports more time than passed).
+    assert!(report.billed_usd >= metrics[optimizer::SPEND_METRIC]);
+    assert_eq!(report.billed_usd, o.spend_usd());
     assert_eq!(
         h.calls(),
         [
@@ -227,12 +249,12 @@ async fn a_probe_creates_submits_polls_reads_output_and_deletes() {
     assert!(objects
         .iter()
         .any(|(k, v)| k.ends_with("/job.py") && v.starts_with(b"\"\"\"The cherrypick workload")));
-    let log = r.log_slot().lock().unwrap().clone().unwrap();
+    let log = report.log.clone().unwrap();
     assert!(log.stdout.contains("CHERRYPICK_RESULT"));
-    no_token_in(&o, &r);
+    no_token_in(&report);
 
     // A second probe reuses the staged files and the token.
-    let o2 = r.run(&spec.space, 0, &limits).await;
+    let o2 = r.run(&spec.space, 0, &limits).await.outcome;
     assert!(matches!(o2, Outcome::Completed { .. }), "{o2:?}");
     let reqs = h.requests();
     assert_eq!(
@@ -250,8 +272,9 @@ async fn a_failed_job_still_deletes_the_cluster() {
     let h = Harness::start(JobMode::Error, "fail").await;
     let r = h.runner();
     let spec = h.spec();
-    let o = r.run(&spec.space, 0, &ProbeLimits::default()).await;
-    let Outcome::Failed { reason, .. } = &o else {
+    let report = r.run(&spec.space, 0, &ProbeLimits::default()).await;
+    let o = &report.outcome;
+    let Outcome::Failed { reason, .. } = o else {
         panic!("{o:?}")
     };
     assert!(
@@ -260,7 +283,7 @@ async fn a_failed_job_still_deletes_the_cluster() {
     );
     assert_eq!(h.calls().last().unwrap(), "delete");
     assert_eq!(h.deletes(), 1);
-    no_token_in(&o, &r);
+    no_token_in(&report);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -272,7 +295,7 @@ async fn a_timed_out_job_is_cancelled_and_the_cluster_deleted() {
         timeout: Some(Duration::from_millis(300)),
         interrupt: None,
     };
-    let o = r.run(&spec.space, 0, &limits).await;
+    let o = r.run(&spec.space, 0, &limits).await.outcome;
     assert!(matches!(o, Outcome::TimedOut { .. }), "{o:?}");
     let calls = h.calls();
     assert_eq!(calls[calls.len() - 2..], ["cancel", "delete"]);
@@ -303,7 +326,7 @@ async fn an_interrupt_stops_the_probe_and_deletes_the_cluster() {
         tokio::time::sleep(Duration::from_millis(300)).await;
         f2.store(true, Ordering::SeqCst);
     });
-    let o = r.run(&spec.space, 0, &limits).await;
+    let o = r.run(&spec.space, 0, &limits).await.outcome;
     assert!(
         matches!(&o, Outcome::Failed { reason, .. } if reason.contains("interrupted")),
         "{o:?}"
@@ -336,7 +359,7 @@ async fn a_refused_cluster_is_a_failed_probe_and_deletion_is_still_tried() {
     h.fake.lock().unwrap().create_status = Some(400); // a client error: not retried
     let r = h.runner();
     let spec = h.spec();
-    let o = r.run(&spec.space, 0, &ProbeLimits::default()).await;
+    let o = r.run(&spec.space, 0, &ProbeLimits::default()).await.outcome;
     let Outcome::Failed { reason, .. } = &o else {
         panic!("{o:?}")
     };
@@ -375,7 +398,7 @@ async fn dry_run_prints_requests_and_price_and_sends_nothing() {
         "{report}"
     );
     assert!(report.contains("nothing was sent"));
-    let outcome = r.run(&h.spec().space, 1, &limits).await;
+    let outcome = r.run(&h.spec().space, 1, &limits).await.outcome;
     assert!(
         matches!(&outcome, Outcome::Failed { reason, cost_usd, .. } if reason.contains("dry run") && *cost_usd == 0.0)
     );
@@ -423,16 +446,26 @@ fn bad_settings_are_refused_before_anything_is_sent() {
     o.search_id = "Bad_Label".into();
     let err = DataprocRunner::new(h.spec(), o, h.credentials())
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("search id"), "{err}");
     let mut o = h.options();
     o.input = Some("/local/flowers".into());
     let err = DataprocRunner::new(h.spec(), o, h.credentials())
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert!(err.contains("gs://"), "{err}");
+    // Disks other than the ones the space file priced would make the model's price wrong.
+    let mut o = h.options();
+    o.boot_disk_gb = 500;
+    let err = DataprocRunner::new(h.spec(), o, h.credentials())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("500 GB") && err.contains("USD/hour"), "{err}");
     let text = "[catalogue]\nmachine_types = [\"n2-standard-4\"]\ncount = \"workers\"\n[catalogue.dimensions]\nworkers = [1]\n[workload]\ndataset = \"gs://d/f\"\ntasks = [\"preprocess\"]\n";
-    let spec = parse(
+    let err = parse(
         text,
         Path::new("s.toml"),
         &LoadOptions {
@@ -440,10 +473,72 @@ fn bad_settings_are_refused_before_anything_is_sent() {
             prices: None,
         },
     )
-    .unwrap();
-    let err = DataprocRunner::new(Arc::new(spec), h.options(), h.credentials())
-        .err()
-        .unwrap();
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("workers >= 2"), "{err}");
     assert!(h.requests().is_empty());
+}
+
+/// Every request the runner sends and every answer of the fake, on the paths a probe can take
+/// (a job that ends, one that fails, one past its time limit, the leftover sweep), checked against
+/// Google's discovery documents: an unknown path, parameter or field fails the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_and_fake_answer_follows_googles_discovery_documents() {
+    let dataproc = discovery::Discovery::load("dataproc.v1.json");
+    let storage = discovery::Discovery::load("storage.v1.json");
+    let mut seen = std::collections::BTreeSet::new();
+    for (mode, name) in [
+        (JobMode::Done, "conform-done"),
+        (JobMode::Error, "conform-error"),
+        (JobMode::Hang, "conform-hang"),
+    ] {
+        let h = Harness::start(mode, name).await;
+        let r = h.runner();
+        let spec = h.spec();
+        let limits = ProbeLimits {
+            timeout: Some(Duration::from_millis(300)),
+            interrupt: None,
+        };
+        let limits = if mode == JobMode::Hang {
+            limits
+        } else {
+            ProbeLimits::default()
+        };
+        let _ = r.run(&spec.space, 0, &limits).await;
+        r.delete_leftovers().await.unwrap();
+        for q in h.requests() {
+            if q.path == "/token" {
+                continue; // OAuth, not part of either API
+            }
+            let api = if q.path.starts_with("/v1/") {
+                &dataproc
+            } else {
+                &storage
+            };
+            let query = url_pairs(&q.query);
+            let id = api
+                .check_request(&q.method, &q.path, &query, &q.body)
+                .unwrap_or_else(|e| panic!("request: {e}"));
+            let media = query.get("alt").map(String::as_str) == Some("media");
+            if !media {
+                api.check_response(&id, q.status, &q.response)
+                    .unwrap_or_else(|e| panic!("fake's answer to {} {}: {e}", q.method, q.path));
+            }
+            seen.insert(id);
+        }
+    }
+    for id in [
+        "dataproc.projects.regions.clusters.create",
+        "dataproc.projects.regions.clusters.get",
+        "dataproc.projects.regions.clusters.list",
+        "dataproc.projects.regions.clusters.delete",
+        "dataproc.projects.regions.jobs.submit",
+        "dataproc.projects.regions.jobs.get",
+        "dataproc.projects.regions.jobs.cancel",
+        "storage.objects.insert",
+        "storage.objects.list",
+        "storage.objects.get",
+    ] {
+        assert!(seen.contains(id), "{id} was never exercised: {seen:?}");
+    }
 }

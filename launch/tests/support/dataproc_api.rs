@@ -2,7 +2,8 @@
 //! on 127.0.0.1:0) that records every request; shared by workload/tests/dataproc_fake.rs (the
 //! runner) and tests/search_dataproc.rs (the `cherrypick search` command line).
 //! Project `proj`, region `europe-west1`; clusters become RUNNING on their second GET; jobs end
-//! on their second poll as [`JobMode`] says.
+//! on their second poll as [`JobMode`] says. Every request is recorded with the response it got,
+//! so tests can check both against Google's discovery documents (`support/discovery.rs`).
 #![allow(dead_code)] // each test file uses its own part
 
 use std::collections::BTreeMap;
@@ -30,6 +31,9 @@ pub struct Req {
     pub query: String,
     pub auth: Option<String>,
     pub body: Value,
+    /// The answer: its status and its body as JSON (`Null` when it is not JSON).
+    pub status: u16,
+    pub response: Value,
 }
 
 pub struct Fake {
@@ -60,6 +64,19 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let response = answer(&fake, method, uri, headers, body);
+    let (parts, bytes) = response.into_parts();
+    let bytes = axum::body::to_bytes(bytes, usize::MAX)
+        .await
+        .unwrap_or_default();
+    if let Some(last) = fake.lock().unwrap().requests.last_mut() {
+        last.status = parts.status.as_u16();
+        last.response = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
     let path = uri.path().to_string();
     let query = uri.query().unwrap_or("").to_string();
     let body_json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
@@ -73,11 +90,13 @@ async fn handle(
             .and_then(|h| h.to_str().ok())
             .map(String::from),
         body: body_json.clone(),
+        status: 0,
+        response: Value::Null,
     });
     if path == "/token" {
         return json_response(
             StatusCode::OK,
-            json!({"access_token": TOKEN, "expires_in": 3600}),
+            json!({"access_token": TOKEN, "token_type": "Bearer", "expires_in": 3600}),
         );
     }
     if path != "/token"

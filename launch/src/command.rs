@@ -1,0 +1,292 @@
+//! The `command` backend: runs any job as a shell command rendered from a template, in its own
+//! process group, measures its runtime, keeps a bounded tail of its output for the journal, and
+//! enforces the probe's time limit by killing the whole group.
+//!
+//! A job may report its own figures on stdout as lines `CHERRYPICK_METRIC name=value`; a
+//! `runtime_s` metric replaces the measured wall time (the job's own timing, as a Spark driver
+//! reports it), and every metric is kept in the outcome.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space};
+
+use crate::error::Error;
+use crate::limits::{completed, failed, timed_out};
+use crate::process::{self, End, Keep};
+use crate::spacefile::{CommandSpec, SearchSpec};
+use crate::template::{placeholders, render_with};
+
+pub use crate::process::METRIC_PREFIX;
+
+/// How long a job gets between SIGTERM and SIGKILL when it is stopped.
+const GRACE: Duration = Duration::from_secs(2);
+
+/// Checks a command template against the names a configuration has (the space file calls this
+/// for `[backend.command]`).
+pub fn check_template(template: &str, known: &[&str]) -> Result<(), String> {
+    let ps = placeholders(template)?;
+    match ps.iter().find(|p| !known.contains(&p.as_str())) {
+        Some(p) => Err(format!(
+            "unknown placeholder {{{p}}} (known: {})",
+            known.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Runs probes as shell commands.
+pub struct CommandRunner {
+    spec: Arc<SearchSpec>,
+    command: CommandSpec,
+    workdir: PathBuf,
+}
+
+impl CommandRunner {
+    /// Needs a `[backend.command]` section in the space file.
+    pub fn new(spec: Arc<SearchSpec>) -> Result<CommandRunner, Error> {
+        let command = spec.backend.command.clone().ok_or_else(|| {
+            Error::Setup(format!(
+                "{}: the command backend needs a [backend.command] section with a template",
+                spec.path.display()
+            ))
+        })?;
+        let workdir = match &command.workdir {
+            Some(w) => spec.resolve(w),
+            None => spec.base_dir().to_path_buf(),
+        };
+        Ok(CommandRunner {
+            spec,
+            command,
+            workdir,
+        })
+    }
+
+    /// The command line for configuration `id`.
+    pub fn render(&self, id: ConfigId) -> Result<String, String> {
+        let info = &self.spec.configs[id];
+        let name = &self.spec.space.config(id).name;
+        render_with(&self.command.template, |key| {
+            Some(match key {
+                "machine_type" => info.machine_type.clone(),
+                "vcpus" => info.vcpus.to_string(),
+                "memory_gib" => info.memory_gib.to_string(),
+                "count" => optimizer::Value::Num(info.count).to_string(),
+                "price_per_hour" => info.price_per_hour.to_string(),
+                "config" => name.clone(),
+                other => info.params.get(other)?.to_string(),
+            })
+        })
+    }
+
+    fn env(&self, id: ConfigId) -> Vec<(String, String)> {
+        let info = &self.spec.configs[id];
+        let mut env: Vec<(String, String)> = self
+            .command
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.push((
+            "CHERRYPICK_CONFIG".into(),
+            self.spec.space.config(id).name.clone(),
+        ));
+        env.push(("CHERRYPICK_MACHINE_TYPE".into(), info.machine_type.clone()));
+        for (k, v) in &info.params {
+            let key = format!("CHERRYPICK_{}", k.to_ascii_uppercase().replace('-', "_"));
+            env.push((key, v.to_string()));
+        }
+        env
+    }
+}
+
+impl Runner for CommandRunner {
+    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
+        let price = space.config(config).price_per_hour;
+        let true_price = self.spec.configs[config].price_per_hour;
+        let line = match self.render(config) {
+            Ok(l) => l,
+            Err(e) => return Report::new(failed(format!("template: {e}"), 0.0, price)),
+        };
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.arg("-c")
+            .arg(&line)
+            .current_dir(&self.workdir)
+            .envs(self.env(config));
+        let keep = self.command.log_bytes;
+        let keep_both = Keep {
+            stdout_bytes: keep,
+            stderr_bytes: keep,
+            metrics: true,
+            grace: GRACE,
+        };
+        let done = match process::run(&mut cmd, limits, keep_both).await {
+            Ok(d) => d,
+            Err(e) => {
+                return Report::new(failed(
+                    format!("could not start `sh -c` in {}: {e}", self.workdir.display()),
+                    0.0,
+                    price,
+                ))
+            }
+        };
+        let elapsed = done.elapsed_s;
+        let log = done.log(line, keep);
+        let last_err_line = log
+            .stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| format!(": {}", process::truncate(l.trim(), 200)))
+            .unwrap_or_default();
+        let outcome = match done.end {
+            End::TimedOut => timed_out(elapsed, price),
+            End::Interrupted => failed("interrupted by the user".into(), elapsed, price),
+            End::Exited(Err(e)) => failed(format!("waiting for the job: {e}"), elapsed, price),
+            End::Exited(Ok(status)) if !status.success() => failed(
+                format!("{}{last_err_line}", process::describe_exit(&status)),
+                elapsed,
+                price,
+            ),
+            End::Exited(Ok(_)) => {
+                let mut metrics = done.stdout.metrics;
+                let runtime = match metrics.get("runtime_s") {
+                    Some(&r) if r.is_finite() && r > 0.0 => r,
+                    _ => elapsed,
+                };
+                metrics.insert("wall_s".into(), elapsed);
+                match limits.timeout.map(|t| t.as_secs_f64()) {
+                    // A reported runtime past the probe's limit means the job would have been
+                    // stopped there: charging more would break the spend limit's worst case.
+                    Some(limit) if runtime > limit => timed_out(limit, price),
+                    _ => completed(runtime, price, true_price, self.spec.objective, metrics),
+                }
+            }
+        };
+        Report::new(outcome).with_log(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spacefile::{parse, BackendKind, LoadOptions};
+    use optimizer::Outcome;
+    use std::path::Path;
+    use std::sync::atomic::AtomicBool;
+    use std::time::Instant;
+
+    fn spec(template: &str) -> Arc<SearchSpec> {
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"workers\"\n\
+             [catalogue.dimensions]\nworkers = [1, 2]\nmode = [\"ok\", \"fail\"]\n\
+             [backend.command]\ntemplate = '''{template}'''\nlog_bytes = 64\n"
+        );
+        Arc::new(
+            parse(
+                &text,
+                Path::new("/tmp/space.toml"),
+                &LoadOptions {
+                    backend: BackendKind::Command,
+                    prices: None,
+                },
+            )
+            .unwrap(),
+        )
+    }
+
+    fn run(r: &CommandRunner, id: ConfigId, limits: &ProbeLimits) -> Report {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(r.run(&r.spec.space, id, limits))
+    }
+
+    #[test]
+    fn completed_probe_uses_the_jobs_runtime_metric_and_keeps_a_bounded_tail() {
+        let s = spec(
+            "seq 1 200; echo CHERRYPICK_METRIC runtime_s=$(( {workers} * 30 )); \
+             echo CHERRYPICK_METRIC images=7; echo warn >&2",
+        );
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let id = s.space.find("workers=2/mode=ok").unwrap();
+        let report = run(&r, id, &ProbeLimits::default());
+        let Outcome::Completed {
+            runtime_s,
+            cost_usd,
+            metrics,
+        } = report.outcome
+        else {
+            panic!("{report:?}")
+        };
+        assert_eq!(runtime_s, 60.0);
+        assert!((cost_usd - 2.0 * 0.067006 * 60.0 / 3600.0).abs() < 1e-12);
+        assert_eq!(metrics["images"], 7.0);
+        assert!(metrics["wall_s"] < 30.0);
+        let log = report.log.unwrap();
+        assert!(log.stdout.len() <= 64, "{}", log.stdout.len());
+        assert!(log.stdout_bytes > 600);
+        assert!(log.stdout.ends_with("images=7\n"), "{:?}", log.stdout);
+        assert_eq!(log.stderr, "warn\n");
+        assert_eq!(log.exit_code, Some(0));
+        assert!(log.command.unwrap().contains("* 30"));
+    }
+
+    #[test]
+    fn non_zero_exit_is_a_failed_probe_with_the_last_error_line() {
+        let s = spec("echo boom >&2; test {mode} = ok");
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let id = s.space.find("workers=1/mode=fail").unwrap();
+        let o = run(&r, id, &ProbeLimits::default()).outcome;
+        match o {
+            Outcome::Failed { reason, .. } => assert_eq!(reason, "exit code 1: boom"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn time_limit_kills_the_whole_process_group() {
+        let marker = std::env::temp_dir().join(format!("cp-cmd-{}", std::process::id()));
+        let _ = std::fs::remove_file(&marker);
+        // A background grandchild would write the marker after 3 s if it survived the kill.
+        let s = spec(&format!("(sleep 3; touch {}) & sleep 30", marker.display()));
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let limits = ProbeLimits {
+            timeout: Some(Duration::from_millis(300)),
+            interrupt: None,
+        };
+        let t = Instant::now();
+        let o = run(&r, 0, &limits).outcome;
+        assert!(matches!(o, Outcome::TimedOut { .. }), "{o:?}");
+        assert!(t.elapsed() < Duration::from_secs(10));
+        assert!(o.elapsed_s() >= 0.3 && o.cost_paid() > 0.0);
+        std::thread::sleep(Duration::from_millis(3500));
+        assert!(
+            !marker.exists(),
+            "a process of the group outlived the time limit"
+        );
+    }
+
+    #[test]
+    fn interrupt_stops_a_running_probe() {
+        let s = spec("sleep 30");
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let flag = Arc::new(AtomicBool::new(false));
+        let limits = ProbeLimits {
+            timeout: None,
+            interrupt: Some(flag.clone()),
+        };
+        let f2 = flag.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            f2.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let o = run(&r, 0, &limits).outcome;
+        assert!(
+            matches!(&o, Outcome::Failed { reason, .. } if reason.contains("interrupted")),
+            "{o:?}"
+        );
+    }
+}

@@ -1,0 +1,154 @@
+//! Application default credentials, in Google's order of lookup, turned into access tokens by
+//! `gcloud-auth`, the sign-in stack the Cloud Storage client of the workload uses too (so the
+//! build carries one). Secrets never appear in messages or `Debug` output.
+
+use std::path::{Path, PathBuf};
+
+use gcloud_auth::credentials::CredentialsFile;
+use gcloud_auth::project::{
+    create_token_source_from_credentials, create_token_source_from_project, Config, Project,
+    ProjectInfo,
+};
+use gcloud_auth::token_source::TokenSource;
+use serde_json::Value as Json;
+
+/// What access tokens are for: every Google Cloud API.
+const SCOPES: [&str; 1] = ["https://www.googleapis.com/auth/cloud-platform"];
+
+/// Where access tokens come from.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A credentials file: a service-account key, or the user credentials
+    /// `gcloud auth application-default login` writes.
+    File {
+        path: PathBuf,
+        file: Box<CredentialsFile>,
+    },
+    /// The metadata server of a Google Cloud VM.
+    Metadata,
+    /// A token given directly (for example by a wrapper that already holds one).
+    Token(String),
+}
+
+// Never print secrets: Debug names the kind of credential only.
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::File { path, file } => write!(f, "File({}, {})", path.display(), file.tp),
+            Credentials::Metadata => f.write_str("Metadata"),
+            Credentials::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+impl Credentials {
+    /// `GOOGLE_APPLICATION_CREDENTIALS`, else gcloud's well-known file, else the metadata server.
+    pub fn application_default() -> Result<Credentials, String> {
+        if let Some(p) = std::env::var_os("GOOGLE_APPLICATION_CREDENTIALS") {
+            return Credentials::from_file(Path::new(&p));
+        }
+        if let Some(home) = std::env::var_os("HOME") {
+            let p = PathBuf::from(home).join(".config/gcloud/application_default_credentials.json");
+            if p.is_file() {
+                return Credentials::from_file(&p);
+            }
+        }
+        Ok(Credentials::Metadata)
+    }
+
+    /// Reads a credentials JSON file (`service_account` or `authorized_user`), checking the
+    /// fields its kind needs.
+    pub fn from_file(path: &Path) -> Result<Credentials, String> {
+        let shown = path.display();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("credentials file {shown}: {e}"))?;
+        let v: Json = serde_json::from_str(&text)
+            .map_err(|e| format!("credentials file {shown}: not JSON ({e})"))?;
+        let needs: &[&str] = match v.get("type").and_then(Json::as_str) {
+            Some("service_account") => &["client_email", "private_key"],
+            Some("authorized_user") => &["client_id", "client_secret", "refresh_token"],
+            other => {
+                return Err(format!(
+                    "credentials file {shown}: field `type` is {other:?}; expected \"service_account\" or \"authorized_user\""
+                ))
+            }
+        };
+        if let Some(k) = needs
+            .iter()
+            .find(|k| v.get(**k).and_then(Json::as_str).is_none())
+        {
+            return Err(format!("credentials file {shown}: field `{k}` is missing"));
+        }
+        let file: CredentialsFile =
+            serde_json::from_value(v).map_err(|e| format!("credentials file {shown}: {e}"))?;
+        Ok(Credentials::File {
+            path: path.to_path_buf(),
+            file: Box::new(file),
+        })
+    }
+
+    /// A source of access tokens (it caches them and fetches anew before they expire); `None`
+    /// for a token given directly.
+    pub(super) async fn source(&self) -> Result<Option<Box<dyn TokenSource>>, String> {
+        match self {
+            Credentials::Token(_) => Ok(None),
+            Credentials::File { path, file } => {
+                let config = Config::default().with_scopes(&SCOPES);
+                create_token_source_from_credentials(file, &config)
+                    .await
+                    .map(Some)
+                    .map_err(|e| format!("access token from {}: {e}", path.display()))
+            }
+            Credentials::Metadata => {
+                let project = Project::FromMetadataServer(ProjectInfo { project_id: None });
+                let config = Config::default().with_scopes(&SCOPES);
+                // This fetches a token: no metadata server fails here, with advice.
+                create_token_source_from_project(&project, config)
+                    .await
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "no application default credentials: set GOOGLE_APPLICATION_CREDENTIALS \
+                             to a key file, run `gcloud auth application-default login`, or run on a \
+                             Google Cloud VM (metadata server: {e})"
+                        )
+                    })
+            }
+        }
+    }
+}
+
+/// At most `max` characters of `s`.
+pub(super) fn short(s: &str, max: usize) -> &str {
+    crate::process::truncate(s, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_files_are_read_and_never_shown() {
+        let dir = std::env::temp_dir().join(format!("cp-creds-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join("user.json");
+        std::fs::write(
+            &p,
+            r#"{"type":"authorized_user","client_id":"id","client_secret":"s3cret","refresh_token":"r3fresh"}"#,
+        )
+        .unwrap();
+        let c = Credentials::from_file(&p).unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("r3fresh"),
+            "{shown}"
+        );
+        std::fs::write(&p, r#"{"type":"service_account","client_email":"a@b"}"#).unwrap();
+        let err = Credentials::from_file(&p).unwrap_err();
+        assert!(err.contains("private_key"), "{err}");
+        std::fs::write(&p, r#"{"type":"external_account"}"#).unwrap();
+        assert!(Credentials::from_file(&p).unwrap_err().contains("type"));
+        assert!(!format!("{:?}", Credentials::Token("tok".into())).contains("tok)"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

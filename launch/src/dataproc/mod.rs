@@ -1,0 +1,103 @@
+//! The `dataproc` backend: per probe, creates a Google Dataproc cluster with the configuration's
+//! machine type and worker count (with scheduled deletion as a safety net), stages our binary and
+//! the PySpark driver on Cloud Storage, submits the job, polls it, reads the driver's output, and
+//! deletes the cluster on every path (success, job failure, timeout, interrupt, an error or a
+//! panic in our own code, and a dropped probe future). Talks to the Dataproc v1 and Cloud Storage
+//! JSON REST APIs; the base URLs are options so tests point them at a local fake.
+//!
+//! Authentication uses application default credentials ([`Credentials`]); tokens never appear in
+//! messages, logs or outcomes. `dry_run` prints every request with the price estimate and sends
+//! nothing.
+//!
+//! - [`auth`]: application default credentials and access tokens
+//! - [`api`]: the REST client (retries, errors without credentials)
+//! - [`staging`]: the binary and driver on Cloud Storage, and reading the driver's output
+//! - [`price`]: what a cluster costs per hour (the space file prices configurations with it)
+//! - [`plan`]: the requests of one probe, worked out before anything is sent (`--dry-run`)
+//! - [`runner`]: the probe itself, and deleting clusters on every path
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+pub mod api;
+pub mod auth;
+pub mod plan;
+pub mod price;
+pub mod runner;
+pub mod staging;
+
+pub use api::{ApiError, PlannedRequest};
+pub use auth::Credentials;
+pub use price::{ClusterPrice, DISK_PRICES_PER_GB_MONTH, DISK_PRICE_SOURCE};
+pub use runner::DataprocRunner;
+
+/// Label that marks clusters of one search, so leftovers can be found and deleted.
+pub const SEARCH_LABEL: &str = "cherrypick-search";
+
+/// Where and how clusters are made.
+#[derive(Debug, Clone)]
+pub struct DataprocOptions {
+    pub project: String,
+    pub region: String,
+    /// Zone for the cluster's VMs; empty lets Dataproc choose (Auto Zone).
+    pub zone: Option<String>,
+    /// Bucket (name, without gs://) for the staged binary, driver and probe outputs.
+    pub bucket: String,
+    /// Object prefix inside the bucket.
+    pub prefix: String,
+    /// Dataset as `gs://bucket/prefix` (else the space file's `[workload] dataset`, if gs://).
+    pub input: Option<String>,
+    /// The cherrypick binary to stage (a Linux x86-64 build; the VMs run Debian).
+    pub binary: PathBuf,
+    pub image_version: String,
+    pub boot_disk_type: String,
+    pub boot_disk_gb: u32,
+    /// Dataproc API root, `https://dataproc.googleapis.com` (a fake in tests).
+    pub api_base: String,
+    /// Cloud Storage JSON API root, `https://storage.googleapis.com`.
+    pub storage_base: String,
+    pub poll_interval: Duration,
+    /// How long a cluster may take to reach RUNNING.
+    pub create_timeout: Duration,
+    /// Value of the [`SEARCH_LABEL`] label on every cluster of this search.
+    pub search_id: String,
+    /// Print the requests instead of sending them.
+    pub dry_run: bool,
+    /// Bytes of driver output kept in the journal per probe (the tail).
+    pub log_bytes: usize,
+}
+
+impl DataprocOptions {
+    /// Defaults for everything but the project, region and bucket.
+    pub fn new(project: &str, region: &str, bucket: &str) -> DataprocOptions {
+        DataprocOptions {
+            project: project.to_string(),
+            region: region.to_string(),
+            zone: None,
+            bucket: bucket
+                .trim_start_matches("gs://")
+                .trim_end_matches('/')
+                .to_string(),
+            prefix: "cherrypick".to_string(),
+            input: None,
+            binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("cherrypick")),
+            image_version: "2.2-debian12".to_string(),
+            boot_disk_type: price::DEFAULT_BOOT_DISK_TYPE.to_string(),
+            boot_disk_gb: price::DEFAULT_BOOT_DISK_GB,
+            api_base: "https://dataproc.googleapis.com".to_string(),
+            storage_base: "https://storage.googleapis.com".to_string(),
+            poll_interval: Duration::from_secs(5),
+            create_timeout: Duration::from_secs(15 * 60),
+            search_id: format!("s{}", unix_secs()),
+            dry_run: false,
+            log_bytes: 8192,
+        }
+    }
+}
+
+pub(crate) fn unix_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

@@ -1,0 +1,76 @@
+//! What every runner shares about a probe's limits and its failures.
+
+use std::collections::BTreeMap;
+
+use optimizer::{Outcome, ProbeLimits};
+
+use crate::spacefile::Objective;
+
+/// Which of a probe's limits ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitHit {
+    TimedOut,
+    Interrupted,
+}
+
+/// Resolves when the probe's time limit passes or the user interrupts the search; never
+/// without either. Every runner races its work against this.
+pub(crate) async fn limit_reached(limits: &ProbeLimits) -> LimitHit {
+    let deadline = async {
+        match limits.timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupted = async {
+        match &limits.interrupt {
+            Some(flag) => {
+                while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = deadline => LimitHit::TimedOut,
+        _ = interrupted => LimitHit::Interrupted,
+    }
+}
+
+/// A failed probe, charged for the time it ran at `price` USD per hour (every backend's rule).
+pub(crate) fn failed(reason: String, elapsed: f64, price: f64) -> Outcome {
+    Outcome::Failed {
+        reason,
+        elapsed_s: elapsed,
+        cost_usd: price * elapsed / 3600.0,
+    }
+}
+
+/// A probe stopped at its time limit, charged up to there.
+pub(crate) fn timed_out(elapsed: f64, price: f64) -> Outcome {
+    Outcome::TimedOut {
+        elapsed_s: elapsed,
+        cost_usd: price * elapsed / 3600.0,
+    }
+}
+
+/// A completed probe charged `price` (the space's, what the strategy models) for `runtime_s`;
+/// with a runtime objective its cost at the configuration's own price is kept as the
+/// `true_cost_usd` metric (every backend's rule).
+pub(crate) fn completed(
+    runtime_s: f64,
+    price: f64,
+    true_price: f64,
+    objective: Objective,
+    mut metrics: BTreeMap<String, f64>,
+) -> Outcome {
+    if objective == Objective::Runtime {
+        metrics.insert("true_cost_usd".into(), true_price * runtime_s / 3600.0);
+    }
+    Outcome::Completed {
+        runtime_s,
+        cost_usd: price * runtime_s / 3600.0,
+        metrics,
+    }
+}

@@ -1,0 +1,203 @@
+//! The workload's parameters of one configuration, read the same way by every backend that runs
+//! the workload (local, spark, dataproc): `[workload.params]` overridden by a dimension of the
+//! same name, each checked with a message naming the configuration and the parameter.
+//!
+//! Whole numbers count (>= 1); `quality` is 1..=100; a flag is `true`/`false` or `1`/`0`; a list is
+//! whole numbers separated by commas (`"8,16"`) or one whole number.
+
+use std::collections::BTreeMap;
+
+use optimizer::{ConfigId, Value};
+
+use crate::spacefile::{ParamValue, SearchSpec};
+
+/// One configuration's parameters.
+#[derive(Debug, Clone)]
+pub struct Params {
+    values: BTreeMap<String, ParamValue>,
+    config: String,
+}
+
+impl Params {
+    /// The parameters of configuration `id` (fixed ones when the file has no `[workload]`).
+    pub fn of(spec: &SearchSpec, id: ConfigId) -> Params {
+        let mut values: BTreeMap<String, ParamValue> = spec
+            .workload
+            .as_ref()
+            .map(|w| w.params.clone())
+            .unwrap_or_default();
+        for (k, v) in &spec.configs[id].params {
+            let pv = match v {
+                Value::Num(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => ParamValue::Int(*x as i64),
+                Value::Num(x) => ParamValue::Float(*x),
+                Value::Cat(s) => ParamValue::Text(s.clone()),
+            };
+            values.insert(k.clone(), pv);
+        }
+        Params {
+            values,
+            config: spec.space.config(id).name.clone(),
+        }
+    }
+
+    fn bad(&self, name: &str, why: &str) -> String {
+        let got = self.text(name).unwrap_or_default();
+        format!("configuration {}: `{name}` {why}, got `{got}`", self.config)
+    }
+
+    /// A whole number >= 1 under the first of `names` present.
+    pub fn count(&self, names: &[&str]) -> Result<Option<usize>, String> {
+        for n in names {
+            if let Some(v) = self.values.get(*n) {
+                return match v {
+                    ParamValue::Int(i) if *i >= 1 => Ok(Some(*i as usize)),
+                    _ => Err(self.bad(n, "must be a whole number >= 1")),
+                };
+            }
+        }
+        Ok(None)
+    }
+
+    /// A seed: any whole number >= 0.
+    pub fn seed(&self) -> Result<Option<u64>, String> {
+        match self.values.get("seed") {
+            None => Ok(None),
+            Some(ParamValue::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(_) => Err(self.bad("seed", "must be a whole number >= 0")),
+        }
+    }
+
+    /// JPEG quality, 1..=100.
+    pub fn quality(&self) -> Result<Option<u8>, String> {
+        match self.values.get("quality") {
+            None => Ok(None),
+            Some(ParamValue::Int(q)) if (1..=100).contains(q) => Ok(Some(*q as u8)),
+            Some(_) => Err(self.bad("quality", "must be a whole number 1..=100")),
+        }
+    }
+
+    /// Output size in pixels (>= 1).
+    pub fn size(&self) -> Result<Option<u32>, String> {
+        match self.count(&["size"])? {
+            None => Ok(None),
+            Some(s) => u32::try_from(s)
+                .map(Some)
+                .map_err(|_| self.bad("size", "is too large")),
+        }
+    }
+
+    /// The value as text, whatever its type.
+    pub fn text(&self, name: &str) -> Option<String> {
+        self.values.get(name).map(|v| match v {
+            ParamValue::Text(s) => s.clone(),
+            ParamValue::Int(i) => i.to_string(),
+            ParamValue::Float(f) => f.to_string(),
+            ParamValue::Bool(b) => b.to_string(),
+        })
+    }
+
+    /// `true`/`false` or `1`/`0`.
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, String> {
+        match self.values.get(name) {
+            None => Ok(None),
+            Some(ParamValue::Bool(b)) => Ok(Some(*b)),
+            Some(ParamValue::Int(0)) => Ok(Some(false)),
+            Some(ParamValue::Int(1)) => Ok(Some(true)),
+            Some(ParamValue::Text(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            Some(_) => Err(self.bad(name, "must be true/false or 1/0")),
+        }
+    }
+
+    /// Whole numbers >= 1 separated by commas, or one whole number.
+    pub fn list(&self, name: &str) -> Result<Option<Vec<u32>>, String> {
+        let Some(text) = self.text(name) else {
+            return Ok(None);
+        };
+        let parsed: Option<Vec<u32>> = text
+            .split(',')
+            .map(|x| x.trim().parse::<u32>().ok().filter(|&n| n > 0))
+            .collect();
+        match parsed {
+            Some(v) if !v.is_empty() => Ok(Some(v)),
+            _ => Err(self.bad(
+                name,
+                "must be whole numbers >= 1 separated by commas (for example \"8,16\")",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spacefile::{parse, BackendKind, LoadOptions};
+    use std::path::Path;
+
+    fn spec(dims: &str, params: &str) -> SearchSpec {
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\n[catalogue.dimensions]\n{dims}\n\
+             [workload]\ndataset = \"flowers\"\ntasks = [\"preprocess\"]\n[workload.params]\n{params}\n"
+        );
+        parse(
+            &text,
+            Path::new("/tmp/space.toml"),
+            &LoadOptions {
+                backend: BackendKind::Local,
+                prices: None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn dimensions_override_fixed_parameters() {
+        let s = spec("quality = [80, 90]", "quality = 95\nsize = 128");
+        let p = Params::of(&s, 1);
+        assert_eq!(p.quality().unwrap(), Some(90));
+        assert_eq!(p.size().unwrap(), Some(128));
+        assert_eq!(p.count(&["threads", "workers"]).unwrap(), None);
+    }
+
+    #[test]
+    fn quality_zero_and_typos_are_errors_naming_the_configuration() {
+        let s = spec("quality = [0]", "");
+        let err = Params::of(&s, 0).quality().unwrap_err();
+        assert!(
+            err.contains("quality=0") && err.contains("1..=100"),
+            "{err}"
+        );
+        let s = spec("threads = [1]", "decode = \"yes\"");
+        let err = Params::of(&s, 0).flag("decode").unwrap_err();
+        assert!(err.contains("`decode`") && err.contains("yes"), "{err}");
+    }
+
+    #[test]
+    fn flags_read_one_and_zero_as_true_and_false() {
+        for (written, read) in [
+            ("1", true),
+            ("0", false),
+            ("true", true),
+            ("\"false\"", false),
+        ] {
+            let s = spec("threads = [1]", &format!("decode = {written}"));
+            assert_eq!(
+                Params::of(&s, 0).flag("decode").unwrap(),
+                Some(read),
+                "{written}"
+            );
+        }
+        // As a dimension too.
+        let s = spec("decode = [0, 1]", "");
+        assert_eq!(Params::of(&s, 1).flag("decode").unwrap(), Some(true));
+    }
+
+    #[test]
+    fn lists_are_whole_numbers() {
+        let s = spec("threads = [1]", "batch_sizes = \"4, 8\"\nbatch_numbers = 3");
+        let p = Params::of(&s, 0);
+        assert_eq!(p.list("batch_sizes").unwrap(), Some(vec![4, 8]));
+        assert_eq!(p.list("batch_numbers").unwrap(), Some(vec![3]));
+        let s = spec("threads = [1]", "batch_sizes = \"4,x\"");
+        assert!(Params::of(&s, 0).list("batch_sizes").is_err());
+    }
+}

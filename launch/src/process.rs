@@ -1,0 +1,265 @@
+//! Running one probe's process (the command backend's shell command, the spark backend's
+//! `spark-submit`): in its own process group, its output read concurrently with a bounded tail
+//! kept, raced against the probe's limits, and the whole group stopped (SIGTERM, a grace period,
+//! SIGKILL) when a limit ends it or the job exits leaving children behind.
+
+use std::collections::BTreeMap;
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use optimizer::{ProbeLimits, ProbeLog};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::limits::{limit_reached, LimitHit};
+
+/// Prefix of a metric line on a job's stdout (`CHERRYPICK_METRIC name=value`).
+pub const METRIC_PREFIX: &str = "CHERRYPICK_METRIC ";
+
+/// How the process ended.
+#[derive(Debug)]
+pub enum End {
+    Exited(std::io::Result<ExitStatus>),
+    TimedOut,
+    Interrupted,
+}
+
+/// What a reader kept of one output stream.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// The last bytes (at most what was asked for).
+    pub tail: Vec<u8>,
+    /// Every byte's count.
+    pub total: u64,
+    /// `CHERRYPICK_METRIC` lines (stdout, when asked for).
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.tail).into_owned()
+    }
+}
+
+/// How much of each stream to keep, and how long the job gets to stop.
+#[derive(Debug, Clone, Copy)]
+pub struct Keep {
+    pub stdout_bytes: usize,
+    pub stderr_bytes: usize,
+    /// Parse `CHERRYPICK_METRIC` lines on stdout.
+    pub metrics: bool,
+    /// Between SIGTERM and SIGKILL, and for the output readers to finish.
+    pub grace: Duration,
+}
+
+/// A finished (or stopped) process.
+#[derive(Debug)]
+pub struct Finished {
+    pub end: End,
+    /// Wall seconds from spawn to the end (before the group was stopped).
+    pub elapsed_s: f64,
+    pub stdout: Captured,
+    pub stderr: Captured,
+}
+
+impl Finished {
+    /// Exit code when the process exited by itself.
+    pub fn exit_code(&self) -> Option<i32> {
+        match &self.end {
+            End::Exited(Ok(s)) => s.code(),
+            _ => None,
+        }
+    }
+
+    /// The journal's log of this process: its command line, exit code and the output tails.
+    pub fn log(&self, command: String, keep: usize) -> ProbeLog {
+        ProbeLog {
+            command: Some(command),
+            exit_code: self.exit_code(),
+            stdout: tail(&self.stdout.text(), keep),
+            stdout_bytes: self.stdout.total,
+            stderr: tail(&self.stderr.text(), keep),
+            stderr_bytes: self.stderr.total,
+        }
+    }
+}
+
+/// Spawns `cmd` in its own process group with piped output and waits for it within `limits`.
+/// Err only when it cannot be started.
+pub async fn run(
+    cmd: &mut tokio::process::Command,
+    limits: &ProbeLimits,
+    keep: Keep,
+) -> std::io::Result<Finished> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so a limit can stop everything the job started.
+        .process_group(0)
+        .kill_on_drop(true);
+    let start = Instant::now();
+    let mut child = cmd.spawn()?;
+    let pgid = child.id().map(|p| p as i32);
+    let out = tokio::spawn(capture(
+        child.stdout.take(),
+        keep.stdout_bytes,
+        keep.metrics,
+    ));
+    let err = tokio::spawn(capture(child.stderr.take(), keep.stderr_bytes, false));
+    let end = tokio::select! {
+        status = child.wait() => End::Exited(status),
+        hit = limit_reached(limits) => match hit {
+            LimitHit::TimedOut => End::TimedOut,
+            LimitHit::Interrupted => End::Interrupted,
+        },
+    };
+    let elapsed_s = start.elapsed().as_secs_f64();
+    match &end {
+        // The job is done; anything it left running in its group goes with it.
+        End::Exited(_) => kill_group(pgid, libc::SIGKILL),
+        _ => {
+            kill_group(pgid, libc::SIGTERM);
+            if tokio::time::timeout(keep.grace, child.wait())
+                .await
+                .is_err()
+            {
+                kill_group(pgid, libc::SIGKILL);
+                let _ = child.wait().await;
+            } else {
+                kill_group(pgid, libc::SIGKILL);
+            }
+        }
+    }
+    // Pipes close once the group is gone; a grandchild that left the group could hold them.
+    let collect = |h: tokio::task::JoinHandle<Captured>| async move {
+        tokio::time::timeout(keep.grace, h)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
+    };
+    let (stdout, stderr) = (collect(out).await, collect(err).await);
+    Ok(Finished {
+        end,
+        elapsed_s,
+        stdout,
+        stderr,
+    })
+}
+
+/// "exit code N" or "killed by signal N".
+pub fn describe_exit(status: &ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit code {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => "failed".to_string(),
+    }
+}
+
+/// At most `max` characters of `s`.
+pub fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// The last `keep` bytes of `s`, starting at a character boundary.
+pub fn tail(s: &str, keep: usize) -> String {
+    let mut i = s.len().saturating_sub(keep);
+    while !s.is_char_boundary(i) {
+        i += 1;
+    }
+    s[i..].to_string()
+}
+
+fn kill_group(pgid: Option<i32>, signal: i32) {
+    if let Some(pgid) = pgid.filter(|&p| p > 0) {
+        // SAFETY: killpg only sends a signal; a group that is already gone gives ESRCH.
+        unsafe {
+            libc::killpg(pgid, signal);
+        }
+    }
+}
+
+/// Reads a stream to its end, keeping its last `keep` bytes, its length, and (when `metrics`)
+/// the metric lines it printed.
+async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, keep: usize, metrics: bool) -> Captured {
+    let mut c = Captured::default();
+    let Some(mut stream) = stream else {
+        return c;
+    };
+    let mut buf = vec![0u8; 16 * 1024];
+    // Metric lines are short; a longer line is not one and is skipped.
+    let mut line: Vec<u8> = Vec::new();
+    let mut line_too_long = false;
+    loop {
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        c.total += n as u64;
+        c.tail.extend_from_slice(&buf[..n]);
+        if c.tail.len() > keep.saturating_mul(2).max(4096) {
+            let cut = c.tail.len() - keep;
+            c.tail.drain(..cut);
+        }
+        if metrics {
+            for &b in &buf[..n] {
+                if b == b'\n' {
+                    if !line_too_long {
+                        parse_metric(&line, &mut c.metrics);
+                    }
+                    line.clear();
+                    line_too_long = false;
+                } else if line.len() < 1024 {
+                    line.push(b);
+                } else {
+                    line_too_long = true;
+                }
+            }
+        }
+    }
+    if metrics && !line_too_long {
+        parse_metric(&line, &mut c.metrics);
+    }
+    if c.tail.len() > keep {
+        let cut = c.tail.len() - keep;
+        c.tail.drain(..cut);
+    }
+    c
+}
+
+fn parse_metric(line: &[u8], into: &mut BTreeMap<String, f64>) {
+    let Ok(text) = std::str::from_utf8(line) else {
+        return;
+    };
+    let Some(rest) = text.trim_end_matches('\r').strip_prefix(METRIC_PREFIX) else {
+        return;
+    };
+    if let Some((k, v)) = rest.trim().split_once('=') {
+        if let Ok(x) = v.trim().parse::<f64>() {
+            if x.is_finite() && !k.trim().is_empty() {
+                into.insert(k.trim().to_string(), x);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_lines_are_parsed_and_others_ignored() {
+        let mut m = BTreeMap::new();
+        parse_metric(b"CHERRYPICK_METRIC runtime_s=12.5\r", &mut m);
+        parse_metric(b"CHERRYPICK_METRIC bad=nan", &mut m);
+        parse_metric(b"CHERRYPICK_METRIC =3", &mut m);
+        parse_metric(b"other=4", &mut m);
+        assert_eq!(m.len(), 1);
+        assert_eq!(m["runtime_s"], 12.5);
+        assert_eq!(tail("h\u{e9}llo", 4), "llo");
+        assert_eq!(truncate("abcdef", 3), "abc");
+    }
+}

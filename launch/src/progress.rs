@@ -1,0 +1,116 @@
+//! What a search shows while it runs and when it ends: one line per finished probe (a `*` marks
+//! an outcome read from a journal), and the summary.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use optimizer::{Observer, Outcome, Proposal, Report, SearchResult, Space};
+
+/// The live progress display: one line per finished probe.
+pub struct Progress {
+    space: Arc<Space>,
+    max_runtime_s: Option<f64>,
+    launched: Option<Instant>,
+    best: Option<f64>,
+    header_done: bool,
+    /// Wall time spent inside probes (for the loop-overhead figure).
+    pub probe_seconds: f64,
+}
+
+impl Progress {
+    pub fn new(space: Arc<Space>, max_runtime_s: Option<f64>) -> Self {
+        Progress {
+            space,
+            max_runtime_s,
+            launched: None,
+            best: None,
+            header_done: false,
+            probe_seconds: 0.0,
+        }
+    }
+}
+
+impl Observer for Progress {
+    fn on_launch(&mut self, _index: usize, _proposal: &Proposal) {
+        self.launched = Some(Instant::now());
+    }
+
+    fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
+        if let Some(t0) = self.launched.take() {
+            self.probe_seconds += t0.elapsed().as_secs_f64();
+        }
+        let outcome = &report.outcome;
+        if !self.header_done {
+            println!(
+                "{:>5}  {:<44} {:<10} {:>10} {:>12} {:>12} {:>8}",
+                "probe", "configuration", "status", "runtime", "cost", "best", "EI"
+            );
+            self.header_done = true;
+        }
+        let feasible = match (outcome, self.max_runtime_s) {
+            (Outcome::Completed { runtime_s, .. }, Some(t)) => *runtime_s <= t,
+            (Outcome::Completed { .. }, None) => true,
+            _ => false,
+        };
+        if feasible {
+            let c = outcome.cost_paid();
+            self.best = Some(self.best.map_or(c, |b: f64| b.min(c)));
+        }
+        let status = if report.recorded {
+            format!("{}*", outcome.status())
+        } else {
+            outcome.status().to_string()
+        };
+        println!(
+            "{:>5}  {:<44} {:<10} {:>9.2}s {:>12} {:>12} {:>8}",
+            index + 1,
+            self.space.config(proposal.config).name,
+            status,
+            outcome.elapsed_s(),
+            format!("${:.6}", outcome.cost_paid()),
+            self.best.map_or("-".to_string(), |b| format!("${b:.6}")),
+            proposal
+                .expected_improvement
+                .map_or("-".to_string(), |e| format!("{:.2}%", e * 100.0)),
+        );
+        if let Outcome::Failed { reason, .. } = outcome {
+            println!("       reason: {reason}");
+        }
+    }
+}
+
+/// The `best:` line of a search's end (also `replay --journal`'s).
+pub fn print_best(space: &Space, result: &SearchResult) {
+    match &result.best {
+        Some(best) => println!(
+            "best: {}  runtime {:.2} s  cost ${:.6}",
+            space.describe(best.config),
+            best.outcome.elapsed_s(),
+            best.outcome.cost_paid()
+        ),
+        None => println!("best: none (no probe completed within the limits)"),
+    }
+}
+
+/// The lines a search ends with: why it stopped, the best configuration, what it spent and how
+/// much of the wall time the loop itself took.
+pub fn print_summary(
+    space: &Space,
+    result: &SearchResult,
+    wall: Duration,
+    probe_seconds: f64,
+    records: usize,
+    journal: &std::path::Path,
+) {
+    println!("stopped: {}", result.termination);
+    print_best(space, result);
+    let overhead = (wall.as_secs_f64() - probe_seconds).max(0.0);
+    println!(
+        "{} probes, ${:.6} spent; {records} records in {}; loop overhead {:.1} ms ({:.3}% of probe time)",
+        result.evaluations,
+        result.spent_usd,
+        journal.display(),
+        overhead * 1000.0,
+        if probe_seconds > 0.0 { 100.0 * overhead / probe_seconds } else { 0.0 }
+    );
+}

@@ -1,0 +1,340 @@
+//! The PySpark job both Spark backends run (`spark` on a standalone cluster, `dataproc` on a
+//! cluster made per probe): the driver script `launch/spark/job.py`, embedded in the binary;
+//! the shape a configuration asks of Spark; the job's parameters and command line; and the
+//! driver's result line.
+//!
+//! Which dimension of the space file sets what (the first name present wins):
+//! - executors: `executors`, `workers`, else the catalogue's `count`
+//! - cores per executor: `executor_cores`, `cores`, else 1
+//! - executor memory (MiB): `executor_memory_mib`, `executor_memory_gib` x 1024, else the default
+//! - partitions (= shards written and preprocessing tasks): `partitions`, `shards`, else
+//!   2 x executors x cores
+//!
+//! Workload parameters (`[workload.params]` or a dimension of the same name, read by
+//! [`crate::params`]): `size`, `quality`, `batch_sizes` and `batch_numbers` (lists like "8,16"),
+//! `repetitions`, `decode`.
+
+use std::collections::BTreeMap;
+
+use optimizer::{ConfigId, Value};
+
+use crate::params::Params;
+use crate::spacefile::{ConfigInfo, SearchSpec, Task};
+
+/// The PySpark driver, shipped inside the binary so a search needs nothing but `cherrypick`.
+pub const JOB_PY: &str = include_str!("../spark/job.py");
+/// Prefix of the driver's result line on its stdout (a JSON object follows).
+pub const RESULT_PREFIX: &str = "CHERRYPICK_RESULT ";
+
+/// What a configuration asks Spark for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SparkShape {
+    pub executors: u32,
+    pub executor_cores: u32,
+    pub executor_memory_mib: u32,
+    pub partitions: u32,
+}
+
+impl SparkShape {
+    /// Reads the shape from a configuration's dimensions (see the module documentation).
+    pub fn of(info: &ConfigInfo, default_memory_mib: u32) -> Result<SparkShape, String> {
+        let num = |names: &[&str]| -> Result<Option<f64>, String> {
+            for n in names {
+                match info.params.get(*n) {
+                    Some(Value::Num(x)) => return Ok(Some(*x)),
+                    Some(Value::Cat(s)) => {
+                        return Err(format!("dimension `{n}` must be a number, got `{s}`"))
+                    }
+                    None => {}
+                }
+            }
+            Ok(None)
+        };
+        let whole = |name: &str, x: f64| -> Result<u32, String> {
+            if x.fract() == 0.0 && x >= 1.0 && x <= f64::from(u32::MAX) {
+                Ok(x as u32)
+            } else {
+                Err(format!("{name} must be a whole number >= 1, got {x}"))
+            }
+        };
+        let executors = whole(
+            "executors",
+            num(&["executors", "workers"])?.unwrap_or(info.count),
+        )?;
+        let executor_cores = whole(
+            "executor cores",
+            num(&["executor_cores", "cores"])?.unwrap_or(1.0),
+        )?;
+        let executor_memory_mib = match (
+            num(&["executor_memory_mib"])?,
+            num(&["executor_memory_gib"])?,
+        ) {
+            (Some(m), _) => whole("executor memory (MiB)", m)?,
+            (None, Some(g)) => whole("executor memory (MiB)", (g * 1024.0).round())?,
+            (None, None) => default_memory_mib,
+        };
+        let partitions = match num(&["partitions", "shards"])? {
+            Some(p) => whole("partitions", p)?,
+            None => 2 * executors * executor_cores,
+        };
+        Ok(SparkShape {
+            executors,
+            executor_cores,
+            executor_memory_mib,
+            partitions,
+        })
+    }
+
+    /// Total cores the application may take (`--total-executor-cores`).
+    pub fn total_cores(&self) -> u32 {
+        self.executors * self.executor_cores
+    }
+}
+
+/// The workload the PySpark driver runs, from the space file's `[workload]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobParams {
+    /// Dataset folder or `gs://` prefix.
+    pub input: String,
+    pub tasks: Vec<Task>,
+    pub size: u32,
+    pub quality: u32,
+    pub batch_sizes: String,
+    pub batch_numbers: String,
+    pub repetitions: u32,
+    pub decode: bool,
+}
+
+impl JobParams {
+    /// From the space file's `[workload]` and configuration `id` (see [`crate::params`]).
+    pub fn of(spec: &SearchSpec, id: ConfigId, input: String) -> Result<JobParams, String> {
+        let workload = spec.workload.as_ref().ok_or_else(|| {
+            format!(
+                "{}: the spark and dataproc backends need a [workload] section (dataset, tasks)",
+                spec.path.display()
+            )
+        })?;
+        if workload.tasks.is_empty() {
+            return Err(format!(
+                "{}: [workload] tasks is empty",
+                spec.path.display()
+            ));
+        }
+        let p = Params::of(spec, id);
+        let list = |name: &str, default: &str| -> Result<String, String> {
+            Ok(match p.list(name)? {
+                Some(v) => v.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
+                None => default.to_string(),
+            })
+        };
+        Ok(JobParams {
+            input,
+            tasks: workload.tasks.clone(),
+            size: p.size()?.unwrap_or(192),
+            quality: u32::from(p.quality()?.unwrap_or(95)),
+            batch_sizes: list("batch_sizes", "8,16")?,
+            batch_numbers: list("batch_numbers", "2,4")?,
+            repetitions: p.count(&["repetitions"])?.map_or(Ok(1), |r| {
+                u32::try_from(r).map_err(|_| "repetitions is too large".to_string())
+            })?,
+            decode: p.flag("decode")?.unwrap_or(false),
+        })
+    }
+
+    /// Arguments of job.py after the script name.
+    pub fn args(&self, binary: &str, output: &str, partitions: u32) -> Vec<String> {
+        let tasks: Vec<&str> = self
+            .tasks
+            .iter()
+            .map(|t| match t {
+                Task::Preprocess => "preprocess",
+                Task::ReadSpeed => "read-speed",
+            })
+            .collect();
+        let mut a = vec![
+            "--binary".to_string(),
+            binary.to_string(),
+            "--input".into(),
+            self.input.clone(),
+            "--output".into(),
+            output.to_string(),
+            "--partitions".into(),
+            partitions.to_string(),
+            "--tasks".into(),
+            tasks.join(","),
+            "--size".into(),
+            self.size.to_string(),
+            "--quality".into(),
+            self.quality.to_string(),
+            "--batch-sizes".into(),
+            self.batch_sizes.clone(),
+            "--batch-numbers".into(),
+            self.batch_numbers.clone(),
+            "--repetitions".into(),
+            self.repetitions.to_string(),
+        ];
+        if self.decode {
+            a.push("--decode".into());
+        }
+        a
+    }
+}
+
+/// The driver's result line, parsed: every numeric field, plus the application id.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DriverResult {
+    pub runtime_s: f64,
+    pub app_id: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Finds the last result line in a driver's output. `None` when there is none or it is not a
+/// JSON object with a positive `runtime_s`.
+pub fn parse_driver_output(stdout: &str) -> Option<DriverResult> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix(RESULT_PREFIX))?;
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let obj = v.as_object()?;
+    let runtime_s = obj
+        .get("runtime_s")?
+        .as_f64()
+        .filter(|r| r.is_finite() && *r > 0.0)?;
+    let metrics = obj
+        .iter()
+        .filter(|(k, _)| k.as_str() != "runtime_s")
+        .filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|x| x.is_finite())?)))
+        .collect();
+    Some(DriverResult {
+        runtime_s,
+        app_id: obj.get("app_id").and_then(|a| a.as_str()).map(String::from),
+        metrics,
+    })
+}
+
+/// The most telling line of a failed submission's stderr: the last Python or JVM error line,
+/// else the last non-empty line; at most `max` characters.
+pub fn error_line(stderr: &str, max: usize) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let pick = lines
+        .iter()
+        .rev()
+        .find(|l| {
+            l.contains("Error:")
+                || l.contains("Exception:")
+                || l.starts_with("Error")
+                || l.contains("error:")
+        })
+        .or(lines.last())
+        .copied()
+        .unwrap_or("");
+    crate::process::truncate(pick, max).to_string()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::spacefile::{parse, BackendKind, LoadOptions};
+    use std::path::Path;
+
+    /// A spark space file with `dims` as its dimensions (also used by the spark runner's tests).
+    pub(crate) fn spec(dims: &str) -> SearchSpec {
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"executors\"\n\
+             [catalogue.dimensions]\n{dims}\n\
+             [workload]\ndataset = \"flowers\"\ntasks = [\"preprocess\", \"read-speed\"]\n\
+             [workload.params]\nquality = 90\nbatch_sizes = \"4, 8\"\n"
+        );
+        parse(
+            &text,
+            Path::new("/tmp/space.toml"),
+            &LoadOptions {
+                backend: BackendKind::Spark,
+                prices: None,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn shape_comes_from_dimensions_with_defaults() {
+        let s = spec("executors = [1, 2]\nexecutor_cores = [2]\npartitions = [8]");
+        let sh = SparkShape::of(&s.configs[1], 512).unwrap();
+        assert_eq!(
+            sh,
+            SparkShape {
+                executors: 2,
+                executor_cores: 2,
+                executor_memory_mib: 512,
+                partitions: 8
+            }
+        );
+        assert_eq!(sh.total_cores(), 4);
+        let s = spec("executors = [3]\nexecutor_memory_gib = [1.5]");
+        let sh = SparkShape::of(&s.configs[0], 512).unwrap();
+        assert_eq!(
+            (sh.executor_cores, sh.executor_memory_mib, sh.partitions),
+            (1, 1536, 6)
+        );
+        let s = spec("executors = [2]\ncores = [1.5]");
+        let err = SparkShape::of(&s.configs[0], 512).unwrap_err();
+        assert!(
+            err.contains("executor cores") && err.contains("1.5"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn job_parameters_take_dimensions_over_fixed_params() {
+        let s = spec("executors = [1]\nquality = [80]");
+        let p = JobParams::of(&s, 0, "/data".into()).unwrap();
+        assert_eq!((p.quality, p.size), (80, 192));
+        assert_eq!(p.batch_sizes, "4,8");
+        let args = p.args("/bin/cp", "/out", 4);
+        let joined = args.join(" ");
+        assert!(
+            joined.contains(
+                "--input /data --output /out --partitions 4 --tasks preprocess,read-speed"
+            ),
+            "{joined}"
+        );
+        assert!(
+            joined.contains("--quality 80 --batch-sizes 4,8"),
+            "{joined}"
+        );
+        let s = spec("executors = [1]\nbatch_numbers = [\"2,x\"]");
+        let err = JobParams::of(&s, 0, String::new()).unwrap_err();
+        assert!(err.contains("batch_numbers"), "{err}");
+    }
+
+    #[test]
+    fn driver_output_is_parsed_from_the_last_result_line() {
+        let out = "noise\nCHERRYPICK_RESULT {\"runtime_s\": 1.0}\n\
+                   CHERRYPICK_RESULT {\"runtime_s\": 12.5, \"app_id\": \"app-1\", \"spark_tasks\": 8, \"note\": \"x\"}\n";
+        let r = parse_driver_output(out).unwrap();
+        assert_eq!(r.runtime_s, 12.5);
+        assert_eq!(r.app_id.as_deref(), Some("app-1"));
+        assert_eq!(r.metrics.get("spark_tasks"), Some(&8.0));
+        assert!(!r.metrics.contains_key("note") && !r.metrics.contains_key("runtime_s"));
+        assert!(parse_driver_output("CHERRYPICK_RESULT {\"runtime_s\": 0}").is_none());
+        assert!(parse_driver_output("CHERRYPICK_RESULT not json").is_none());
+        assert!(parse_driver_output("").is_none());
+    }
+
+    #[test]
+    fn error_line_prefers_the_last_error() {
+        let err =
+            "INFO a\nTraceback\nRuntimeError: workload preprocess exited with 2\nINFO shutdown\n";
+        assert_eq!(
+            error_line(err, 300),
+            "RuntimeError: workload preprocess exited with 2"
+        );
+        assert_eq!(error_line("a\nlast line\n\n", 4), "last");
+        assert_eq!(error_line("", 10), "");
+    }
+}

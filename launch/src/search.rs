@@ -1,0 +1,339 @@
+//! `cherrypick search` as a library call: load the space file for a backend, build that backend's
+//! runner from the request and the environment, then either print the plan (`--dry-run`) or run
+//! the session.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use optimizer::journal::Journal;
+use optimizer::{ConfigId, ProbeLimits, Runner, SearchResult};
+
+use crate::dataproc::{Credentials, DataprocOptions, DataprocRunner};
+use crate::error::Error;
+use crate::session::{self, Hooks, Settings};
+use crate::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
+use crate::spark::{SparkOptions, SparkRunner};
+use crate::{CommandRunner, LocalRunner};
+
+/// Everything a search is asked to do (the command line's options).
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub space: PathBuf,
+    pub backend: BackendKind,
+    pub journal: Option<PathBuf>,
+    pub strategy: String,
+    pub seed: u64,
+    pub budget: Option<usize>,
+    pub max_runtime_s: Option<f64>,
+    pub max_spend_usd: Option<f64>,
+    pub probe_timeout_s: Option<f64>,
+    pub resume: bool,
+    pub dry_run: bool,
+    pub prices: Option<PathBuf>,
+    pub no_stop: bool,
+    /// spark: keep each probe's output under the scratch folder.
+    pub keep_output: bool,
+    pub dataproc: DataprocArgs,
+}
+
+/// Where Dataproc clusters go.
+#[derive(Debug, Clone, Default)]
+pub struct DataprocArgs {
+    pub project: Option<String>,
+    pub region: Option<String>,
+    pub zone: Option<String>,
+    /// gs://name
+    pub bucket: Option<String>,
+}
+
+/// Runs the search `request` asks for; `None` for a dry run (the plan was printed).
+pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Error> {
+    let spec = Arc::new(spacefile::load(
+        &request.space,
+        &LoadOptions {
+            backend: request.backend,
+            prices: request.prices.clone(),
+        },
+    )?);
+    let mut settings = settings(request, &spec)?;
+    let scratch = scratch_dir(request.journal.as_deref());
+    match request.backend {
+        BackendKind::Command => {
+            let runner = CommandRunner::new(spec.clone())?;
+            if request.dry_run {
+                dry_run(&spec, &settings, &runner, |id| {
+                    runner.render(id).unwrap_or_default()
+                });
+                return Ok(None);
+            }
+            session(request, &spec, &settings, runner, hooks)
+        }
+        BackendKind::Local => {
+            // Probe output goes beside the journal unless the space file names a folder.
+            let runner = LocalRunner::new(spec.clone(), scratch)?;
+            if request.dry_run {
+                dry_run(&spec, &settings, &runner, |id| runner.describe(id));
+                return Ok(None);
+            }
+            journal_arg(request)?;
+            prepare_dataset(&runner)?;
+            session(request, &spec, &settings, runner, hooks)
+        }
+        BackendKind::Spark => {
+            let mut options = SparkOptions::from_env(scratch)?;
+            options.keep_output = request.keep_output;
+            let runner = SparkRunner::new(spec.clone(), options)?;
+            if request.dry_run {
+                let out = Path::new("<scratch>/probe");
+                dry_run(&spec, &settings, &runner, |id| {
+                    match runner.command(id, out) {
+                        Ok(c) => c.join(" "),
+                        Err(e) => format!("error: {e}"),
+                    }
+                });
+                return Ok(None);
+            }
+            session(request, &spec, &settings, runner, hooks)
+        }
+        BackendKind::Dataproc => {
+            let runner = dataproc_runner(request, &spec, &mut settings)?;
+            if request.dry_run {
+                // Every probe sends the same requests with its own machine type and workers.
+                dry_run(&spec, &settings, &runner, |id| {
+                    match runner.cluster_price(id) {
+                        Ok(p) => {
+                            format!("cluster {:.4} USD/hour with master and disks", p.per_hour())
+                        }
+                        Err(e) => format!("error: {e}"),
+                    }
+                });
+                match runner.dry_run_report(0, &settings.limits()) {
+                    Ok(report) => print!("{report}"),
+                    Err(e) => println!("# configuration {}: error: {e}", spec.space.config(0).name),
+                }
+                return Ok(None);
+            }
+            let journal = journal_arg(request)?;
+            if request.resume {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(Error::Runtime)?;
+                let deleted = rt.block_on(runner.delete_leftovers()).map_err(|e| {
+                    Error::Service(format!("deleting clusters left by the earlier run: {e}"))
+                })?;
+                for name in &deleted {
+                    println!(
+                        "deleted cluster {name}, left running by the earlier run of this search"
+                    );
+                }
+            }
+            session::run(&spec, &settings, &journal, request.resume, runner, hooks).map(Some)
+        }
+    }
+}
+
+fn session<R: Runner + Sync>(
+    request: &Request,
+    spec: &SearchSpec,
+    settings: &Settings,
+    runner: R,
+    hooks: Hooks,
+) -> Result<Option<SearchResult>, Error> {
+    let journal = journal_arg(request)?;
+    session::run(spec, settings, &journal, request.resume, runner, hooks).map(Some)
+}
+
+/// The dataproc backend: clusters are labelled with a search id kept in the journal's header,
+/// so `--resume` can delete clusters that a killed run left behind before it goes on.
+fn dataproc_runner(
+    request: &Request,
+    spec: &Arc<SearchSpec>,
+    settings: &mut Settings,
+) -> Result<DataprocRunner, Error> {
+    let need = |flag: &str, v: &Option<String>| -> Result<String, Error> {
+        v.clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::Setup(format!("--backend dataproc needs --{flag}")))
+    };
+    let a = &request.dataproc;
+    let mut options = DataprocOptions::new(
+        &need("project", &a.project)?,
+        &need("region", &a.region)?,
+        &need("bucket", &a.bucket)?,
+    );
+    options.zone = a.zone.clone();
+    options.dry_run = request.dry_run;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    // Other API roots (a private endpoint, or a local fake of the API for testing).
+    if let Some(base) = var("CHERRYPICK_DATAPROC_API") {
+        options.api_base = base;
+    }
+    if let Some(base) = var("CHERRYPICK_STORAGE_API") {
+        options.storage_base = base;
+    }
+    if let Some(s) = var("CHERRYPICK_DATAPROC_POLL_S") {
+        options.poll_interval = s
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite() && *x > 0.0)
+            .map(Duration::from_secs_f64)
+            .ok_or_else(|| {
+                Error::Setup(format!(
+                    "CHERRYPICK_DATAPROC_POLL_S must be a positive number of seconds, got `{s}`"
+                ))
+            })?;
+    }
+    if let Some(binary) = std::env::var_os("CHERRYPICK_BINARY") {
+        options.binary = PathBuf::from(binary);
+    }
+    let recorded_id = match (&request.journal, request.resume) {
+        (Some(j), true) => Journal::read(j).ok().and_then(|j| {
+            j.header
+                .options
+                .get("search_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
+        }),
+        _ => None,
+    };
+    if let Some(id) = recorded_id {
+        options.search_id = id;
+    }
+    settings.search_id = Some(options.search_id.clone());
+    let credentials = if request.dry_run {
+        // Nothing is sent, so no credential is looked up.
+        Credentials::Token(String::new())
+    } else {
+        Credentials::application_default().map_err(Error::Setup)?
+    };
+    DataprocRunner::new(spec.clone(), options, credentials)
+}
+
+fn journal_arg(request: &Request) -> Result<PathBuf, Error> {
+    request
+        .journal
+        .clone()
+        .ok_or_else(|| Error::Setup("--journal FILE is required (or use --dry-run)".into()))
+}
+
+/// `runs.jsonl` -> `runs.scratch/`.
+pub fn scratch_beside(journal: &Path) -> PathBuf {
+    journal.with_extension("scratch")
+}
+
+/// Where probes write: beside the journal, or (a dry run, which has none) a temporary folder.
+fn scratch_dir(journal: Option<&Path>) -> PathBuf {
+    journal.map_or_else(
+        || std::env::temp_dir().join("cherrypick-dry-run"),
+        scratch_beside,
+    )
+}
+
+/// Generates the space file's synthetic dataset if it is not there yet, saying so.
+pub fn prepare_dataset(runner: &LocalRunner) -> Result<(), Error> {
+    let started = Instant::now();
+    let made = runner.prepare()?;
+    if made > 0 {
+        println!(
+            "generated {made} synthetic images in {} ({:.1} s)",
+            runner.dataset().display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+/// Checks the request's limits against each other and the space file.
+fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
+    let positive = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
+        match v {
+            Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Setup(format!(
+                "--{name} must be a positive number, got {x}"
+            ))),
+            other => Ok(other),
+        }
+    };
+    let max_runtime_s = positive("max-runtime", request.max_runtime_s)?.or(spec.max_runtime_s);
+    let probe_timeout = positive("probe-timeout", request.probe_timeout_s)?.or(max_runtime_s);
+    let max_spend_usd = positive("max-spend", request.max_spend_usd)?;
+    if max_spend_usd.is_some() && probe_timeout.is_none() {
+        return Err(Error::Setup(
+            "--max-spend needs a probe time limit (--probe-timeout or a runtime limit): \
+             without one a probe's worst-case cost is unbounded"
+                .into(),
+        ));
+    }
+    if request.budget == Some(0) {
+        return Err(Error::Setup("--budget must be at least 1".into()));
+    }
+    Ok(Settings {
+        strategy: request.strategy.clone(),
+        seed: request.seed,
+        budget: request.budget,
+        max_runtime_s,
+        max_spend_usd,
+        probe_timeout: probe_timeout.map(Duration::from_secs_f64),
+        honour_stop: !request.no_stop,
+        backend: request.backend,
+        search_id: None,
+    })
+}
+
+/// Prints the catalogue with prices and what each probe would run, and the worst case of the
+/// plan; runs nothing.
+fn dry_run(
+    spec: &SearchSpec,
+    settings: &Settings,
+    runner: &impl Runner,
+    command_of: impl Fn(ConfigId) -> String,
+) {
+    let space = &spec.space;
+    println!(
+        "{}: {} configurations, objective {:?}, backend {}",
+        spec.path.display(),
+        space.len(),
+        spec.objective,
+        settings.backend.name()
+    );
+    println!("{:<48} {:>12}  command", "configuration", "USD/hour");
+    for id in 0..space.len() {
+        println!(
+            "{:<48} {:>12.6}  {}",
+            space.config(id).name,
+            spec.configs[id].price_per_hour,
+            command_of(id)
+        );
+    }
+    let n = settings.budget.unwrap_or(space.len()).min(space.len());
+    match settings.probe_timeout {
+        Some(t) => {
+            let limits = ProbeLimits {
+                timeout: Some(t),
+                interrupt: None,
+            };
+            // The n dearest probes, each at its worst.
+            let mut worst: Vec<f64> = (0..space.len())
+                .map(|id| runner.worst_case_usd(space, id, &limits))
+                .collect();
+            worst.sort_by(|a, b| b.total_cmp(a));
+            let worst: f64 = worst.iter().take(n).sum();
+            println!(
+                "plan: strategy {} (seed {}), up to {n} probes of at most {:.0} s: worst case ${worst:.4}{}",
+                settings.strategy,
+                settings.seed,
+                t.as_secs_f64(),
+                settings
+                    .max_spend_usd
+                    .map(|m| format!(", capped by --max-spend ${m:.4}"))
+                    .unwrap_or_default()
+            );
+        }
+        None => println!(
+            "plan: strategy {} (seed {}), up to {n} probes without a time limit",
+            settings.strategy, settings.seed
+        ),
+    }
+    println!("dry run: nothing was launched");
+}

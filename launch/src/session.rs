@@ -1,0 +1,398 @@
+//! The search session: opens the journal (or resumes it), drives a strategy with a runner through
+//! `optimizer::drive` with the progress display and the journal as observers, turns Ctrl-C into a
+//! clean stop, and prints the summary. Shared by `cherrypick search` and `cherrypick demo`.
+//!
+//! Resuming re-tells every probe the journal holds to a fresh strategy (same name and seed) and
+//! then asks it for the next one: every paid probe is in the model, whatever the strategy would
+//! choose now (a different build may choose differently), and none is run again.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use optimizer::journal::{Header, Journal, JournalError, JournalObserver, JournalWriter};
+use optimizer::{
+    build_strategy, drive, ConfigId, DriveOptions, Observer, Optimizer, Outcome, ProbeLimits,
+    Proposal, Report, Runner, SearchResult, StrategyOptions,
+};
+
+use crate::error::Error;
+use crate::progress::{print_summary, Progress};
+use crate::spacefile::{BackendKind, SearchSpec};
+
+/// Resolved settings of a search.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub strategy: String,
+    pub seed: u64,
+    pub budget: Option<usize>,
+    pub max_runtime_s: Option<f64>,
+    pub max_spend_usd: Option<f64>,
+    pub probe_timeout: Option<Duration>,
+    pub honour_stop: bool,
+    pub backend: BackendKind,
+    /// dataproc: the label value shared by this search's clusters.
+    pub search_id: Option<String>,
+}
+
+impl Settings {
+    /// The journal header's free-form options.
+    pub fn options_json(&self, spec: &SearchSpec) -> serde_json::Value {
+        let mut options = serde_json::json!({
+            "backend": self.backend.name(),
+            "objective": spec.objective,
+            "space_file": spec.path.display().to_string(),
+            "budget": self.budget,
+            "max_runtime_s": self.max_runtime_s,
+            "max_spend_usd": self.max_spend_usd,
+            "probe_timeout_s": self.probe_timeout.map(|d| d.as_secs_f64()),
+            "honour_stop": self.honour_stop,
+        });
+        if let Some(id) = &self.search_id {
+            options["search_id"] = id.clone().into();
+        }
+        options
+    }
+
+    /// The limits of every probe (without the interrupt flag, which a running search adds).
+    pub fn limits(&self) -> ProbeLimits {
+        ProbeLimits {
+            timeout: self.probe_timeout,
+            interrupt: None,
+        }
+    }
+}
+
+/// What the caller decides for the session.
+#[derive(Debug, Clone, Copy)]
+pub struct Hooks {
+    /// Called on a second Ctrl-C (the first one stops the search cleanly): ends the process.
+    pub on_second_interrupt: fn(),
+}
+
+/// A journal opened for a search: the writer, and the probes it already holds (when resumed).
+struct Opened {
+    writer: JournalWriter,
+    recorded: Vec<(ConfigId, Outcome, Option<f64>)>,
+    resumed: bool,
+}
+
+fn open_journal(
+    spec: &SearchSpec,
+    settings: &Settings,
+    path: &Path,
+    resume: bool,
+) -> Result<Opened, Error> {
+    let space = &spec.space;
+    let existing = if resume {
+        match Journal::read(path) {
+            Ok(j) => Some(j),
+            Err(JournalError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                None
+            }
+            // Killed before the header reached the disk: nothing to resume.
+            Err(JournalError::Empty { .. }) => {
+                std::fs::remove_file(path).ok();
+                None
+            }
+            Err(e) => return Err(Error::JournalInput(e.to_string())),
+        }
+    } else {
+        None
+    };
+    let Some(j) = existing else {
+        let header = Header::new(
+            space,
+            &settings.strategy,
+            settings.seed,
+            settings.options_json(spec),
+        );
+        let writer =
+            JournalWriter::create(path, &header).map_err(|e| Error::JournalInput(e.to_string()))?;
+        return Ok(Opened {
+            writer,
+            recorded: Vec::new(),
+            resumed: false,
+        });
+    };
+    j.header
+        .check_matches(space, &settings.strategy, settings.seed)
+        .map_err(|why| {
+            Error::JournalInput(format!(
+                "{} belongs to another search: {why}",
+                path.display()
+            ))
+        })?;
+    let outcomes = j
+        .outcomes(space)
+        .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
+    if j.torn_tail {
+        eprintln!(
+            "note: {}: dropped a record cut short by a crash (that probe runs again)",
+            path.display()
+        );
+    }
+    let recorded = outcomes
+        .into_iter()
+        .zip(&j.records)
+        .map(|((id, o), r)| (id, o, r.expected_improvement))
+        .collect();
+    let writer = JournalWriter::append_to(path, &j).map_err(|error| Error::Journal {
+        context: "opening the journal to append",
+        error,
+    })?;
+    Ok(Opened {
+        writer,
+        recorded,
+        resumed: true,
+    })
+}
+
+/// Tells `strategy` every probe of a resumed journal, in journal order, and shows them.
+fn retell(
+    strategy: &mut dyn Optimizer,
+    recorded: Vec<(ConfigId, Outcome, Option<f64>)>,
+    progress: &mut Progress,
+) {
+    for (index, (config, outcome, ei)) in recorded.into_iter().enumerate() {
+        strategy.tell(config, outcome.clone());
+        let proposal = Proposal {
+            config,
+            expected_improvement: ei,
+            stop: false,
+        };
+        progress.on_outcome(index, &proposal, &Report::recorded(outcome));
+    }
+}
+
+/// Runs (or resumes) a journaled search with `runner`, printing progress and a summary.
+/// A search stopped by Ctrl-C returns its result with `Termination::Interrupted`.
+pub fn run<R: Runner + Sync>(
+    spec: &SearchSpec,
+    settings: &Settings,
+    journal_path: &Path,
+    resume: bool,
+    runner: R,
+    hooks: Hooks,
+) -> Result<SearchResult, Error> {
+    let space = Arc::new(spec.space.clone());
+    let strategy_options = StrategyOptions {
+        seed: settings.seed,
+        max_runtime_s: settings.max_runtime_s,
+    };
+    let mut strategy = build_strategy(&settings.strategy, space.clone(), &strategy_options)?;
+    let Opened {
+        writer,
+        recorded,
+        resumed,
+    } = open_journal(spec, settings, journal_path, resume)?;
+    let already = recorded.len();
+    let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
+    if resumed {
+        println!(
+            "resuming {}: {already} finished probes re-told to a fresh `{}` strategy (seed {})",
+            journal_path.display(),
+            settings.strategy,
+            settings.seed
+        );
+    }
+    retell(strategy.as_mut(), recorded, &mut progress);
+
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let mut journal =
+        JournalObserver::new(writer, space.clone(), already).stop_on_error(interrupt.clone());
+    let options = DriveOptions {
+        budget: settings.budget,
+        honour_stop: settings.honour_stop,
+        max_spend_usd: settings.max_spend_usd,
+        max_runtime_s: settings.max_runtime_s,
+        limits: ProbeLimits {
+            timeout: settings.probe_timeout,
+            interrupt: Some(interrupt.clone()),
+        },
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let started = Instant::now();
+    let result = rt.block_on(async {
+        let flag = interrupt.clone();
+        let second = hooks.on_second_interrupt;
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\ninterrupt: stopping; finished probes are in the journal (Ctrl-C again to quit now)");
+                flag.store(true, Ordering::SeqCst);
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    second();
+                }
+            }
+        });
+        let mut observers: [&mut dyn Observer; 2] = [&mut progress, &mut journal];
+        drive(&space, strategy.as_mut(), &runner, &options, &mut observers).await
+    });
+    let wall = started.elapsed();
+    if let Some(error) = journal.error() {
+        return Err(Error::Journal {
+            context: "writing the journal; the search was stopped",
+            error,
+        });
+    }
+    print_summary(
+        &space,
+        &result,
+        wall,
+        progress.probe_seconds,
+        journal.records(),
+        journal_path,
+    );
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spacefile::{parse, LoadOptions};
+    use optimizer::{Space, Termination};
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    /// Answers every configuration with a runtime from its index and counts what it ran.
+    #[derive(Default)]
+    struct Fake {
+        ran: Arc<Mutex<Vec<ConfigId>>>,
+    }
+
+    impl Runner for Fake {
+        async fn run(&self, space: &Space, config: ConfigId, _: &ProbeLimits) -> Report {
+            self.ran.lock().unwrap().push(config);
+            let runtime = 10.0 + config as f64;
+            Report::new(Outcome::Completed {
+                runtime_s: runtime,
+                cost_usd: space.config(config).price_per_hour * runtime / 3600.0,
+                metrics: BTreeMap::new(),
+            })
+        }
+    }
+
+    fn spec() -> SearchSpec {
+        parse(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"workers\"\n\
+             [catalogue.dimensions]\nworkers = [1, 2, 4, 8, 16, 32]\n",
+            Path::new("/tmp/space.toml"),
+            &LoadOptions {
+                backend: BackendKind::Command,
+                prices: None,
+            },
+        )
+        .unwrap()
+    }
+
+    fn settings(strategy: &str, seed: u64, budget: usize) -> Settings {
+        Settings {
+            strategy: strategy.into(),
+            seed,
+            budget: Some(budget),
+            max_runtime_s: None,
+            max_spend_usd: None,
+            probe_timeout: None,
+            honour_stop: false,
+            backend: BackendKind::Command,
+            search_id: None,
+        }
+    }
+
+    const HOOKS: Hooks = Hooks {
+        on_second_interrupt: || {},
+    };
+
+    /// A journal written by `grid` (catalogue order) resumed by a strategy that would choose
+    /// otherwise: every recorded probe is told, none runs again, and the rest are new.
+    #[test]
+    fn resume_keeps_every_paid_probe_when_the_strategy_chooses_differently() {
+        let dir = std::env::temp_dir().join(format!("cp-session-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("runs.jsonl");
+        let spec = spec();
+        run(
+            &spec,
+            &settings("random", 3, 3),
+            &path,
+            false,
+            Fake::default(),
+            HOOKS,
+        )
+        .unwrap();
+        // Rewrite the header's strategy and seed so a differently seeded strategy resumes it: its
+        // first asks differ from the recorded probes (what a changed build would do).
+        let text = std::fs::read_to_string(&path).unwrap();
+        let recorded: Vec<String> = text
+            .lines()
+            .skip(1)
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["config"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(recorded.len(), 3);
+        // (Edited as text: a JSON round trip of the header could change a price's last digit.)
+        let header = text.lines().next().unwrap();
+        assert!(header.contains("\"seed\":3,"), "{header}");
+        let rest: Vec<&str> = text.lines().skip(1).collect();
+        let header = header.replace("\"seed\":3,", "\"seed\":11,");
+        std::fs::write(&path, format!("{header}\n{}\n", rest.join("\n"))).unwrap();
+        let fresh: Vec<ConfigId> = {
+            let mut s = build_strategy(
+                "random",
+                Arc::new(spec.space.clone()),
+                &StrategyOptions {
+                    seed: 11,
+                    max_runtime_s: None,
+                },
+            )
+            .unwrap();
+            (0..3).map(|_| s.ask().unwrap().config).collect()
+        };
+        let fresh_names: Vec<&str> = fresh
+            .iter()
+            .map(|&c| spec.space.config(c).name.as_str())
+            .collect();
+        assert_ne!(
+            fresh_names, recorded,
+            "the test needs a strategy that differs"
+        );
+
+        let resumed = Fake::default();
+        let ran = resumed.ran.clone();
+        let result = run(
+            &spec,
+            &settings("random", 11, 5),
+            &path,
+            true,
+            resumed,
+            HOOKS,
+        )
+        .unwrap();
+        assert_eq!(result.termination, Termination::Budget { evaluations: 5 });
+        assert_eq!(result.evaluations, 5, "3 recorded + 2 new");
+        let ran = ran.lock().unwrap().clone();
+        assert_eq!(ran.len(), 2, "only new probes run: {ran:?}");
+        for id in &ran {
+            assert!(
+                !recorded.contains(&spec.space.config(*id).name),
+                "a recorded probe ran again: {}",
+                spec.space.config(*id).name
+            );
+        }
+        // The spend counts the recorded probes too, and the journal holds all five once.
+        let j = Journal::read(&path).unwrap();
+        assert_eq!(j.records.len(), 5);
+        let in_journal: f64 = j.records.iter().map(|r| r.outcome.spend_usd()).sum();
+        assert!((result.spent_usd - in_journal).abs() < 1e-12);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,216 @@
+//! Checking a space file: its prices, runtime limit, machines and dimensions, each error at the
+//! line and column it comes from.
+
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use optimizer::Value;
+
+use super::read::{DimValue, Locator, RawFile};
+use super::{LoadOptions, SpaceFileError, BUILTIN_NAMES};
+use crate::prices::{MachinePrice, PriceTable};
+
+/// A dimension as checked: its name, values and where it is in the file.
+pub(super) struct Dim {
+    pub name: String,
+    pub values: Vec<Value>,
+    pub span: Option<Range<usize>>,
+}
+
+/// The built-in price table, with the space file's and the command line's price files applied.
+pub(super) fn prices(
+    raw: &RawFile,
+    base: &Path,
+    options: &LoadOptions,
+    loc: &Locator<'_>,
+) -> Result<PriceTable, SpaceFileError> {
+    let mut prices = PriceTable::builtin();
+    if let Some(p) = &raw.prices {
+        let p: PathBuf = if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        };
+        prices
+            .apply_file(&p)
+            .map_err(|e| loc.at(None, format!("prices: {e}")))?;
+    }
+    if let Some(p) = &options.prices {
+        prices
+            .apply_file(p)
+            .map_err(|e| loc.at(None, e.to_string()))?;
+    }
+    Ok(prices)
+}
+
+pub(super) fn max_runtime(raw: &RawFile, loc: &Locator<'_>) -> Result<Option<f64>, SpaceFileError> {
+    match &raw.max_runtime_s {
+        Some(t) if !(t.get_ref().is_finite() && *t.get_ref() > 0.0) => Err(loc.at(
+            Some(t.span()),
+            "max_runtime_s must be a positive number of seconds".into(),
+        )),
+        Some(t) => Ok(Some(*t.get_ref())),
+        None => Ok(None),
+    }
+}
+
+/// Machines: named ones from the price table, then inline ones; at least one, none twice.
+pub(super) fn machines(
+    raw: &RawFile,
+    prices: &PriceTable,
+    loc: &Locator<'_>,
+) -> Result<Vec<(String, MachinePrice)>, SpaceFileError> {
+    let cat = &raw.catalogue;
+    let mut machines: Vec<(String, MachinePrice)> = Vec::new();
+    for m in &cat.machine_types {
+        let name = m.get_ref();
+        let Some(p) = prices.get(name) else {
+            // Families, not all sizes: the full list would drown the message.
+            let mut known: Vec<&str> = prices
+                .machines
+                .keys()
+                .map(|k| k.rsplit_once('-').map_or(k.as_str(), |(f, _)| f))
+                .collect();
+            known.dedup();
+            return Err(loc.at(
+                Some(m.span()),
+                format!(
+                    "machine type `{name}` is not in the price table (families: {}-N); \
+                     define it with [[catalogue.machine]] or a price file",
+                    known.join(", ")
+                ),
+            ));
+        };
+        machines.push((name.clone(), p.clone()));
+    }
+    for m in &cat.machine {
+        let span = Some(m.span());
+        let m = m.get_ref();
+        let problem = if m.vcpus == 0 {
+            Some("vcpus must be >= 1")
+        } else if !(m.memory_gib.is_finite() && m.memory_gib > 0.0) {
+            Some("memory_gib must be > 0")
+        } else if !(m.price_per_hour.is_finite() && m.price_per_hour > 0.0) {
+            Some("price_per_hour must be > 0")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            return Err(loc.at(span, format!("machine `{}`: {problem}", m.name)));
+        }
+        machines.push((
+            m.name.clone(),
+            MachinePrice {
+                vcpus: m.vcpus,
+                memory_gib: m.memory_gib,
+                price_per_hour: m.price_per_hour,
+                source: loc.shown.clone(),
+                date: String::new(),
+            },
+        ));
+    }
+    if machines.is_empty() {
+        return Err(loc.at(
+            None,
+            "[catalogue] needs at least one machine: machine_types = [...] or [[catalogue.machine]]"
+                .into(),
+        ));
+    }
+    for (i, (name, _)) in machines.iter().enumerate() {
+        if machines[..i].iter().any(|(n, _)| n == name) {
+            return Err(loc.at(None, format!("machine type `{name}` is listed twice")));
+        }
+    }
+    Ok(machines)
+}
+
+/// Dimensions: each a non-empty list of distinct finite numbers or of texts, under a usable name.
+pub(super) fn dimensions(raw: &RawFile, loc: &Locator<'_>) -> Result<Vec<Dim>, SpaceFileError> {
+    let mut dims = Vec::new();
+    for (name, values) in &raw.catalogue.dimensions.0 {
+        let span = Some(values.span());
+        let err = |message: String| loc.at(span.clone(), message);
+        if BUILTIN_NAMES.contains(&name.as_str()) {
+            return Err(err(format!(
+                "dimension name `{name}` is reserved (built-in names: {BUILTIN_NAMES:?})"
+            )));
+        }
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return Err(err(format!(
+                "dimension name `{name}`: use letters, digits, `_` or `-`"
+            )));
+        }
+        let vs = values.get_ref();
+        if vs.is_empty() {
+            return Err(err(format!("dimension `{name}` has no values")));
+        }
+        let numeric = vs.iter().all(|v| !matches!(v, DimValue::Text(_)));
+        let text = vs.iter().all(|v| matches!(v, DimValue::Text(_)));
+        if !numeric && !text {
+            return Err(err(format!(
+                "dimension `{name}` mixes numbers and text; use one kind"
+            )));
+        }
+        let converted: Vec<Value> = vs
+            .iter()
+            .map(|v| match v {
+                DimValue::Int(i) => Value::Num(*i as f64),
+                DimValue::Float(f) => Value::Num(*f),
+                DimValue::Text(s) => Value::Cat(s.clone()),
+            })
+            .collect();
+        for (i, v) in converted.iter().enumerate() {
+            if let Value::Num(x) = v {
+                if !x.is_finite() {
+                    return Err(err(format!("dimension `{name}`: {x} is not finite")));
+                }
+            }
+            if converted[..i].contains(v) {
+                return Err(err(format!("dimension `{name}` lists {v} twice")));
+            }
+        }
+        dims.push(Dim {
+            name: name.clone(),
+            values: converted,
+            span,
+        });
+    }
+    Ok(dims)
+}
+
+/// The dimension `count` names (positive numbers only), if any.
+pub(super) fn count_index(
+    raw: &RawFile,
+    dims: &[Dim],
+    loc: &Locator<'_>,
+) -> Result<Option<usize>, SpaceFileError> {
+    let Some(c) = &raw.catalogue.count else {
+        return Ok(None);
+    };
+    let Some(i) = dims.iter().position(|d| d.name == *c.get_ref()) else {
+        return Err(loc.at(
+            Some(c.span()),
+            format!(
+                "count = `{}` names no dimension of [catalogue.dimensions]",
+                c.get_ref()
+            ),
+        ));
+    };
+    if dims[i]
+        .values
+        .iter()
+        .any(|v| !matches!(v, Value::Num(x) if *x > 0.0))
+    {
+        return Err(loc.at(
+            dims[i].span.clone(),
+            format!(
+                "dimension `{}` is the count: its values must be numbers > 0",
+                c.get_ref()
+            ),
+        ));
+    }
+    Ok(Some(i))
+}

@@ -1,0 +1,512 @@
+//! The search-space file (TOML): objective, runtime limit, the catalogue (machine types x
+//! dimensions, expanded to an `optimizer::Space`), the workload to run and backend settings.
+//! Unknown keys are errors, and every error names the file, line and column.
+//!
+//! ```toml
+//! objective = "cost"            # or "runtime"
+//! max_runtime_s = 600           # optional: slower configurations are not acceptable
+//! prices = "my-prices.toml"     # optional: overrides/extends the built-in price table
+//!
+//! [catalogue]
+//! machine_types = ["e2-standard-2", "n2-standard-4"]   # looked up in the price table
+//! count = "workers"             # dimension multiplying the machine price (cluster size)
+//! count_unit = "machine"        # or "vcpu": price = price per vCPU-hour x count
+//!
+//! [[catalogue.machine]]         # a machine not in the price table
+//! name = "big-box"
+//! vcpus = 16
+//! memory_gib = 64
+//! price_per_hour = 0.70
+//!
+//! [catalogue.dimensions]        # every combination is a configuration
+//! workers = [2, 4, 8]
+//! partitions = [16, 64]
+//!
+//! [backend.command]
+//! template = "./job.sh --workers {workers} --machine {machine_type} --partitions {partitions}"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use optimizer::{Space, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::prices::PriceTable;
+
+mod check;
+mod expand;
+mod price;
+mod read;
+
+pub use read::line_col;
+
+/// What the search minimises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Objective {
+    /// Price x runtime of each configuration (CherryPick's objective).
+    #[default]
+    Cost,
+    /// Runtime alone. The strategy then sees every configuration at the catalogue's highest price,
+    /// so cost ranks like runtime and spend limits stay an upper bound; each probe's true cost is
+    /// kept in its metrics as `true_cost_usd`.
+    Runtime,
+}
+
+/// Which engine runs the probes (chosen on the command line; it changes prices for Dataproc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    Local,
+    Command,
+    Spark,
+    Dataproc,
+}
+
+impl BackendKind {
+    /// Every backend, in the order help texts list them: the one list of backend names.
+    pub const ALL: [BackendKind; 4] = [
+        BackendKind::Local,
+        BackendKind::Command,
+        BackendKind::Spark,
+        BackendKind::Dataproc,
+    ];
+
+    /// The backend called `name` on the command line.
+    pub fn from_name(name: &str) -> Option<BackendKind> {
+        BackendKind::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Local => "local",
+            BackendKind::Command => "command",
+            BackendKind::Spark => "spark",
+            BackendKind::Dataproc => "dataproc",
+        }
+    }
+}
+
+/// How a configuration's price is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum CountUnit {
+    /// `count` machines of the type: price = machine price x count.
+    #[default]
+    Machine,
+    /// `count` vCPUs of the type: price = machine price / machine vCPUs x count.
+    Vcpu,
+}
+
+/// The workload the local backend runs (and that other backends may hand to their job).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadSpec {
+    /// Folder of `<class>/*.jpg` (relative paths are relative to the space file).
+    pub dataset: PathBuf,
+    /// Make a synthetic dataset there first if the folder is missing or empty.
+    #[serde(default)]
+    pub generate: Option<GenerateSpec>,
+    /// What each probe runs, in order: `preprocess` and/or `read-speed`.
+    pub tasks: Vec<Task>,
+    /// Where probes write their output (default: a folder beside the journal).
+    #[serde(default)]
+    pub scratch: Option<PathBuf>,
+    /// Fixed parameters of the workload (for example `size = 192`, `quality = 95`); a dimension
+    /// of the same name overrides them per configuration.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamValue>,
+}
+
+/// Synthetic dataset to generate when the dataset folder is empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSpec {
+    pub images: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+/// A step of the workload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    Preprocess,
+    ReadSpeed,
+}
+
+/// A fixed workload parameter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ParamValue {
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Text(String),
+}
+
+/// Backend settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSpec {
+    #[serde(default)]
+    pub command: Option<CommandSpec>,
+    #[serde(default)]
+    pub local: Option<LocalSpec>,
+}
+
+/// The command backend: a shell command template run once per probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandSpec {
+    /// Run with `sh -c`; `{name}` is replaced by the configuration's value of `name` (any
+    /// dimension, or `machine_type`, `vcpus`, `memory_gib`, `count`, `price_per_hour`, `config`);
+    /// `{{` and `}}` are literal braces.
+    pub template: String,
+    /// Working directory (relative to the space file); default: the space file's folder.
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Bytes of stdout and of stderr kept in the journal per probe (the tail).
+    #[serde(default = "default_log_bytes")]
+    pub log_bytes: usize,
+}
+
+fn default_log_bytes() -> usize {
+    4096
+}
+
+/// The local backend's settings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalSpec {
+    /// Runs of each configuration per probe; the probe's runtime is their median.
+    #[serde(default)]
+    pub repeat: Option<usize>,
+}
+
+/// What one configuration is, beyond its feature values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConfigInfo {
+    pub machine_type: String,
+    pub vcpus: u32,
+    pub memory_gib: f64,
+    /// USD per hour of one machine of the type, from the price table.
+    pub machine_price_per_hour: f64,
+    /// Machines (count_unit = machine) or vCPUs (count_unit = vcpu) the configuration occupies.
+    pub count: f64,
+    /// True USD per hour of the whole configuration, by the backend's rule (for Dataproc the
+    /// whole cluster: master and workers, premium and disks). With a cost objective it is also
+    /// the space's price, so the model and every probe's cost use the same figure.
+    pub price_per_hour: f64,
+    /// Value of every dimension of the file, by name.
+    pub params: BTreeMap<String, Value>,
+}
+
+/// A loaded, checked search-space file.
+#[derive(Debug, Clone)]
+pub struct SearchSpec {
+    pub path: PathBuf,
+    pub objective: Objective,
+    pub max_runtime_s: Option<f64>,
+    /// The catalogue the strategy searches (prices as the objective needs them).
+    pub space: Space,
+    /// Per configuration, in the same order as `space`.
+    pub configs: Vec<ConfigInfo>,
+    pub workload: Option<WorkloadSpec>,
+    pub backend: BackendSpec,
+    pub prices: PriceTable,
+    pub backend_kind: BackendKind,
+}
+
+impl SearchSpec {
+    /// Folder relative paths in the file are resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+    }
+    /// Resolves a path from the file against its folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir().join(p)
+        }
+    }
+}
+
+/// A space file is wrong; shown as `file:line:column: message`.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}{}: {message}", location(*.line, *.column))]
+pub struct SpaceFileError {
+    pub path: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(":{l}:{c}"),
+        (Some(l), None) => format!(":{l}"),
+        _ => String::new(),
+    }
+}
+
+/// Names every configuration has besides its dimensions (usable in command templates).
+pub const BUILTIN_NAMES: &[&str] = &[
+    "machine_type",
+    "vcpus",
+    "memory_gib",
+    "count",
+    "price_per_hour",
+    "config",
+];
+
+/// Options that change how a file expands.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub backend: BackendKind,
+    /// A price file given on the command line (applied after the space file's own).
+    pub prices: Option<PathBuf>,
+}
+
+/// Reads and checks a space file.
+pub fn load(path: &Path, options: &LoadOptions) -> Result<SearchSpec, SpaceFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| SpaceFileError {
+        path: path.display().to_string(),
+        line: None,
+        column: None,
+        message: e.to_string(),
+    })?;
+    parse(&text, path, options)
+}
+
+/// Parses space-file text; `path` names it in errors and anchors relative paths.
+pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpec, SpaceFileError> {
+    let loc = read::Locator {
+        text,
+        shown: path.display().to_string(),
+    };
+    let raw = read::read(&loc)?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let prices = check::prices(&raw, &base, options, &loc)?;
+    let max_runtime_s = check::max_runtime(&raw, &loc)?;
+    let machines = check::machines(&raw, &prices, &loc)?;
+    let dims = check::dimensions(&raw, &loc)?;
+    let count_index = check::count_index(&raw, &dims, &loc)?;
+    let (space, configs) =
+        expand::expand(&raw, &machines, &dims, count_index, &prices, options, &loc)?;
+
+    // The command backend's template may only name things a configuration has.
+    if let Some(cmd) = &raw.backend.command {
+        let known: Vec<&str> = BUILTIN_NAMES
+            .iter()
+            .copied()
+            .chain(dims.iter().map(|d| d.name.as_str()))
+            .collect();
+        crate::command::check_template(&cmd.get_ref().template, &known)
+            .map_err(|e| loc.at(Some(cmd.span()), format!("backend.command.template: {e}")))?;
+    }
+
+    Ok(SearchSpec {
+        path: path.to_path_buf(),
+        objective: raw.objective,
+        max_runtime_s,
+        space,
+        configs,
+        workload: raw.workload,
+        backend: BackendSpec {
+            command: raw.backend.command.map(toml::Spanned::into_inner),
+            local: raw.backend.local,
+        },
+        prices,
+        backend_kind: options.backend,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use optimizer::Kind;
+
+    fn opts() -> LoadOptions {
+        LoadOptions {
+            backend: BackendKind::Command,
+            prices: None,
+        }
+    }
+
+    fn parse_str(text: &str) -> Result<SearchSpec, SpaceFileError> {
+        parse(text, Path::new("space.toml"), &opts())
+    }
+
+    const GOOD: &str = r#"
+objective = "cost"
+max_runtime_s = 300
+
+[catalogue]
+machine_types = ["e2-standard-2", "n2-standard-4"]
+count = "workers"
+
+[catalogue.dimensions]
+workers = [2, 4, 8]
+partitions = [16, 64]
+codec = ["lz4", "zstd"]
+
+[backend.command]
+template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
+"#;
+
+    #[test]
+    fn expands_the_cartesian_product_with_prices() {
+        let s = parse_str(GOOD).unwrap();
+        assert_eq!(s.space.len(), 2 * 3 * 2 * 2);
+        assert_eq!(s.max_runtime_s, Some(300.0));
+        let first = s.space.config(0);
+        assert_eq!(
+            first.name,
+            "e2-standard-2/workers=2/partitions=16/codec=lz4"
+        );
+        assert!((first.price_per_hour - 2.0 * 0.067006).abs() < 1e-12);
+        let id = s
+            .space
+            .find("n2-standard-4/workers=8/partitions=64/codec=zstd")
+            .unwrap();
+        assert!((s.configs[id].price_per_hour - 8.0 * 0.194236).abs() < 1e-12);
+        let names: Vec<&str> = s
+            .space
+            .dimensions()
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect();
+        assert_eq!(names, ["vcpus", "workers", "partitions", "codec"]);
+        assert!(matches!(
+            s.space.dimensions()[1].kind,
+            Kind::Numeric { log: true }
+        ));
+    }
+
+    #[test]
+    fn dataproc_adds_the_premium_and_runtime_objective_flattens_prices() {
+        let s = parse(
+            GOOD,
+            Path::new("s.toml"),
+            &LoadOptions {
+                backend: BackendKind::Dataproc,
+                prices: None,
+            },
+        )
+        .unwrap();
+        // A master and 2 workers of e2-standard-2, 6 vCPUs x $0.010 premium, 3 x 50 GB disks.
+        let cluster = 3.0 * 0.067006 + 6.0 * 0.010 + 3.0 * 50.0 * 0.040 / 730.0;
+        assert!((s.configs[0].price_per_hour - cluster).abs() < 1e-12);
+        assert_eq!(
+            s.space.config(0).price_per_hour,
+            s.configs[0].price_per_hour
+        );
+        let s = parse_str(&GOOD.replace("\"cost\"", "\"runtime\"")).unwrap();
+        let p0 = s.space.config(0).price_per_hour;
+        assert!(s.space.configs().iter().all(|c| c.price_per_hour == p0));
+        assert!(s.configs[0].price_per_hour < p0);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_line_and_column() {
+        let err = parse_str(&GOOD.replace("count = ", "cuont = ")).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(7), Some(1)), "{err}");
+        assert!(err.to_string().starts_with("space.toml:7:1:"), "{err}");
+        assert!(err.to_string().contains("cuont"), "{err}");
+
+        let err = parse_str(&GOOD.replace("\"n2-standard-4\"", "\"n9-mega\"")).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(6), Some(35)), "{err}");
+        assert!(err.message.contains("n9-mega"), "{err}");
+
+        let err = parse_str(&GOOD.replace("[16, 64]", "[16, \"x\"]")).unwrap_err();
+        assert_eq!(err.line, Some(11), "{err}");
+        assert!(err.message.contains("mixes"), "{err}");
+
+        let err = parse_str(&GOOD.replace("{codec}", "{colour}")).unwrap_err();
+        assert!(err.message.contains("{colour}"), "{err}");
+        assert_eq!(err.line, Some(14), "{err}");
+
+        let err =
+            parse_str(&GOOD.replace("max_runtime_s = 300", "max_runtime_s = -1")).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+
+        let err =
+            parse_str("objective = \"speed\"\n[catalogue]\nmachine_types=[\"e2-standard-2\"]\n")
+                .unwrap_err();
+        assert_eq!(err.line, Some(1), "{err}");
+
+        let err = parse_str("[catalogue]\n").unwrap_err();
+        assert!(err.message.contains("at least one machine"), "{err}");
+    }
+
+    #[test]
+    fn vcpu_counting_and_inline_machines() {
+        let s = parse_str(
+            r#"
+[catalogue]
+count = "threads"
+count_unit = "vcpu"
+[[catalogue.machine]]
+name = "local"
+vcpus = 4
+memory_gib = 16
+price_per_hour = 0.2
+[catalogue.dimensions]
+threads = [1, 2]
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.space.config(1).name, "threads=2");
+        assert!((s.space.config(1).price_per_hour - 0.1).abs() < 1e-12);
+    }
+
+    #[test]
+    fn dataproc_counts_whole_machines_of_at_least_two_workers() {
+        let dataproc = LoadOptions {
+            backend: BackendKind::Dataproc,
+            prices: None,
+        };
+        let err = parse(
+            &GOOD.replace("[2, 4, 8]", "[1, 4]"),
+            Path::new("s.toml"),
+            &dataproc,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("workers >= 2"), "{err}");
+        let err = parse(
+            &GOOD.replace(
+                "count = \"workers\"",
+                "count = \"workers\"\ncount_unit = \"vcpu\"",
+            ),
+            Path::new("s.toml"),
+            &dataproc,
+        )
+        .unwrap_err();
+        assert!(err.message.contains("count_unit"), "{err}");
+    }
+
+    #[test]
+    fn backend_names_come_from_one_list() {
+        for b in BackendKind::ALL {
+            assert_eq!(BackendKind::from_name(b.name()), Some(b));
+        }
+        assert_eq!(BackendKind::from_name("yarn"), None);
+    }
+}

@@ -1,0 +1,348 @@
+//! The `spark` backend: submits the workload (the PySpark job of [`crate::pyspark`]) to a Spark
+//! standalone cluster with `spark-submit`, under a configuration's executors, cores per
+//! executor, executor memory and partitions. The probe's runtime is the driver's own timing;
+//! Spark's application figures go into the outcome's metrics; the probe's time limit stops
+//! spark-submit's whole process group ([`crate::process`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space};
+
+use crate::error::Error;
+use crate::limits::{completed, failed, timed_out};
+use crate::process::{self, End, Keep};
+use crate::pyspark::{
+    error_line, parse_driver_output, JobParams, SparkShape, JOB_PY, RESULT_PREFIX,
+};
+use crate::spacefile::SearchSpec;
+
+/// How long spark-submit gets between SIGTERM and SIGKILL when a probe is stopped.
+const GRACE: Duration = Duration::from_secs(3);
+
+/// Where the cluster is and how to reach it.
+#[derive(Debug, Clone)]
+pub struct SparkOptions {
+    /// `spark://host:port` of the standalone master.
+    pub master_url: String,
+    /// The `spark-submit` script.
+    pub spark_submit: PathBuf,
+    /// The cherrypick binary the tasks run (must be reachable at this path on every worker).
+    pub binary: PathBuf,
+    /// Python for the driver and the executors' Python workers (needs pyspark importable).
+    pub python: Option<PathBuf>,
+    /// Master web UI (`http://host:8080`) for the application's figures after it ends.
+    pub master_webui: Option<String>,
+    /// Per-probe output folders and the driver script go here.
+    pub scratch: PathBuf,
+    /// Executor memory when the configuration does not set it.
+    pub default_executor_memory_mib: u32,
+    pub driver_memory_mib: u32,
+    /// Extra `--conf key=value` for every submission.
+    pub conf: Vec<(String, String)>,
+    /// Bytes of stdout and of stderr kept in the journal per probe (the tail).
+    pub log_bytes: usize,
+    /// Keep each probe's TFRecords (else they are removed once the probe ends).
+    pub keep_output: bool,
+}
+
+impl SparkOptions {
+    /// Reads the cluster from the environment `.ci/start-spark.sh` writes: `SPARK_MASTER_URL`
+    /// (required), `SPARK_SUBMIT` or `SPARK_HOME`, `PYSPARK_PYTHON`, `SPARK_MASTER_WEBUI_URL`;
+    /// `CHERRYPICK_BINARY` overrides the binary (default: the running executable).
+    pub fn from_env(scratch: PathBuf) -> Result<SparkOptions, Error> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let master_url = var("SPARK_MASTER_URL").ok_or_else(|| {
+            Error::Setup(
+                "SPARK_MASTER_URL is not set: start a cluster with .ci/start-spark.sh and \
+                 `source out/spark/env`, or point it at your own master (spark://host:7077)"
+                    .into(),
+            )
+        })?;
+        let spark_submit = match (var("SPARK_SUBMIT"), var("SPARK_HOME")) {
+            (Some(s), _) => PathBuf::from(s),
+            (None, Some(h)) => Path::new(&h).join("bin/spark-submit"),
+            (None, None) => PathBuf::from("spark-submit"),
+        };
+        let binary = match var("CHERRYPICK_BINARY") {
+            Some(b) => PathBuf::from(b),
+            None => std::env::current_exe()
+                .map_err(|e| Error::Setup(format!("cannot find the running executable: {e}")))?,
+        };
+        Ok(SparkOptions {
+            master_url,
+            spark_submit,
+            binary,
+            python: var("PYSPARK_PYTHON").map(PathBuf::from),
+            master_webui: var("SPARK_MASTER_WEBUI_URL"),
+            scratch,
+            default_executor_memory_mib: 512,
+            driver_memory_mib: 512,
+            conf: Vec::new(),
+            log_bytes: 8192,
+            keep_output: false,
+        })
+    }
+}
+
+/// Runs probes on a Spark standalone cluster.
+pub struct SparkRunner {
+    spec: Arc<SearchSpec>,
+    options: SparkOptions,
+    job: PathBuf,
+    input: PathBuf,
+    probes: AtomicUsize,
+}
+
+impl SparkRunner {
+    /// Checks the options, writes the driver script into the scratch folder and makes the
+    /// synthetic dataset if the space file asks for one and the folder is empty.
+    pub fn new(spec: Arc<SearchSpec>, options: SparkOptions) -> Result<SparkRunner, Error> {
+        let setup = Error::Setup;
+        let workload = spec.workload.as_ref().ok_or_else(|| {
+            setup(format!(
+                "{}: the spark backend needs a [workload] section (dataset, tasks)",
+                spec.path.display()
+            ))
+        })?;
+        let input = spec.resolve(&workload.dataset);
+        let input = std::path::absolute(&input).unwrap_or(input);
+        if !options.binary.is_file() {
+            return Err(setup(format!(
+                "the cherrypick binary {} does not exist (set CHERRYPICK_BINARY)",
+                options.binary.display()
+            )));
+        }
+        // Check every configuration up front: a bad dimension is the file's fault, not a probe's.
+        for (i, info) in spec.configs.iter().enumerate() {
+            SparkShape::of(info, options.default_executor_memory_mib)
+                .and_then(|_| JobParams::of(&spec, i, String::new()))
+                .map_err(|e| {
+                    setup(format!(
+                        "configuration `{}`: {e}",
+                        spec.space.config(i).name
+                    ))
+                })?;
+        }
+        crate::local::prepare_dataset(&input, workload.generate.as_ref())?;
+        std::fs::create_dir_all(&options.scratch)
+            .map_err(|e| setup(format!("cannot create {}: {e}", options.scratch.display())))?;
+        let scratch = std::path::absolute(&options.scratch).unwrap_or(options.scratch.clone());
+        let job = scratch.join("job.py");
+        std::fs::write(&job, JOB_PY)
+            .map_err(|e| setup(format!("cannot write {}: {e}", job.display())))?;
+        Ok(SparkRunner {
+            spec,
+            options: SparkOptions { scratch, ..options },
+            job,
+            input,
+            probes: AtomicUsize::new(0),
+        })
+    }
+
+    /// The spark-submit command line for configuration `id` writing to `output`.
+    pub fn command(&self, id: ConfigId, output: &Path) -> Result<Vec<String>, String> {
+        let info = &self.spec.configs[id];
+        let shape = SparkShape::of(info, self.options.default_executor_memory_mib)?;
+        let params = JobParams::of(&self.spec, id, self.input.display().to_string())?;
+        let o = &self.options;
+        let mut c = vec![
+            o.spark_submit.display().to_string(),
+            "--master".into(),
+            o.master_url.clone(),
+            "--name".into(),
+            format!("cherrypick {}", self.spec.space.config(id).name),
+            "--total-executor-cores".into(),
+            shape.total_cores().to_string(),
+            "--executor-cores".into(),
+            shape.executor_cores.to_string(),
+            "--executor-memory".into(),
+            format!("{}m", shape.executor_memory_mib),
+            "--driver-memory".into(),
+            format!("{}m", o.driver_memory_mib),
+        ];
+        let mut conf: Vec<(String, String)> = vec![
+            (
+                "spark.default.parallelism".into(),
+                shape.partitions.to_string(),
+            ),
+            // A probe measures one attempt: a failed task fails the probe instead of retrying.
+            ("spark.task.maxFailures".into(), "1".into()),
+            ("spark.ui.showConsoleProgress".into(), "false".into()),
+        ];
+        if let Some(py) = &o.python {
+            conf.push(("spark.pyspark.python".into(), py.display().to_string()));
+            conf.push((
+                "spark.pyspark.driver.python".into(),
+                py.display().to_string(),
+            ));
+        }
+        conf.extend(o.conf.iter().cloned());
+        for (k, v) in conf {
+            c.push("--conf".into());
+            c.push(format!("{k}={v}"));
+        }
+        c.push(self.job.display().to_string());
+        c.extend(params.args(
+            &o.binary.display().to_string(),
+            &output.display().to_string(),
+            shape.partitions,
+        ));
+        Ok(c)
+    }
+
+    async fn app_duration_s(&self, app_id: &str) -> Option<f64> {
+        let base = self.options.master_webui.as_ref()?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .ok()?;
+        let v: serde_json::Value = client
+            .get(format!("{}/json/", base.trim_end_matches('/')))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        v.get("completedapps")?
+            .as_array()?
+            .iter()
+            .find(|a| a.get("id").and_then(|i| i.as_str()) == Some(app_id))?
+            .get("duration")?
+            .as_f64()
+            .map(|ms| ms / 1000.0)
+    }
+}
+
+impl Runner for SparkRunner {
+    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
+        let price = space.config(config).price_per_hour;
+        let true_price = self.spec.configs[config].price_per_hour;
+        let n = self.probes.fetch_add(1, Ordering::SeqCst);
+        let output = self
+            .options
+            .scratch
+            .join(format!("probe-{n:03}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&output);
+        if let Err(e) = std::fs::create_dir_all(&output) {
+            let reason = format!("cannot create {}: {e}", output.display());
+            return Report::new(failed(reason, 0.0, price));
+        }
+        let argv = match self.command(config, &output) {
+            Ok(a) => a,
+            Err(e) => return Report::new(failed(e, 0.0, price)),
+        };
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..]).current_dir(&self.options.scratch);
+        if let Some(py) = &self.options.python {
+            cmd.env("PYSPARK_PYTHON", py);
+        }
+        let keep = self.options.log_bytes;
+        // stdout is small (the driver prints little) and holds the result line: keep it whole
+        // up to a generous bound; stderr is Spark's log: keep its tail. Stopping the driver ends
+        // the application: the master then kills its executors.
+        let limits_keep = Keep {
+            stdout_bytes: keep.max(64 * 1024),
+            stderr_bytes: keep,
+            metrics: false,
+            grace: GRACE,
+        };
+        let done = match process::run(&mut cmd, limits, limits_keep).await {
+            Ok(d) => d,
+            Err(e) => {
+                let reason = format!("could not start {}: {e}", argv[0]);
+                return Report::new(failed(reason, 0.0, price));
+            }
+        };
+        let elapsed = done.elapsed_s;
+        let log = done.log(argv.join(" "), keep);
+        if !self.options.keep_output {
+            let _ = std::fs::remove_dir_all(&output);
+        }
+        let outcome = match done.end {
+            End::TimedOut => timed_out(elapsed, price),
+            End::Interrupted => failed("interrupted by the user".into(), elapsed, price),
+            End::Exited(Err(e)) => failed(format!("waiting for spark-submit: {e}"), elapsed, price),
+            End::Exited(Ok(status)) if !status.success() => failed(
+                format!(
+                    "spark-submit {}: {}",
+                    process::describe_exit(&status),
+                    error_line(&done.stderr.text(), 300)
+                ),
+                elapsed,
+                price,
+            ),
+            End::Exited(Ok(_)) => match parse_driver_output(&done.stdout.text()) {
+                None => failed(
+                    format!("the driver printed no `{}` line", RESULT_PREFIX.trim()),
+                    elapsed,
+                    price,
+                ),
+                Some(r) => {
+                    let mut metrics = r.metrics;
+                    metrics.insert("wall_s".into(), elapsed);
+                    if let Some(d) = match &r.app_id {
+                        Some(id) => self.app_duration_s(id).await,
+                        None => None,
+                    } {
+                        metrics.insert("spark_app_duration_s".into(), d);
+                    }
+                    completed(r.runtime_s, price, true_price, self.spec.objective, metrics)
+                }
+            },
+        };
+        Report::new(outcome).with_log(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pyspark::tests::spec;
+
+    #[test]
+    fn the_command_line_carries_the_shape() {
+        let s = Arc::new(spec(
+            "executors = [2]\nexecutor_cores = [1]\npartitions = [4]",
+        ));
+        let dir = std::env::temp_dir().join(format!("cp-spark-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("flowers/daisy")).unwrap();
+        std::fs::write(dir.join("flowers/daisy/a.jpg"), b"x").unwrap();
+        let mut spec = (*s).clone();
+        spec.path = dir.join("space.toml");
+        let opts = SparkOptions {
+            master_url: "spark://127.0.0.1:7077".into(),
+            spark_submit: "/opt/spark-submit".into(),
+            binary: std::env::current_exe().unwrap(),
+            python: Some("/venv/bin/python".into()),
+            master_webui: None,
+            scratch: dir.join("scratch"),
+            default_executor_memory_mib: 512,
+            driver_memory_mib: 512,
+            conf: vec![("spark.x".into(), "y".into())],
+            log_bytes: 1024,
+            keep_output: false,
+        };
+        let r = SparkRunner::new(Arc::new(spec), opts).unwrap();
+        let c = r.command(0, Path::new("/out")).unwrap().join(" ");
+        assert!(
+            c.starts_with("/opt/spark-submit --master spark://127.0.0.1:7077"),
+            "{c}"
+        );
+        assert!(
+            c.contains("--total-executor-cores 2 --executor-cores 1 --executor-memory 512m"),
+            "{c}"
+        );
+        assert!(c.contains("--conf spark.default.parallelism=4"), "{c}");
+        assert!(c.contains("--conf spark.x=y"), "{c}");
+        assert!(c.contains("job.py --binary "), "{c}");
+        assert_eq!(
+            std::fs::read_to_string(dir.join("scratch/job.py")).unwrap(),
+            JOB_PY
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
