@@ -10,9 +10,10 @@ use experiments::{load, report, DatasetSpec, LoadOptions};
 
 use crate::exit::bad_input;
 
-/// The settings `bo` chooses among by default: each is a principled alternative (see
-/// `optimizer::strategies::ModelSettings::set` for what the keys mean).
-pub const DEFAULT_CANDIDATES: &str = "bo,bo:design=log,bo:features=log,bo:samples=8,bo:features=log:samples=8,bo:noise=0.02,bo:design=log:noise=0.02,bo:failed=worst,bo:explore=none,bo:design=log:explore=none";
+/// The settings `bo`'s defaults were chosen among (keys in
+/// `optimizer::strategies::ModelSettings::set`): the previous default (`design=model`, PI switch
+/// below 5% EI) and variants of it; `bo` itself is the one chosen on all shared workloads.
+pub const DEFAULT_CANDIDATES: &str = "bo:design=model:explore=0.05,bo,bo:design=model:explore=0.05:features=log,bo:design=model:explore=0.05:samples=8,bo:design=model:explore=0.05:features=log:samples=8,bo:design=model:explore=0.05:noise=0.02,bo:explore=0.05,bo:explore=0.05:noise=0.02,bo:design=model:explore=0.05:failed=worst,bo:design=model:explore=none";
 
 #[derive(clap::Args)]
 pub struct Args {
