@@ -35,10 +35,22 @@ fn dir(name: &str) -> PathBuf {
 }
 
 fn search(d: &Path, journal: &Path, sleep: &str, extra: &[&str]) -> Command {
+    search_with_timeout(d, journal, sleep, "30", extra)
+}
+
+/// [`search`] with another probe time limit: the jobs report runtimes of 380 s and more, so with
+/// 30 s every probe times out and nothing is feasible.
+fn search_with_timeout(
+    d: &Path,
+    journal: &Path,
+    sleep: &str,
+    timeout: &str,
+    extra: &[&str],
+) -> Command {
     std::fs::write(d.join("space.toml"), space_file(sleep)).unwrap();
     let mut c = Command::new(BIN);
     c.args(["search", "--backend", "command", "--seed", "3"])
-        .args(["--probe-timeout", "30"])
+        .args(["--probe-timeout", timeout])
         .arg("--space")
         .arg(d.join("space.toml"))
         .arg("--journal")
@@ -220,10 +232,12 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
 fn replay_of_a_journal_goes_as_far_as_the_search_did_without_its_stop_rule() {
     let d = dir("nostop");
     let stopped = d.join("stopped.jsonl");
-    let o = search(
+    // Probes must complete: no stop rule fires before something feasible is found.
+    let o = search_with_timeout(
         &d,
         &stopped,
         "0",
+        "5000",
         &["--strategy", "cherrypick", "--budget", "14"],
     )
     .output()
@@ -235,10 +249,11 @@ fn replay_of_a_journal_goes_as_far_as_the_search_did_without_its_stop_rule() {
         "the stop rule must fire for this test to mean anything"
     );
     let all = d.join("all.jsonl");
-    let o = search(
+    let o = search_with_timeout(
         &d,
         &all,
         "0",
+        "5000",
         &["--strategy", "cherrypick", "--budget", "14", "--no-stop"],
     )
     .output()

@@ -8,3 +8,48 @@ pub mod replay;
 pub mod search;
 pub mod tune;
 pub mod workload;
+
+use crate::exit::bad_input;
+
+/// Every strategy, in the order the reports list them.
+const DEFAULT_STRATEGIES: &str = "cherrypick,bo,random,grid,coordinate";
+
+/// The strategies to run: the explicit list (every name must exist), or every strategy the
+/// optimiser provides now (those it does not know yet are skipped with a note).
+pub fn strategy_list(
+    explicit: Option<&str>,
+    space: &std::sync::Arc<optimizer::Space>,
+) -> anyhow::Result<Vec<String>> {
+    let opts = optimizer::StrategyOptions::default();
+    match explicit {
+        Some(list) => {
+            let names: Vec<String> = list
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if names.is_empty() {
+                return Err(bad_input(anyhow::anyhow!("--strategies names no strategy")));
+            }
+            for n in &names {
+                optimizer::build_strategy(n, space.clone(), &opts).map_err(bad_input)?;
+            }
+            Ok(names)
+        }
+        None => {
+            let mut names = Vec::new();
+            for n in DEFAULT_STRATEGIES.split(',') {
+                match optimizer::build_strategy(n, space.clone(), &opts) {
+                    Ok(_) => names.push(n.to_string()),
+                    Err(_) => {
+                        eprintln!("note: strategy `{n}` is not available in this build; skipped")
+                    }
+                }
+            }
+            if names.is_empty() {
+                return Err(bad_input(anyhow::anyhow!("no strategy is available")));
+            }
+            Ok(names)
+        }
+    }
+}

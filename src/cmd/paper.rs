@@ -60,9 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .map_err(bad_input)?;
     let space = &dataset.workloads[0].space;
     let strategies = match args.strategies.as_deref() {
-        Some(list) => super::compare::strategy_list(Some(list), space)?,
+        Some(list) => super::strategy_list(Some(list), space)?,
         None => {
-            let all = super::compare::strategy_list(None, space)?;
+            let all = super::strategy_list(None, space)?;
             ["cherrypick", "bo", "random"]
                 .iter()
                 .filter(|s| all.iter().any(|a| a == *s))

@@ -82,11 +82,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Err(bad_input(anyhow::anyhow!("the datasets hold no workload")));
     };
     let space = &first.space;
-    let candidates = crate::cmd::compare::strategy_list(Some(&args.candidates), space)?;
+    let candidates = super::strategy_list(Some(&args.candidates), space)?;
     let baselines = if args.baselines.trim().is_empty() {
         Vec::new()
     } else {
-        crate::cmd::compare::strategy_list(Some(&args.baselines), space)?
+        super::strategy_list(Some(&args.baselines), space)?
     };
     let options = TuneOptions {
         candidates,
