@@ -257,28 +257,14 @@ fn kernel_matrix(data: &GpData, hyper: &Hyper) -> (DMatrix<f64>, Vec<f64>) {
 pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec<f64>), GpError> {
     let n = data.len();
     let d = data.dim();
-    if hyper.log_length_scales.len() != d {
-        return Err(GpError::Shape {
-            got: hyper.log_length_scales.len(),
-            want: d,
-        });
-    }
-    let (kf, r) = kernel_matrix(data, hyper);
+    let Factor {
+        kf,
+        r,
+        chol,
+        alpha,
+        lml,
+    } = factorise(data, hyper)?;
     let noise = hyper.log_noise_var.exp();
-    let mut k = kf.clone();
-    for i in 0..n {
-        k[(i, i)] += noise;
-    }
-    let (chol, _) = cholesky_jitter(k)?;
-    let alpha = chol.solve(&data.y);
-    let log_det: f64 = chol
-        .l_dirty()
-        .diagonal()
-        .iter()
-        .map(|v| v.ln())
-        .sum::<f64>()
-        * 2.0;
-    let lml = -0.5 * data.y.dot(&alpha) - 0.5 * log_det - 0.5 * n as f64 * LN_2PI;
 
     // dL/dtheta = 0.5 tr(W dK/dtheta), W = alpha alpha^T - K^-1 (symmetric).
     let kinv = chol.inverse();
@@ -339,15 +325,34 @@ pub(crate) fn free_parameters(data: &GpData, config: &GpConfig) -> (Bounds, Opti
 /// Log marginal likelihood of the standardised targets, without the gradient (a Cholesky and
 /// one solve: what a sampler needs at each of its many evaluations).
 pub fn log_marginal_likelihood_value(data: &GpData, hyper: &Hyper) -> Result<f64, GpError> {
+    factorise(data, hyper).map(|f| f.lml)
+}
+
+/// The training covariance under `hyper`, factorised, with what the likelihood and the
+/// posterior need from it.
+struct Factor {
+    /// Kernel matrix without noise.
+    kf: DMatrix<f64>,
+    /// Scaled distances, `r[i * n + j]`.
+    r: Vec<f64>,
+    chol: Cholesky<f64, Dyn>,
+    /// K^-1 y.
+    alpha: DVector<f64>,
+    lml: f64,
+}
+
+fn factorise(data: &GpData, hyper: &Hyper) -> Result<Factor, GpError> {
+    let n = data.len();
     if hyper.log_length_scales.len() != data.dim() {
         return Err(GpError::Shape {
             got: hyper.log_length_scales.len(),
             want: data.dim(),
         });
     }
-    let (mut k, _) = kernel_matrix(data, hyper);
+    let (kf, r) = kernel_matrix(data, hyper);
     let noise = hyper.log_noise_var.exp();
-    for i in 0..data.len() {
+    let mut k = kf.clone();
+    for i in 0..n {
         k[(i, i)] += noise;
     }
     let (chol, _) = cholesky_jitter(k)?;
@@ -359,7 +364,14 @@ pub fn log_marginal_likelihood_value(data: &GpData, hyper: &Hyper) -> Result<f64
         .map(|v| v.ln())
         .sum::<f64>()
         * 2.0;
-    Ok(-0.5 * data.y.dot(&alpha) - 0.5 * log_det - 0.5 * data.len() as f64 * LN_2PI)
+    let lml = -0.5 * data.y.dot(&alpha) - 0.5 * log_det - 0.5 * n as f64 * LN_2PI;
+    Ok(Factor {
+        kf,
+        r,
+        chol,
+        alpha,
+        lml,
+    })
 }
 
 /// Bounds in log space for each entry of the hyper-parameter vector being optimised.
@@ -495,15 +507,9 @@ pub struct FittedGp {
 impl FittedGp {
     /// Conditions the GP on `data` with the given hyper-parameters (no fitting).
     pub fn condition(data: GpData, hyper: Hyper) -> Result<FittedGp, GpError> {
-        let (lml, _) = log_marginal_likelihood(&data, &hyper)?;
-        let (kf, _) = kernel_matrix(&data, &hyper);
-        let mut k = kf;
-        let noise = hyper.log_noise_var.exp();
-        for i in 0..data.len() {
-            k[(i, i)] += noise;
-        }
-        let (chol, _) = cholesky_jitter(k)?;
-        let alpha = chol.solve(&data.y);
+        let Factor {
+            chol, alpha, lml, ..
+        } = factorise(&data, &hyper)?;
         Ok(FittedGp {
             data,
             hyper,
