@@ -105,6 +105,9 @@ impl Optimizer for Timed {
     fn history(&self) -> &History {
         self.inner.history()
     }
+    fn stop_detail(&self) -> Option<String> {
+        self.inner.stop_detail()
+    }
 }
 
 /// Collects probes and their expected improvement.

@@ -154,11 +154,12 @@ pub async fn drive<R: Runner>(
         if proposal.stop && stop_fired_at.is_none() {
             stop_fired_at = Some(told);
             if options.honour_stop {
-                let detail = match proposal.expected_improvement {
-                    Some(ei) => {
+                let detail = match (optimizer.stop_detail(), proposal.expected_improvement) {
+                    (Some(d), _) => format!("{d} after {told} runs"),
+                    (None, Some(ei)) => {
                         format!("expected improvement {:.2}% after {told} runs", ei * 100.0)
                     }
-                    None => format!("after {told} runs"),
+                    (None, None) => format!("after {told} runs"),
                 };
                 break Termination::StopRule { detail };
             }

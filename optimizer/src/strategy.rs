@@ -29,6 +29,11 @@ pub trait Optimizer: Send {
     /// Records the outcome of `config`. A `config` outside the strategy's space is ignored.
     fn tell(&mut self, config: ConfigId, outcome: Outcome);
     fn history(&self) -> &History;
+    /// What the strategy's stop rule measured at the last `ask` (for the message that ends a
+    /// search), when it has one.
+    fn stop_detail(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Why a search ended.

@@ -43,6 +43,8 @@ pub struct ModelStrategy {
     /// State of the stop rule's own sampling chain (see [`ModelSettings::stop_samples`]).
     stop_chain: Option<Hyper>,
     stop_rng: Rng,
+    /// What the stop rule measured at the last ask.
+    stop_detail: String,
 }
 
 /// Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
@@ -76,6 +78,7 @@ impl ModelStrategy {
             stop_rng: Rng::derive(options.seed, 0x7374_6f70),
             warm: None,
             stop_chain: None,
+            stop_detail: String::new(),
             settings,
             space,
         }
@@ -327,7 +330,14 @@ impl Optimizer for ModelStrategy {
             StopRule::EiBelow {
                 threshold,
                 min_runs,
-            } => self.history.len() >= min_runs && ei_log < threshold,
+            } => {
+                self.stop_detail = format!(
+                    "expected improvement {:.2}% < {:.0}%",
+                    ei_log.exp_m1() * 100.0,
+                    threshold.exp_m1() * 100.0
+                );
+                self.history.len() >= min_runs && ei_log < threshold
+            }
             StopRule::LikelyBest {
                 margin,
                 prob,
@@ -337,14 +347,24 @@ impl Optimizer for ModelStrategy {
                     let target = best + (1.0 - margin).ln();
                     // The point model's probability first: hyper-parameter samples widen the
                     // uncertainty, so they are drawn only to confirm a stop it would call.
-                    prob_any_below(&preds, target) < prob
-                        && match (self.settings.stop_samples, models.first()) {
-                            (n, Some(gp)) if n > 0 && self.settings.hyper == HyperMode::Point => {
+                    let mut p = prob_any_below(&preds, target);
+                    if p < prob {
+                        if let (n, Some(gp)) = (self.settings.stop_samples, models.first()) {
+                            if n > 0 && self.settings.hyper == HyperMode::Point {
                                 let sampled = self.sampled_predictions(gp, n, &candidates);
-                                sampled.is_empty() || prob_any_below(&sampled, target) < prob
+                                if !sampled.is_empty() {
+                                    p = prob_any_below(&sampled, target);
+                                }
                             }
-                            _ => true,
                         }
+                    }
+                    self.stop_detail = format!(
+                        "chance of an untried configuration over {:.0}% cheaper {:.1}% < {:.0}%",
+                        margin * 100.0,
+                        p * 100.0,
+                        prob * 100.0
+                    );
+                    p < prob
                 }
             }
         };
@@ -361,6 +381,10 @@ impl Optimizer for ModelStrategy {
 
     fn history(&self) -> &History {
         &self.history
+    }
+
+    fn stop_detail(&self) -> Option<String> {
+        (!self.stop_detail.is_empty()).then(|| self.stop_detail.clone())
     }
 }
 
