@@ -193,9 +193,7 @@ impl Space {
                         _ => None,
                     })
                     .collect();
-                let min = xs.iter().cloned().fold(f64::INFINITY, f64::min);
-                let max = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                *log = min > 0.0 && max / min >= 4.0;
+                *log = spans_a_log_scale(&xs);
             }
         }
     }
@@ -216,14 +214,12 @@ impl Space {
             match &d.kind {
                 Kind::Numeric { log } => {
                     let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
-                    let min = raw.iter().cloned().fold(f64::INFINITY, f64::min);
-                    let max = raw.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-                    let use_log = *log || (!declared && min > 0.0 && max / min >= 4.0);
+                    let use_log = *log || (!declared && spans_a_log_scale(&raw));
                     let t: Vec<f64> = raw
                         .iter()
                         .map(|x| if use_log { x.ln() } else { *x })
                         .collect();
-                    if min > 0.0 && distinct(&raw) >= 3 {
+                    if raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3 {
                         amounts.push(raw.iter().map(|x| x.ln()).collect());
                     }
                     push_scaled(&mut out, &t, declared);
@@ -375,6 +371,14 @@ fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) {
             row.push(0.5);
         }
     }
+}
+
+/// Whether positive values span a ratio of 4 or more: the rule that puts a dimension on a log
+/// scale, for [`Space::auto_log`] and [`Features::LogAuto`] alike.
+fn spans_a_log_scale(xs: &[f64]) -> bool {
+    let min = xs.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    min > 0.0 && max / min >= 4.0
 }
 
 fn distinct(xs: &[f64]) -> usize {
