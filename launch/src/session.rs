@@ -211,6 +211,7 @@ pub fn run<R: Runner + Sync>(
             timeout: settings.probe_timeout,
             interrupt: Some(interrupt.clone()),
         },
+        parallel: 1,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use crate::journal::ProbeLog;
@@ -109,6 +110,8 @@ pub struct DriveOptions {
     /// Runtime limit of the job (objective constraint); the best configuration must meet it.
     pub max_runtime_s: Option<f64>,
     pub limits: ProbeLimits,
+    /// Probes in flight at once (0 and 1 both mean one after another).
+    pub parallel: usize,
 }
 
 /// What a drive produced.
@@ -124,6 +127,14 @@ pub struct SearchResult {
 }
 
 /// Drives `optimizer` with `runner` until a termination condition holds.
+///
+/// With [`DriveOptions::parallel`] above 1, up to that many probes run at once: whenever one
+/// finishes it is told and the next is asked. The budget counts launched probes; the spend check
+/// before a launch counts what was billed plus the worst case of every probe still running (a
+/// proposal that does not fit waits for a running probe to finish, and the search ends only when
+/// it does not fit with nothing running); once any end condition holds nothing new is launched, and probes in flight are waited for and
+/// told (they are paid for). Observers see `on_outcome` in completion order, each with the
+/// index of its launch. With `parallel` 1 this is the sequential loop: ask, run, tell.
 pub async fn drive<R: Runner>(
     space: &Space,
     optimizer: &mut dyn Optimizer,
@@ -131,63 +142,103 @@ pub async fn drive<R: Runner>(
     options: &DriveOptions,
     observers: &mut [&mut dyn Observer],
 ) -> SearchResult {
+    let parallel = options.parallel.max(1);
     let mut stop_fired_at = None;
     // Probes told before this drive (a resumed search's journal) were billed what they record.
     let mut spent = optimizer.history().total_spend();
-    let termination = loop {
-        let told = optimizer.history().len();
-        if let Some(flag) = &options.limits.interrupt {
-            if flag.load(Ordering::SeqCst) {
-                break Termination::Interrupted;
+    let mut launched = optimizer.history().len();
+    let mut in_flight = Vec::with_capacity(parallel);
+    let mut ended: Option<Termination> = None;
+    let mut held: Option<Proposal> = None;
+    loop {
+        while ended.is_none() && in_flight.len() < parallel {
+            if interrupted(&options.limits) {
+                ended = Some(Termination::Interrupted);
+                break;
             }
-        }
-        if let Some(budget) = options.budget {
-            if told >= budget {
-                break Termination::Budget {
-                    evaluations: budget,
-                };
+            if let Some(budget) = options.budget {
+                if launched >= budget {
+                    ended = Some(Termination::Budget {
+                        evaluations: budget,
+                    });
+                    break;
+                }
             }
-        }
-        let Some(proposal) = optimizer.ask() else {
-            break Termination::SpaceExhausted;
-        };
-        if proposal.stop && stop_fired_at.is_none() {
-            stop_fired_at = Some(told);
-            if options.honour_stop {
-                let detail = match (optimizer.stop_detail(), proposal.expected_improvement) {
-                    (Some(d), _) => format!("{d} after {told} runs"),
-                    (None, Some(ei)) => {
-                        format!("expected improvement {:.2}% after {told} runs", ei * 100.0)
+            // A proposal held back by the spend limit goes first once a probe has finished.
+            let proposal = match held.take() {
+                Some(p) => p,
+                None => {
+                    let Some(proposal) = optimizer.ask() else {
+                        ended = Some(Termination::SpaceExhausted);
+                        break;
+                    };
+                    let told = optimizer.history().len();
+                    if proposal.stop && stop_fired_at.is_none() {
+                        stop_fired_at = Some(told);
+                        if options.honour_stop {
+                            ended = Some(Termination::StopRule {
+                                detail: stop_detail(&*optimizer, &proposal, told),
+                            });
+                            break;
+                        }
                     }
-                    (None, None) => format!("after {told} runs"),
-                };
-                break Termination::StopRule { detail };
-            }
-        }
-        if let Some(limit) = options.max_spend_usd {
+                    proposal
+                }
+            };
             let worst = runner.worst_case_usd(space, proposal.config, &options.limits);
-            if spent + worst > limit {
-                break Termination::SpendLimit {
-                    spent_usd: spent,
-                    limit_usd: limit,
-                };
+            if let Some(limit) = options.max_spend_usd {
+                let running: f64 = in_flight.iter().map(|(_, _, worst, _)| worst).sum();
+                if spent + running + worst > limit {
+                    // While probes run, their worst case may not happen: wait for one and
+                    // check again. With nothing running the limit really is reached.
+                    if in_flight.is_empty() {
+                        ended = Some(Termination::SpendLimit {
+                            spent_usd: spent,
+                            limit_usd: limit,
+                        });
+                    } else {
+                        held = Some(proposal);
+                    }
+                    break;
+                }
             }
+            for o in observers.iter_mut() {
+                o.on_launch(launched, &proposal);
+            }
+            let probe = Box::pin(runner.run(space, proposal.config, &options.limits));
+            in_flight.push((launched, proposal, worst, probe));
+            launched += 1;
         }
-        for o in observers.iter_mut() {
-            o.on_launch(told, &proposal);
+        if in_flight.is_empty() {
+            break;
         }
-        let report = runner.run(space, proposal.config, &options.limits).await;
+        let (slot, report) = std::future::poll_fn(|cx| {
+            for (slot, (_, _, _, probe)) in in_flight.iter_mut().enumerate() {
+                if let Poll::Ready(report) = probe.as_mut().poll(cx) {
+                    return Poll::Ready((slot, report));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let (index, proposal, _, _) = in_flight.remove(slot);
         // A probe that did not complete after the user pressed Ctrl-C was (or may have been)
         // aborted by it: it did not finish, so it is neither told nor recorded, and a resumed
         // search runs it again. A probe that completed meanwhile is kept.
         if interrupted(&options.limits) && !matches!(report.outcome, Outcome::Completed { .. }) {
-            break Termination::Interrupted;
+            ended = Some(Termination::Interrupted);
+            continue;
         }
         spent += report.billed_usd;
         optimizer.tell(proposal.config, report.outcome.clone());
         for o in observers.iter_mut() {
-            o.on_outcome(told, &proposal, &report);
+            o.on_outcome(index, &proposal, &report);
         }
+    }
+    let termination = match ended {
+        Some(_) if interrupted(&options.limits) => Termination::Interrupted,
+        Some(t) => t,
+        None => Termination::SpaceExhausted,
     };
     let history = optimizer.history();
     let result = SearchResult {
@@ -201,6 +252,15 @@ pub async fn drive<R: Runner>(
         o.on_finish(&result);
     }
     result
+}
+
+/// What a stop rule that fired at an ask measured, for the search's end message.
+fn stop_detail(optimizer: &dyn Optimizer, proposal: &Proposal, told: usize) -> String {
+    match (optimizer.stop_detail(), proposal.expected_improvement) {
+        (Some(d), _) => format!("{d} after {told} runs"),
+        (None, Some(ei)) => format!("expected improvement {:.2}% after {told} runs", ei * 100.0),
+        (None, None) => format!("after {told} runs"),
+    }
 }
 
 fn interrupted(limits: &ProbeLimits) -> bool {
@@ -238,5 +298,263 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
             Poll::Ready(v) => return v,
             Poll::Pending => std::thread::park(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::VirtualClock;
+    use crate::space::{Config, Dimension, Kind, Value};
+    use crate::strategies::Grid;
+
+    /// Configuration i runs `durations[i]` simulated seconds at 36 USD/h (1 cent a second).
+    fn space(durations: &[f64]) -> Arc<Space> {
+        let dims = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs = (0..durations.len())
+            .map(|i| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(i as f64)],
+                price_per_hour: 36.0,
+            })
+            .collect();
+        Arc::new(Space::new(dims, configs).unwrap())
+    }
+
+    struct Clocked<'a> {
+        clock: &'a VirtualClock,
+        durations: Vec<f64>,
+    }
+
+    impl Runner for Clocked<'_> {
+        fn run(
+            &self,
+            space: &Space,
+            config: ConfigId,
+            _limits: &ProbeLimits,
+        ) -> impl Future<Output = Report> + Send {
+            let runtime_s = self.durations[config];
+            let cost_usd = space.config(config).price_per_hour * runtime_s / 3600.0;
+            let done = self.clock.sleep(runtime_s);
+            async move {
+                done.await;
+                Report::new(Outcome::Completed {
+                    runtime_s,
+                    cost_usd,
+                    metrics: Default::default(),
+                })
+            }
+        }
+    }
+
+    /// Launch and finish times, and the most probes in flight at once.
+    #[derive(Default)]
+    struct Timeline<'a> {
+        clock: Option<&'a VirtualClock>,
+        launches: Vec<(usize, ConfigId, f64)>,
+        finishes: Vec<(usize, ConfigId, f64)>,
+        most_in_flight: usize,
+    }
+
+    impl Observer for Timeline<'_> {
+        fn on_launch(&mut self, index: usize, proposal: &Proposal) {
+            let now = self.clock.map_or(0.0, VirtualClock::now);
+            self.launches.push((index, proposal.config, now));
+            let running = self.launches.len() - self.finishes.len();
+            self.most_in_flight = self.most_in_flight.max(running);
+        }
+        fn on_outcome(&mut self, index: usize, proposal: &Proposal, _report: &Report) {
+            let now = self.clock.map_or(0.0, VirtualClock::now);
+            self.finishes.push((index, proposal.config, now));
+        }
+    }
+
+    /// (launch or finish index, configuration, simulated time) of each event.
+    type Events = Vec<(usize, ConfigId, f64)>;
+
+    /// The result, the launches, the finishes and the most probes in flight at once.
+    fn run(
+        durations: &[f64],
+        optimizer: &mut dyn Optimizer,
+        options: &DriveOptions,
+    ) -> (SearchResult, Events, Events, usize) {
+        let clock = VirtualClock::new();
+        let space = space(durations);
+        let runner = Clocked {
+            clock: &clock,
+            durations: durations.to_vec(),
+        };
+        let mut timeline = Timeline {
+            clock: Some(&clock),
+            ..Default::default()
+        };
+        let result = block_on(drive(
+            &space,
+            optimizer,
+            &runner,
+            options,
+            &mut [&mut timeline],
+        ));
+        (
+            result,
+            timeline.launches,
+            timeline.finishes,
+            timeline.most_in_flight,
+        )
+    }
+
+    #[test]
+    fn parallel_probes_are_told_as_they_finish_and_the_next_is_launched_at_once() {
+        let durations = [50.0, 10.0, 30.0, 20.0, 40.0, 5.0];
+        let options = DriveOptions {
+            parallel: 3,
+            ..Default::default()
+        };
+        let mut grid = Grid::new(space(&durations));
+        let (result, launches, finishes, most) = run(&durations, &mut grid, &options);
+        assert_eq!(most, 3);
+        assert_eq!(result.termination, Termination::SpaceExhausted);
+        assert_eq!(result.evaluations, 6);
+        let launched_at: Vec<(ConfigId, f64)> = launches.iter().map(|l| (l.1, l.2)).collect();
+        assert_eq!(
+            launched_at,
+            [
+                (0, 0.0),
+                (1, 0.0),
+                (2, 0.0),
+                (3, 10.0),
+                (4, 30.0),
+                (5, 30.0)
+            ]
+        );
+        // Completion order, each with its launch index; the tie at 30 s goes to the first launched.
+        let done: Vec<(usize, ConfigId, f64)> = finishes;
+        assert_eq!(
+            done,
+            [
+                (1, 1, 10.0),
+                (2, 2, 30.0),
+                (3, 3, 30.0),
+                (5, 5, 35.0),
+                (0, 0, 50.0),
+                (4, 4, 70.0)
+            ]
+        );
+        let told: Vec<ConfigId> = grid
+            .history()
+            .observations()
+            .iter()
+            .map(|o| o.config)
+            .collect();
+        assert_eq!(told, [1, 2, 3, 5, 0, 4]);
+
+        // One at a time is the sequential loop: catalogue order, 155 s end to end.
+        let mut grid = Grid::new(space(&durations));
+        let (result, _, finishes, most) = run(&durations, &mut grid, &DriveOptions::default());
+        assert_eq!(most, 1);
+        assert_eq!(result.evaluations, 6);
+        assert_eq!(finishes.last().map(|f| f.2), Some(155.0));
+        let order: Vec<ConfigId> = finishes.iter().map(|f| f.1).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn the_budget_counts_launched_probes_and_every_one_in_flight_is_told() {
+        let durations = [50.0, 10.0, 30.0, 20.0, 40.0, 5.0];
+        let options = DriveOptions {
+            parallel: 4,
+            budget: Some(5),
+            ..Default::default()
+        };
+        let mut grid = Grid::new(space(&durations));
+        let (result, launches, finishes, _) = run(&durations, &mut grid, &options);
+        assert_eq!(launches.len(), 5);
+        assert_eq!(finishes.len(), 5);
+        assert_eq!(result.evaluations, 5);
+        assert_eq!(result.termination, Termination::Budget { evaluations: 5 });
+    }
+
+    #[test]
+    fn the_spend_check_counts_the_worst_case_of_every_probe_in_flight() {
+        // 100 s limit at 1 cent a second: each probe may cost 1 USD before it ends.
+        let durations = [10.0; 6];
+        let options = |cap: f64| DriveOptions {
+            parallel: 3,
+            max_spend_usd: Some(cap),
+            limits: ProbeLimits {
+                timeout: Some(Duration::from_secs(100)),
+                interrupt: None,
+            },
+            ..Default::default()
+        };
+        // Two in flight are a possible 2 USD; a third could pass 2.5 USD, so it waits for one of
+        // them to finish (0.1 USD billed) and goes next.
+        let mut grid = Grid::new(space(&durations));
+        let (result, launches, _, most) = run(&durations, &mut grid, &options(2.5));
+        assert_eq!(most, 2);
+        assert_eq!(launches.len(), 6);
+        assert_eq!(result.evaluations, 6);
+        assert_eq!(result.termination, Termination::SpaceExhausted);
+        assert!((result.spent_usd - 0.6).abs() < 1e-9);
+        // Below one probe's worst case, nothing is launched at all.
+        let mut grid = Grid::new(space(&durations));
+        let (result, launches, _, _) = run(&durations, &mut grid, &options(0.5));
+        assert!(launches.is_empty());
+        assert!(matches!(result.termination, Termination::SpendLimit { .. }));
+        // 1.45 USD: one at a time, and the search ends once even one could pass it.
+        let mut grid = Grid::new(space(&durations));
+        let (result, _, _, most) = run(&durations, &mut grid, &options(1.45));
+        assert_eq!(most, 1);
+        assert_eq!(result.evaluations, 5);
+        assert!(matches!(result.termination, Termination::SpendLimit { .. }));
+    }
+
+    /// Grid order, with the stop rule firing at the `stop_at`-th ask (1-based).
+    struct StopsAt {
+        grid: Grid,
+        asks: usize,
+        stop_at: usize,
+    }
+
+    impl Optimizer for StopsAt {
+        fn name(&self) -> &str {
+            "stops-at"
+        }
+        fn ask(&mut self) -> Option<Proposal> {
+            self.asks += 1;
+            let mut p = self.grid.ask()?;
+            p.stop = self.asks >= self.stop_at;
+            Some(p)
+        }
+        fn tell(&mut self, config: ConfigId, outcome: Outcome) {
+            self.grid.tell(config, outcome)
+        }
+        fn history(&self) -> &crate::outcome::History {
+            self.grid.history()
+        }
+    }
+
+    #[test]
+    fn a_stop_rule_launches_nothing_new_and_probes_in_flight_finish_and_are_told() {
+        let durations = [50.0, 10.0, 30.0, 20.0, 40.0, 5.0];
+        let options = DriveOptions {
+            parallel: 3,
+            honour_stop: true,
+            ..Default::default()
+        };
+        let mut s = StopsAt {
+            grid: Grid::new(space(&durations)),
+            asks: 0,
+            stop_at: 4,
+        };
+        let (result, launches, finishes, _) = run(&durations, &mut s, &options);
+        assert_eq!(launches.len(), 3);
+        assert_eq!(finishes.len(), 3, "every probe in flight was told");
+        assert!(matches!(result.termination, Termination::StopRule { .. }));
+        // The rule fired when the first probe (10 s) had been told.
+        assert_eq!(result.stop_fired_at, Some(1));
     }
 }

@@ -2,6 +2,7 @@
 //! search strategies behind one ask/tell trait, stop rules, and the search driver.
 
 pub mod acquisition;
+pub mod clock;
 pub mod driver;
 pub mod gp;
 pub mod journal;
@@ -13,6 +14,7 @@ pub mod space;
 pub mod strategies;
 pub mod strategy;
 
+pub use clock::VirtualClock;
 pub use driver::{
     block_on, drive, worst_case_cost, DriveOptions, Observer, ProbeLimits, Report, Runner,
     SearchResult,
