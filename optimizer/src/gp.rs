@@ -172,6 +172,40 @@ impl GpData {
     pub fn y_sd(&self) -> f64 {
         self.y_sd
     }
+    /// The same data with `x`/`y` (raw target units) appended, standardised with this data's
+    /// mean and scale so hyper-parameters fitted on it keep their meaning.
+    pub fn with_points(&self, x: &[Vec<f64>], y: &[f64]) -> Result<GpData, GpError> {
+        let d = self.dim();
+        for (row, (xi, yi)) in x.iter().zip(y).enumerate() {
+            if xi.len() != d {
+                return Err(GpError::Shape {
+                    got: xi.len(),
+                    want: d,
+                });
+            }
+            if !yi.is_finite() || xi.iter().any(|v| !v.is_finite()) {
+                return Err(GpError::NonFinite {
+                    row: self.len() + row,
+                });
+            }
+        }
+        let rows: Vec<Vec<f64>> = (0..self.len())
+            .map(|i| self.x.row(i).iter().copied().collect())
+            .chain(x.iter().cloned())
+            .collect();
+        let raw: Vec<f64> = self
+            .y
+            .iter()
+            .map(|v| self.y_mean + self.y_sd * v)
+            .chain(y.iter().copied())
+            .collect();
+        let mut data = GpData::new(&rows, &raw)?;
+        data.y_mean = self.y_mean;
+        data.y_sd = self.y_sd;
+        data.y =
+            DVector::from_iterator(raw.len(), raw.iter().map(|v| (v - self.y_mean) / self.y_sd));
+        Ok(data)
+    }
     /// Converts a noise variance in raw target units to standardised units.
     pub fn noise_to_standard(&self, var: f64) -> f64 {
         var / (self.y_sd * self.y_sd)
@@ -604,6 +638,33 @@ impl FittedGp {
         FittedGp::condition(data, hyper)
     }
 
+    /// This GP with its own posterior mean at `xs` added as observations, hyper-parameters
+    /// unchanged (the "kriging believer"): what the model will think once probes in flight come
+    /// back as it expects. Their variance collapses, so an acquisition computed on it looks
+    /// elsewhere.
+    pub fn believing(&self, xs: &[Vec<f64>]) -> Result<FittedGp, GpError> {
+        if xs.is_empty() {
+            return Ok(self.clone());
+        }
+        let refs: Vec<&[f64]> = xs.iter().map(Vec::as_slice).collect();
+        let means: Vec<f64> = self
+            .predict_many(&refs)
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        self.told(xs, &means)
+    }
+
+    /// This GP with `xs` observed at `ys` (raw target units), hyper-parameters unchanged.
+    pub fn told(&self, xs: &[Vec<f64>], ys: &[f64]) -> Result<FittedGp, GpError> {
+        FittedGp::condition(self.data.with_points(xs, ys)?, self.hyper.clone())
+    }
+
+    /// The largest training target, in raw units.
+    pub fn max_target(&self) -> f64 {
+        self.data.y_mean + self.data.y_sd * self.data.y.max()
+    }
+
     pub fn hyper(&self) -> &Hyper {
         &self.hyper
     }
@@ -683,6 +744,43 @@ mod tests {
             .map(|p| (3.0 * p[0]).sin() + p.iter().skip(1).map(|v| 0.3 * v).sum::<f64>())
             .collect();
         (x, y)
+    }
+
+    #[test]
+    fn believing_keeps_the_mean_and_collapses_the_variance_where_probes_are_in_flight() {
+        let (x, y) = toy(10, 2, 3);
+        let data = GpData::new(&x, &y).unwrap();
+        let h = Hyper {
+            log_length_scales: vec![-1.0, -0.5],
+            log_signal_var: 0.0,
+            log_noise_var: -6.0,
+        };
+        let gp = FittedGp::condition(data, h).unwrap();
+        let pending = vec![vec![0.33, 0.71], vec![0.9, 0.1]];
+        let believed = gp.believing(&pending).unwrap();
+        assert_eq!(believed.data().len(), 12);
+        assert_eq!(
+            believed.data().y_sd(),
+            gp.data().y_sd(),
+            "standardisation kept"
+        );
+        for p in &pending {
+            let (m0, v0) = gp.predict(p);
+            let (m1, v1) = believed.predict(p);
+            assert!(
+                (m0 - m1).abs() < 1e-3 * (1.0 + m0.abs()),
+                "mean {m0} became {m1}"
+            );
+            assert!(v1 < 0.1 * v0, "variance {v0} only fell to {v1}");
+        }
+        // The training points themselves are still predicted as before.
+        for xi in &x {
+            let (a, _) = gp.predict(xi);
+            let (b, _) = believed.predict(xi);
+            assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()));
+        }
+        assert!(gp.believing(&[]).unwrap().data().len() == 10);
+        assert!(gp.believing(&[vec![f64::NAN, 0.0]]).is_err());
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub use crate::space::Features;
 pub use coordinate::CoordinateDescent;
 pub use model::ModelStrategy;
 pub use settings::{
-    Acquisition, FailedRuns, HyperMode, ModelSettings, SettingError, StopRule, Target,
+    Acquisition, FailedRuns, HyperMode, ModelSettings, PendingRuns, SettingError, StopRule, Target,
 };
 pub use simple::{Grid, RandomSearch};
 

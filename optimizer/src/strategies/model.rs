@@ -20,7 +20,9 @@ use crate::sobol::sobol_points;
 use crate::space::{ConfigId, Space};
 use crate::strategy::{Optimizer, Proposal};
 
-use super::settings::{Acquisition, FailedRuns, HyperMode, ModelSettings, StopRule, Target};
+use super::settings::{
+    Acquisition, FailedRuns, HyperMode, ModelSettings, PendingRuns, StopRule, Target,
+};
 use super::StrategyOptions;
 
 /// A GP-EI strategy over a finite catalogue.
@@ -179,6 +181,7 @@ impl ModelStrategy {
         gp: &FittedGp,
         n: usize,
         candidates: &[ConfigId],
+        pending: &[Vec<f64>],
     ) -> Predictions {
         let start = self
             .stop_chain
@@ -191,7 +194,20 @@ impl ModelStrategy {
             .into_iter()
             .filter_map(|h| FittedGp::condition(gp.data().clone(), h).ok())
             .collect();
+        let fitted = believing(&fitted, pending, self.settings.pending).unwrap_or(fitted);
         self.predict(&fitted, candidates)
+    }
+
+    /// Inputs of the configurations asked but not yet told (probes in flight).
+    fn pending(&self) -> Vec<Vec<f64>> {
+        let mut told = vec![false; self.space.len()];
+        for o in self.history.observations() {
+            told[o.config] = true;
+        }
+        (0..self.space.len())
+            .filter(|&c| self.issued[c] && !told[c])
+            .map(|c| self.x[c].clone())
+            .collect()
     }
 
     /// The models the acquisition averages over: one fitted GP, or one per hyper-parameter
@@ -264,7 +280,13 @@ impl Optimizer for ModelStrategy {
             };
             return Some(self.issue(nearest, None, false));
         }
-        let models = self.models();
+        let fitted = self.models();
+        // Probes in flight (several asks before their tells) are believed to come back at the
+        // model's mean: their uncertainty is gone, so the next ask looks elsewhere. Sequential
+        // searches have none and see the plain model.
+        let pending = self.pending();
+        let believed = believing(&fitted, &pending, self.settings.pending);
+        let models = believed.as_ref().unwrap_or(&fitted);
         if models.is_empty() {
             // No usable model (for example every probe failed at no cost): explore at random.
             let pick = candidates[self.fallback_rng.below(candidates.len())];
@@ -283,7 +305,7 @@ impl Optimizer for ModelStrategy {
                 .fold(f64::INFINITY, f64::min)
                 .ln()
         });
-        let preds = self.predict(&models, &candidates);
+        let preds = self.predict(models, &candidates);
         // Averages a per-model log score over the models, for every candidate.
         let averaged = |score: &dyn Fn(f64, f64, f64) -> f64| -> Vec<f64> {
             (0..candidates.len())
@@ -349,9 +371,10 @@ impl Optimizer for ModelStrategy {
                     // uncertainty, so they are drawn only to confirm a stop it would call.
                     let mut p = prob_any_below(&preds, target);
                     if p < prob {
-                        if let (n, Some(gp)) = (self.settings.stop_samples, models.first()) {
+                        if let (n, Some(gp)) = (self.settings.stop_samples, fitted.first()) {
                             if n > 0 && self.settings.hyper == HyperMode::Point {
-                                let sampled = self.sampled_predictions(gp, n, &candidates);
+                                let sampled =
+                                    self.sampled_predictions(gp, n, &candidates, &pending);
                                 if !sampled.is_empty() {
                                     p = prob_any_below(&sampled, target);
                                 }
@@ -404,6 +427,21 @@ fn prob_any_below(preds: &Predictions, target: f64) -> f64 {
         -log_none.exp_m1()
     });
     per_model.sum::<f64>() / preds.len().max(1) as f64
+}
+
+/// Every model told the in-flight probes at `pending` as `how` says ([`PendingRuns`]); `None`
+/// when nothing is in flight or a model cannot take them (then the plain models serve).
+fn believing(models: &[FittedGp], pending: &[Vec<f64>], how: PendingRuns) -> Option<Vec<FittedGp>> {
+    if pending.is_empty() {
+        return None;
+    }
+    models
+        .iter()
+        .map(|gp| match how {
+            PendingRuns::Believed => gp.believing(pending).ok(),
+            PendingRuns::Worst => gp.told(pending, &vec![gp.max_target(); pending.len()]).ok(),
+        })
+        .collect()
 }
 
 fn dist2(a: &[f64], b: &[f64]) -> f64 {

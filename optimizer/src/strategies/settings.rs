@@ -30,6 +30,17 @@ pub enum FailedRuns {
     Worst,
 }
 
+/// What the model assumes about probes in flight (asked, not yet told) when asked again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PendingRuns {
+    /// They come back as the model expects (its posterior mean; the "kriging believer"): their
+    /// uncertainty is gone, the rest of the model is unchanged.
+    Believed,
+    /// They come back as the worst probe seen so far (a pessimistic "constant liar"): the
+    /// model steers away from their neighbourhood as well.
+    Worst,
+}
+
 /// What the GP models.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Target {
@@ -99,6 +110,8 @@ pub struct ModelSettings {
     /// favours near-copies of the incumbent, PI the uncertain ones that may hide a better
     /// optimum. `None`: always EI.
     pub explore_below: Option<f64>,
+    /// How probes in flight are modelled (only matters with several probes in flight).
+    pub pending: PendingRuns,
 }
 
 /// A `key=value` the settings do not accept.
@@ -133,6 +146,7 @@ impl ModelSettings {
                 min_runs: 6,
             },
             explore_below: None,
+            pending: PendingRuns::Believed,
         }
     }
 
@@ -185,6 +199,7 @@ impl ModelSettings {
             // Always EI: the switch to probability of improvement below 5% EI lost in 4 of 6
             // folds once the design above was a candidate.
             explore_below: None,
+            pending: PendingRuns::Believed,
         }
     }
 
@@ -274,6 +289,13 @@ impl ModelSettings {
                     _ => return Err(err("expected drop, paid or worst")),
                 }
             }
+            "pending" => {
+                self.pending = match value {
+                    "mean" => PendingRuns::Believed,
+                    "worst" => PendingRuns::Worst,
+                    _ => return Err(err("expected mean or worst")),
+                }
+            }
             "acquisition" => {
                 self.acquisition = match value {
                     "ei" => Acquisition::Ei,
@@ -343,7 +365,7 @@ impl ModelSettings {
                 }
                 StopRule::Never => return Err(err("stop=never has no minimum")),
             },
-            _ => return Err(err("unknown key (known: initial, design, features, target, failed, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, min-runs)")),
+            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, min-runs)")),
         }
         Ok(())
     }
