@@ -35,6 +35,10 @@ pub struct CompareOptions {
     pub max_runtime_s: Option<f64>,
     /// Worker threads (at least 1).
     pub threads: usize,
+    /// Probes in flight at once in every replay (0 and 1: one after another).
+    pub parallel: usize,
+    /// Simulated seconds each probe spends besides its recorded runtime.
+    pub launch_overhead_s: f64,
 }
 
 /// A job's result, filled in by whichever worker ran it.
@@ -59,6 +63,9 @@ pub struct Comparison {
     pub seeds: u64,
     pub budget: usize,
     pub max_runtime_s: Option<f64>,
+    /// Probes in flight at once, and the simulated launch overhead per probe (seconds).
+    pub parallel: usize,
+    pub launch_overhead_s: f64,
     pub runs: Vec<Run>,
     /// Wall time of all replays, in seconds.
     pub wall_s: f64,
@@ -99,6 +106,8 @@ pub fn run_compare(
         budget: Some(options.budget),
         max_runtime_s: options.max_runtime_s,
         honour_stop: false,
+        parallel: options.parallel,
+        launch_overhead_s: options.launch_overhead_s,
     };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
@@ -151,6 +160,8 @@ pub fn run_compare(
         seeds: options.seeds,
         budget: options.budget,
         max_runtime_s: options.max_runtime_s,
+        parallel: options.parallel.max(1),
+        launch_overhead_s: options.launch_overhead_s,
         runs,
         wall_s,
     })
@@ -163,6 +174,10 @@ pub struct Summary {
     pub dataset: String,
     pub seeds: u64,
     pub budget: usize,
+    /// Probes in flight at once in every replay, and the simulated seconds each probe spent
+    /// besides its recorded runtime (the rows' `wall_time_until` figures depend on both).
+    pub parallel: usize,
+    pub launch_overhead_s: f64,
     pub results: Vec<ResultRow>,
     pub aggregate: Vec<AggregateRow>,
 }
@@ -221,6 +236,8 @@ impl Comparison {
             dataset: self.dataset.clone(),
             seeds: self.seeds,
             budget: self.budget,
+            parallel: self.parallel,
+            launch_overhead_s: self.launch_overhead_s,
             results,
             aggregate,
         }

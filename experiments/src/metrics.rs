@@ -27,6 +27,12 @@ pub struct RunMetrics {
     /// it (`None`: never within the run), and the search cost (all probes so far over the
     /// optimum's cost) at that evaluation, or of the whole run when it never did.
     pub reach: [(Option<usize>, f64); 3],
+    /// For each of [`TIME_LEVELS`]: the simulated time (seconds from the start of the search) at
+    /// which the best found first came within it (`None`: never), the time counted for it (the
+    /// end of the run when never), and the search cost until then over the optimum's cost: what
+    /// had been billed by then (finished probes in full, running ones for the share of their
+    /// duration that had passed; one at a time that is every probe up to this one).
+    pub time_reach: [(Option<f64>, f64, f64); 3],
 }
 
 /// The levels "evaluations until the best found is within 20%, within 10%, at the optimum"
@@ -34,6 +40,13 @@ pub struct RunMetrics {
 pub const REACH_LEVELS: [(&str, f64); 3] = [
     ("within_20pct", 1.2),
     ("within_10pct", 1.1),
+    ("optimum", 1.0 + OPTIMUM_TOLERANCE),
+];
+
+/// The levels simulated wall time is measured until: within 10%, within 5%, at the optimum.
+pub const TIME_LEVELS: [(&str, f64); 3] = [
+    ("within_10pct", 1.1),
+    ("within_5pct", 1.05),
     ("optimum", 1.0 + OPTIMUM_TOLERANCE),
 ];
 
@@ -83,9 +96,38 @@ pub fn run_metrics(trace: &RunTrace, scale: &Scale, budget: usize) -> RunMetrics
         let first = raw.iter().position(|&r| r <= level).map(|i| i + 1);
         (first, cost_to(first.unwrap_or(raw.len())))
     });
+    let run_end = trace
+        .probes
+        .iter()
+        .map(|p| p.finished_s)
+        .fold(0.0, f64::max);
+    let time_reach = TIME_LEVELS.map(|(_, level)| {
+        let first = raw.iter().position(|&r| r <= level);
+        let at = first.map(|i| trace.probes[i].finished_s);
+        let until = at.unwrap_or(run_end);
+        // What had been billed by then: finished probes in full, running ones for the share of
+        // their time they had run.
+        let cost: f64 = trace
+            .probes
+            .iter()
+            .map(|p| {
+                let span = p.finished_s - p.launched_s;
+                let share = if span > 0.0 {
+                    ((until - p.launched_s) / span).clamp(0.0, 1.0)
+                } else if p.launched_s <= until {
+                    1.0
+                } else {
+                    0.0
+                };
+                p.outcome.cost_paid() * share
+            })
+            .sum();
+        (at, until, cost / scale.optimum)
+    });
     RunMetrics {
         curve,
         reach,
+        time_reach,
         stop_fired_at: trace.stop_fired_at,
         stop_evaluations,
         stop_normalized: at(&raw, stop_evaluations, worst),
@@ -201,6 +243,17 @@ pub struct ReachRow {
     pub search_cost_normalized_median: f64,
 }
 
+/// How soon, in simulated wall time, runs got within one of [`TIME_LEVELS`] of the optimum. A
+/// run that never did counts with its whole duration (and search cost) and in `not_reached`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TimeRow {
+    pub seconds_mean: f64,
+    pub seconds_median: f64,
+    pub not_reached: f64,
+    /// Median over runs of what had been billed by then, over the optimum's cost.
+    pub search_cost_normalized_median: f64,
+}
+
 /// One ROW of summary.json: a (workload or aggregate, strategy) cell over its runs.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Row {
@@ -213,6 +266,10 @@ pub struct Row {
     pub ms_per_ask_median: f64,
     /// Keyed by the names in [`REACH_LEVELS`] (`within_20pct`, `within_10pct`, `optimum`).
     pub evaluations_until: std::collections::BTreeMap<&'static str, ReachRow>,
+    /// Keyed by the names in [`TIME_LEVELS`] (`within_10pct`, `within_5pct`, `optimum`):
+    /// simulated wall time of the search (recorded runtimes plus the launch overhead, with as
+    /// many probes in flight as the comparison allowed).
+    pub wall_time_until: std::collections::BTreeMap<&'static str, TimeRow>,
 }
 
 impl Row {
@@ -262,8 +319,25 @@ impl Row {
                 (*name, row)
             })
             .collect();
+        let wall_time_until = TIME_LEVELS
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _))| {
+                let secs: Vec<f64> = runs.iter().map(|r| r.time_reach[i].1).collect();
+                let cost: Vec<f64> = runs.iter().map(|r| r.time_reach[i].2).collect();
+                let missed = runs.iter().filter(|r| r.time_reach[i].0.is_none()).count();
+                let row = TimeRow {
+                    seconds_mean: mean(&secs),
+                    seconds_median: quantile(&secs, 0.5),
+                    not_reached: missed as f64 / n,
+                    search_cost_normalized_median: quantile(&cost, 0.5),
+                };
+                (*name, row)
+            })
+            .collect();
         Row {
             evaluations_until,
+            wall_time_until,
             normalized_cost_at: ByEval(costs),
             p_optimum_at: ByEval(p_opt),
             stop,
@@ -279,6 +353,9 @@ mod tests {
 
     fn probe(config: usize, cost: Option<f64>) -> Probe {
         Probe {
+            launch: config,
+            launched_s: 0.0,
+            finished_s: 0.0,
             config,
             outcome: match cost {
                 Some(c) => Outcome::Completed {
@@ -402,6 +479,38 @@ mod tests {
         assert_eq!(opt.search_cost_normalized_median, 5.75);
         let json = serde_json::to_value(&row).unwrap();
         assert!(json["evaluations_until"]["within_10pct"]["evaluations_median"].is_number());
+    }
+
+    #[test]
+    fn wall_time_until_a_level_bills_running_probes_for_the_time_they_ran() {
+        let s = scale();
+        // Two in parallel: config 1 (4 USD) over 0..100 s, config 0 (the optimum, 2 USD) over
+        // 0..40 s, then config 2 (8 USD) over 40..140 s. The optimum is found at 40 s.
+        let timed = |config, cost, launched_s, finished_s| Probe {
+            launched_s,
+            finished_s,
+            ..probe(config, Some(cost))
+        };
+        let t = trace(
+            vec![
+                timed(0, 2.0, 0.0, 40.0),
+                timed(1, 4.0, 0.0, 100.0),
+                timed(2, 8.0, 40.0, 140.0),
+            ],
+            None,
+        );
+        let m = run_metrics(&t, &s, 3);
+        // By 40 s: 2 USD finished, 40% of the 4 USD probe, nothing of the one launched at 40 s.
+        let (at, until, cost) = m.time_reach[2];
+        assert_eq!((at, until), (Some(40.0), 40.0));
+        assert!((cost - (2.0 + 1.6) / 2.0).abs() < 1e-12, "{cost}");
+        // A level never reached counts the whole run and everything it billed.
+        let never = trace(vec![timed(2, 8.0, 0.0, 50.0)], None);
+        let m = run_metrics(&never, &s, 3);
+        assert_eq!(m.time_reach[1], (None, 50.0, 4.0));
+        let row = Row::of(&[&m]);
+        assert_eq!(row.wall_time_until["within_5pct"].not_reached, 1.0);
+        assert_eq!(row.wall_time_until["within_5pct"].seconds_median, 50.0);
     }
 
     #[test]

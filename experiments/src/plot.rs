@@ -226,6 +226,7 @@ mod tests {
             stop: None,
             ms_per_ask_median: 0.1,
             evaluations_until: Default::default(),
+            wall_time_until: Default::default(),
         }
     }
 

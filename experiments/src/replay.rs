@@ -1,13 +1,15 @@
 //! Replay of recorded runs: a [`Runner`] that answers probes from a workload's records, and one
 //! replayed search (`replay_run`) driven by `optimizer::drive`, with per-probe traces and the
-//! time each `ask` took.
+//! time each `ask` took. Every replay runs on a simulated clock (a probe lasts its recorded time
+//! plus a launch overhead), which orders the outcomes of probes run in parallel and gives the
+//! wall time a search would have taken.
 
 use std::future::Future;
 use std::time::Instant;
 
 use optimizer::{
     block_on, build_strategy, drive, ConfigId, DriveOptions, History, Observer, Optimizer, Outcome,
-    Proposal, Report, Runner, Space, StrategyOptions, Termination, UnknownStrategy,
+    Proposal, Report, Runner, Space, StrategyOptions, Termination, UnknownStrategy, VirtualClock,
 };
 
 use crate::dataset::Workload;
@@ -19,11 +21,25 @@ use optimizer::rng::Rng;
 pub struct ReplayRunner<'a> {
     workload: &'a Workload,
     seed: u64,
+    /// When set, a probe's outcome arrives once the clock has run its recorded time plus the
+    /// overhead (seconds); without it, at once.
+    clock: Option<(&'a VirtualClock, f64)>,
 }
 
 impl<'a> ReplayRunner<'a> {
     pub fn new(workload: &'a Workload, seed: u64) -> ReplayRunner<'a> {
-        ReplayRunner { workload, seed }
+        ReplayRunner {
+            workload,
+            seed,
+            clock: None,
+        }
+    }
+    /// Probes take simulated time on `clock`: their recorded time plus `overhead_s` each.
+    pub fn on_clock(self, clock: &'a VirtualClock, overhead_s: f64) -> ReplayRunner<'a> {
+        ReplayRunner {
+            clock: Some((clock, overhead_s)),
+            ..self
+        }
     }
     /// The recorded outcome a probe of `config` gets.
     pub fn outcome(&self, config: ConfigId) -> Outcome {
@@ -47,7 +63,16 @@ impl Runner for ReplayRunner<'_> {
         config: ConfigId,
         _limits: &optimizer::ProbeLimits,
     ) -> impl Future<Output = Report> + Send {
-        std::future::ready(Report::recorded(self.outcome(config)))
+        let report = Report::recorded(self.outcome(config));
+        let wait = self
+            .clock
+            .map(|(clock, overhead)| clock.sleep(report.outcome.elapsed_s() + overhead));
+        async move {
+            if let Some(wait) = wait {
+                wait.await;
+            }
+            report
+        }
     }
 }
 
@@ -58,11 +83,22 @@ pub struct RunOptions {
     pub max_runtime_s: Option<f64>,
     /// End at the strategy's stop rule (`replay`) or only record where it fired (`compare`).
     pub honour_stop: bool,
+    /// Probes in flight at once (0 and 1: one after another).
+    pub parallel: usize,
+    /// Simulated seconds every probe spends besides its recorded runtime (cluster creation and
+    /// deletion, job submission).
+    pub launch_overhead_s: f64,
 }
 
 /// One probe of a replayed search.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Probe {
+    /// Which launch this was (0-based); probes are listed in the order they finished, which is
+    /// the launch order unless several ran in parallel.
+    pub launch: usize,
+    /// Simulated seconds from the start of the search to this probe's launch and its end.
+    pub launched_s: f64,
+    pub finished_s: f64,
     pub config: ConfigId,
     pub outcome: Outcome,
     pub expected_improvement: Option<f64>,
@@ -110,15 +146,25 @@ impl Optimizer for Timed {
     }
 }
 
-/// Collects probes and their expected improvement.
-#[derive(Default)]
-struct Recorder {
+/// Collects probes, their expected improvement and their simulated times.
+struct Recorder<'a> {
+    clock: &'a VirtualClock,
+    launched_s: Vec<f64>,
     probes: Vec<Probe>,
 }
 
-impl Observer for Recorder {
-    fn on_outcome(&mut self, _index: usize, proposal: &Proposal, report: &Report) {
+impl Observer for Recorder<'_> {
+    fn on_launch(&mut self, index: usize, _proposal: &Proposal) {
+        if self.launched_s.len() <= index {
+            self.launched_s.resize(index + 1, f64::NAN);
+        }
+        self.launched_s[index] = self.clock.now();
+    }
+    fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
         self.probes.push(Probe {
+            launch: index,
+            launched_s: self.launched_s.get(index).copied().unwrap_or(f64::NAN),
+            finished_s: self.clock.now(),
             config: proposal.config,
             outcome: report.outcome.clone(),
             expected_improvement: proposal.expected_improvement,
@@ -147,14 +193,20 @@ pub fn replay_run(
         inner,
         ask_ms: Vec::with_capacity(options.budget.unwrap_or(64) + 1),
     };
-    let runner = ReplayRunner::new(workload, seed);
+    let clock = VirtualClock::new();
+    let runner = ReplayRunner::new(workload, seed).on_clock(&clock, options.launch_overhead_s);
     let drive_options = DriveOptions {
         budget: options.budget,
         honour_stop: options.honour_stop,
         max_runtime_s: options.max_runtime_s,
+        parallel: options.parallel,
         ..Default::default()
     };
-    let mut recorder = Recorder::default();
+    let mut recorder = Recorder {
+        clock: &clock,
+        launched_s: Vec::new(),
+        probes: Vec::new(),
+    };
     let result = {
         let mut observers: Vec<&mut dyn Observer> = Vec::with_capacity(extra.len() + 1);
         observers.push(&mut recorder);
@@ -170,9 +222,10 @@ pub fn replay_run(
         ))
     };
     let mut probes = recorder.probes;
-    // Probe i was proposed by ask i: the driver asks once per probe, in order.
-    for (p, ms) in probes.iter_mut().zip(&timed.ask_ms) {
-        p.ms_ask = *ms;
+    // Launch i was proposed by ask i: the driver asks once per launch, in order (only the last
+    // ask, the one that ended the search, launched nothing).
+    for p in probes.iter_mut() {
+        p.ms_ask = timed.ask_ms.get(p.launch).copied().unwrap_or(f64::NAN);
     }
     Ok(RunTrace {
         strategy: strategy.to_string(),
@@ -242,6 +295,56 @@ mod tests {
         assert_eq!(r1.outcome(2), r1.outcome(2));
         assert!((0..20).any(|s| ReplayRunner::new(&w, s).outcome(2) != r1.outcome(2)));
         assert!(replay_run(&w, "no-such", 1, &opts, &mut []).is_err());
+    }
+
+    #[test]
+    fn probes_take_their_recorded_time_on_the_simulated_clock_in_parallel_too() {
+        let w = workload();
+        let run = |parallel: usize| {
+            let opts = RunOptions {
+                parallel,
+                launch_overhead_s: 10.0,
+                ..Default::default()
+            };
+            replay_run(&w, "grid", 1, &opts, &mut []).unwrap()
+        };
+        let seq = run(1);
+        let par = run(3);
+        for t in [&seq, &par] {
+            assert_eq!(t.probes.len(), 6);
+            for p in &t.probes {
+                let took = p.finished_s - p.launched_s;
+                assert!((took - (p.outcome.elapsed_s() + 10.0)).abs() < 1e-9);
+            }
+        }
+        // One at a time: each probe starts when the previous one ends.
+        for pair in seq.probes.windows(2) {
+            assert_eq!(pair[1].launched_s, pair[0].finished_s);
+        }
+        // Three at a time: never more than three running, and done in about half the time.
+        for p in &par.probes {
+            let running = par
+                .probes
+                .iter()
+                .filter(|q| q.launched_s <= p.launched_s && q.finished_s > p.launched_s)
+                .count();
+            assert!(running <= 3, "{running} probes running at {}", p.launched_s);
+        }
+        let end = |t: &RunTrace| t.probes.iter().map(|p| p.finished_s).fold(0.0, f64::max);
+        assert!(
+            end(&par) < 0.5 * end(&seq),
+            "{} vs {}",
+            end(&par),
+            end(&seq)
+        );
+        // Listed in the order they finished, each asked once.
+        assert!(par
+            .probes
+            .windows(2)
+            .all(|p| p[0].finished_s <= p[1].finished_s));
+        let mut launches: Vec<usize> = par.probes.iter().map(|p| p.launch).collect();
+        launches.sort_unstable();
+        assert_eq!(launches, [0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

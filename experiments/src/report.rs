@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::compare::{Comparison, Summary};
-use crate::metrics::{worse_at, Row, REACH_LEVELS};
+use crate::metrics::{worse_at, Row, REACH_LEVELS, TIME_LEVELS};
 
 /// Evaluation counts the tables show (those within the budget).
 pub const TABLE_KS: &[usize] = &[5, 10, 15, 20, 30];
@@ -148,6 +148,39 @@ pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
         })
         .collect();
     markdown_table(&mut md, &reach_head, &rows);
+    let _ = writeln!(
+        md,
+        "Simulated wall time until the best found is within 10%, within 5% and at the optimum \
+         ({} probe(s) in flight at once; a probe lasts its recorded runtime plus {} s of launch \
+         overhead): median / mean hours (a run that never gets there counts with its whole \
+         duration; the share of such runs is given), and the median search cost until then over \
+         the optimum's cost (billed by then: finished probes in full, running ones for the \
+         share of their duration that had passed):\n",
+        cmp.parallel, cmp.launch_overhead_s
+    );
+    let time_head: Vec<String> = ["strategy", "within 10%", "within 5%", "optimum"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let rows: Vec<Vec<String>> = summary
+        .aggregate
+        .iter()
+        .map(|a| {
+            let mut r = vec![a.strategy.clone()];
+            for (key, _) in TIME_LEVELS {
+                let x = &a.row.wall_time_until[key];
+                r.push(format!(
+                    "{:.2} / {:.2} h ({:.0}% never), search {:.1}x",
+                    x.seconds_median / 3600.0,
+                    x.seconds_mean / 3600.0,
+                    x.not_reached * 100.0,
+                    x.search_cost_normalized_median
+                ));
+            }
+            r
+        })
+        .collect();
+    markdown_table(&mut md, &time_head, &rows);
     let flags = robustness_flags(cmp);
     if !flags.is_empty() {
         md.push_str("Workloads where a model strategy's mean normalised cost is worse than a baseline's (cherrypick or random) at 10 or 15 evaluations:\n\n");

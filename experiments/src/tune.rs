@@ -110,6 +110,8 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
         budget: options.budget,
         max_runtime_s: None,
         threads: options.threads,
+        parallel: 1,
+        launch_overhead_s: 0.0,
     };
     // Every workload in turn: (dataset index, workload name, metrics per strategy).
     let mut pooled: Vec<(usize, String, BTreeMap<String, Vec<RunMetrics>>)> = Vec::new();

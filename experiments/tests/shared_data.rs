@@ -112,6 +112,8 @@ fn compare_on_scout_is_deterministic_and_grid_finds_everything() {
         budget: 69,
         max_runtime_s: None,
         threads: 2,
+        parallel: 1,
+        launch_overhead_s: 0.0,
     };
     let a = run_compare(&d, &selected, &options).unwrap();
     let b = run_compare(&d, &selected, &options).unwrap();

@@ -43,6 +43,14 @@ pub struct Args {
     /// Worker threads (default: the machine's cores).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Probes in flight at once in every replay; outcomes arrive in the order a simulated clock
+    /// gives (recorded runtime plus --launch-overhead per probe).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
+    /// Simulated seconds every probe spends besides its recorded runtime (cluster creation and
+    /// deletion, submission), for the wall-time figures.
+    #[arg(long, default_value_t = 0.0)]
+    pub launch_overhead: f64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -61,6 +69,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.seeds == 0 {
         return Err(bad_input(anyhow::anyhow!(
             "--seeds must be at least 1, got 0"
+        )));
+    }
+    if args.parallel == 0 {
+        return Err(bad_input(anyhow::anyhow!(
+            "--parallel must be at least 1, got 0"
+        )));
+    }
+    if !(args.launch_overhead.is_finite() && (0.0..=86_400.0).contains(&args.launch_overhead)) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--launch-overhead must be between 0 and 86400 seconds, got {}",
+            args.launch_overhead
         )));
     }
     // No strategy evaluates a configuration twice, so a budget past the largest catalogue adds
@@ -87,6 +106,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         seeds: args.seeds,
         budget: args.budget,
         max_runtime_s: args.max_runtime,
+        parallel: args.parallel,
+        launch_overhead_s: args.launch_overhead,
         threads: args
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),

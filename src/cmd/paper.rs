@@ -84,6 +84,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             budget: args.budget,
             max_runtime_s: None,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            parallel: 1,
+            launch_overhead_s: 0.0,
         },
     )
     .map_err(bad_input)?;

@@ -140,6 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         budget: args.budget,
         max_runtime_s: args.max_runtime,
         honour_stop: !args.ignore_stop,
+        ..Default::default()
     };
     let mut printer = Printer {
         workload,
