@@ -428,3 +428,49 @@ fn errors_are_reported_once() {
     assert_eq!(err.matches("price per hour must be").count(), 1, "{err}");
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Time limits too long for a `Duration` are refused naming the option or field, with and
+/// without `--dry-run`, never a panic (exit 101).
+#[test]
+fn huge_time_limits_are_refused_naming_the_option() {
+    let d = dir("huge");
+    let path = d.join("runs.jsonl");
+    std::fs::write(d.join("space.toml"), space_file("0")).unwrap();
+    for (args, want) in [
+        (
+            vec!["--probe-timeout", "1e20", "--dry-run"],
+            "--probe-timeout",
+        ),
+        (vec!["--probe-timeout", "1e20"], "--probe-timeout"),
+        (vec!["--max-runtime", "1e20", "--dry-run"], "--max-runtime"),
+        (vec!["--max-runtime", "1e20"], "--max-runtime"),
+    ] {
+        let o = Command::new(BIN)
+            .args(["search", "--backend", "command", "--space"])
+            .arg(d.join("space.toml"))
+            .arg("--journal")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    let mut text = std::fs::read_to_string(d.join("space.toml")).unwrap();
+    text.insert_str(0, "max_runtime_s = 1e20\n");
+    std::fs::write(d.join("limit.toml"), text).unwrap();
+    let o = run(&[
+        "search",
+        "--backend",
+        "command",
+        "--dry-run",
+        "--space",
+        d.join("limit.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("limit.toml:1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_runtime_s"), "{}", stderr(&o));
+    assert!(!path.exists());
+    let _ = std::fs::remove_dir_all(d);
+}

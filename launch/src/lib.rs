@@ -10,7 +10,7 @@
 pub mod command;
 pub mod dataproc;
 pub mod error;
-mod limits;
+pub mod limits;
 pub mod local;
 pub mod params;
 pub mod prices;

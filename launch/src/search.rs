@@ -4,13 +4,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use optimizer::journal::Journal;
 use optimizer::{ConfigId, ProbeLimits, Runner, SearchResult};
 
 use crate::dataproc::{Credentials, DataprocOptions, DataprocRunner};
 use crate::error::Error;
+use crate::limits::seconds;
 use crate::session::{self, Hooks, Settings};
 use crate::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
 use crate::spark::{SparkOptions, SparkRunner};
@@ -176,14 +177,13 @@ fn dataproc_runner(
     if let Some(s) = var("CHERRYPICK_DATAPROC_POLL_S") {
         options.poll_interval = s
             .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && *x > 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                Error::Setup(format!(
+            .map_err(|_| {
+                format!(
                     "CHERRYPICK_DATAPROC_POLL_S must be a positive number of seconds, got `{s}`"
-                ))
-            })?;
+                )
+            })
+            .and_then(|x| seconds("CHERRYPICK_DATAPROC_POLL_S", x))
+            .map_err(Error::Setup)?;
     }
     if let Some(binary) = std::env::var_os("CHERRYPICK_BINARY") {
         options.binary = PathBuf::from(binary);
@@ -247,17 +247,32 @@ pub fn prepare_dataset(runner: &LocalRunner) -> Result<(), Error> {
 
 /// Checks the request's limits against each other and the space file.
 fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
-    let positive = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
+    // Time limits become `Duration`s (and sums of them): checked here, never a panic.
+    let limit = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
         match v {
-            Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Setup(format!(
-                "--{name} must be a positive number, got {x}"
-            ))),
-            other => Ok(other),
+            Some(x) => seconds(&format!("--{name}"), x)
+                .map(|_| Some(x))
+                .map_err(Error::Setup),
+            None => Ok(None),
         }
     };
-    let max_runtime_s = positive("max-runtime", request.max_runtime_s)?.or(spec.max_runtime_s);
-    let probe_timeout = positive("probe-timeout", request.probe_timeout_s)?.or(max_runtime_s);
-    let max_spend_usd = positive("max-spend", request.max_spend_usd)?;
+    let max_runtime_s = limit("max-runtime", request.max_runtime_s)?.or(spec.max_runtime_s);
+    let probe_timeout = match limit("probe-timeout", request.probe_timeout_s)? {
+        Some(x) => Some(seconds("--probe-timeout", x).map_err(Error::Setup)?),
+        // The space file's max_runtime_s was checked the same way when it was read.
+        None => max_runtime_s
+            .map(|x| seconds("--max-runtime", x))
+            .transpose()
+            .map_err(Error::Setup)?,
+    };
+    let max_spend_usd = match request.max_spend_usd {
+        Some(x) if !(x.is_finite() && x > 0.0) => {
+            return Err(Error::Setup(format!(
+                "--max-spend must be a positive number, got {x}"
+            )))
+        }
+        other => other,
+    };
     if max_spend_usd.is_some() && probe_timeout.is_none() {
         return Err(Error::Setup(
             "--max-spend needs a probe time limit (--probe-timeout or a runtime limit): \
@@ -274,7 +289,7 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
         budget: request.budget,
         max_runtime_s,
         max_spend_usd,
-        probe_timeout: probe_timeout.map(Duration::from_secs_f64),
+        probe_timeout,
         honour_stop: !request.no_stop,
         backend: request.backend,
         search_id: None,

@@ -93,7 +93,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         budget: Some(args.budget),
         max_runtime_s: spec.max_runtime_s,
         max_spend_usd: None,
-        probe_timeout: spec.max_runtime_s.map(std::time::Duration::from_secs_f64),
+        probe_timeout: spec
+            .max_runtime_s
+            .map(|t| launch::limits::seconds("max_runtime_s", t))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the built-in catalogue: {e}"))?,
         honour_stop: true,
         backend: BackendKind::Local,
         search_id: None,

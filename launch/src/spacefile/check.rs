@@ -45,11 +45,9 @@ pub(super) fn prices(
 
 pub(super) fn max_runtime(raw: &RawFile, loc: &Locator<'_>) -> Result<Option<f64>, SpaceFileError> {
     match &raw.max_runtime_s {
-        Some(t) if !(t.get_ref().is_finite() && *t.get_ref() > 0.0) => Err(loc.at(
-            Some(t.span()),
-            "max_runtime_s must be a positive number of seconds".into(),
-        )),
-        Some(t) => Ok(Some(*t.get_ref())),
+        Some(t) => crate::limits::seconds("max_runtime_s", *t.get_ref())
+            .map(|_| Some(*t.get_ref()))
+            .map_err(|e| loc.at(Some(t.span()), e)),
         None => Ok(None),
     }
 }

@@ -456,6 +456,15 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         assert!(err.message.contains("at least one machine"), "{err}");
     }
 
+    /// A time limit too long for a `Duration` is an error at its line, not a panic later.
+    #[test]
+    fn a_time_limit_longer_than_a_year_is_an_error_at_its_line() {
+        let err =
+            parse_str(&GOOD.replace("max_runtime_s = 300", "max_runtime_s = 1e20")).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("max_runtime_s"), "{err}");
+    }
+
     #[test]
     fn vcpu_counting_and_inline_machines() {
         let s = parse_str(
