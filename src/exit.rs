@@ -65,7 +65,8 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => ExitCode::from(INTERRUPTED),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Never a panic on a closed stderr.
+            launch::note!("error: {e:#}");
             if is_bad_input(&e) {
                 ExitCode::from(2)
             } else {

@@ -429,6 +429,47 @@ fn errors_are_reported_once() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the search did not end within {limit:?} of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `cherrypick search ... | head -1`: the reader goes away, the search goes on to its budget
+/// and records every probe.
+#[test]
+fn a_closed_stdout_stops_the_printing_not_the_search() {
+    use std::io::BufRead;
+    let d = dir("sigpipe");
+    let path = d.join("runs.jsonl");
+    let mut child = search(&d, &path, "0.3", &["--strategy", "grid", "--budget", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader (and with it the pipe) is gone here.
+    let status = wait_with_deadline(&mut child, Duration::from_secs(120));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(Journal::read(&path).unwrap().records.len(), 4);
+    let _ = std::fs::remove_dir_all(d);
+}
+
 /// Time limits too long for a `Duration` are refused naming the option or field, with and
 /// without `--dry-run`, never a panic (exit 101).
 #[test]

@@ -7,6 +7,34 @@
 //! pricing rule (if its bill is not machines x count) in `spacefile/price.rs`, and its setup in
 //! [`search::build`].
 
+/// `println!` that never panics or stops anything: a search's output piped into `head` that has
+/// gone away (EPIPE) ends the printing, never the search. Every line a search prints goes here.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline.
+#[macro_export]
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] on stderr.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod command;
 pub mod dataproc;
 pub mod error;

@@ -110,8 +110,10 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                     }
                 });
                 match runner.dry_run_report(0, &settings.limits()) {
-                    Ok(report) => print!("{report}"),
-                    Err(e) => println!("# configuration {}: error: {e}", spec.space.config(0).name),
+                    Ok(report) => crate::say_part!("{report}"),
+                    Err(e) => {
+                        crate::say!("# configuration {}: error: {e}", spec.space.config(0).name)
+                    }
                 }
                 return Ok(None);
             }
@@ -125,7 +127,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                     Error::Service(format!("deleting clusters left by the earlier run: {e}"))
                 })?;
                 for name in &deleted {
-                    println!(
+                    crate::say!(
                         "deleted cluster {name}, left running by the earlier run of this search"
                     );
                 }
@@ -236,7 +238,7 @@ pub fn prepare_dataset(runner: &LocalRunner) -> Result<(), Error> {
     let started = Instant::now();
     let made = runner.prepare()?;
     if made > 0 {
-        println!(
+        crate::say!(
             "generated {made} synthetic images in {} ({:.1} s)",
             runner.dataset().display(),
             started.elapsed().as_secs_f64()
@@ -305,16 +307,16 @@ fn dry_run(
     command_of: impl Fn(ConfigId) -> String,
 ) {
     let space = &spec.space;
-    println!(
+    crate::say!(
         "{}: {} configurations, objective {:?}, backend {}",
         spec.path.display(),
         space.len(),
         spec.objective,
         settings.backend.name()
     );
-    println!("{:<48} {:>12}  command", "configuration", "USD/hour");
+    crate::say!("{:<48} {:>12}  command", "configuration", "USD/hour");
     for id in 0..space.len() {
-        println!(
+        crate::say!(
             "{:<48} {:>12.6}  {}",
             space.config(id).name,
             spec.configs[id].price_per_hour,
@@ -334,7 +336,7 @@ fn dry_run(
                 .collect();
             worst.sort_by(|a, b| b.total_cmp(a));
             let worst: f64 = worst.iter().take(n).sum();
-            println!(
+            crate::say!(
                 "plan: strategy {} (seed {}), up to {n} probes of at most {:.0} s: worst case ${worst:.4}{}",
                 settings.strategy,
                 settings.seed,
@@ -345,10 +347,11 @@ fn dry_run(
                     .unwrap_or_default()
             );
         }
-        None => println!(
+        None => crate::say!(
             "plan: strategy {} (seed {}), up to {n} probes without a time limit",
-            settings.strategy, settings.seed
+            settings.strategy,
+            settings.seed
         ),
     }
-    println!("dry run: nothing was launched");
+    crate::say!("dry run: nothing was launched");
 }

@@ -128,7 +128,7 @@ fn open_journal(
         .outcomes(space)
         .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
     if j.torn_tail {
-        eprintln!(
+        crate::note!(
             "note: {}: dropped a record cut short by a crash (that probe runs again)",
             path.display()
         );
@@ -190,7 +190,7 @@ pub fn run<R: Runner + Sync>(
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
     if resumed {
-        println!(
+        crate::say!(
             "resuming {}: {already} finished probes re-told to a fresh `{}` strategy (seed {})",
             journal_path.display(),
             settings.strategy,
@@ -222,7 +222,7 @@ pub fn run<R: Runner + Sync>(
         let second = hooks.on_second_interrupt;
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupt: stopping; finished probes are in the journal (Ctrl-C again to quit now)");
+                crate::note!("\ninterrupt: stopping; finished probes are in the journal (Ctrl-C again to quit now)");
                 flag.store(true, Ordering::SeqCst);
                 if tokio::signal::ctrl_c().await.is_ok() {
                     second();
