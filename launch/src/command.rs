@@ -5,6 +5,9 @@
 //! A job may report its own figures on stdout as lines `CHERRYPICK_METRIC name=value`; a
 //! `runtime_s` metric replaces the measured wall time (the job's own timing, as a Spark driver
 //! reports it), and every metric is kept in the outcome.
+//!
+//! Values are put into the template shell-quoted (a value that is only letters, digits and
+//! `_-.,:/=+@%` as it is), so a value is always one word and never shell code.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,12 +66,12 @@ impl CommandRunner {
         })
     }
 
-    /// The command line for configuration `id`.
+    /// The command line for configuration `id`, every value shell-quoted.
     pub fn render(&self, id: ConfigId) -> Result<String, String> {
         let info = &self.spec.configs[id];
         let name = &self.spec.space.config(id).name;
         render_with(&self.command.template, |key| {
-            Some(match key {
+            Some(shell_quote(&match key {
                 "machine_type" => info.machine_type.clone(),
                 "vcpus" => info.vcpus.to_string(),
                 "memory_gib" => info.memory_gib.to_string(),
@@ -76,7 +79,7 @@ impl CommandRunner {
                 "price_per_hour" => info.price_per_hour.to_string(),
                 "config" => name.clone(),
                 other => info.params.get(other)?.to_string(),
-            })
+            }))
         })
     }
 
@@ -99,6 +102,17 @@ impl CommandRunner {
         }
         env
     }
+}
+
+/// `value` as one shell word: unchanged when it holds only characters no shell treats
+/// specially (so numbers stay numbers, for `$(( {workers} * 2 ))`), else in single quotes with
+/// each `'` written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,:/=+@%".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        return value.to_string();
+    }
+    format!("'{}'", value.replace('\'', "'\\''"))
 }
 
 impl Runner for CommandRunner {
@@ -267,6 +281,46 @@ mod tests {
             !marker.exists(),
             "a process of the group outlived the time limit"
         );
+    }
+
+    /// Values are substituted shell-quoted: a quote is kept, a command substitution not run.
+    #[test]
+    fn template_values_are_shell_quoted() {
+        let dir = std::env::temp_dir().join(format!("cp-cmd-quote-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("ran");
+        let out = dir.join("out");
+        let hostile = format!("$(touch {})", marker.display());
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"workers\"\n\
+             [catalogue.dimensions]\nworkers = [1]\nlabel = [\"it's\", \"{hostile}\", \"a b\"]\n\
+             [backend.command]\ntemplate = '''printf %s {{label}} > {}'''\n",
+            out.display()
+        );
+        let spec = Arc::new(
+            parse(
+                &text,
+                &dir.join("space.toml"),
+                &LoadOptions {
+                    backend: BackendKind::Command,
+                    prices: None,
+                },
+            )
+            .unwrap(),
+        );
+        let r = CommandRunner::new(spec.clone()).unwrap();
+        for value in ["it's", hostile.as_str(), "a b"] {
+            let id = (0..spec.space.len())
+                .find(|&i| spec.configs[i].params["label"].to_string() == value)
+                .unwrap();
+            let _ = std::fs::remove_file(&out);
+            let o = run(&r, id, &ProbeLimits::default()).outcome;
+            assert!(matches!(o, Outcome::Completed { .. }), "{value}: {o:?}");
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), value);
+        }
+        assert!(!marker.exists(), "a value's command substitution ran");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
