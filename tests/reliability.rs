@@ -429,6 +429,65 @@ fn errors_are_reported_once() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// Whether any live (not zombie) process is in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.len() > 2 && f[2].parse::<i32>() == Ok(pgid) && !matches!(f[0], "Z" | "X")
+    })
+}
+
+/// A command search whose third probe hangs: the first two finish quickly, the third writes
+/// its process group id (the shell leads the group) and sleeps; `trap` is put before it.
+fn hanging_search(d: &Path, trap: &str) -> std::process::Child {
+    let space = format!(
+        r#"
+[catalogue]
+machine_types = ["e2-standard-2"]
+count = "workers"
+[catalogue.dimensions]
+workers = [1, 2, 3, 4, 5, 6]
+[backend.command]
+template = '''n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count; if [ "$n" -ge 2 ]; then {trap} echo $$ > pgid; sleep 60; fi; echo CHERRYPICK_METRIC runtime_s={{workers}}'''
+"#
+    );
+    std::fs::write(d.join("space.toml"), space).unwrap();
+    Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "grid"])
+        .args(["--budget", "6", "--probe-timeout", "120", "--space"])
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("runs.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the hanging probe runs; returns its process group.
+fn hanging_group(d: &Path) -> i32 {
+    let started = Instant::now();
+    loop {
+        if let Ok(t) = std::fs::read_to_string(d.join("pgid")) {
+            if let Ok(p) = t.trim().parse::<i32>() {
+                return p;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the third probe never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn wait_with_deadline(
     child: &mut std::process::Child,
     limit: Duration,
@@ -444,6 +503,66 @@ fn wait_with_deadline(
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+fn send(pid: u32, signal: i32) {
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
+/// SIGINT, SIGTERM and SIGHUP take one orderly path: the running job's whole process group is
+/// stopped, the finished probes stay in an intact journal (the stopped one is not recorded, so
+/// a resume runs it again), the lock note is removed, and the exit code names the signal.
+#[test]
+fn every_stop_signal_cancels_the_probe_keeps_the_journal_and_names_itself_in_the_exit_code() {
+    for (signal, code) in [
+        (libc::SIGINT, 130),
+        (libc::SIGTERM, 143),
+        (libc::SIGHUP, 129),
+    ] {
+        let d = dir(&format!("signal-{signal}"));
+        let mut search = hanging_search(&d, "");
+        let pgid = hanging_group(&d);
+        assert!(group_alive(pgid));
+        send(search.id(), signal);
+        let status = wait_with_deadline(&mut search, Duration::from_secs(60));
+        let mut err = String::new();
+        std::io::Read::read_to_string(search.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "signal {signal}: {status:?}\n{err}"
+        );
+        assert!(
+            !group_alive(pgid),
+            "signal {signal}: the job's group outlived the search"
+        );
+        let j = Journal::read(&d.join("runs.jsonl")).unwrap();
+        assert_eq!(j.records.len(), 2, "signal {signal}");
+        assert!(!j.torn_tail);
+        assert!(!d.join("runs.jsonl.lock").exists(), "signal {signal}");
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// A second signal while the first is being handled (a job that ignores SIGTERM takes the
+/// whole kill grace) does not end the process early: the group is still killed.
+#[test]
+fn a_second_signal_does_not_skip_the_cleanup() {
+    let d = dir("signal-twice");
+    let mut search = hanging_search(&d, "trap '' TERM INT HUP;");
+    let pgid = hanging_group(&d);
+    send(search.id(), libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    send(search.id(), libc::SIGINT);
+    let status = wait_with_deadline(&mut search, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(!group_alive(pgid), "the job's group outlived the search");
+    assert_eq!(
+        Journal::read(&d.join("runs.jsonl")).unwrap().records.len(),
+        2
+    );
+    let _ = std::fs::remove_dir_all(d);
 }
 
 /// `cherrypick search ... | head -1`: the reader goes away, the search goes on to its budget

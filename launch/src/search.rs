@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use optimizer::journal::Journal;
-use optimizer::{ConfigId, ProbeLimits, Runner, SearchResult};
+use optimizer::{ConfigId, ProbeLimits, Runner};
 
 use crate::dataproc::{Credentials, DataprocOptions, DataprocRunner};
 use crate::error::Error;
 use crate::limits::seconds;
-use crate::session::{self, Hooks, Settings};
+use crate::session::{self, Ended, Settings};
 use crate::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
 use crate::spark::{SparkOptions, SparkRunner};
 use crate::{CommandRunner, LocalRunner};
@@ -49,7 +49,7 @@ pub struct DataprocArgs {
 }
 
 /// Runs the search `request` asks for; `None` for a dry run (the plan was printed).
-pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Error> {
+pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
     let spec = Arc::new(spacefile::load(
         &request.space,
         &LoadOptions {
@@ -68,7 +68,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                 });
                 return Ok(None);
             }
-            session(request, &spec, &settings, runner, hooks)
+            session(request, &spec, &settings, runner)
         }
         BackendKind::Local => {
             // Probe output goes beside the journal unless the space file names a folder.
@@ -79,7 +79,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
             }
             journal_arg(request)?;
             prepare_dataset(&runner)?;
-            session(request, &spec, &settings, runner, hooks)
+            session(request, &spec, &settings, runner)
         }
         BackendKind::Spark => {
             let mut options = SparkOptions::from_env(scratch)?;
@@ -95,7 +95,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                 });
                 return Ok(None);
             }
-            session(request, &spec, &settings, runner, hooks)
+            session(request, &spec, &settings, runner)
         }
         BackendKind::Dataproc => {
             let runner = dataproc_runner(request, &spec, &mut settings)?;
@@ -132,7 +132,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                     );
                 }
             }
-            session::run(&spec, &settings, &journal, request.resume, runner, hooks).map(Some)
+            session::run(&spec, &settings, &journal, request.resume, runner).map(Some)
         }
     }
 }
@@ -142,10 +142,9 @@ fn session<R: Runner + Sync>(
     spec: &SearchSpec,
     settings: &Settings,
     runner: R,
-    hooks: Hooks,
-) -> Result<Option<SearchResult>, Error> {
+) -> Result<Option<Ended>, Error> {
     let journal = journal_arg(request)?;
-    session::run(spec, settings, &journal, request.resume, runner, hooks).map(Some)
+    session::run(spec, settings, &journal, request.resume, runner).map(Some)
 }
 
 /// The dataproc backend: clusters are labelled with a search id kept in the journal's header,

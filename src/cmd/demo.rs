@@ -12,7 +12,6 @@ use launch::session::{self, Settings};
 use launch::spacefile::{self, BackendKind, GenerateSpec, LoadOptions};
 use launch::LocalRunner;
 use optimizer::journal::Journal;
-use optimizer::Termination;
 
 use crate::exit::{self, bad_input};
 
@@ -102,17 +101,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         backend: BackendKind::Local,
         search_id: None,
     };
-    let result = session::run(
-        &spec,
-        &settings,
-        &journal,
-        false,
-        runner,
-        exit::SESSION_HOOKS,
-    )?;
-    if result.termination == Termination::Interrupted {
-        return Err(anyhow::Error::new(exit::Interrupted));
-    }
+    let ended = session::run(&spec, &settings, &journal, false, runner)?;
+    exit::after_session(&ended)?;
+    let result = ended.result;
 
     let Some(best) = result.best else {
         println!("no probe completed; nothing to choose");
