@@ -128,7 +128,8 @@ fn a_second_search_on_a_running_journal_is_refused_naming_its_pid() {
     .output()
     .unwrap();
     let err = stderr(&second);
-    assert!(!second.status.success(), "{err}");
+    // Exit 2: the journal given is in use, the user's input (not a failure of this tool).
+    assert_eq!(second.status.code(), Some(2), "{err}");
     assert!(
         err.contains(&format!("pid {}", first.id())) && err.contains("another cherrypick process"),
         "{err}"
@@ -632,5 +633,59 @@ fn huge_time_limits_are_refused_naming_the_option() {
     assert!(stderr(&o).contains("limit.toml:1"), "{}", stderr(&o));
     assert!(stderr(&o).contains("max_runtime_s"), "{}", stderr(&o));
     assert!(!path.exists());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// `--resume` names a journal to continue: a path with nothing there is a mistake (a typo),
+/// not a request to start afresh.
+#[test]
+fn resume_of_a_missing_journal_is_an_error() {
+    let d = dir("resume-missing");
+    let path = d.join("typo.jsonl");
+    let o = search(&d, &path, "0", &["--budget", "1", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("typo.jsonl") && stderr(&o).contains("--resume"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!path.exists());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A journal with no header yet that another process holds: `--resume` is refused (exit 2,
+/// naming the holder), and the file is neither removed nor replaced.
+#[test]
+fn resume_of_an_empty_journal_held_by_another_process_leaves_it_alone() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    let d = dir("empty-held");
+    let path = d.join("runs.jsonl");
+    let held = std::fs::File::create(&path).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    std::fs::write(
+        d.join("runs.jsonl.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let o = search(&d, &path, "0", &["--budget", "1", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("pid {}", std::process::id())),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    drop(held);
     let _ = std::fs::remove_dir_all(d);
 }

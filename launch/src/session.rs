@@ -162,13 +162,15 @@ fn open_journal(
         match Journal::read(path) {
             Ok(j) => Some(j),
             Err(JournalError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
-                None
+                return Err(Error::JournalInput(format!(
+                    "{}: no journal there to --resume (run without --resume to start a new search)",
+                    path.display()
+                )));
             }
-            // Killed before the header reached the disk: nothing to resume.
-            Err(JournalError::Empty { .. }) => {
-                std::fs::remove_file(path).ok();
-                None
-            }
+            // Killed before the header reached the disk: nothing to resume. The file is not
+            // removed here: `create` starts it over once it holds the lock, and refuses if
+            // another process holds it.
+            Err(JournalError::Empty { .. }) => None,
             Err(e) => return Err(Error::JournalInput(e.to_string())),
         }
     } else {
@@ -181,8 +183,7 @@ fn open_journal(
             settings.seed,
             settings.options_json(spec),
         );
-        let writer =
-            JournalWriter::create(path, &header).map_err(|e| Error::JournalInput(e.to_string()))?;
+        let writer = JournalWriter::create(path, &header).map_err(journal_in_use)?;
         return Ok(Opened {
             writer,
             recorded: Vec::new(),
@@ -211,15 +212,23 @@ fn open_journal(
         .zip(&j.records)
         .map(|((id, o), r)| (id, o, r.expected_improvement))
         .collect();
-    let writer = JournalWriter::append_to(path, &j).map_err(|error| Error::Journal {
-        context: "opening the journal to append",
-        error,
+    let writer = JournalWriter::append_to(path, &j).map_err(|error| match error {
+        // The journal is in use or changed under us: the user's to sort out (exit 2).
+        JournalError::Locked { .. } | JournalError::Changed { .. } => journal_in_use(error),
+        error => Error::Journal {
+            context: "opening the journal to append",
+            error,
+        },
     })?;
     Ok(Opened {
         writer,
         recorded,
         resumed: true,
     })
+}
+
+fn journal_in_use(e: JournalError) -> Error {
+    Error::JournalInput(e.to_string())
 }
 
 /// Tells `strategy` every probe of a resumed journal, in journal order, and shows them.
