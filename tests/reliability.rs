@@ -689,3 +689,63 @@ fn resume_of_an_empty_journal_held_by_another_process_leaves_it_alone() {
     drop(held);
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// `--max-spend` after a resume counts every probe of the journal, whatever the new run's
+/// `--max-runtime` makes of them: the journal's whole spend stays under the cap.
+#[test]
+fn a_resumed_search_with_another_runtime_limit_keeps_the_spend_cap() {
+    let d = dir("resume-spend");
+    let path = d.join("runs.jsonl");
+    let cap = 0.3;
+    let first = search_with_timeout(
+        &d,
+        &path,
+        "0",
+        "1000",
+        &[
+            "--max-runtime",
+            "500",
+            "--max-spend",
+            "0.3",
+            "--no-stop",
+            "--budget",
+            "3",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let spent = |j: &Journal| -> f64 { j.records.iter().map(|r| r.outcome.spend_usd()).sum() };
+    let before = Journal::read(&path).unwrap();
+    assert_eq!(before.records.len(), 3);
+    let resumed = search_with_timeout(
+        &d,
+        &path,
+        "0",
+        "1000",
+        &[
+            "--max-runtime",
+            "2000",
+            "--max-spend",
+            "0.3",
+            "--no-stop",
+            "--resume",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("spend limit"),
+        "{}",
+        stdout(&resumed)
+    );
+    let after = Journal::read(&path).unwrap();
+    assert!(after.records.len() > 3, "the resume ran nothing");
+    assert!(
+        spent(&after) <= cap,
+        "spent {} against a cap of {cap}",
+        spent(&after)
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
