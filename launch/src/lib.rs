@@ -1,7 +1,7 @@
 //! Where probes run: the search-space file ([`spacefile`]) and price table ([`prices`]), the
 //! runners that launch the workload under a configuration ([`local`], [`command`], [`spark`],
 //! [`dataproc`]), and the search session ([`session`]: journal open and resume, observers,
-//! Ctrl-C). Depends on `optimizer` (the loop, strategies, journal) and `workload` (the job).
+//! stop signals). Depends on `optimizer` (the loop, strategies, journal) and `workload` (the job).
 //!
 //! A new backend is a [`optimizer::Runner`] here plus its name in [`BackendKind::ALL`], its
 //! pricing rule (if its bill is not machines x count) in `spacefile/price.rs`, and its setup in
