@@ -122,9 +122,11 @@ impl StopSignals {
         loop {
             let [(a, sa), (b, sb), (c, sc)] = &mut self.streams;
             let got = tokio::select! {
-                _ = sa.recv() => *a,
-                _ = sb.recv() => *b,
-                _ = sc.recv() => *c,
+                Some(()) = sa.recv() => *a,
+                Some(()) = sb.recv() => *b,
+                Some(()) = sc.recv() => *c,
+                // Every stream ended: the runtime is going away with the session.
+                else => return,
             };
             if first.set(got).is_ok() {
                 crate::note!(
