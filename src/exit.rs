@@ -5,9 +5,16 @@
 //! | 0 | success |
 //! | 1 | unexpected failure (I/O error, a backend that could not be reached, ...) |
 //! | 2 | bad input: usage, a malformed file or row, an unknown workload or strategy |
-//! | 130 | interrupted by Ctrl-C (what finished was recorded) |
+//! | 129 | stopped by SIGHUP |
+//! | 130 | stopped by SIGINT (Ctrl-C) |
+//! | 143 | stopped by SIGTERM |
+//!
+//! A signal's code is 128 + its number, as a shell reports a process the signal killed; a search
+//! stopped by one has first cancelled its running probe and recorded what finished.
 
 use std::process::ExitCode;
+
+use launch::session::StopSignal;
 
 /// Marks an error as the user's input being wrong (exit code 2).
 #[derive(Debug)]
@@ -20,13 +27,13 @@ impl std::fmt::Display for BadInput {
 }
 impl std::error::Error for BadInput {}
 
-/// Marks a run that ended because the user interrupted it (exit code 130).
+/// Marks a run that a signal stopped (exit code 129, 130 or 143).
 #[derive(Debug)]
-pub struct Interrupted;
+pub struct Interrupted(pub StopSignal);
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("interrupted")
+        write!(f, "stopped by {}", self.0.name())
     }
 }
 impl std::error::Error for Interrupted {}
@@ -36,19 +43,27 @@ pub fn bad_input(e: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(BadInput(e.into()))
 }
 
-/// Exit code of a run the user interrupted.
-const INTERRUPTED: u8 = 130;
-
-/// Ends the process at once as interrupted: a second Ctrl-C during a search (the first one
-/// stops it cleanly, and what finished is already in the journal).
-fn quit_interrupted() {
-    std::process::exit(i32::from(INTERRUPTED));
+/// Exit code of a run `signal` stopped.
+fn signal_code(signal: StopSignal) -> u8 {
+    match signal {
+        StopSignal::Hangup => 128 + 1,
+        StopSignal::Interrupt => 128 + 2,
+        StopSignal::Terminate => 128 + 15,
+    }
 }
 
-/// What the binary decides for a search session.
-pub const SESSION_HOOKS: launch::session::Hooks = launch::session::Hooks {
-    on_second_interrupt: quit_interrupted,
-};
+/// What a search session's end means for the process: an error carrying the signal's exit
+/// code when one stopped it.
+pub fn after_session(ended: &launch::session::Ended) -> anyhow::Result<()> {
+    match (ended.signal, &ended.result.termination) {
+        (Some(signal), _) => Err(anyhow::Error::new(Interrupted(signal))),
+        // Stopped without a signal (the journal could not be written, reported on its own).
+        (None, optimizer::Termination::Interrupted) => {
+            Err(anyhow::Error::new(Interrupted(StopSignal::Interrupt)))
+        }
+        _ => Ok(()),
+    }
+}
 
 /// Whether an error is the user's input being wrong, whichever crate it comes from.
 fn is_bad_input(e: &anyhow::Error) -> bool {
@@ -63,14 +78,17 @@ fn is_bad_input(e: &anyhow::Error) -> bool {
 pub fn report(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if e.downcast_ref::<Interrupted>().is_some() => ExitCode::from(INTERRUPTED),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            if is_bad_input(&e) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
+        Err(e) => match e.downcast_ref::<Interrupted>() {
+            Some(Interrupted(signal)) => ExitCode::from(signal_code(*signal)),
+            None => {
+                // Never a panic on a closed stderr.
+                launch::note!("error: {e:#}");
+                if is_bad_input(&e) {
+                    ExitCode::from(2)
+                } else {
+                    ExitCode::from(1)
+                }
             }
-        }
+        },
     }
 }

@@ -40,13 +40,17 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    // Output piped into `head` and the like: end quietly when the reader goes away, as other
-    // command-line tools do, instead of panicking on the failed write.
-    // SAFETY: restores the default disposition of one signal before any thread is started.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse();
+    // Output piped into `head` and the like: a report or a table ends quietly when the reader
+    // goes away, as other command-line tools do, instead of panicking on the failed write. Not
+    // a search: it has paid probes running and a journal to keep, so it stops printing instead
+    // (its output ignores write errors) and carries on.
+    if !matches!(cli.command, Command::Search(_)) {
+        // SAFETY: restores the default disposition of one signal before any thread is started.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let result = match cli.command {
         Command::Compare(a) => cmd::compare::run(a),
         Command::Replay(a) => cmd::replay::run(a),

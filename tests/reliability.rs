@@ -128,7 +128,8 @@ fn a_second_search_on_a_running_journal_is_refused_naming_its_pid() {
     .output()
     .unwrap();
     let err = stderr(&second);
-    assert!(!second.status.success(), "{err}");
+    // Exit 2: the journal given is in use, the user's input (not a failure of this tool).
+    assert_eq!(second.status.code(), Some(2), "{err}");
     assert!(
         err.contains(&format!("pid {}", first.id())) && err.contains("another cherrypick process"),
         "{err}"
@@ -426,5 +427,325 @@ fn errors_are_reported_once() {
     let err = stderr(&r);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert_eq!(err.matches("price per hour must be").count(), 1, "{err}");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// Whether any live (not zombie) process is in process group `pgid`.
+fn group_alive(pgid: i32) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp ...: comm may hold spaces, so split after its ')'.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        f.len() > 2 && f[2].parse::<i32>() == Ok(pgid) && !matches!(f[0], "Z" | "X")
+    })
+}
+
+/// A command search whose third probe hangs: the first two finish quickly, the third writes
+/// its process group id (the shell leads the group) and sleeps; `trap` is put before it.
+fn hanging_search(d: &Path, trap: &str) -> std::process::Child {
+    let space = format!(
+        r#"
+[catalogue]
+machine_types = ["e2-standard-2"]
+count = "workers"
+[catalogue.dimensions]
+workers = [1, 2, 3, 4, 5, 6]
+[backend.command]
+template = '''n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count; if [ "$n" -ge 2 ]; then {trap} echo $$ > pgid; sleep 60; fi; echo CHERRYPICK_METRIC runtime_s={{workers}}'''
+"#
+    );
+    std::fs::write(d.join("space.toml"), space).unwrap();
+    Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "grid"])
+        .args(["--budget", "6", "--probe-timeout", "120", "--space"])
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("runs.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the hanging probe runs; returns its process group.
+fn hanging_group(d: &Path) -> i32 {
+    let started = Instant::now();
+    loop {
+        if let Ok(t) = std::fs::read_to_string(d.join("pgid")) {
+            if let Ok(p) = t.trim().parse::<i32>() {
+                return p;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the third probe never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_with_deadline(
+    child: &mut std::process::Child,
+    limit: Duration,
+) -> std::process::ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            panic!("the search did not end within {limit:?} of the signal");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn send(pid: u32, signal: i32) {
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
+/// SIGINT, SIGTERM and SIGHUP take one orderly path: the running job's whole process group is
+/// stopped, the finished probes stay in an intact journal (the stopped one is not recorded, so
+/// a resume runs it again), the lock note is removed, and the exit code names the signal.
+#[test]
+fn every_stop_signal_cancels_the_probe_keeps_the_journal_and_names_itself_in_the_exit_code() {
+    for (signal, code) in [
+        (libc::SIGINT, 130),
+        (libc::SIGTERM, 143),
+        (libc::SIGHUP, 129),
+    ] {
+        let d = dir(&format!("signal-{signal}"));
+        let mut search = hanging_search(&d, "");
+        let pgid = hanging_group(&d);
+        assert!(group_alive(pgid));
+        send(search.id(), signal);
+        let status = wait_with_deadline(&mut search, Duration::from_secs(60));
+        let mut err = String::new();
+        std::io::Read::read_to_string(search.stderr.as_mut().unwrap(), &mut err).unwrap();
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "signal {signal}: {status:?}\n{err}"
+        );
+        assert!(
+            !group_alive(pgid),
+            "signal {signal}: the job's group outlived the search"
+        );
+        let j = Journal::read(&d.join("runs.jsonl")).unwrap();
+        assert_eq!(j.records.len(), 2, "signal {signal}");
+        assert!(!j.torn_tail);
+        assert!(!d.join("runs.jsonl.lock").exists(), "signal {signal}");
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// A second signal while the first is being handled (a job that ignores SIGTERM takes the
+/// whole kill grace) does not end the process early: the group is still killed.
+#[test]
+fn a_second_signal_does_not_skip_the_cleanup() {
+    let d = dir("signal-twice");
+    let mut search = hanging_search(&d, "trap '' TERM INT HUP;");
+    let pgid = hanging_group(&d);
+    send(search.id(), libc::SIGINT);
+    std::thread::sleep(Duration::from_millis(300));
+    send(search.id(), libc::SIGINT);
+    let status = wait_with_deadline(&mut search, Duration::from_secs(60));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    assert!(!group_alive(pgid), "the job's group outlived the search");
+    assert_eq!(
+        Journal::read(&d.join("runs.jsonl")).unwrap().records.len(),
+        2
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// `cherrypick search ... | head -1`: the reader goes away, the search goes on to its budget
+/// and records every probe.
+#[test]
+fn a_closed_stdout_stops_the_printing_not_the_search() {
+    use std::io::BufRead;
+    let d = dir("sigpipe");
+    let path = d.join("runs.jsonl");
+    let mut child = search(&d, &path, "0.3", &["--strategy", "grid", "--budget", "4"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader (and with it the pipe) is gone here.
+    let status = wait_with_deadline(&mut child, Duration::from_secs(120));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(Journal::read(&path).unwrap().records.len(), 4);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// Time limits too long for a `Duration` are refused naming the option or field, with and
+/// without `--dry-run`, never a panic (exit 101).
+#[test]
+fn huge_time_limits_are_refused_naming_the_option() {
+    let d = dir("huge");
+    let path = d.join("runs.jsonl");
+    std::fs::write(d.join("space.toml"), space_file("0")).unwrap();
+    for (args, want) in [
+        (
+            vec!["--probe-timeout", "1e20", "--dry-run"],
+            "--probe-timeout",
+        ),
+        (vec!["--probe-timeout", "1e20"], "--probe-timeout"),
+        (vec!["--max-runtime", "1e20", "--dry-run"], "--max-runtime"),
+        (vec!["--max-runtime", "1e20"], "--max-runtime"),
+    ] {
+        let o = Command::new(BIN)
+            .args(["search", "--backend", "command", "--space"])
+            .arg(d.join("space.toml"))
+            .arg("--journal")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("panicked"), "{args:?}: {}", stderr(&o));
+    }
+    let mut text = std::fs::read_to_string(d.join("space.toml")).unwrap();
+    text.insert_str(0, "max_runtime_s = 1e20\n");
+    std::fs::write(d.join("limit.toml"), text).unwrap();
+    let o = run(&[
+        "search",
+        "--backend",
+        "command",
+        "--dry-run",
+        "--space",
+        d.join("limit.toml").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("limit.toml:1"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("max_runtime_s"), "{}", stderr(&o));
+    assert!(!path.exists());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// `--resume` names a journal to continue: a path with nothing there is a mistake (a typo),
+/// not a request to start afresh.
+#[test]
+fn resume_of_a_missing_journal_is_an_error() {
+    let d = dir("resume-missing");
+    let path = d.join("typo.jsonl");
+    let o = search(&d, &path, "0", &["--budget", "1", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("typo.jsonl") && stderr(&o).contains("--resume"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!path.exists());
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A journal with no header yet that another process holds: `--resume` is refused (exit 2,
+/// naming the holder), and the file is neither removed nor replaced.
+#[test]
+fn resume_of_an_empty_journal_held_by_another_process_leaves_it_alone() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::io::AsRawFd;
+    let d = dir("empty-held");
+    let path = d.join("runs.jsonl");
+    let held = std::fs::File::create(&path).unwrap();
+    // SAFETY: flock on a descriptor this test owns.
+    assert_eq!(
+        unsafe { libc::flock(held.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) },
+        0
+    );
+    std::fs::write(
+        d.join("runs.jsonl.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let inode = std::fs::metadata(&path).unwrap().ino();
+    let o = search(&d, &path, "0", &["--budget", "1", "--resume"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("pid {}", std::process::id())),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    drop(held);
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// `--max-spend` after a resume counts every probe of the journal, whatever the new run's
+/// `--max-runtime` makes of them: the journal's whole spend stays under the cap.
+#[test]
+fn a_resumed_search_with_another_runtime_limit_keeps_the_spend_cap() {
+    let d = dir("resume-spend");
+    let path = d.join("runs.jsonl");
+    let cap = 0.3;
+    let first = search_with_timeout(
+        &d,
+        &path,
+        "0",
+        "1000",
+        &[
+            "--max-runtime",
+            "500",
+            "--max-spend",
+            "0.3",
+            "--no-stop",
+            "--budget",
+            "3",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(first.status.success(), "{}", stderr(&first));
+    let spent = |j: &Journal| -> f64 { j.records.iter().map(|r| r.outcome.spend_usd()).sum() };
+    let before = Journal::read(&path).unwrap();
+    assert_eq!(before.records.len(), 3);
+    let resumed = search_with_timeout(
+        &d,
+        &path,
+        "0",
+        "1000",
+        &[
+            "--max-runtime",
+            "2000",
+            "--max-spend",
+            "0.3",
+            "--no-stop",
+            "--resume",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("spend limit"),
+        "{}",
+        stdout(&resumed)
+    );
+    let after = Journal::read(&path).unwrap();
+    assert!(after.records.len() > 3, "the resume ran nothing");
+    assert!(
+        spent(&after) <= cap,
+        "spent {} against a cap of {cap}",
+        spent(&after)
+    );
     let _ = std::fs::remove_dir_all(d);
 }

@@ -6,7 +6,8 @@
 //! that a killed run left before it goes on.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -75,8 +76,12 @@ fn setup(name: &str) -> Setup {
 
 impl Setup {
     fn search(&self, extra: &[&str]) -> Output {
-        Command::new(BIN)
-            .args(["search", "--backend", "dataproc", "--strategy", "grid"])
+        self.command(extra).output().unwrap()
+    }
+
+    fn command(&self, extra: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.args(["search", "--backend", "dataproc", "--strategy", "grid"])
             .args([
                 "--project",
                 "proj",
@@ -94,9 +99,8 @@ impl Setup {
             .env("CHERRYPICK_DATAPROC_API", &self.base)
             .env("CHERRYPICK_STORAGE_API", &self.base)
             .env("CHERRYPICK_DATAPROC_POLL_S", "0.02")
-            .env("CHERRYPICK_BINARY", self.dir.join("cherrypick-linux"))
-            .output()
-            .unwrap()
+            .env("CHERRYPICK_BINARY", self.dir.join("cherrypick-linux"));
+        c
     }
 
     fn count(&self, method: &str, path_end: &str) -> usize {
@@ -219,4 +223,51 @@ fn resume_deletes_a_cluster_left_by_a_killed_run_then_carries_on() {
         2,
         "one probe recorded, one more after the resume"
     );
+}
+
+/// SIGTERM (as a scheduler or `systemctl stop` sends) while a probe's job runs: the job is
+/// cancelled, the cluster deleted, the journal kept, and the exit code is 143.
+#[test]
+fn sigterm_during_a_probe_deletes_its_cluster() {
+    let s = setup("sigterm");
+    s.fake.lock().unwrap().mode = JobMode::Hang;
+    let mut child = s
+        .command(&["--budget", "2"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while s.count("POST", "jobs:submit") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no job was submitted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the search did not end after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}: {err}");
+    assert_eq!(s.count("POST", "/clusters"), 1);
+    assert_eq!(s.count("DELETE", ""), 1, "{err}");
+    {
+        let f = s.fake.lock().unwrap();
+        for (name, (state, _, _)) in &f.clusters {
+            assert_eq!(state, "DELETING", "{name}");
+        }
+    }
+    let (_, records) = journal(&s.dir);
+    assert!(records.is_empty(), "the cancelled probe is not recorded");
 }

@@ -3,14 +3,19 @@
 //! enforces the probe's time limit by killing the whole group.
 //!
 //! A job may report its own figures on stdout as lines `CHERRYPICK_METRIC name=value`; a
-//! `runtime_s` metric replaces the measured wall time (the job's own timing, as a Spark driver
-//! reports it), and every metric is kept in the outcome.
+//! `runtime_s` metric replaces the measured wall time as the runtime the model sees (the job's
+//! own timing, as a Spark driver reports it), and every metric is kept in the outcome. What a
+//! probe spends is never taken from the job: it is the wall time from launch until its process
+//! group is gone, kept as the `spend_usd` metric when it is more than the modelled cost.
+//!
+//! Values are put into the template shell-quoted (a value that is only letters, digits and
+//! `_-.,:/=+@%` as it is), so a value is always one word and never shell code.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space};
+use optimizer::{ConfigId, Outcome, ProbeLimits, Report, Runner, Space, SPEND_METRIC};
 
 use crate::error::Error;
 use crate::limits::{completed, failed, timed_out};
@@ -63,12 +68,12 @@ impl CommandRunner {
         })
     }
 
-    /// The command line for configuration `id`.
+    /// The command line for configuration `id`, every value shell-quoted.
     pub fn render(&self, id: ConfigId) -> Result<String, String> {
         let info = &self.spec.configs[id];
         let name = &self.spec.space.config(id).name;
         render_with(&self.command.template, |key| {
-            Some(match key {
+            Some(shell_quote(&match key {
                 "machine_type" => info.machine_type.clone(),
                 "vcpus" => info.vcpus.to_string(),
                 "memory_gib" => info.memory_gib.to_string(),
@@ -76,7 +81,7 @@ impl CommandRunner {
                 "price_per_hour" => info.price_per_hour.to_string(),
                 "config" => name.clone(),
                 other => info.params.get(other)?.to_string(),
-            })
+            }))
         })
     }
 
@@ -101,7 +106,24 @@ impl CommandRunner {
     }
 }
 
+/// `value` as one shell word: unchanged when it holds only characters no shell treats
+/// specially (so numbers stay numbers, for `$(( {workers} * 2 ))`), else in single quotes with
+/// each `'` written as `'\''`.
+pub fn shell_quote(value: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.,:/=+@%".contains(c);
+    if !value.is_empty() && value.chars().all(plain) {
+        return value.to_string();
+    }
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
 impl Runner for CommandRunner {
+    /// The price for the time limit plus the kill grace and its confirmation: the longest a
+    /// probe can be charged for (see [`process::longest_charge`]).
+    fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+        process::worst_case_usd(space, config, limits, GRACE)
+    }
+
     async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
         let price = space.config(config).price_per_hour;
         let true_price = self.spec.configs[config].price_per_hour;
@@ -132,6 +154,14 @@ impl Runner for CommandRunner {
             }
         };
         let elapsed = done.elapsed_s;
+        // Charged from launch until the group was gone, kill grace included.
+        let charged = done.charged_s;
+        if !done.group_gone {
+            crate::note!(
+                "command: a process of the probe's group outlived SIGKILL by {} s",
+                process::KILL_CONFIRM.as_secs()
+            );
+        }
         let log = done.log(line, keep);
         let last_err_line = log
             .stderr
@@ -141,12 +171,12 @@ impl Runner for CommandRunner {
             .map(|l| format!(": {}", process::truncate(l.trim(), 200)))
             .unwrap_or_default();
         let outcome = match done.end {
-            End::TimedOut => timed_out(elapsed, price),
-            End::Interrupted => failed("interrupted by the user".into(), elapsed, price),
-            End::Exited(Err(e)) => failed(format!("waiting for the job: {e}"), elapsed, price),
+            End::TimedOut => timed_out(charged, price),
+            End::Interrupted => failed("interrupted by the user".into(), charged, price),
+            End::Exited(Err(e)) => failed(format!("waiting for the job: {e}"), charged, price),
             End::Exited(Ok(status)) if !status.success() => failed(
                 format!("{}{last_err_line}", process::describe_exit(&status)),
-                elapsed,
+                charged,
                 price,
             ),
             End::Exited(Ok(_)) => {
@@ -158,9 +188,16 @@ impl Runner for CommandRunner {
                 metrics.insert("wall_s".into(), elapsed);
                 match limits.timeout.map(|t| t.as_secs_f64()) {
                     // A reported runtime past the probe's limit means the job would have been
-                    // stopped there: charging more would break the spend limit's worst case.
-                    Some(limit) if runtime > limit => timed_out(limit, price),
-                    _ => completed(runtime, price, true_price, self.spec.objective, metrics),
+                    // stopped there: it did not meet the limit. Charged what it ran.
+                    Some(limit) if runtime > limit => Outcome::TimedOut {
+                        elapsed_s: limit,
+                        cost_usd: price * limit.max(charged) / 3600.0,
+                    },
+                    _ => {
+                        // The model learns the job's runtime; the spend is the wall time.
+                        metrics.insert(SPEND_METRIC.into(), price * charged / 3600.0);
+                        completed(runtime, price, true_price, self.spec.objective, metrics)
+                    }
                 }
             }
         };
@@ -267,6 +304,94 @@ mod tests {
             !marker.exists(),
             "a process of the group outlived the time limit"
         );
+    }
+
+    /// A job that ignores SIGTERM runs on through the kill grace: the probe is charged until
+    /// its group was killed, not up to the time limit only.
+    #[test]
+    fn a_job_ignoring_sigterm_is_charged_until_its_group_is_killed() {
+        let s = spec("trap '' TERM; sleep 30");
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let limits = ProbeLimits {
+            timeout: Some(Duration::from_secs(1)),
+            interrupt: None,
+        };
+        let price = s.space.config(0).price_per_hour;
+        let report = run(&r, 0, &limits);
+        let Outcome::TimedOut {
+            elapsed_s,
+            cost_usd,
+        } = report.outcome
+        else {
+            panic!("{report:?}")
+        };
+        let ran = 1.0 + GRACE.as_secs_f64();
+        assert!(
+            elapsed_s >= ran,
+            "charged {elapsed_s} s of at least {ran} s"
+        );
+        assert!(cost_usd >= price * ran / 3600.0, "{cost_usd}");
+        assert!(report.billed_usd >= price * ran / 3600.0);
+        // The check before a launch counts the grace too.
+        let worst = r.worst_case_usd(&s.space, 0, &limits);
+        assert!(worst >= price * ran / 3600.0, "{worst}");
+    }
+
+    /// A job's own runtime is what the model sees, but the spend is the wall time it ran.
+    #[test]
+    fn a_job_reporting_a_tiny_runtime_is_charged_its_wall_time() {
+        let s = spec("sleep 1; echo CHERRYPICK_METRIC runtime_s=0.001");
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let price = s.space.config(0).price_per_hour;
+        let report = run(&r, 0, &ProbeLimits::default());
+        let Outcome::Completed { runtime_s, .. } = &report.outcome else {
+            panic!("{report:?}")
+        };
+        assert_eq!(*runtime_s, 0.001);
+        let wall = price * 1.0 / 3600.0;
+        assert!(report.billed_usd >= wall, "{} < {wall}", report.billed_usd);
+        // What the journal keeps, so a resumed search counts it again.
+        assert!(report.outcome.spend_usd() >= wall, "{:?}", report.outcome);
+    }
+
+    /// Values are substituted shell-quoted: a quote is kept, a command substitution not run.
+    #[test]
+    fn template_values_are_shell_quoted() {
+        let dir = std::env::temp_dir().join(format!("cp-cmd-quote-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let marker = dir.join("ran");
+        let out = dir.join("out");
+        let hostile = format!("$(touch {})", marker.display());
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"workers\"\n\
+             [catalogue.dimensions]\nworkers = [1]\nlabel = [\"it's\", \"{hostile}\", \"a b\"]\n\
+             [backend.command]\ntemplate = '''printf %s {{label}} > {}'''\n",
+            out.display()
+        );
+        let spec = Arc::new(
+            parse(
+                &text,
+                &dir.join("space.toml"),
+                &LoadOptions {
+                    backend: BackendKind::Command,
+                    prices: None,
+                },
+            )
+            .unwrap(),
+        );
+        let r = CommandRunner::new(spec.clone()).unwrap();
+        for value in ["it's", hostile.as_str(), "a b"] {
+            let id = (0..spec.space.len())
+                .find(|&i| spec.configs[i].params["label"].to_string() == value)
+                .unwrap();
+            let _ = std::fs::remove_file(&out);
+            let o = run(&r, id, &ProbeLimits::default()).outcome;
+            assert!(matches!(o, Outcome::Completed { .. }), "{value}: {o:?}");
+            assert_eq!(std::fs::read_to_string(&out).unwrap(), value);
+        }
+        assert!(!marker.exists(), "a value's command substitution ran");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

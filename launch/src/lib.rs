@@ -1,16 +1,44 @@
 //! Where probes run: the search-space file ([`spacefile`]) and price table ([`prices`]), the
 //! runners that launch the workload under a configuration ([`local`], [`command`], [`spark`],
 //! [`dataproc`]), and the search session ([`session`]: journal open and resume, observers,
-//! Ctrl-C). Depends on `optimizer` (the loop, strategies, journal) and `workload` (the job).
+//! stop signals). Depends on `optimizer` (the loop, strategies, journal) and `workload` (the job).
 //!
 //! A new backend is a [`optimizer::Runner`] here plus its name in [`BackendKind::ALL`], its
 //! pricing rule (if its bill is not machines x count) in `spacefile/price.rs`, and its setup in
 //! [`search::build`].
 
+/// `println!` that never panics or stops anything: a search's output piped into `head` that has
+/// gone away (EPIPE) ends the printing, never the search. Every line a search prints goes here.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline.
+#[macro_export]
+macro_rules! say_part {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] on stderr.
+#[macro_export]
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod command;
 pub mod dataproc;
 pub mod error;
-mod limits;
+pub mod limits;
 pub mod local;
 pub mod params;
 pub mod prices;

@@ -2,9 +2,32 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use optimizer::{Outcome, ProbeLimits};
 
 use crate::spacefile::Objective;
+
+/// The longest time limit accepted anywhere (a year). Longer ones mean "no limit" in practice,
+/// and past about 1.8e19 s a limit does not fit a `Duration` at all, nor do the sums a backend
+/// makes of it (a Dataproc cluster's lifetime): refused with a clear error instead.
+pub const MAX_LIMIT_S: f64 = 365.0 * 24.0 * 3600.0;
+
+/// A user's number of seconds, checked: positive, finite and at most [`MAX_LIMIT_S`]. `what`
+/// names the option or field in the error.
+pub fn seconds(what: &str, x: f64) -> Result<Duration, String> {
+    if !(x.is_finite() && x > 0.0) {
+        return Err(format!(
+            "{what} must be a positive number of seconds, got {x}"
+        ));
+    }
+    if x > MAX_LIMIT_S {
+        return Err(format!(
+            "{what} is {x} s, longer than a year ({MAX_LIMIT_S} s): leave it out for no limit"
+        ));
+    }
+    Duration::try_from_secs_f64(x).map_err(|e| format!("{what}: {x} s: {e}"))
+}
 
 /// Which of a probe's limits ended it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

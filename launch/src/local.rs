@@ -254,7 +254,9 @@ pub fn prepare_dataset(
         )));
     };
     // Generate beside, then rename: a half-written dataset is never mistaken for a whole one.
-    let tmp = dataset.with_extension("partial");
+    // The folder is named after the dataset's whole name (`photos.v1` -> `.photos.v1.partial`),
+    // never by replacing an extension, which could name someone else's `photos.partial`.
+    let tmp = partial_beside(dataset);
     let _ = std::fs::remove_dir_all(&tmp);
     workload::dataset::generate(&workload::dataset::GenOptions {
         out: tmp.clone(),
@@ -268,6 +270,14 @@ pub fn prepare_dataset(
     std::fs::rename(&tmp, dataset)
         .map_err(|e| Error::Setup(format!("moving the dataset to {}: {e}", dataset.display())))?;
     Ok(gen.images)
+}
+
+/// `.<name>.partial` beside `dataset`.
+fn partial_beside(dataset: &Path) -> PathBuf {
+    let mut name = std::ffi::OsString::from(".");
+    name.push(dataset.file_name().unwrap_or(dataset.as_os_str()));
+    name.push(".partial");
+    dataset.with_file_name(name)
 }
 
 /// Runs `plan` once; returns its metrics.
@@ -379,5 +389,43 @@ impl LocalRunner {
                 completed(runtime, price, true_price, self.spec.objective, metrics)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spacefile::GenerateSpec;
+
+    /// The folder a dataset is generated in comes from its whole name: `photos.v1` must not
+    /// use (and remove) a sibling `photos.partial` that belongs to someone else.
+    #[test]
+    fn generating_a_dataset_leaves_siblings_named_like_it_alone() {
+        let dir = std::env::temp_dir().join(format!("cp-local-partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sibling = dir.join("photos.partial");
+        std::fs::create_dir_all(&sibling).unwrap();
+        std::fs::write(sibling.join("keep.txt"), "mine").unwrap();
+        let dataset = dir.join("photos.v1");
+        let made = prepare_dataset(
+            &dataset,
+            Some(&GenerateSpec {
+                images: 10,
+                seed: 1,
+            }),
+        )
+        .unwrap();
+        assert_eq!(made, 10);
+        assert!(dataset.is_dir());
+        assert_eq!(
+            std::fs::read_to_string(sibling.join("keep.txt")).unwrap(),
+            "mine"
+        );
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 2, "{left:?}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -49,11 +49,9 @@ pub struct PriceTable {
 /// A price file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum PriceError {
-    #[error("{path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    // Not a `source`: the message already says it, and error chains would repeat it.
+    #[error("{path}: {error}")]
+    Io { path: String, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}: machine `{name}`: {problem}")]
@@ -175,9 +173,9 @@ impl PriceTable {
     /// ```
     pub fn apply_file(&mut self, path: &Path) -> Result<(), PriceError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| PriceError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| PriceError::Io {
             path: shown.clone(),
-            source,
+            error,
         })?;
         self.apply_str(&text, &shown)
     }
@@ -232,6 +230,23 @@ impl PriceTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Printed with its chain of causes (as `{:#}` does), an unreadable price file names the
+    /// I/O error once.
+    #[test]
+    fn an_unreadable_price_file_gives_its_cause_once() {
+        let e = PriceTable::builtin()
+            .apply_file(Path::new("/nonexistent/prices.toml"))
+            .unwrap_err();
+        let mut chain = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            chain.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        assert_eq!(chain.matches("No such file").count(), 1, "{chain}");
+        assert!(chain.starts_with("/nonexistent/prices.toml: "), "{chain}");
+    }
 
     #[test]
     fn builtin_prices_are_consistent_within_families() {

@@ -1,13 +1,15 @@
 //! Running one probe's process (the command backend's shell command, the spark backend's
 //! `spark-submit`): in its own process group, its output read concurrently with a bounded tail
 //! kept, raced against the probe's limits, and the whole group stopped (SIGTERM, a grace period,
-//! SIGKILL) when a limit ends it or the job exits leaving children behind.
+//! SIGKILL) when a limit ends it or the job exits leaving children behind. A probe is charged
+//! from its launch until no process of its group is left, which is what the machines were busy
+//! for, whatever the job says about its own runtime.
 
 use std::collections::BTreeMap;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use optimizer::{ProbeLimits, ProbeLog};
+use optimizer::{ConfigId, ProbeLimits, ProbeLog, Space};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::limits::{limit_reached, LimitHit};
@@ -51,12 +53,43 @@ pub struct Keep {
     pub grace: Duration,
 }
 
+/// How long after SIGKILL the group is given to be gone (the kernel ends it at once; this only
+/// absorbs scheduling delays). Part of every worst case a spend limit checks before a launch.
+pub const KILL_CONFIRM: Duration = Duration::from_secs(1);
+
+/// The longest a probe of `limits` can be charged for when its job gets `grace` between SIGTERM
+/// and SIGKILL: the time limit, the grace, and [`KILL_CONFIRM`]. `None` without a time limit.
+pub fn longest_charge(limits: &ProbeLimits, grace: Duration) -> Option<Duration> {
+    limits
+        .timeout
+        .map(|t| t.saturating_add(grace).saturating_add(KILL_CONFIRM))
+}
+
+/// The most a probe of `config` can be charged within `limits` at the space's price (what a
+/// spend limit checks before launching it): the price for [`longest_charge`].
+pub fn worst_case_usd(
+    space: &Space,
+    config: ConfigId,
+    limits: &ProbeLimits,
+    grace: Duration,
+) -> f64 {
+    match longest_charge(limits, grace) {
+        Some(t) => space.config(config).price_per_hour * t.as_secs_f64() / 3600.0,
+        None => f64::INFINITY,
+    }
+}
+
 /// A finished (or stopped) process.
 #[derive(Debug)]
 pub struct Finished {
     pub end: End,
     /// Wall seconds from spawn to the end (before the group was stopped).
     pub elapsed_s: f64,
+    /// Wall seconds from spawn until no process of the group was left (or, if one outlived
+    /// SIGKILL by [`KILL_CONFIRM`], until then): what the probe is charged for.
+    pub charged_s: f64,
+    /// Whether the group was seen gone (false: a process outlived SIGKILL by [`KILL_CONFIRM`]).
+    pub group_gone: bool,
     pub stdout: Captured,
     pub stderr: Captured,
 }
@@ -129,6 +162,8 @@ pub async fn run(
             }
         }
     }
+    let group_gone = wait_group_gone(pgid, KILL_CONFIRM).await;
+    let charged_s = start.elapsed().as_secs_f64();
     // Pipes close once the group is gone; a grandchild that left the group could hold them.
     let collect = |h: tokio::task::JoinHandle<Captured>| async move {
         tokio::time::timeout(keep.grace, h)
@@ -141,6 +176,8 @@ pub async fn run(
     Ok(Finished {
         end,
         elapsed_s,
+        charged_s,
+        group_gone,
         stdout,
         stderr,
     })
@@ -180,6 +217,53 @@ fn kill_group(pgid: Option<i32>, signal: i32) {
             libc::killpg(pgid, signal);
         }
     }
+}
+
+/// Waits up to `within` for process group `pgid` to have no process left; true when it has.
+async fn wait_group_gone(pgid: Option<i32>, within: Duration) -> bool {
+    let Some(pgid) = pgid.filter(|&p| p > 0) else {
+        return true;
+    };
+    let started = Instant::now();
+    loop {
+        if !group_alive(pgid) {
+            return true;
+        }
+        if started.elapsed() >= within {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Whether a process of group `pgid` is still running. Zombies do not count: they run nothing
+/// and hold no machine, and one whose parent is a container's init may never be reaped.
+pub fn group_alive(pgid: i32) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        // No /proc: a signal 0 to the group (which counts zombies too) is all there is.
+        // SAFETY: killpg with signal 0 only checks that the group exists.
+        return unsafe { libc::killpg(pgid, 0) } == 0;
+    };
+    entries.flatten().any(|e| {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            return false;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp ...`; comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return false;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && !matches!(state, Some("Z" | "X"))
+    })
 }
 
 /// Reads a stream to its end, keeping its last `keep` bytes, its length, and (when `metrics`)

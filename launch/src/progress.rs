@@ -41,9 +41,15 @@ impl Observer for Progress {
         }
         let outcome = &report.outcome;
         if !self.header_done {
-            println!(
+            crate::say!(
                 "{:>5}  {:<44} {:<10} {:>10} {:>12} {:>12} {:>8}",
-                "probe", "configuration", "status", "runtime", "cost", "best", "EI"
+                "probe",
+                "configuration",
+                "status",
+                "runtime",
+                "cost",
+                "best",
+                "EI"
             );
             self.header_done = true;
         }
@@ -61,7 +67,7 @@ impl Observer for Progress {
         } else {
             outcome.status().to_string()
         };
-        println!(
+        crate::say!(
             "{:>5}  {:<44} {:<10} {:>9.2}s {:>12} {:>12} {:>8}",
             index + 1,
             self.space.config(proposal.config).name,
@@ -74,7 +80,7 @@ impl Observer for Progress {
                 .map_or("-".to_string(), |e| format!("{:.2}%", e * 100.0)),
         );
         if let Outcome::Failed { reason, .. } = outcome {
-            println!("       reason: {reason}");
+            crate::say!("       reason: {reason}");
         }
     }
 }
@@ -82,13 +88,13 @@ impl Observer for Progress {
 /// The `best:` line of a search's end (also `replay --journal`'s).
 pub fn print_best(space: &Space, result: &SearchResult) {
     match &result.best {
-        Some(best) => println!(
+        Some(best) => crate::say!(
             "best: {}  runtime {:.2} s  cost ${:.6}",
             space.describe(best.config),
             best.outcome.elapsed_s(),
             best.outcome.cost_paid()
         ),
-        None => println!("best: none (no probe completed within the limits)"),
+        None => crate::say!("best: none (no probe completed within the limits)"),
     }
 }
 
@@ -102,10 +108,10 @@ pub fn print_summary(
     records: usize,
     journal: &std::path::Path,
 ) {
-    println!("stopped: {}", result.termination);
+    crate::say!("stopped: {}", result.termination);
     print_best(space, result);
     let overhead = (wall.as_secs_f64() - probe_seconds).max(0.0);
-    println!(
+    crate::say!(
         "{} probes, ${:.6} spent; {records} records in {}; loop overhead {:.1} ms ({:.3}% of probe time)",
         result.evaluations,
         result.spent_usd,

@@ -4,14 +4,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use optimizer::journal::Journal;
-use optimizer::{ConfigId, ProbeLimits, Runner, SearchResult};
+use optimizer::{ConfigId, ProbeLimits, Runner};
 
 use crate::dataproc::{Credentials, DataprocOptions, DataprocRunner};
 use crate::error::Error;
-use crate::session::{self, Hooks, Settings};
+use crate::limits::seconds;
+use crate::session::{self, Ended, Settings};
 use crate::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
 use crate::spark::{SparkOptions, SparkRunner};
 use crate::{CommandRunner, LocalRunner};
@@ -48,7 +49,7 @@ pub struct DataprocArgs {
 }
 
 /// Runs the search `request` asks for; `None` for a dry run (the plan was printed).
-pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Error> {
+pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
     let spec = Arc::new(spacefile::load(
         &request.space,
         &LoadOptions {
@@ -67,7 +68,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                 });
                 return Ok(None);
             }
-            session(request, &spec, &settings, runner, hooks)
+            session(request, &spec, &settings, runner)
         }
         BackendKind::Local => {
             // Probe output goes beside the journal unless the space file names a folder.
@@ -78,7 +79,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
             }
             journal_arg(request)?;
             prepare_dataset(&runner)?;
-            session(request, &spec, &settings, runner, hooks)
+            session(request, &spec, &settings, runner)
         }
         BackendKind::Spark => {
             let mut options = SparkOptions::from_env(scratch)?;
@@ -94,7 +95,7 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                 });
                 return Ok(None);
             }
-            session(request, &spec, &settings, runner, hooks)
+            session(request, &spec, &settings, runner)
         }
         BackendKind::Dataproc => {
             let runner = dataproc_runner(request, &spec, &mut settings)?;
@@ -109,8 +110,10 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                     }
                 });
                 match runner.dry_run_report(0, &settings.limits()) {
-                    Ok(report) => print!("{report}"),
-                    Err(e) => println!("# configuration {}: error: {e}", spec.space.config(0).name),
+                    Ok(report) => crate::say_part!("{report}"),
+                    Err(e) => {
+                        crate::say!("# configuration {}: error: {e}", spec.space.config(0).name)
+                    }
                 }
                 return Ok(None);
             }
@@ -124,12 +127,12 @@ pub fn run(request: &Request, hooks: Hooks) -> Result<Option<SearchResult>, Erro
                     Error::Service(format!("deleting clusters left by the earlier run: {e}"))
                 })?;
                 for name in &deleted {
-                    println!(
+                    crate::say!(
                         "deleted cluster {name}, left running by the earlier run of this search"
                     );
                 }
             }
-            session::run(&spec, &settings, &journal, request.resume, runner, hooks).map(Some)
+            session::run(&spec, &settings, &journal, request.resume, runner).map(Some)
         }
     }
 }
@@ -139,10 +142,9 @@ fn session<R: Runner + Sync>(
     spec: &SearchSpec,
     settings: &Settings,
     runner: R,
-    hooks: Hooks,
-) -> Result<Option<SearchResult>, Error> {
+) -> Result<Option<Ended>, Error> {
     let journal = journal_arg(request)?;
-    session::run(spec, settings, &journal, request.resume, runner, hooks).map(Some)
+    session::run(spec, settings, &journal, request.resume, runner).map(Some)
 }
 
 /// The dataproc backend: clusters are labelled with a search id kept in the journal's header,
@@ -176,14 +178,13 @@ fn dataproc_runner(
     if let Some(s) = var("CHERRYPICK_DATAPROC_POLL_S") {
         options.poll_interval = s
             .parse::<f64>()
-            .ok()
-            .filter(|x| x.is_finite() && *x > 0.0)
-            .map(Duration::from_secs_f64)
-            .ok_or_else(|| {
-                Error::Setup(format!(
+            .map_err(|_| {
+                format!(
                     "CHERRYPICK_DATAPROC_POLL_S must be a positive number of seconds, got `{s}`"
-                ))
-            })?;
+                )
+            })
+            .and_then(|x| seconds("CHERRYPICK_DATAPROC_POLL_S", x))
+            .map_err(Error::Setup)?;
     }
     if let Some(binary) = std::env::var_os("CHERRYPICK_BINARY") {
         options.binary = PathBuf::from(binary);
@@ -236,7 +237,7 @@ pub fn prepare_dataset(runner: &LocalRunner) -> Result<(), Error> {
     let started = Instant::now();
     let made = runner.prepare()?;
     if made > 0 {
-        println!(
+        crate::say!(
             "generated {made} synthetic images in {} ({:.1} s)",
             runner.dataset().display(),
             started.elapsed().as_secs_f64()
@@ -247,17 +248,32 @@ pub fn prepare_dataset(runner: &LocalRunner) -> Result<(), Error> {
 
 /// Checks the request's limits against each other and the space file.
 fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
-    let positive = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
+    // Time limits become `Duration`s (and sums of them): checked here, never a panic.
+    let limit = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
         match v {
-            Some(x) if !(x.is_finite() && x > 0.0) => Err(Error::Setup(format!(
-                "--{name} must be a positive number, got {x}"
-            ))),
-            other => Ok(other),
+            Some(x) => seconds(&format!("--{name}"), x)
+                .map(|_| Some(x))
+                .map_err(Error::Setup),
+            None => Ok(None),
         }
     };
-    let max_runtime_s = positive("max-runtime", request.max_runtime_s)?.or(spec.max_runtime_s);
-    let probe_timeout = positive("probe-timeout", request.probe_timeout_s)?.or(max_runtime_s);
-    let max_spend_usd = positive("max-spend", request.max_spend_usd)?;
+    let max_runtime_s = limit("max-runtime", request.max_runtime_s)?.or(spec.max_runtime_s);
+    let probe_timeout = match limit("probe-timeout", request.probe_timeout_s)? {
+        Some(x) => Some(seconds("--probe-timeout", x).map_err(Error::Setup)?),
+        // The space file's max_runtime_s was checked the same way when it was read.
+        None => max_runtime_s
+            .map(|x| seconds("--max-runtime", x))
+            .transpose()
+            .map_err(Error::Setup)?,
+    };
+    let max_spend_usd = match request.max_spend_usd {
+        Some(x) if !(x.is_finite() && x > 0.0) => {
+            return Err(Error::Setup(format!(
+                "--max-spend must be a positive number, got {x}"
+            )))
+        }
+        other => other,
+    };
     if max_spend_usd.is_some() && probe_timeout.is_none() {
         return Err(Error::Setup(
             "--max-spend needs a probe time limit (--probe-timeout or a runtime limit): \
@@ -274,7 +290,7 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
         budget: request.budget,
         max_runtime_s,
         max_spend_usd,
-        probe_timeout: probe_timeout.map(Duration::from_secs_f64),
+        probe_timeout,
         honour_stop: !request.no_stop,
         backend: request.backend,
         search_id: None,
@@ -290,16 +306,16 @@ fn dry_run(
     command_of: impl Fn(ConfigId) -> String,
 ) {
     let space = &spec.space;
-    println!(
+    crate::say!(
         "{}: {} configurations, objective {:?}, backend {}",
         spec.path.display(),
         space.len(),
         spec.objective,
         settings.backend.name()
     );
-    println!("{:<48} {:>12}  command", "configuration", "USD/hour");
+    crate::say!("{:<48} {:>12}  command", "configuration", "USD/hour");
     for id in 0..space.len() {
-        println!(
+        crate::say!(
             "{:<48} {:>12.6}  {}",
             space.config(id).name,
             spec.configs[id].price_per_hour,
@@ -319,7 +335,7 @@ fn dry_run(
                 .collect();
             worst.sort_by(|a, b| b.total_cmp(a));
             let worst: f64 = worst.iter().take(n).sum();
-            println!(
+            crate::say!(
                 "plan: strategy {} (seed {}), up to {n} probes of at most {:.0} s: worst case ${worst:.4}{}",
                 settings.strategy,
                 settings.seed,
@@ -330,10 +346,11 @@ fn dry_run(
                     .unwrap_or_default()
             );
         }
-        None => println!(
+        None => crate::say!(
             "plan: strategy {} (seed {}), up to {n} probes without a time limit",
-            settings.strategy, settings.seed
+            settings.strategy,
+            settings.seed
         ),
     }
-    println!("dry run: nothing was launched");
+    crate::say!("dry run: nothing was launched");
 }

@@ -1,6 +1,12 @@
 //! The search session: opens the journal (or resumes it), drives a strategy with a runner through
-//! `optimizer::drive` with the progress display and the journal as observers, turns Ctrl-C into a
-//! clean stop, and prints the summary. Shared by `cherrypick search` and `cherrypick demo`.
+//! `optimizer::drive` with the progress display and the journal as observers, turns SIGINT,
+//! SIGTERM and SIGHUP into one orderly stop, and prints the summary. Shared by `cherrypick
+//! search` and `cherrypick demo`.
+//!
+//! A stop signal launches nothing more and cancels the running probe through its runner (its
+//! process group stopped, its cluster deleted); what finished is in the journal, and the signal
+//! is returned so the binary exits with its code. Later signals only say the stop is under way:
+//! ending the process there would leave the group running or the cluster billed.
 //!
 //! Resuming re-tells every probe the journal holds to a fresh strategy (same name and seed) and
 //! then asks it for the next one: every paid probe is in the model, whatever the strategy would
@@ -8,8 +14,10 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use optimizer::journal::{Header, Journal, JournalError, JournalObserver, JournalWriter};
 use optimizer::{
@@ -64,11 +72,78 @@ impl Settings {
     }
 }
 
-/// What the caller decides for the session.
-#[derive(Debug, Clone, Copy)]
-pub struct Hooks {
-    /// Called on a second Ctrl-C (the first one stops the search cleanly): ends the process.
-    pub on_second_interrupt: fn(),
+/// A signal that stopped a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopSignal {
+    /// SIGINT (Ctrl-C).
+    Interrupt,
+    /// SIGTERM (`kill`, a scheduler, `systemctl stop`).
+    Terminate,
+    /// SIGHUP (the terminal went away).
+    Hangup,
+}
+
+impl StopSignal {
+    pub fn name(self) -> &'static str {
+        match self {
+            StopSignal::Interrupt => "SIGINT",
+            StopSignal::Terminate => "SIGTERM",
+            StopSignal::Hangup => "SIGHUP",
+        }
+    }
+}
+
+/// How a session ended: the search's result, and the signal that stopped it, if one did.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    pub result: SearchResult,
+    pub signal: Option<StopSignal>,
+}
+
+/// The stop signals, listened for from the moment a session starts.
+struct StopSignals {
+    streams: [(StopSignal, Signal); 3],
+}
+
+impl StopSignals {
+    /// Must run inside the session's runtime.
+    fn listen() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            streams: [
+                (StopSignal::Interrupt, signal(SignalKind::interrupt())?),
+                (StopSignal::Terminate, signal(SignalKind::terminate())?),
+                (StopSignal::Hangup, signal(SignalKind::hangup())?),
+            ],
+        })
+    }
+
+    /// Sets `interrupt` at the first signal and keeps it in `first`; says so at each one.
+    async fn serve(mut self, interrupt: Arc<AtomicBool>, first: Arc<OnceLock<StopSignal>>) {
+        loop {
+            let [(a, sa), (b, sb), (c, sc)] = &mut self.streams;
+            let got = tokio::select! {
+                Some(()) = sa.recv() => *a,
+                Some(()) = sb.recv() => *b,
+                Some(()) = sc.recv() => *c,
+                // Every stream ended: the runtime is going away with the session.
+                else => return,
+            };
+            if first.set(got).is_ok() {
+                crate::note!(
+                    "\n{}: stopping: no new probe; the running one is cancelled (its process group \
+                     stopped, its cluster deleted); finished probes are in the journal",
+                    got.name()
+                );
+                interrupt.store(true, Ordering::SeqCst);
+            } else {
+                crate::note!(
+                    "{}: already stopping; waiting for the running probe to be cancelled and its \
+                     cluster deleted",
+                    got.name()
+                );
+            }
+        }
+    }
 }
 
 /// A journal opened for a search: the writer, and the probes it already holds (when resumed).
@@ -89,13 +164,15 @@ fn open_journal(
         match Journal::read(path) {
             Ok(j) => Some(j),
             Err(JournalError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
-                None
+                return Err(Error::JournalInput(format!(
+                    "{}: no journal there to --resume (run without --resume to start a new search)",
+                    path.display()
+                )));
             }
-            // Killed before the header reached the disk: nothing to resume.
-            Err(JournalError::Empty { .. }) => {
-                std::fs::remove_file(path).ok();
-                None
-            }
+            // Killed before the header reached the disk: nothing to resume. The file is not
+            // removed here: `create` starts it over once it holds the lock, and refuses if
+            // another process holds it.
+            Err(JournalError::Empty { .. }) => None,
             Err(e) => return Err(Error::JournalInput(e.to_string())),
         }
     } else {
@@ -108,8 +185,7 @@ fn open_journal(
             settings.seed,
             settings.options_json(spec),
         );
-        let writer =
-            JournalWriter::create(path, &header).map_err(|e| Error::JournalInput(e.to_string()))?;
+        let writer = JournalWriter::create(path, &header).map_err(journal_in_use)?;
         return Ok(Opened {
             writer,
             recorded: Vec::new(),
@@ -128,7 +204,7 @@ fn open_journal(
         .outcomes(space)
         .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
     if j.torn_tail {
-        eprintln!(
+        crate::note!(
             "note: {}: dropped a record cut short by a crash (that probe runs again)",
             path.display()
         );
@@ -138,15 +214,23 @@ fn open_journal(
         .zip(&j.records)
         .map(|((id, o), r)| (id, o, r.expected_improvement))
         .collect();
-    let writer = JournalWriter::append_to(path, &j).map_err(|error| Error::Journal {
-        context: "opening the journal to append",
-        error,
+    let writer = JournalWriter::append_to(path, &j).map_err(|error| match error {
+        // The journal is in use or changed under us: the user's to sort out (exit 2).
+        JournalError::Locked { .. } | JournalError::Changed { .. } => journal_in_use(error),
+        error => Error::Journal {
+            context: "opening the journal to append",
+            error,
+        },
     })?;
     Ok(Opened {
         writer,
         recorded,
         resumed: true,
     })
+}
+
+fn journal_in_use(e: JournalError) -> Error {
+    Error::JournalInput(e.to_string())
 }
 
 /// Tells `strategy` every probe of a resumed journal, in journal order, and shows them.
@@ -167,15 +251,27 @@ fn retell(
 }
 
 /// Runs (or resumes) a journaled search with `runner`, printing progress and a summary.
-/// A search stopped by Ctrl-C returns its result with `Termination::Interrupted`.
+/// A search stopped by a signal returns its result with `Termination::Interrupted` and the
+/// signal.
 pub fn run<R: Runner + Sync>(
     spec: &SearchSpec,
     settings: &Settings,
     journal_path: &Path,
     resume: bool,
     runner: R,
-    hooks: Hooks,
-) -> Result<SearchResult, Error> {
+) -> Result<Ended, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    // Listening before the journal is opened: from here on a signal takes the orderly path.
+    let interrupt = Arc::new(AtomicBool::new(false));
+    let first_signal = Arc::new(OnceLock::new());
+    let signals = {
+        let _in_runtime = rt.enter();
+        StopSignals::listen().map_err(Error::Runtime)?
+    };
+    rt.spawn(signals.serve(interrupt.clone(), first_signal.clone()));
     let space = Arc::new(spec.space.clone());
     let strategy_options = StrategyOptions {
         seed: settings.seed,
@@ -190,7 +286,7 @@ pub fn run<R: Runner + Sync>(
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
     if resumed {
-        println!(
+        crate::say!(
             "resuming {}: {already} finished probes re-told to a fresh `{}` strategy (seed {})",
             journal_path.display(),
             settings.strategy,
@@ -199,7 +295,6 @@ pub fn run<R: Runner + Sync>(
     }
     retell(strategy.as_mut(), recorded, &mut progress);
 
-    let interrupt = Arc::new(AtomicBool::new(false));
     let mut journal =
         JournalObserver::new(writer, space.clone(), already).stop_on_error(interrupt.clone());
     let options = DriveOptions {
@@ -213,23 +308,8 @@ pub fn run<R: Runner + Sync>(
         },
         parallel: 1,
     };
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::Runtime)?;
     let started = Instant::now();
     let result = rt.block_on(async {
-        let flag = interrupt.clone();
-        let second = hooks.on_second_interrupt;
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\ninterrupt: stopping; finished probes are in the journal (Ctrl-C again to quit now)");
-                flag.store(true, Ordering::SeqCst);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    second();
-                }
-            }
-        });
         let mut observers: [&mut dyn Observer; 2] = [&mut progress, &mut journal];
         drive(&space, strategy.as_mut(), &runner, &options, &mut observers).await
     });
@@ -248,7 +328,10 @@ pub fn run<R: Runner + Sync>(
         journal.records(),
         journal_path,
     );
-    Ok(result)
+    Ok(Ended {
+        result,
+        signal: first_signal.get().copied(),
+    })
 }
 
 #[cfg(test)]
@@ -304,10 +387,6 @@ mod tests {
         }
     }
 
-    const HOOKS: Hooks = Hooks {
-        on_second_interrupt: || {},
-    };
-
     /// A journal written by `grid` (catalogue order) resumed by a strategy that would choose
     /// otherwise: every recorded probe is told, none runs again, and the rest are new.
     #[test]
@@ -323,7 +402,6 @@ mod tests {
             &path,
             false,
             Fake::default(),
-            HOOKS,
         )
         .unwrap();
         // Rewrite the header's strategy and seed so a differently seeded strategy resumes it: its
@@ -369,15 +447,9 @@ mod tests {
 
         let resumed = Fake::default();
         let ran = resumed.ran.clone();
-        let result = run(
-            &spec,
-            &settings("random", 11, 5),
-            &path,
-            true,
-            resumed,
-            HOOKS,
-        )
-        .unwrap();
+        let result = run(&spec, &settings("random", 11, 5), &path, true, resumed)
+            .unwrap()
+            .result;
         assert_eq!(result.termination, Termination::Budget { evaluations: 5 });
         assert_eq!(result.evaluations, 5, "3 recorded + 2 new");
         let ran = ran.lock().unwrap().clone();

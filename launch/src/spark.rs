@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space};
+use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space, SPEND_METRIC};
 
 use crate::error::Error;
 use crate::limits::{completed, failed, timed_out};
@@ -218,6 +218,11 @@ impl SparkRunner {
 }
 
 impl Runner for SparkRunner {
+    /// The price for the time limit plus the kill grace and its confirmation.
+    fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+        process::worst_case_usd(space, config, limits, GRACE)
+    }
+
     async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
         let price = space.config(config).price_per_hour;
         let true_price = self.spec.configs[config].price_per_hour;
@@ -258,27 +263,29 @@ impl Runner for SparkRunner {
             }
         };
         let elapsed = done.elapsed_s;
+        // What the probe is charged for: from launch until spark-submit's group was gone.
+        let charged = done.charged_s;
         let log = done.log(argv.join(" "), keep);
         if !self.options.keep_output {
             let _ = std::fs::remove_dir_all(&output);
         }
         let outcome = match done.end {
-            End::TimedOut => timed_out(elapsed, price),
-            End::Interrupted => failed("interrupted by the user".into(), elapsed, price),
-            End::Exited(Err(e)) => failed(format!("waiting for spark-submit: {e}"), elapsed, price),
+            End::TimedOut => timed_out(charged, price),
+            End::Interrupted => failed("interrupted by the user".into(), charged, price),
+            End::Exited(Err(e)) => failed(format!("waiting for spark-submit: {e}"), charged, price),
             End::Exited(Ok(status)) if !status.success() => failed(
                 format!(
                     "spark-submit {}: {}",
                     process::describe_exit(&status),
                     error_line(&done.stderr.text(), 300)
                 ),
-                elapsed,
+                charged,
                 price,
             ),
             End::Exited(Ok(_)) => match parse_driver_output(&done.stdout.text()) {
                 None => failed(
                     format!("the driver printed no `{}` line", RESULT_PREFIX.trim()),
-                    elapsed,
+                    charged,
                     price,
                 ),
                 Some(r) => {
@@ -290,6 +297,8 @@ impl Runner for SparkRunner {
                     } {
                         metrics.insert("spark_app_duration_s".into(), d);
                     }
+                    // The model learns the driver's runtime; the spend is the wall time.
+                    metrics.insert(SPEND_METRIC.into(), price * charged / 3600.0);
                     completed(r.runtime_s, price, true_price, self.spec.objective, metrics)
                 }
             },

@@ -542,3 +542,64 @@ async fn every_request_and_fake_answer_follows_googles_discovery_documents() {
         assert!(seen.contains(id), "{id} was never exercised: {seen:?}");
     }
 }
+
+/// Two searches started in the same second (same process even) get different ids, each a
+/// valid label value: `--resume` of one must never find the other's clusters as its own.
+#[test]
+fn search_ids_are_unique_within_a_second_and_valid_labels() {
+    let ids: Vec<String> = (0..200)
+        .map(|_| DataprocOptions::new("p", "r", "gs://b").search_id)
+        .collect();
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "{ids:?}");
+    for id in &ids {
+        assert!(
+            !id.is_empty()
+                && id.len() <= 63
+                && id.starts_with(|c: char| c.is_ascii_lowercase())
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{id}"
+        );
+    }
+}
+
+/// A search id long enough that cluster names must be cut: the cut takes the prefix, so each
+/// probe's number (and the names' uniqueness) survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_names_cut_to_the_limit_keep_the_probe_number() {
+    let h = Harness::start(JobMode::Done, "long-id").await;
+    let mut o = h.options();
+    o.search_id = format!("s{}", "0123456789".repeat(6))
+        .chars()
+        .take(63)
+        .collect();
+    let r = DataprocRunner::new(h.spec(), o, h.credentials()).unwrap();
+    let spec = h.spec();
+    let limits = ProbeLimits {
+        timeout: Some(Duration::from_secs(900)),
+        interrupt: None,
+    };
+    for config in [0, 1] {
+        let o = r.run(&spec.space, config, &limits).await.outcome;
+        assert!(matches!(o, Outcome::Completed { .. }), "{o:?}");
+    }
+    let names: Vec<String> = h
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "POST" && q.path.ends_with("/clusters"))
+        .map(|q| q.body["clusterName"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_ne!(names[0], names[1]);
+    for (n, name) in names.iter().enumerate() {
+        assert!(name.len() <= 51 && name.starts_with("cp-s0123"), "{name}");
+        let parts: Vec<&str> = name.rsplitn(3, '-').collect();
+        assert_eq!(parts[1], n.to_string(), "{name}");
+        assert_eq!(parts[0].len(), 4, "{name}");
+        assert!(!name.contains("--") && !name.ends_with('-'), "{name}");
+    }
+}

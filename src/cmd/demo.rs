@@ -12,7 +12,6 @@ use launch::session::{self, Settings};
 use launch::spacefile::{self, BackendKind, GenerateSpec, LoadOptions};
 use launch::LocalRunner;
 use optimizer::journal::Journal;
-use optimizer::Termination;
 
 use crate::exit::{self, bad_input};
 
@@ -93,22 +92,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         budget: Some(args.budget),
         max_runtime_s: spec.max_runtime_s,
         max_spend_usd: None,
-        probe_timeout: spec.max_runtime_s.map(std::time::Duration::from_secs_f64),
+        probe_timeout: spec
+            .max_runtime_s
+            .map(|t| launch::limits::seconds("max_runtime_s", t))
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("the built-in catalogue: {e}"))?,
         honour_stop: true,
         backend: BackendKind::Local,
         search_id: None,
     };
-    let result = session::run(
-        &spec,
-        &settings,
-        &journal,
-        false,
-        runner,
-        exit::SESSION_HOOKS,
-    )?;
-    if result.termination == Termination::Interrupted {
-        return Err(anyhow::Error::new(exit::Interrupted));
-    }
+    let ended = session::run(&spec, &settings, &journal, false, runner)?;
+    exit::after_session(&ended)?;
+    let result = ended.result;
 
     let Some(best) = result.best else {
         println!("no probe completed; nothing to choose");

@@ -1,11 +1,10 @@
 //! `cherrypick search`: a live configuration search. Parses the options and hands them to
-//! `launch::search` (space file, backend, journal, progress, Ctrl-C).
+//! `launch::search` (space file, backend, journal, progress, signals).
 
 use std::path::PathBuf;
 
 use launch::search::{DataprocArgs, Request};
 use launch::BackendKind;
-use optimizer::Termination;
 
 use crate::exit;
 
@@ -91,10 +90,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bucket: args.bucket,
         },
     };
-    match launch::search::run(&request, exit::SESSION_HOOKS)? {
-        Some(result) if result.termination == Termination::Interrupted => {
-            Err(anyhow::Error::new(exit::Interrupted))
-        }
-        _ => Ok(()),
+    match launch::search::run(&request)? {
+        Some(ended) => exit::after_session(&ended),
+        // A dry run: the plan was printed.
+        None => Ok(()),
     }
 }

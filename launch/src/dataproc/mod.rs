@@ -88,11 +88,41 @@ impl DataprocOptions {
             storage_base: "https://storage.googleapis.com".to_string(),
             poll_interval: Duration::from_secs(5),
             create_timeout: Duration::from_secs(15 * 60),
-            search_id: format!("s{}", unix_secs()),
+            search_id: new_search_id(),
             dry_run: false,
             log_bytes: 8192,
         }
     }
+}
+
+/// A search id no other search has: `s<unix seconds>-<pid>-<random>`, a valid label value
+/// (lowercase letters, digits and `-`, at most 63 characters). Seconds alone were shared by two
+/// searches started in the same second, and `--resume` of one then deleted the other's clusters.
+pub fn new_search_id() -> String {
+    format!(
+        "s{}-{}-{:08x}",
+        unix_secs(),
+        std::process::id(),
+        random_u32()
+    )
+}
+
+/// 32 bits no other call returns alike: the standard library's per-process random hash keys,
+/// mixed with the time and a counter (the same key is reused within a thread).
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let x = h.finish();
+    (x ^ (x >> 32)) as u32
 }
 
 pub(crate) fn unix_secs() -> u64 {

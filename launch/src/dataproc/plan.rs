@@ -67,13 +67,7 @@ impl DataprocRunner {
             default_executor_memory_mib(info.memory_gib, info.vcpus),
         )?;
         let params = JobParams::of(&self.spec, id, self.input.clone())?;
-        // Dataproc names: lowercase, digits and '-', starting with a letter, at most 51 chars.
-        let cluster = format!(
-            "cp-{}-{n}-{:04x}",
-            o.search_id,
-            (unix_secs() ^ n as u64) & 0xffff
-        );
-        let cluster: String = cluster.chars().take(51).collect();
+        let cluster = cluster_name(&o.search_id, n, (unix_secs() ^ n as u64) & 0xffff);
         let job_id = format!("{cluster}-job");
         let job_limit = limits
             .timeout
@@ -212,6 +206,20 @@ impl DataprocRunner {
         s.push_str("# dry run: nothing was sent\n");
         Ok(s)
     }
+}
+
+/// The longest cluster name Dataproc takes.
+const MAX_CLUSTER_NAME: usize = 51;
+
+/// `cp-<search id>-<probe number>-<salt>`. Names are lowercase letters, digits and `-`, start
+/// with a letter and end with a letter or digit, at most [`MAX_CLUSTER_NAME`] characters: a long
+/// search id is cut, never the probe number or the salt that keep names apart.
+fn cluster_name(search_id: &str, n: usize, salt: u64) -> String {
+    let suffix = format!("-{n}-{salt:04x}");
+    let prefix = format!("cp-{search_id}");
+    let room = MAX_CLUSTER_NAME.saturating_sub(suffix.len());
+    let prefix: String = prefix.chars().take(room).collect();
+    format!("{}{suffix}", prefix.trim_end_matches('-'))
 }
 
 pub(super) fn default_executor_memory_mib(machine_gib: f64, vcpus: u32) -> u32 {

@@ -388,12 +388,12 @@ impl Drop for DeleteGuard {
         })
         .join();
         match done {
-            Ok(Ok(())) => eprintln!(
+            Ok(Ok(())) => crate::note!(
                 "dataproc: deleted cluster {} after an aborted probe",
                 self.cluster
             ),
-            Ok(Err(e)) => eprintln!("dataproc: {e}"),
-            Err(_) => eprintln!("dataproc: deleting cluster {} panicked", self.cluster),
+            Ok(Err(e)) => crate::note!("dataproc: {e}"),
+            Err(_) => crate::note!("dataproc: deleting cluster {} panicked", self.cluster),
         }
     }
 }
@@ -419,7 +419,7 @@ impl Runner for DataprocRunner {
         if self.options().dry_run {
             return Report::new(match self.dry_run_report(config, limits) {
                 Ok(r) => {
-                    print!("{r}");
+                    crate::say_part!("{r}");
                     failed("dry run: nothing was sent".into(), 0.0, 0.0)
                 }
                 Err(e) => failed(e, 0.0, 0.0),
@@ -458,7 +458,7 @@ impl Runner for DataprocRunner {
         armed.store(false, Ordering::SeqCst);
         let elapsed = started.elapsed().as_secs_f64();
         if let Err(e) = &deletion {
-            eprintln!("dataproc: {e}");
+            crate::note!("dataproc: {e}");
             log.stderr = e.clone();
             log.stderr_bytes = e.len() as u64;
         }

@@ -45,11 +45,9 @@ pub(super) fn prices(
 
 pub(super) fn max_runtime(raw: &RawFile, loc: &Locator<'_>) -> Result<Option<f64>, SpaceFileError> {
     match &raw.max_runtime_s {
-        Some(t) if !(t.get_ref().is_finite() && *t.get_ref() > 0.0) => Err(loc.at(
-            Some(t.span()),
-            "max_runtime_s must be a positive number of seconds".into(),
-        )),
-        Some(t) => Ok(Some(*t.get_ref())),
+        Some(t) => crate::limits::seconds("max_runtime_s", *t.get_ref())
+            .map(|_| Some(*t.get_ref()))
+            .map_err(|e| loc.at(Some(t.span()), e)),
         None => Ok(None),
     }
 }
@@ -124,6 +122,9 @@ pub(super) fn machines(
     Ok(machines)
 }
 
+/// The largest integer every f64 above it cannot tell from its neighbours: 2^53.
+const MAX_EXACT_INT: u64 = 1 << 53;
+
 /// Dimensions: each a non-empty list of distinct finite numbers or of texts, under a usable name.
 pub(super) fn dimensions(raw: &RawFile, loc: &Locator<'_>) -> Result<Vec<Dim>, SpaceFileError> {
     let mut dims = Vec::new();
@@ -152,6 +153,16 @@ pub(super) fn dimensions(raw: &RawFile, loc: &Locator<'_>) -> Result<Vec<Dim>, S
         if !numeric && !text {
             return Err(err(format!(
                 "dimension `{name}` mixes numbers and text; use one kind"
+            )));
+        }
+        // Values are kept as f64: an integer past 2^53 would silently become another one.
+        if let Some(DimValue::Int(i)) = vs
+            .iter()
+            .find(|v| matches!(v, DimValue::Int(i) if i.unsigned_abs() > MAX_EXACT_INT))
+        {
+            return Err(err(format!(
+                "dimension `{name}`: {i} cannot be kept exactly (integers up to 2^53 = \
+                 {MAX_EXACT_INT})"
             )));
         }
         let converted: Vec<Value> = vs
@@ -199,15 +210,16 @@ pub(super) fn count_index(
             ),
         ));
     };
+    // Machines and vCPUs come whole: `workers = 1.5` is no cluster (and no price).
     if dims[i]
         .values
         .iter()
-        .any(|v| !matches!(v, Value::Num(x) if *x > 0.0))
+        .any(|v| !matches!(v, Value::Num(x) if *x > 0.0 && x.fract() == 0.0))
     {
         return Err(loc.at(
             dims[i].span.clone(),
             format!(
-                "dimension `{}` is the count: its values must be numbers > 0",
+                "dimension `{}` is the count: its values must be whole numbers > 0",
                 c.get_ref()
             ),
         ));

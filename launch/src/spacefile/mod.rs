@@ -456,6 +456,39 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         assert!(err.message.contains("at least one machine"), "{err}");
     }
 
+    /// Integers are not rounded through f64 on the way in, and counts are whole.
+    #[test]
+    fn integers_are_exact_and_counts_whole() {
+        let err = parse_str(&GOOD.replace("[16, 64]", "[16, 9007199254740993]")).unwrap_err();
+        assert_eq!(err.line, Some(11), "{err}");
+        assert!(
+            err.message.contains("partitions") && err.message.contains("9007199254740993"),
+            "{err}"
+        );
+        // 2^53 itself is exact and kept.
+        let s = parse_str(&GOOD.replace("[16, 64]", "[16, 9007199254740992]")).unwrap();
+        assert!(s
+            .configs
+            .iter()
+            .any(|c| c.params["partitions"].to_string() == "9007199254740992"));
+
+        let err = parse_str(&GOOD.replace("[2, 4, 8]", "[1.5, 4, 8]")).unwrap_err();
+        assert_eq!(err.line, Some(10), "{err}");
+        assert!(
+            err.message.contains("workers") && err.message.contains("whole"),
+            "{err}"
+        );
+    }
+
+    /// A time limit too long for a `Duration` is an error at its line, not a panic later.
+    #[test]
+    fn a_time_limit_longer_than_a_year_is_an_error_at_its_line() {
+        let err =
+            parse_str(&GOOD.replace("max_runtime_s = 300", "max_runtime_s = 1e20")).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("max_runtime_s"), "{err}");
+    }
+
     #[test]
     fn vcpu_counting_and_inline_machines() {
         let s = parse_str(
