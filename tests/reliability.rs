@@ -99,6 +99,7 @@ fn journal(path: &Path, options: serde_json::Value, probes: usize) {
             finished: rfc3339(std::time::SystemTime::now()),
             expected_improvement: None,
             log: None,
+            launch: None,
         })
         .unwrap();
     }

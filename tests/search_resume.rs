@@ -109,6 +109,108 @@ fn killed_search_resumes_to_the_same_answer() {
     assert_eq!(best_line(&resumed.stdout), best_line(&whole.stdout));
 }
 
+/// The journal's events of one kind (`probe` or `launch`), as JSON.
+fn events(journal: &Path, kind: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(journal)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == kind)
+        .collect()
+}
+
+fn sorted_configs(events: &[serde_json::Value]) -> Vec<String> {
+    let mut c: Vec<String> = events
+        .iter()
+        .map(|v| v["config"].as_str().unwrap_or_default().to_string())
+        .collect();
+    c.sort();
+    c
+}
+
+#[test]
+fn parallel_search_keeps_three_in_flight_and_a_killed_one_reruns_those_running() {
+    let d = dir("parallel");
+    let whole = search(&d, "whole.jsonl", &["--budget", "9", "--parallel", "3"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&whole.stderr);
+    assert!(whole.status.success(), "{stderr}");
+    let journal = d.join("whole.jsonl");
+    let header: serde_json::Value = serde_json::from_str(
+        std::fs::read_to_string(&journal)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["version"]["minor"], 1);
+    assert_eq!(header["options"]["parallel"], 3);
+    let launches = events(&journal, "launch");
+    let finished = events(&journal, "probe");
+    assert_eq!((launches.len(), finished.len()), (9, 9));
+    // Every probe once, each with the number of its launch.
+    let mut numbers: Vec<u64> = finished
+        .iter()
+        .map(|p| p["launch"].as_u64().unwrap())
+        .collect();
+    numbers.sort_unstable();
+    assert_eq!(numbers, (0..9).collect::<Vec<u64>>());
+    assert_eq!(sorted_configs(&launches), sorted_configs(&finished));
+    // Never more than three running: at each launch, count the probes started and not yet
+    // finished (RFC 3339 times of one format compare as strings).
+    let span = |p: &serde_json::Value| {
+        (
+            p["started"].as_str().unwrap().to_string(),
+            p["finished"].as_str().unwrap().to_string(),
+        )
+    };
+    let spans: Vec<(String, String)> = finished.iter().map(span).collect();
+    let most = spans
+        .iter()
+        .map(|(t, _)| spans.iter().filter(|(a, b)| a <= t && t < b).count())
+        .max()
+        .unwrap();
+    assert!((2..=3).contains(&most), "{most} probes ran at once");
+
+    // Killed with probes in flight, resumed: the ones running are run again first, every probe
+    // ends up recorded once, and the answer is the uninterrupted one.
+    let cut = d.join("cut.jsonl");
+    let mut child = search(&d, "cut.jsonl", &["--budget", "9", "--parallel", "3"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while (!cut.exists() || events(&cut, "probe").len() < 2)
+        && t.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let done = events(&cut, "probe").len();
+    let running = events(&cut, "launch").len() - done;
+    assert!(
+        done >= 2 && done < 9 && running >= 1,
+        "killed with {done} done, {running} running"
+    );
+    let resumed = search(
+        &d,
+        "cut.jsonl",
+        &["--budget", "9", "--parallel", "3", "--resume"],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&resumed.stdout);
+    assert!(resumed.status.success(), "{stdout}");
+    assert!(stdout.contains("running them again first"), "{stdout}");
+    let finished_after = events(&cut, "probe");
+    assert_eq!(sorted_configs(&finished_after), sorted_configs(&finished));
+    assert_eq!(best_line(&resumed.stdout), best_line(&whole.stdout));
+}
+
 fn probes_or_empty(journal: &Path) -> usize {
     std::fs::read_to_string(journal)
         .map(|t| t.lines().skip(1).filter(|l| l.ends_with('}')).count())

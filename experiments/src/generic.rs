@@ -541,9 +541,11 @@ mod tests {
             finished: String::new(),
             expected_improvement: None,
             log: None,
+            launch: None,
         };
         let journal = Journal {
             header: Header::new(&space, "grid", 1, serde_json::Value::Null),
+            launches: Vec::new(),
             records: vec![
                 probe(
                     0,

@@ -138,6 +138,9 @@ impl Optimizer for Timed {
     fn tell(&mut self, config: ConfigId, outcome: Outcome) {
         self.inner.tell(config, outcome)
     }
+    fn pending(&mut self, config: ConfigId) {
+        self.inner.pending(config)
+    }
     fn history(&self) -> &History {
         self.inner.history()
     }

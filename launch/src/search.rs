@@ -33,6 +33,8 @@ pub struct Request {
     pub dry_run: bool,
     pub prices: Option<PathBuf>,
     pub no_stop: bool,
+    /// Probes in flight at once (1: one after another).
+    pub parallel: usize,
     /// spark: keep each probe's output under the scratch folder.
     pub keep_output: bool,
     pub dataproc: DataprocArgs,
@@ -284,6 +286,25 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     if request.budget == Some(0) {
         return Err(Error::Setup("--budget must be at least 1".into()));
     }
+    match (request.parallel, request.backend) {
+        (0, _) => return Err(Error::Setup("--parallel must be at least 1".into())),
+        (1, _) | (_, BackendKind::Command | BackendKind::Dataproc) => {}
+        (n, BackendKind::Local) => {
+            return Err(Error::Setup(format!(
+                "--parallel {n}: the local backend runs one probe at a time; its probes are \
+                 measured on this machine's {} cores, and probes sharing them would measure each \
+                 other",
+                std::thread::available_parallelism().map_or(1, |c| c.get())
+            )))
+        }
+        (n, BackendKind::Spark) => {
+            return Err(Error::Setup(format!(
+                "--parallel {n}: the spark backend runs one probe at a time; probes sharing one \
+                 cluster's executors would measure each other's contention, not the \
+                 configuration"
+            )))
+        }
+    }
     Ok(Settings {
         strategy: request.strategy.clone(),
         seed: request.seed,
@@ -294,6 +315,7 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
         honour_stop: !request.no_stop,
         backend: request.backend,
         search_id: None,
+        parallel: request.parallel,
     })
 }
 
@@ -323,6 +345,12 @@ fn dry_run(
         );
     }
     let n = settings.budget.unwrap_or(space.len()).min(space.len());
+    if settings.parallel > 1 {
+        crate::say!(
+            "up to {} probes in flight at once (on dataproc: as many clusters alive at once)",
+            settings.parallel
+        );
+    }
     match settings.probe_timeout {
         Some(t) => {
             let limits = ProbeLimits {

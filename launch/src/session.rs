@@ -42,6 +42,8 @@ pub struct Settings {
     pub backend: BackendKind,
     /// dataproc: the label value shared by this search's clusters.
     pub search_id: Option<String>,
+    /// Probes in flight at once (1: one after another).
+    pub parallel: usize,
 }
 
 impl Settings {
@@ -59,6 +61,10 @@ impl Settings {
         });
         if let Some(id) = &self.search_id {
             options["search_id"] = id.clone().into();
+        }
+        // Only when it matters: a sequential search's journal is what it always was.
+        if self.parallel > 1 {
+            options["parallel"] = self.parallel.into();
         }
         options
     }
@@ -151,6 +157,10 @@ struct Opened {
     writer: JournalWriter,
     recorded: Vec<(ConfigId, Outcome, Option<f64>)>,
     resumed: bool,
+    /// Probes launched and never finished (the earlier run died with them in flight).
+    in_flight: Vec<Proposal>,
+    /// The next launch event's number, when the journal records launches.
+    next_launch: Option<usize>,
 }
 
 fn open_journal(
@@ -179,17 +189,22 @@ fn open_journal(
         None
     };
     let Some(j) = existing else {
-        let header = Header::new(
+        let mut header = Header::new(
             space,
             &settings.strategy,
             settings.seed,
             settings.options_json(spec),
         );
+        if settings.parallel > 1 {
+            header.version = optimizer::journal::VERSION_PARALLEL;
+        }
         let writer = JournalWriter::create(path, &header).map_err(journal_in_use)?;
         return Ok(Opened {
             writer,
             recorded: Vec::new(),
             resumed: false,
+            in_flight: Vec::new(),
+            next_launch: (settings.parallel > 1).then_some(0),
         });
     };
     j.header
@@ -214,6 +229,29 @@ fn open_journal(
         .zip(&j.records)
         .map(|((id, o), r)| (id, o, r.expected_improvement))
         .collect();
+    let in_flight = j
+        .in_flight()
+        .into_iter()
+        .map(|l| {
+            space
+                .find(&l.config)
+                .map(|config| Proposal {
+                    config,
+                    expected_improvement: l.expected_improvement,
+                    stop: false,
+                })
+                .ok_or_else(|| {
+                    Error::JournalInput(format!(
+                        "{}: launch {} names configuration `{}`, which is not in the space",
+                        path.display(),
+                        l.launch,
+                        l.config
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // A journal that records launches goes on recording them, whatever --parallel is now.
+    let next_launch = (settings.parallel > 1 || !j.launches.is_empty()).then(|| j.next_launch());
     let writer = JournalWriter::append_to(path, &j).map_err(|error| match error {
         // The journal is in use or changed under us: the user's to sort out (exit 2).
         JournalError::Locked { .. } | JournalError::Changed { .. } => journal_in_use(error),
@@ -226,6 +264,8 @@ fn open_journal(
         writer,
         recorded,
         resumed: true,
+        in_flight,
+        next_launch,
     })
 }
 
@@ -282,6 +322,8 @@ pub fn run<R: Runner + Sync>(
         writer,
         recorded,
         resumed,
+        in_flight,
+        next_launch,
     } = open_journal(spec, settings, journal_path, resume)?;
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
@@ -294,9 +336,23 @@ pub fn run<R: Runner + Sync>(
         );
     }
     retell(strategy.as_mut(), recorded, &mut progress);
+    if !in_flight.is_empty() {
+        let names: Vec<&str> = in_flight
+            .iter()
+            .map(|p| space.config(p.config).name.as_str())
+            .collect();
+        crate::say!(
+            "{} probe(s) were running when the earlier run stopped; running them again first: {}",
+            in_flight.len(),
+            names.join(", ")
+        );
+    }
 
     let mut journal =
         JournalObserver::new(writer, space.clone(), already).stop_on_error(interrupt.clone());
+    if let Some(next) = next_launch {
+        journal = journal.with_launch_events(next);
+    }
     let options = DriveOptions {
         budget: settings.budget,
         honour_stop: settings.honour_stop,
@@ -306,7 +362,8 @@ pub fn run<R: Runner + Sync>(
             timeout: settings.probe_timeout,
             interrupt: Some(interrupt.clone()),
         },
-        parallel: 1,
+        parallel: settings.parallel,
+        relaunch: in_flight,
     };
     let started = Instant::now();
     let result = rt.block_on(async {
@@ -384,6 +441,7 @@ mod tests {
             honour_stop: false,
             backend: BackendKind::Command,
             search_id: None,
+            parallel: 1,
         }
     }
 

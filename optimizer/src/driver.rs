@@ -112,6 +112,10 @@ pub struct DriveOptions {
     pub limits: ProbeLimits,
     /// Probes in flight at once (0 and 1 both mean one after another).
     pub parallel: usize,
+    /// Probes to launch before asking anything (a resumed search's probes that were running
+    /// when it stopped); the strategy is told they are pending. They count against the budget
+    /// and the spend limit like any other launch.
+    pub relaunch: Vec<Proposal>,
 }
 
 /// What a drive produced.
@@ -150,6 +154,11 @@ pub async fn drive<R: Runner>(
     let mut in_flight = Vec::with_capacity(parallel);
     let mut ended: Option<Termination> = None;
     let mut held: Option<Proposal> = None;
+    let mut relaunch: std::collections::VecDeque<Proposal> =
+        options.relaunch.iter().cloned().collect();
+    for p in &relaunch {
+        optimizer.pending(p.config);
+    }
     loop {
         while ended.is_none() && in_flight.len() < parallel {
             if interrupted(&options.limits) {
@@ -164,8 +173,9 @@ pub async fn drive<R: Runner>(
                     break;
                 }
             }
-            // A proposal held back by the spend limit goes first once a probe has finished.
-            let proposal = match held.take() {
+            // A proposal held back by the spend limit goes first once a probe has finished, then
+            // the probes a resumed search re-runs.
+            let proposal = match held.take().or_else(|| relaunch.pop_front()) {
                 Some(p) => p,
                 None => {
                     let Some(proposal) = optimizer.ask() else {
@@ -512,6 +522,26 @@ mod tests {
         assert!(matches!(result.termination, Termination::SpendLimit { .. }));
     }
 
+    #[test]
+    fn probes_to_relaunch_go_first_and_are_never_asked_again() {
+        let durations = [50.0, 10.0, 30.0, 20.0, 40.0, 5.0];
+        let relaunch = |config| Proposal {
+            config,
+            expected_improvement: None,
+            stop: false,
+        };
+        let options = DriveOptions {
+            parallel: 2,
+            relaunch: vec![relaunch(4), relaunch(2)],
+            ..Default::default()
+        };
+        let mut grid = Grid::new(space(&durations));
+        let (result, launches, _, _) = run(&durations, &mut grid, &options);
+        let order: Vec<ConfigId> = launches.iter().map(|l| l.1).collect();
+        assert_eq!(order, [4, 2, 0, 1, 3, 5]);
+        assert_eq!(result.evaluations, 6);
+    }
+
     /// Grid order, with the stop rule firing at the `stop_at`-th ask (1-based).
     struct StopsAt {
         grid: Grid,
@@ -531,6 +561,9 @@ mod tests {
         }
         fn tell(&mut self, config: ConfigId, outcome: Outcome) {
             self.grid.tell(config, outcome)
+        }
+        fn pending(&mut self, config: ConfigId) {
+            self.grid.pending(config)
         }
         fn history(&self) -> &crate::outcome::History {
             self.grid.history()

@@ -30,6 +30,9 @@ pub const FORMAT: &str = "cherrypick.journal";
 /// The version this code writes. A reader accepts any minor of its own major and refuses a newer
 /// major (fields may have changed meaning).
 pub const VERSION: Version = Version { major: 1, minor: 0 };
+/// The version of a journal written with several probes in flight: 1.0 plus `launch` events and
+/// each probe record's `launch` index. Readers of 1.0 skip the events and read the records.
+pub const VERSION_PARALLEL: Version = Version { major: 1, minor: 1 };
 
 /// Journal format version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +163,23 @@ pub struct ProbeRecord {
     pub expected_improvement: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<ProbeLog>,
+    /// With several probes in flight (version 1.1): the number of the `launch` event this probe
+    /// finished; records are then in the order probes finished, not the order they started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<usize>,
+}
+
+/// A probe launched while others may still be running (version 1.1): written when it starts,
+/// so a search that dies with probes in flight knows which ones to run again.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchRecord {
+    /// Launches are numbered from 0 over the whole search (resumes included).
+    pub launch: usize,
+    pub config: String,
+    /// RFC 3339 UTC launch time.
+    pub started: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_improvement: Option<f64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -167,6 +187,7 @@ pub struct ProbeRecord {
 enum Event {
     // Boxed: records are large and `Unknown` carries nothing.
     Probe(Box<ProbeRecord>),
+    Launch(LaunchRecord),
     /// An event a later minor version added: skipped.
     #[serde(other)]
     Unknown,
@@ -176,6 +197,7 @@ enum Event {
 #[serde(tag = "event", rename_all = "kebab-case")]
 enum EventRef<'a> {
     Probe(&'a ProbeRecord),
+    Launch(&'a LaunchRecord),
 }
 
 /// Reading or writing a journal went wrong.
@@ -221,6 +243,8 @@ pub enum JournalError {
 pub struct Journal {
     pub header: Header,
     pub records: Vec<ProbeRecord>,
+    /// `launch` events (journals written with several probes in flight).
+    pub launches: Vec<LaunchRecord>,
     /// A last line cut short (the writer was killed mid-write) was dropped.
     pub torn_tail: bool,
     /// Byte length of the intact part; appending starts here.
@@ -238,6 +262,7 @@ impl Journal {
         let mut reader = BufReader::new(File::open(path).map_err(io)?);
         let mut header: Option<Header> = None;
         let mut records = Vec::new();
+        let mut launches: Vec<LaunchRecord> = Vec::new();
         let mut torn_tail = false;
         let mut valid_len = 0u64;
         let mut line_no = 0usize;
@@ -285,6 +310,16 @@ impl Journal {
                     record_lines.push(line_no);
                     records.push(*r);
                 }
+                Ok(Parsed::Event(Event::Launch(l))) => {
+                    check_launch(&l, &names, &launches).map_err(|problem| {
+                        JournalError::Corrupt {
+                            path: path.to_path_buf(),
+                            line: line_no,
+                            problem,
+                        }
+                    })?;
+                    launches.push(l);
+                }
                 Ok(Parsed::Event(Event::Unknown)) => {}
                 Err(e) => {
                     // Only the very last line may be cut short, and only a line without its
@@ -308,9 +343,33 @@ impl Journal {
         Ok(Journal {
             header,
             records,
+            launches,
             torn_tail,
             valid_len,
         })
+    }
+
+    /// Probes launched and never finished (the search died with them in flight), in launch
+    /// order: `launch` events whose configuration has no probe record. A strategy never
+    /// proposes a configuration twice, so the configuration identifies the probe across resumes.
+    pub fn in_flight(&self) -> Vec<&LaunchRecord> {
+        let done: HashSet<&str> = self.records.iter().map(|r| r.config.as_str()).collect();
+        let mut seen: HashSet<&str> = HashSet::new();
+        self.launches
+            .iter()
+            .filter(|l| !done.contains(l.config.as_str()) && seen.insert(l.config.as_str()))
+            .collect()
+    }
+
+    /// The number the next `launch` event gets.
+    pub fn next_launch(&self) -> usize {
+        self.launches
+            .iter()
+            .map(|l| l.launch + 1)
+            .chain(self.records.iter().filter_map(|r| r.launch.map(|n| n + 1)))
+            .max()
+            .unwrap_or(0)
+            .max(self.records.len())
     }
 
     /// The journal's probes as (configuration id, outcome) in `space`, checking every name.
@@ -399,6 +458,24 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
             check("elapsed_s", *elapsed_s)?;
             check("cost_usd", *cost_usd)?;
         }
+    }
+    Ok(())
+}
+
+/// Checks one launch event: a configuration of the space, a number not used before.
+fn check_launch(
+    l: &LaunchRecord,
+    names: &HashSet<String>,
+    before: &[LaunchRecord],
+) -> Result<(), String> {
+    if !names.contains(&l.config) {
+        return Err(format!(
+            "field `config`: `{}` is not a configuration of the header's space",
+            l.config
+        ));
+    }
+    if before.iter().any(|b| b.launch == l.launch) {
+        return Err(format!("launch {} appears twice", l.launch));
     }
     Ok(())
 }
@@ -538,6 +615,13 @@ impl JournalWriter {
     pub fn append(&mut self, record: &ProbeRecord) -> Result<(), JournalError> {
         let line = serde_json::to_string(&EventRef::Probe(record))
             .expect("a probe record always serialises");
+        self.write_line(&line)
+    }
+
+    /// Appends one launch event and syncs it.
+    pub fn append_launch(&mut self, record: &LaunchRecord) -> Result<(), JournalError> {
+        let line = serde_json::to_string(&EventRef::Launch(record))
+            .expect("a launch record always serialises");
         self.write_line(&line)
     }
 
@@ -682,7 +766,10 @@ pub struct JournalObserver {
     writer: JournalWriter,
     space: Arc<Space>,
     next_index: usize,
-    launched: Option<SystemTime>,
+    /// With several probes in flight: the number the next `launch` event gets.
+    next_launch: Option<usize>,
+    /// Per drive launch index: the launch's number and start time.
+    launched: HashMap<usize, (usize, SystemTime)>,
     stop: Option<Arc<AtomicBool>>,
     error: Option<JournalError>,
 }
@@ -694,15 +781,29 @@ impl JournalObserver {
             writer,
             space,
             next_index: already,
-            launched: None,
+            next_launch: None,
+            launched: HashMap::new(),
             stop: None,
             error: None,
         }
+    }
+    /// Write a `launch` event when each probe starts, numbered from `next_launch`, and each
+    /// record's launch number (journal version 1.1: several probes in flight).
+    pub fn with_launch_events(mut self, next_launch: usize) -> Self {
+        self.next_launch = Some(next_launch);
+        self
     }
     /// Set `flag` (the search's interrupt flag) if a write fails, so the search stops.
     pub fn stop_on_error(mut self, flag: Arc<AtomicBool>) -> Self {
         self.stop = Some(flag);
         self
+    }
+    /// Keeps the first write error and stops the search.
+    fn fail(&mut self, e: JournalError) {
+        self.error = Some(e);
+        if let Some(flag) = &self.stop {
+            flag.store(true, Ordering::SeqCst);
+        }
     }
     /// The first write error, if any.
     pub fn error(&mut self) -> Option<JournalError> {
@@ -715,12 +816,33 @@ impl JournalObserver {
 }
 
 impl Observer for JournalObserver {
-    fn on_launch(&mut self, _index: usize, _proposal: &Proposal) {
-        self.launched = Some(SystemTime::now());
+    fn on_launch(&mut self, index: usize, proposal: &Proposal) {
+        let now = SystemTime::now();
+        let Some(number) = self.next_launch else {
+            self.launched.insert(index, (index, now));
+            return;
+        };
+        self.launched.insert(index, (number, now));
+        self.next_launch = Some(number + 1);
+        if self.error.is_some() {
+            return;
+        }
+        let event = LaunchRecord {
+            launch: number,
+            config: self.space.config(proposal.config).name.clone(),
+            started: rfc3339(now),
+            expected_improvement: proposal.expected_improvement,
+        };
+        if let Err(e) = self.writer.append_launch(&event) {
+            self.fail(e);
+        }
     }
 
-    fn on_outcome(&mut self, _index: usize, proposal: &Proposal, report: &Report) {
-        let started = self.launched.take().unwrap_or_else(SystemTime::now);
+    fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
+        let (number, started) = self
+            .launched
+            .remove(&index)
+            .unwrap_or_else(|| (index, SystemTime::now()));
         if report.recorded || self.error.is_some() {
             return;
         }
@@ -732,15 +854,11 @@ impl Observer for JournalObserver {
             finished: rfc3339(SystemTime::now()),
             expected_improvement: proposal.expected_improvement,
             log: report.log.clone(),
+            launch: self.next_launch.map(|_| number),
         };
         match self.writer.append(&record) {
             Ok(()) => self.next_index += 1,
-            Err(e) => {
-                self.error = Some(e);
-                if let Some(flag) = &self.stop {
-                    flag.store(true, Ordering::SeqCst);
-                }
-            }
+            Err(e) => self.fail(e),
         }
     }
 
@@ -854,6 +972,7 @@ mod tests {
             finished: rfc3339(SystemTime::UNIX_EPOCH),
             expected_improvement: Some(0.25),
             log: None,
+            launch: None,
         }
     }
 
@@ -895,6 +1014,98 @@ mod tests {
             JournalWriter::create(&path, &h).is_err(),
             "never overwrites"
         );
+    }
+
+    #[test]
+    fn launch_events_tell_which_probes_were_in_flight_when_the_search_died() {
+        let path = temp("launches");
+        let s = Arc::new(space());
+        let mut h = Header::new(&s, "grid", 1, Default::default());
+        h.version = VERSION_PARALLEL;
+        let w = JournalWriter::create(&path, &h).unwrap();
+        let mut obs = JournalObserver::new(w, s.clone(), 0).with_launch_events(0);
+        let proposal = |config| Proposal {
+            config,
+            expected_improvement: None,
+            stop: false,
+        };
+        let done = |t: f64| {
+            Report::new(Outcome::Completed {
+                runtime_s: t,
+                cost_usd: t / 3600.0,
+                metrics: BTreeMap::new(),
+            })
+        };
+        // Three launched (w1, w2, w3), the second finishes first, then the first; w3 is still
+        // running when the search dies.
+        for (i, c) in [0, 1, 2].into_iter().enumerate() {
+            obs.on_launch(i, &proposal(c));
+        }
+        obs.on_outcome(1, &proposal(1), &done(5.0));
+        obs.on_outcome(0, &proposal(0), &done(9.0));
+        drop(obs);
+        let j = Journal::read(&path).unwrap();
+        assert_eq!(j.header.version, VERSION_PARALLEL);
+        assert_eq!(j.launches.len(), 3);
+        let finished: Vec<(usize, &str, Option<usize>)> = j
+            .records
+            .iter()
+            .map(|r| (r.index, r.config.as_str(), r.launch))
+            .collect();
+        assert_eq!(finished, [(0, "w2", Some(1)), (1, "w1", Some(0))]);
+        let running: Vec<&str> = j.in_flight().iter().map(|l| l.config.as_str()).collect();
+        assert_eq!(running, ["w3"]);
+        assert_eq!(j.next_launch(), 3);
+
+        // Resumed: w3 launched again as launch 3 and finished; nothing is in flight any more.
+        let w = JournalWriter::append_to(&path, &j).unwrap();
+        let mut obs = JournalObserver::new(w, s.clone(), 2).with_launch_events(j.next_launch());
+        obs.on_launch(2, &proposal(2));
+        obs.on_outcome(2, &proposal(2), &done(7.0));
+        drop(obs);
+        let j = Journal::read(&path).unwrap();
+        assert!(j.in_flight().is_empty());
+        assert_eq!(j.records[2].launch, Some(3));
+        assert_eq!(j.next_launch(), 4);
+
+        // A launch event naming no configuration of the space, or a number used twice, is
+        // refused with its line.
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"{\"event\":\"launch\",\"launch\":2,\"config\":\"w4\",\"started\":\"x\"}\n")
+            .unwrap();
+        drop(f);
+        let err = Journal::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(":9:") && err.contains("launch 2 appears twice"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sequential_journals_have_no_launch_events() {
+        let path = temp("sequential");
+        let s = Arc::new(space());
+        let w =
+            JournalWriter::create(&path, &Header::new(&s, "grid", 1, Default::default())).unwrap();
+        let mut obs = JournalObserver::new(w, s, 0);
+        let p = Proposal {
+            config: 0,
+            expected_improvement: None,
+            stop: false,
+        };
+        obs.on_launch(0, &p);
+        obs.on_outcome(
+            0,
+            &p,
+            &Report::new(Outcome::TimedOut {
+                elapsed_s: 1.0,
+                cost_usd: 0.1,
+            }),
+        );
+        drop(obs);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("launch"), "{text}");
+        assert!(text.contains("\"minor\":0"));
     }
 
     #[test]

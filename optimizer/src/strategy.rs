@@ -28,6 +28,10 @@ pub trait Optimizer: Send {
     fn ask(&mut self) -> Option<Proposal>;
     /// Records the outcome of `config`. A `config` outside the strategy's space is ignored.
     fn tell(&mut self, config: ConfigId, outcome: Outcome);
+    /// Marks `config` pending (as if asked) without asking: a resumed search launches the
+    /// probes that were running when it stopped before it asks anything. A `config` outside the
+    /// strategy's space is ignored.
+    fn pending(&mut self, config: ConfigId);
     fn history(&self) -> &History;
     /// What the strategy's stop rule measured at the last `ask` (for the message that ends a
     /// search), when it has one.

@@ -49,6 +49,7 @@ fn record(index: usize, outcome: Outcome) -> ProbeRecord {
         finished: rfc3339(SystemTime::UNIX_EPOCH),
         expected_improvement: Some(0.1),
         log: None,
+        launch: (index % 2 == 1).then_some(index),
     }
 }
 

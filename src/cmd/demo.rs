@@ -100,6 +100,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         honour_stop: true,
         backend: BackendKind::Local,
         search_id: None,
+        parallel: 1,
     };
     let ended = session::run(&spec, &settings, &journal, false, runner)?;
     exit::after_session(&ended)?;

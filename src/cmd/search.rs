@@ -47,6 +47,10 @@ pub struct Args {
     /// Run every probe to the budget even when the strategy's stop rule fires.
     #[arg(long, visible_alias = "ignore-stop")]
     pub no_stop: bool,
+    /// Probes in flight at once (command and dataproc backends): as soon as one finishes it is
+    /// told and the next is asked; the journal then records launches too (format 1.1).
+    #[arg(long, default_value_t = 1)]
+    pub parallel: usize,
     /// spark: keep each probe's output (the TFRecord shards) under the scratch folder beside the
     /// journal instead of deleting it after the probe.
     #[arg(long, help_heading = "Spark")]
@@ -82,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dry_run: args.dry_run,
         prices: args.prices,
         no_stop: args.no_stop,
+        parallel: args.parallel,
         keep_output: args.keep_output,
         dataproc: DataprocArgs {
             project: args.project,

@@ -182,6 +182,12 @@ impl Optimizer for CoordinateDescent {
         self.history.push(config, outcome);
     }
 
+    fn pending(&mut self, config: ConfigId) {
+        if let Some(slot) = self.issued.get_mut(config) {
+            *slot = true;
+        }
+    }
+
     fn history(&self) -> &History {
         &self.history
     }

@@ -199,7 +199,7 @@ impl ModelStrategy {
     }
 
     /// Inputs of the configurations asked but not yet told (probes in flight).
-    fn pending(&self) -> Vec<Vec<f64>> {
+    fn pending_inputs(&self) -> Vec<Vec<f64>> {
         let mut told = vec![false; self.space.len()];
         for o in self.history.observations() {
             told[o.config] = true;
@@ -284,7 +284,7 @@ impl Optimizer for ModelStrategy {
         // Probes in flight (several asks before their tells) are believed to come back at the
         // model's mean: their uncertainty is gone, so the next ask looks elsewhere. Sequential
         // searches have none and see the plain model.
-        let pending = self.pending();
+        let pending = self.pending_inputs();
         let believed = believing(&fitted, &pending, self.settings.pending);
         let models = believed.as_ref().unwrap_or(&fitted);
         if models.is_empty() {
@@ -399,6 +399,12 @@ impl Optimizer for ModelStrategy {
         if let Some(slot) = self.issued.get_mut(config) {
             *slot = true;
             self.history.push(config, outcome);
+        }
+    }
+
+    fn pending(&mut self, config: ConfigId) {
+        if let Some(slot) = self.issued.get_mut(config) {
+            *slot = true;
         }
     }
 

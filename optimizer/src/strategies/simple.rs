@@ -40,6 +40,11 @@ impl Ordered {
             self.history.push(config, outcome);
         }
     }
+    fn pending(&mut self, config: ConfigId) {
+        if let Some(slot) = self.issued.get_mut(config) {
+            *slot = true;
+        }
+    }
 }
 
 /// Exhaustive search in catalogue order.
@@ -61,6 +66,9 @@ impl Optimizer for Grid {
     }
     fn tell(&mut self, config: ConfigId, outcome: Outcome) {
         self.0.tell(config, outcome)
+    }
+    fn pending(&mut self, config: ConfigId) {
+        self.0.pending(config)
     }
     fn history(&self) -> &History {
         &self.0.history
@@ -88,6 +96,9 @@ impl Optimizer for RandomSearch {
     }
     fn tell(&mut self, config: ConfigId, outcome: Outcome) {
         self.0.tell(config, outcome)
+    }
+    fn pending(&mut self, config: ConfigId) {
+        self.0.pending(config)
     }
     fn history(&self) -> &History {
         &self.0.history
