@@ -330,6 +330,52 @@ fn numbers_no_command_can_mean_are_refused() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    for (flag, want) in [
+        ("--parallel=0", "--parallel must be at least 1"),
+        (
+            "--launch-overhead=-1",
+            "--launch-overhead must be between 0 and 86400",
+        ),
+    ] {
+        let o = run(&["compare", "--dataset", csv.to_str().unwrap(), flag]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{flag}: {}", stderr(&o));
+    }
+    assert!(!out.exists(), "nothing written");
+    // Backends whose probes would share what they measure refuse several in flight.
+    let root = env!("CARGO_MANIFEST_DIR");
+    for (backend, file, want) in [
+        (
+            "local",
+            "local-preprocess.toml",
+            "the local backend runs one probe at a time",
+        ),
+        (
+            "spark",
+            "spark.toml",
+            "the spark backend runs one probe at a time",
+        ),
+        (
+            "command",
+            "command-sleep.toml",
+            "--parallel must be at least 1",
+        ),
+    ] {
+        let n = if backend == "command" { "0" } else { "2" };
+        let space = format!("{root}/examples/{file}");
+        let o = run(&[
+            "search",
+            "--backend",
+            backend,
+            "--space",
+            &space,
+            "--parallel",
+            n,
+            "--dry-run",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{backend}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{backend}: {}", stderr(&o));
+    }
     let _ = std::fs::remove_dir_all(d);
 }
 

@@ -271,3 +271,87 @@ fn sigterm_during_a_probe_deletes_its_cluster() {
     let (_, records) = journal(&s.dir);
     assert!(records.is_empty(), "the cancelled probe is not recorded");
 }
+
+impl Setup {
+    /// The most clusters alive at once, from the order of creates and deletes the fake saw.
+    fn most_alive(&self) -> usize {
+        let f = self.fake.lock().unwrap();
+        let (mut alive, mut most) = (0usize, 0usize);
+        for r in &f.requests {
+            if r.method == "POST" && r.path.ends_with("/clusters") {
+                alive += 1;
+                most = most.max(alive);
+            } else if r.method == "DELETE" {
+                alive = alive.saturating_sub(1);
+            }
+        }
+        most
+    }
+}
+
+/// Three probes in flight: three clusters at once, each deleted, the binary staged once, and on
+/// SIGTERM every running cluster is deleted.
+#[test]
+fn parallel_probes_run_one_cluster_each_and_every_one_is_deleted() {
+    let s = setup("parallel");
+    let out = s.search(&["--budget", "3", "--parallel", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let (header, events) = journal(&s.dir);
+    assert_eq!(header["options"]["parallel"], 3);
+    let probes = events.iter().filter(|e| e["event"] == "probe").count();
+    assert_eq!(probes, 3);
+    assert_eq!(s.count("POST", "/clusters"), 3);
+    assert_eq!(s.count("DELETE", ""), 3);
+    assert_eq!(s.most_alive(), 3, "the three probes ran at once");
+    {
+        let f = s.fake.lock().unwrap();
+        let staged = f
+            .requests
+            .iter()
+            .filter(|r| r.path.starts_with("/upload/"))
+            .count();
+        assert_eq!(staged, 2, "binary and driver staged once for all probes");
+        for (name, (state, _, _)) in &f.clusters {
+            assert_eq!(state, "DELETING", "{name}");
+        }
+    }
+
+    let s = setup("parallel-sigterm");
+    s.fake.lock().unwrap().mode = JobMode::Hang;
+    let mut child = s
+        .command(&["--budget", "3", "--parallel", "3"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while s.count("POST", "jobs:submit") < 3 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "three jobs were not submitted"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the search did not end after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}: {err}");
+    assert_eq!(s.count("POST", "/clusters"), 3);
+    assert_eq!(s.count("DELETE", ""), 3, "{err}");
+    let f = s.fake.lock().unwrap();
+    for (name, (state, _, _)) in &f.clusters {
+        assert_eq!(state, "DELETING", "{name}");
+    }
+}

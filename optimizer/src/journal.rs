@@ -937,6 +937,38 @@ pub fn rfc3339(t: SystemTime) -> String {
     )
 }
 
+/// Seconds since 1970 of a time as [`rfc3339`] writes it (`2026-11-25T20:05:01.123Z`; the
+/// fraction may have any number of digits or be left out); `None` for anything else.
+pub fn parse_rfc3339(text: &str) -> Option<f64> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (year, month, day) = (d.next()??, d.next()??, d.next()??);
+    let mut t = time.splitn(3, ':');
+    let (hour, minute) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let second = t.next()?.parse::<f64>().ok()?;
+    let valid = (1..=12).contains(&month)
+        && (1..=31).contains(&day)
+        && (0..24).contains(&hour)
+        && (0..60).contains(&minute)
+        && (0.0..61.0).contains(&second);
+    if !valid {
+        return None;
+    }
+    // Days since 1970-01-01 of a civil date (the inverse of the algorithm in `rfc3339`).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((days * 86_400 + hour * 3600 + minute * 60) as f64 + second)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1381,5 +1413,19 @@ mod tests {
         assert_eq!(rfc3339(t), "2026-11-25T19:55:01.250Z");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00.000Z");
+        // And back.
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00.000Z"), Some(0.0));
+        assert_eq!(parse_rfc3339(&rfc3339(t)), Some(1_795_636_501.25));
+        assert_eq!(parse_rfc3339(&rfc3339(leap)), Some(951_782_400.0));
+        assert_eq!(parse_rfc3339("2026-11-25T19:55:01Z"), Some(1_795_636_501.0));
+        for bad in [
+            "",
+            "2026-11-25",
+            "2026-13-01T00:00:00Z",
+            "2026-11-25T19:55:01",
+            "x-y-zTa:b:cZ",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
     }
 }

@@ -9,10 +9,10 @@ use experiments::{
     load, metrics::is_optimum, replay_run, DatasetSpec, LoadOptions, RunOptions, Scale, Workload,
 };
 use launch::progress::{print_best, Progress};
-use optimizer::journal::{Journal, Resume};
+use optimizer::journal::{parse_rfc3339, Journal, Resume};
 use optimizer::{
     block_on, build_strategy, drive, ConfigId, DriveOptions, Observer, Outcome, ProbeLimits,
-    Proposal, Report, Space, StrategyOptions,
+    Proposal, Report, Runner, Space, StrategyOptions, VirtualClock,
 };
 use serde_json::json;
 
@@ -262,6 +262,34 @@ impl optimizer::Runner for NotRecorded {
     }
 }
 
+/// Gives each probe of a journal the wall time it took in the search, on a simulated clock: a
+/// search that ran several probes at once is replayed with as many in flight, and its probes
+/// finish in the order they did then.
+struct AsRecorded<'a, R> {
+    inner: &'a R,
+    clock: &'a VirtualClock,
+    took: std::collections::HashMap<ConfigId, f64>,
+}
+
+impl<R: Runner + Sync> Runner for AsRecorded<'_, R> {
+    fn run(
+        &self,
+        space: &Space,
+        config: ConfigId,
+        limits: &ProbeLimits,
+    ) -> impl std::future::Future<Output = Report> + Send {
+        let wait = self
+            .clock
+            .sleep(self.took.get(&config).copied().unwrap_or(0.0));
+        let probe = self.inner.run(space, config, limits);
+        async move {
+            let report = probe.await;
+            wait.await;
+            report
+        }
+    }
+}
+
 /// `replay --journal`: drives the journal's strategy (same seed, same runtime limit) again on
 /// the recorded outcomes with the search's progress display, so the expected improvement of each
 /// probe is recomputed, and says where the strategy now chooses differently.
@@ -313,16 +341,42 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         .get("honour_stop")
         .and_then(serde_json::Value::as_bool)
         .unwrap_or(true);
+    // A search with several probes in flight is replayed with as many, each taking the time it
+    // took then, so the strategy is asked with the same probes pending as in the search.
+    let parallel = header
+        .options
+        .get("parallel")
+        .and_then(serde_json::Value::as_u64)
+        .map_or(1, |n| n.max(1) as usize);
+    let clock = VirtualClock::new();
+    let took = journal
+        .records
+        .iter()
+        .filter_map(|r| {
+            let id = space.find(&r.config)?;
+            let span = parse_rfc3339(&r.finished)? - parse_rfc3339(&r.started)?;
+            Some((id, span.max(0.0)))
+        })
+        .collect();
+    let timed = AsRecorded {
+        inner: &runner,
+        clock: &clock,
+        took,
+    };
+    if parallel > 1 {
+        println!("the search ran up to {parallel} probes at once: so does the replay, each probe taking the time it took then\n");
+    }
     let options = DriveOptions {
         budget: Some(probes.max(1)),
         honour_stop: journal_honours_stop && !args.ignore_stop,
         max_runtime_s,
+        parallel,
         ..Default::default()
     };
     let result = block_on(drive(
         &space,
         strategy.as_mut(),
-        &runner,
+        &timed,
         &options,
         &mut [&mut progress],
     ));
