@@ -49,6 +49,9 @@ type Slot = Option<Result<Run, UnknownStrategy>>;
 pub struct Run {
     /// Index into [`Comparison::workloads`].
     pub workload: usize,
+    /// A one-at-a-time replay run beside a comparison with several probes in flight, for the
+    /// wall-time figures only (never in the rows, traces or the other plots).
+    pub sequential: bool,
     pub trace: RunTrace,
     pub metrics: RunMetrics,
 }
@@ -96,10 +99,20 @@ pub fn run_compare(
             )?;
         }
     }
-    let jobs: Vec<(usize, usize, u64)> = (0..selected.len())
-        .flat_map(|w| {
-            (0..options.strategies.len())
-                .flat_map(move |s| (1..=options.seeds).map(move |seed| (w, s, seed)))
+    // With several probes in flight, every replay is also run one at a time, so the wall-time
+    // figures can be set against the sequential search's.
+    let modes: &[bool] = if options.parallel > 1 {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let jobs: Vec<(usize, usize, u64, bool)> = modes
+        .iter()
+        .flat_map(|&seq| {
+            (0..selected.len()).flat_map(move |w| {
+                (0..options.strategies.len())
+                    .flat_map(move |s| (1..=options.seeds).map(move |seed| (w, s, seed, seq)))
+            })
         })
         .collect();
     let run_options = RunOptions {
@@ -109,6 +122,10 @@ pub fn run_compare(
         parallel: options.parallel,
         launch_overhead_s: options.launch_overhead_s,
     };
+    let sequential_options = RunOptions {
+        parallel: 1,
+        ..run_options.clone()
+    };
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     let start = std::time::Instant::now();
@@ -116,7 +133,7 @@ pub fn run_compare(
         for _ in 0..options.threads.max(1) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(w, s, seed)) = jobs.get(i) else {
+                let Some(&(w, s, seed, sequential)) = jobs.get(i) else {
                     break;
                 };
                 let workload = &dataset.workloads[selected[w]];
@@ -124,11 +141,16 @@ pub fn run_compare(
                     workload,
                     &options.strategies[s],
                     seed,
-                    &run_options,
+                    if sequential {
+                        &sequential_options
+                    } else {
+                        &run_options
+                    },
                     &mut [],
                 )
                 .map(|trace| Run {
                     workload: w,
+                    sequential,
                     metrics: run_metrics(&trace, &scales[w], options.budget),
                     trace,
                 });
@@ -180,6 +202,10 @@ pub struct Summary {
     pub launch_overhead_s: f64,
     pub results: Vec<ResultRow>,
     pub aggregate: Vec<AggregateRow>,
+    /// With several probes in flight: the same replays run one at a time, pooled per strategy,
+    /// for comparing wall time and search cost (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregate_sequential: Option<Vec<AggregateRow>>,
 }
 
 /// A (workload, strategy) cell.
@@ -205,9 +231,26 @@ impl Comparison {
     pub fn runs_of(&self, workload: Option<usize>, strategy: &str) -> Vec<&RunMetrics> {
         self.runs
             .iter()
-            .filter(|r| r.trace.strategy == strategy && workload.is_none_or(|w| r.workload == w))
+            .filter(|r| {
+                !r.sequential
+                    && r.trace.strategy == strategy
+                    && workload.is_none_or(|w| r.workload == w)
+            })
             .map(|r| &r.metrics)
             .collect()
+    }
+
+    /// The one-at-a-time runs of a strategy beside a parallel comparison (all workloads).
+    pub fn sequential_runs_of(&self, strategy: &str) -> Vec<&Run> {
+        self.runs
+            .iter()
+            .filter(|r| r.sequential && r.trace.strategy == strategy)
+            .collect()
+    }
+
+    /// The runs in the comparison's own mode.
+    pub fn main_runs(&self) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(|r| !r.sequential)
     }
 
     /// Builds the summary.
@@ -231,7 +274,23 @@ impl Comparison {
                 row: Row::of(&self.runs_of(None, s)),
             })
             .collect();
+        let aggregate_sequential = (self.parallel > 1).then(|| {
+            self.strategies
+                .iter()
+                .map(|s| AggregateRow {
+                    strategy: s.clone(),
+                    row: Row::of(
+                        &self
+                            .sequential_runs_of(s)
+                            .iter()
+                            .map(|r| &r.metrics)
+                            .collect::<Vec<_>>(),
+                    ),
+                })
+                .collect()
+        });
         Summary {
+            aggregate_sequential,
             format: SUMMARY_FORMAT,
             dataset: self.dataset.clone(),
             seeds: self.seeds,
@@ -241,5 +300,80 @@ impl Comparison {
             results,
             aggregate,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Workload;
+    use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
+
+    fn dataset() -> Dataset {
+        let dims = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs: Vec<Config> = (0..12)
+            .map(|i| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(i as f64)],
+                price_per_hour: 1.0 + i as f64,
+            })
+            .collect();
+        let runs = (0..12)
+            .map(|i| {
+                let t = 600.0 / (1.0 + i as f64) + 40.0 * i as f64;
+                vec![Outcome::Completed {
+                    runtime_s: t,
+                    cost_usd: (1.0 + i as f64) * t / 3600.0,
+                    metrics: Default::default(),
+                }]
+            })
+            .collect();
+        Dataset {
+            name: "toy".into(),
+            source: "toy".into(),
+            workloads: vec![Workload::new(
+                "w".into(),
+                Space::new(dims, configs).unwrap(),
+                runs,
+            )],
+        }
+    }
+
+    #[test]
+    fn a_parallel_comparison_sets_its_runs_beside_the_same_ones_run_one_at_a_time() {
+        let d = dataset();
+        let options = |parallel| CompareOptions {
+            strategies: vec!["bo".into(), "random".into()],
+            seeds: 3,
+            budget: 8,
+            max_runtime_s: None,
+            threads: 2,
+            parallel,
+            launch_overhead_s: 60.0,
+        };
+        let one = run_compare(&d, &[0], &options(1)).unwrap();
+        let four = run_compare(&d, &[0], &options(4)).unwrap();
+        assert_eq!(one.runs.len(), 6);
+        assert_eq!(four.runs.len(), 12, "each replay also run one at a time");
+        assert!(one.summary().aggregate_sequential.is_none());
+        let summary = four.summary();
+        let seq = summary.aggregate_sequential.as_ref().unwrap();
+        // The one-at-a-time rows are exactly the sequential comparison's.
+        for (a, b) in seq.iter().zip(&one.summary().aggregate) {
+            assert_eq!(a.strategy, b.strategy);
+            assert_eq!(a.row.normalized_cost_at, b.row.normalized_cost_at);
+            assert_eq!(a.row.wall_time_until, b.row.wall_time_until);
+        }
+        // Four in flight: the same probes of random take less simulated time.
+        let time = |s: &Summary| s.aggregate[1].row.wall_time_until["optimum"].seconds_mean;
+        assert!(time(&summary) < time(&one.summary()));
+        assert_eq!(four.main_runs().count(), 6);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["parallel"], 4);
+        assert!(json["aggregate_sequential"].is_array());
+        assert!(serde_json::to_value(one.summary()).unwrap()["aggregate_sequential"].is_null());
     }
 }

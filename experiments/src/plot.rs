@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::compare::{Comparison, Summary};
-use crate::metrics::Row;
+use crate::compare::{Comparison, Run, Summary};
+use crate::metrics::{quantile, Row};
 
 /// Places a TrueType font is looked for, after `$CHERRYPICK_FONT`.
 const FONT_PATHS: &[&str] = &[
@@ -139,6 +139,133 @@ pub fn plot_rows(
     Ok(())
 }
 
+/// Median over `runs` of the normalised cost of the best found by each time of `grid`
+/// (simulated seconds): a run's best after the probes finished by then, its workload's worst
+/// before any.
+fn median_by_time(cmp: &Comparison, runs: &[&Run], grid: &[f64]) -> Vec<f64> {
+    let mut column = Vec::with_capacity(runs.len());
+    grid.iter()
+        .map(|&t| {
+            column.clear();
+            column.extend(runs.iter().map(|r| {
+                let done = r.trace.probes.iter().filter(|p| p.finished_s <= t).count();
+                match done.checked_sub(1) {
+                    Some(i) => r.metrics.curve.get(i).or(r.metrics.curve.last()).copied(),
+                    None => None,
+                }
+                .unwrap_or_else(|| cmp.scales[r.workload].worst_ratio())
+            }));
+            quantile(&column, 0.5)
+        })
+        .collect()
+}
+
+/// Median normalised cost against simulated wall time, one line per strategy with as many
+/// probes in flight as the comparison ran, and dashed, when the comparison ran several, the
+/// same strategy one at a time.
+pub fn plot_wall_time(path: &Path, cmp: &Comparison, with_text: bool) -> Result<(), String> {
+    let err = |e: &dyn std::fmt::Display| format!("{}: cannot draw plot: {e}", path.display());
+    // Up to the time three in four runs have ended: the longest runs would squeeze the rest.
+    let ends: Vec<f64> = cmp
+        .runs
+        .iter()
+        .map(|r| {
+            r.trace
+                .probes
+                .iter()
+                .map(|p| p.finished_s)
+                .fold(0.0, f64::max)
+        })
+        .collect();
+    let end = quantile(&ends, 0.75).max(1.0);
+    let grid: Vec<f64> = (0..=200).map(|i| end * i as f64 / 200.0).collect();
+    let mut lines: Vec<(String, bool, usize, Vec<f64>)> = Vec::new();
+    for (i, s) in cmp.strategies.iter().enumerate() {
+        let main: Vec<&Run> = cmp.main_runs().filter(|r| &r.trace.strategy == s).collect();
+        let label = if cmp.parallel > 1 {
+            format!("{s}, {} in flight", cmp.parallel)
+        } else {
+            s.clone()
+        };
+        lines.push((label, false, i, median_by_time(cmp, &main, &grid)));
+        let seq = cmp.sequential_runs_of(s);
+        if !seq.is_empty() {
+            let curve = median_by_time(cmp, &seq, &grid);
+            lines.push((format!("{s}, one at a time"), true, i, curve));
+        }
+    }
+    let ymax = lines
+        .iter()
+        .flat_map(|l| l.3.iter().copied())
+        .filter(|y| y.is_finite())
+        .fold(1.1f64, f64::max)
+        .min(2.0)
+        * 1.05;
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(14);
+    if with_text {
+        builder
+            .caption(
+                format!(
+                    "{}: median normalised cost against simulated wall time ({} s launch overhead)",
+                    cmp.dataset, cmp.launch_overhead_s
+                ),
+                ("sans-serif", 18),
+            )
+            .x_label_area_size(40)
+            .y_label_area_size(56);
+    }
+    let hours = end / 3600.0;
+    let mut chart = builder
+        .build_cartesian_2d(0f64..hours, (1f64..ymax).log_scale())
+        .map_err(|e| err(&e))?;
+    let mut mesh = chart.configure_mesh();
+    if with_text {
+        mesh.x_desc("hours")
+            .y_desc("cost / optimum")
+            .y_label_formatter(&label_ratio);
+    } else {
+        mesh.x_labels(0).y_labels(0);
+    }
+    mesh.draw().map_err(|e| err(&e))?;
+    for (label, dashed, i, curve) in &lines {
+        let c = colour(&cmp.strategies[*i], *i);
+        let points: Vec<(f64, f64)> = grid
+            .iter()
+            .zip(curve)
+            .map(|(t, y)| (t / 3600.0, y.clamp(1.0, ymax)))
+            .collect();
+        let style = c.stroke_width(if *dashed { 1 } else { 2 });
+        let series = if *dashed {
+            chart
+                .draw_series(DashedLineSeries::new(points, 6, 4, style))
+                .map_err(|e| err(&e))?
+        } else {
+            chart
+                .draw_series(LineSeries::new(points, style))
+                .map_err(|e| err(&e))?
+        };
+        if with_text {
+            series
+                .label(label.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+        }
+    }
+    if with_text {
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
 fn label_integer(x: &f64) -> String {
     format!("{x:.0}")
 }
@@ -186,6 +313,9 @@ pub fn write_plots(
         cmp.budget,
         with_text,
     )?;
+    written.push(path);
+    let path = dir.join("plot_wall_time.png");
+    plot_wall_time(&path, cmp, with_text)?;
     written.push(path);
     for name in &cmp.workloads {
         let rows: Vec<(&str, &Row)> = summary

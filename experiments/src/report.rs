@@ -162,25 +162,51 @@ pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let rows: Vec<Vec<String>> = summary
-        .aggregate
-        .iter()
-        .map(|a| {
-            let mut r = vec![a.strategy.clone()];
-            for (key, _) in TIME_LEVELS {
-                let x = &a.row.wall_time_until[key];
-                r.push(format!(
-                    "{:.2} / {:.2} h ({:.0}% never), search {:.1}x",
-                    x.seconds_median / 3600.0,
-                    x.seconds_mean / 3600.0,
-                    x.not_reached * 100.0,
-                    x.search_cost_normalized_median
-                ));
-            }
-            r
-        })
-        .collect();
+    let time_row = |label: String, row: &Row| {
+        let mut r = vec![label];
+        for (key, _) in TIME_LEVELS {
+            let x = &row.wall_time_until[key];
+            r.push(format!(
+                "{:.2} / {:.2} h ({:.0}% never), search {:.1}x",
+                x.seconds_median / 3600.0,
+                x.seconds_mean / 3600.0,
+                x.not_reached * 100.0,
+                x.search_cost_normalized_median
+            ));
+        }
+        r
+    };
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut ratios = Vec::new();
+    for (i, a) in summary.aggregate.iter().enumerate() {
+        rows.push(time_row(a.strategy.clone(), &a.row));
+        if let Some(seq) = summary.aggregate_sequential.as_ref().and_then(|v| v.get(i)) {
+            rows.push(time_row(
+                format!("{}, one at a time", seq.strategy),
+                &seq.row,
+            ));
+            let (p, q) = (
+                &a.row.wall_time_until["within_5pct"],
+                &seq.row.wall_time_until["within_5pct"],
+            );
+            ratios.push(format!(
+                "- {}: until within 5%, {:.2}x the wall time and {:.2}x the search cost of one at a time; P(optimum)@{} {:.2} vs {:.2}",
+                a.strategy,
+                p.seconds_median / q.seconds_median,
+                p.search_cost_normalized_median / q.search_cost_normalized_median,
+                cmp.budget,
+                a.row.p_optimum_at.at(cmp.budget).copied().unwrap_or(f64::NAN),
+                seq.row.p_optimum_at.at(cmp.budget).copied().unwrap_or(f64::NAN),
+            ));
+        }
+    }
     markdown_table(&mut md, &time_head, &rows);
+    for r in &ratios {
+        let _ = writeln!(md, "{r}");
+    }
+    if !ratios.is_empty() {
+        md.push('\n');
+    }
     let flags = robustness_flags(cmp);
     if !flags.is_empty() {
         md.push_str("Workloads where a model strategy's mean normalised cost is worse than a baseline's (cherrypick or random) at 10 or 15 evaluations:\n\n");
@@ -332,7 +358,7 @@ pub fn write_traces(
         "expected_improvement",
     ])
     .map_err(csv_err)?;
-    for run in &cmp.runs {
+    for run in cmp.main_runs() {
         let names = &space_names[run.workload];
         for (i, p) in run.trace.probes.iter().enumerate() {
             let best = run
