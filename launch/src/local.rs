@@ -68,8 +68,14 @@ pub struct LocalRunner {
     dataset: PathBuf,
     scratch: PathBuf,
     repeat: usize,
-    /// Held by the running (or abandoned, timed-out) workload; the next probe waits for it.
-    busy: Arc<tokio::sync::Mutex<()>>,
+    /// One permit per core of this machine: a probe holds as many as it runs threads (all of
+    /// them when it uses every core), until its threads have let go, even after a timeout; the
+    /// next probe waits for what it needs.
+    cores: Arc<tokio::sync::Semaphore>,
+    machine_cores: usize,
+    /// Several probes may run at once (each on its own cores); otherwise a probe has the whole
+    /// machine to itself.
+    shared: bool,
 }
 
 /// What one configuration runs: resolved options of each task.
@@ -112,19 +118,68 @@ impl LocalRunner {
                 spec.path.display()
             )));
         }
+        let machine_cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let runner = LocalRunner {
+            shared: false,
             spec,
             workload,
             dataset,
             scratch,
             repeat,
-            busy: Arc::new(tokio::sync::Mutex::new(())),
+            cores: Arc::new(tokio::sync::Semaphore::new(machine_cores)),
+            machine_cores,
         };
         // Every configuration must map onto valid options before anything runs.
         for id in 0..runner.spec.space.len() {
             runner.plan(id, Path::new("probe")).map_err(Error::Setup)?;
         }
         Ok(runner)
+    }
+
+    /// Threads a probe of configuration `id` runs at once (preprocess workers or read-speed
+    /// concurrency, whichever is more; 0 workers means one per core), at most this machine's
+    /// cores.
+    pub fn cores_used(&self, id: ConfigId) -> usize {
+        let Ok(plan) = self.plan(id, Path::new("probe")) else {
+            return self.machine_cores;
+        };
+        let pre = plan.preprocess.map_or(1, |p| match p.threads {
+            0 => self.machine_cores,
+            t => t,
+        });
+        let read = plan.read_speed.map_or(1, |r| r.parallel.max(1));
+        pre.max(read).clamp(1, self.machine_cores)
+    }
+
+    /// This machine's cores, as probes share them.
+    pub fn machine_cores(&self) -> usize {
+        self.machine_cores
+    }
+
+    /// Lets `parallel` probes run at once when that many of the dearest configurations' threads
+    /// fit this machine's cores; an error saying how many would fit otherwise.
+    pub fn share_cores(&mut self, parallel: usize) -> Result<(), Error> {
+        if parallel <= 1 {
+            self.shared = false;
+            return Ok(());
+        }
+        let widest = (0..self.spec.space.len())
+            .map(|id| self.cores_used(id))
+            .max()
+            .unwrap_or(1);
+        if parallel * widest > self.machine_cores {
+            return Err(Error::Setup(format!(
+                "--parallel {parallel}: the local backend measures probes on this machine's {} \
+                 cores, and a configuration of this space runs {widest} thread(s): {parallel} \
+                 at once could need {}, and probes sharing cores would measure each other; use \
+                 --parallel {} or fewer, or fewer threads per configuration",
+                self.machine_cores,
+                parallel * widest,
+                (self.machine_cores / widest).max(1)
+            )));
+        }
+        self.shared = true;
+        Ok(())
     }
 
     /// The dataset folder probes read.
@@ -347,8 +402,20 @@ impl LocalRunner {
         if let Some(p) = plan.preprocess.as_mut() {
             p.cancel = Some(cancel.clone());
         }
-        // Wait (off the clock) for a cancelled probe's threads to let go of the machine.
-        let guard = self.busy.clone().lock_owned().await;
+        // Wait (off the clock) for the cores it runs on: a cancelled probe's threads may still
+        // hold some, and with several probes in flight the others hold theirs.
+        let need = if self.shared {
+            self.cores_used(config)
+        } else {
+            self.machine_cores
+        } as u32;
+        let Ok(guard) = self.cores.clone().acquire_many_owned(need).await else {
+            return failed(
+                "the machine's cores are no longer shared out".into(),
+                0.0,
+                price,
+            );
+        };
         let repeat = self.repeat;
         let start = Instant::now();
         let stop = cancel.clone();
@@ -395,7 +462,45 @@ impl LocalRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spacefile::GenerateSpec;
+    use crate::spacefile::{parse, BackendKind, GenerateSpec, LoadOptions};
+
+    fn runner(threads: &str) -> LocalRunner {
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"threads\"\n\
+             count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = {threads}\n\
+             [workload]\ndataset = \"photos\"\ntasks = [\"preprocess\"]\n"
+        );
+        let spec = parse(
+            &text,
+            Path::new("/tmp/space.toml"),
+            &LoadOptions {
+                backend: BackendKind::Local,
+                prices: None,
+            },
+        )
+        .unwrap();
+        LocalRunner::new(Arc::new(spec), std::env::temp_dir()).unwrap()
+    }
+
+    /// Several probes at once only when that many of the widest configuration fit the cores.
+    #[test]
+    fn parallel_probes_must_fit_the_machines_cores() {
+        let mut one = runner("[1]");
+        let cores = one.machine_cores();
+        assert_eq!(one.cores_used(0), 1);
+        assert!(one.share_cores(cores).is_ok());
+        let err = one.share_cores(cores + 1).unwrap_err().to_string();
+        assert!(err.contains(&format!("--parallel {}", cores + 1)), "{err}");
+        assert!(
+            err.contains(&format!("use --parallel {cores} or fewer")),
+            "{err}"
+        );
+        // More threads than cores take every core: such a space runs one probe at a time.
+        let mut all = runner("[1, 4096]");
+        assert_eq!(all.cores_used(1), cores);
+        assert!(all.share_cores(1).is_ok());
+        assert!(all.share_cores(2).is_err());
+    }
 
     /// The folder a dataset is generated in comes from its whole name: `photos.v1` must not
     /// use (and remove) a sibling `photos.partial` that belongs to someone else.

@@ -74,7 +74,8 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
         }
         BackendKind::Local => {
             // Probe output goes beside the journal unless the space file names a folder.
-            let runner = LocalRunner::new(spec.clone(), scratch)?;
+            let mut runner = LocalRunner::new(spec.clone(), scratch)?;
+            runner.share_cores(settings.parallel)?;
             if request.dry_run {
                 dry_run(&spec, &settings, &runner, |id| runner.describe(id));
                 return Ok(None);
@@ -288,15 +289,8 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     }
     match (request.parallel, request.backend) {
         (0, _) => return Err(Error::Setup("--parallel must be at least 1".into())),
-        (1, _) | (_, BackendKind::Command | BackendKind::Dataproc) => {}
-        (n, BackendKind::Local) => {
-            return Err(Error::Setup(format!(
-                "--parallel {n}: the local backend runs one probe at a time; its probes are \
-                 measured on this machine's {} cores, and probes sharing them would measure each \
-                 other",
-                std::thread::available_parallelism().map_or(1, |c| c.get())
-            )))
-        }
+        // The local runner checks that the probes' threads fit this machine's cores.
+        (1, _) | (_, BackendKind::Command | BackendKind::Dataproc | BackendKind::Local) => {}
         (n, BackendKind::Spark) => {
             return Err(Error::Setup(format!(
                 "--parallel {n}: the spark backend runs one probe at a time; probes sharing one \
