@@ -102,6 +102,41 @@ batch_numbers = "2"
     )
     .unwrap();
 
+    // Several probes at once only while they fit the cluster's free cores: the widest
+    // configuration takes 2 executor cores and the CI cluster has 4.
+    let parallel = |n: &str, journal: &str| {
+        std::process::Command::new(bin)
+            .args(["search", "--backend", "spark", "--strategy", "grid"])
+            .args(["--budget", "2", "--parallel", n, "--probe-timeout", "240"])
+            .arg("--space")
+            .arg(&space)
+            .arg("--journal")
+            .arg(dir.join(journal))
+            .env("CHERRYPICK_BINARY", bin)
+            .output()
+            .unwrap()
+    };
+    let free = spark_free_cores();
+    if let Some(free) = free.filter(|&f| f >= 4) {
+        let too_many = (free / 2 + 1).to_string();
+        let refused = parallel(&too_many, "refused.jsonl");
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{err}");
+        assert!(err.contains("probes sharing executors"), "{err}");
+        assert!(!dir.join("refused.jsonl").exists());
+        let two = parallel("2", "two.jsonl");
+        let text = String::from_utf8_lossy(&two.stdout);
+        assert!(
+            two.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&two.stderr)
+        );
+        let j2 = Journal::read(&dir.join("two.jsonl")).unwrap();
+        assert_eq!((j2.records.len(), j2.launches.len()), (2, 2), "{text}");
+    } else {
+        eprintln!("skipping the --parallel checks: the cluster has {free:?} free cores, not 4");
+    }
+
     let j = Journal::read(&journal_path).unwrap();
     assert_eq!(j.header.strategy, "grid");
     assert_eq!(j.header.options["backend"], "spark");
@@ -190,4 +225,24 @@ batch_numbers = "2"
         assert_eq!(records, 40, "{names:?}");
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Free cores of the Spark cluster, from the master's web UI (`SPARK_MASTER_WEBUI_URL`).
+fn spark_free_cores() -> Option<usize> {
+    let base = std::env::var("SPARK_MASTER_WEBUI_URL").ok()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let v: serde_json::Value = rt.block_on(async {
+        reqwest::get(format!("{}/json/", base.trim_end_matches('/')))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()
+    })?;
+    let cores = v.get("cores")?.as_u64()?;
+    let used = v.get("coresused")?.as_u64()?;
+    Some(cores.saturating_sub(used) as usize)
 }

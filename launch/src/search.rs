@@ -88,6 +88,13 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
             let mut options = SparkOptions::from_env(scratch)?;
             options.keep_output = request.keep_output;
             let runner = SparkRunner::new(spec.clone(), options)?;
+            if settings.parallel > 1 && !request.dry_run {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(Error::Runtime)?;
+                rt.block_on(runner.check_parallel(settings.parallel))?;
+            }
             if request.dry_run {
                 let out = Path::new("<scratch>/probe");
                 dry_run(&spec, &settings, &runner, |id| {
@@ -287,17 +294,9 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     if request.budget == Some(0) {
         return Err(Error::Setup("--budget must be at least 1".into()));
     }
-    match (request.parallel, request.backend) {
-        (0, _) => return Err(Error::Setup("--parallel must be at least 1".into())),
-        // The local runner checks that the probes' threads fit this machine's cores.
-        (1, _) | (_, BackendKind::Command | BackendKind::Dataproc | BackendKind::Local) => {}
-        (n, BackendKind::Spark) => {
-            return Err(Error::Setup(format!(
-                "--parallel {n}: the spark backend runs one probe at a time; probes sharing one \
-                 cluster's executors would measure each other's contention, not the \
-                 configuration"
-            )))
-        }
+    // Above 1, the local and spark runners check that the probes fit the cores they run on.
+    if request.parallel == 0 {
+        return Err(Error::Setup("--parallel must be at least 1".into()));
     }
     Ok(Settings {
         strategy: request.strategy.clone(),

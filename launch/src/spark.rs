@@ -193,6 +193,63 @@ impl SparkRunner {
         Ok(c)
     }
 
+    /// Checks that `parallel` probes of the configuration taking the most cores fit the
+    /// cluster's free cores now (read from the master's web UI): probes sharing executors would
+    /// measure each other's contention, not their configuration.
+    pub async fn check_parallel(&self, parallel: usize) -> Result<(), Error> {
+        if parallel <= 1 {
+            return Ok(());
+        }
+        let refuse = |why: String| Error::Setup(format!("--parallel {parallel}: {why}"));
+        let widest = self
+            .spec
+            .configs
+            .iter()
+            .filter_map(|info| {
+                SparkShape::of(info, self.options.default_executor_memory_mib)
+                    .ok()
+                    .map(|s| s.total_cores() as usize)
+            })
+            .max()
+            .unwrap_or(1);
+        let base = self.options.master_webui.as_ref().ok_or_else(|| {
+            refuse(
+                "several Spark probes at once need the cluster's free cores from the master's \
+                 web UI: set SPARK_MASTER_WEBUI_URL (http://host:8080)"
+                    .into(),
+            )
+        })?;
+        let url = format!("{}/json/", base.trim_end_matches('/'));
+        let status: serde_json::Value = async {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?
+                .get(&url)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await
+        }
+        .await
+        .map_err(|e| refuse(format!("cannot read the cluster's cores from {url}: {e}")))?;
+        let count = |k: &str| status.get(k).and_then(serde_json::Value::as_u64);
+        let (Some(cores), Some(used)) = (count("cores"), count("coresused")) else {
+            return Err(refuse(format!("{url} gives no `cores` and `coresused`")));
+        };
+        let free = cores.saturating_sub(used) as usize;
+        if parallel * widest > free {
+            return Err(refuse(format!(
+                "a configuration of this space takes {widest} executor core(s) and the cluster \
+                 has {free} free of {cores}: {parallel} at once could need {}, and probes \
+                 sharing executors would measure each other; use --parallel {} or fewer",
+                parallel * widest,
+                (free / widest).max(1)
+            )));
+        }
+        Ok(())
+    }
+
     async fn app_duration_s(&self, app_id: &str) -> Option<f64> {
         let base = self.options.master_webui.as_ref()?;
         let client = reqwest::Client::builder()

@@ -47,9 +47,9 @@ pub struct Args {
     /// Run every probe to the budget even when the strategy's stop rule fires.
     #[arg(long, visible_alias = "ignore-stop")]
     pub no_stop: bool,
-    /// Probes in flight at once (command, dataproc, and local when that many fit the machine's
-    /// cores): as soon as one finishes it is told and the next is asked; the journal then
-    /// records launches too (format 1.1).
+    /// Probes in flight at once (local and spark: only when that many fit the machine's or the
+    /// cluster's free cores): as soon as one finishes it is told and the next is asked; the
+    /// journal then records launches too (format 1.1).
     #[arg(long, default_value_t = 1)]
     pub parallel: usize,
     /// spark: keep each probe's output (the TFRecord shards) under the scratch folder beside the
