@@ -797,3 +797,58 @@ fn a_resumed_search_with_another_runtime_limit_keeps_the_spend_cap() {
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// SIGTERM with three probes in flight: each one's process group is stopped, none is recorded
+/// as finished, and the exit code names the signal.
+#[test]
+fn a_stop_signal_cancels_every_probe_in_flight() {
+    let d = dir("parallel-signal");
+    let space = r#"
+[catalogue]
+machine_types = ["e2-standard-2"]
+count = "workers"
+[catalogue.dimensions]
+workers = [1, 2, 3, 4, 5, 6]
+[backend.command]
+template = '''echo $$ > pgid-{workers}; sleep 60; echo CHERRYPICK_METRIC runtime_s={workers}'''
+"#;
+    std::fs::write(d.join("space.toml"), space).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "grid"])
+        .args(["--budget", "6", "--parallel", "3", "--probe-timeout", "120"])
+        .arg("--space")
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("runs.jsonl"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let groups: Vec<i32> = loop {
+        let found: Vec<i32> = (1..=6)
+            .filter_map(|w| std::fs::read_to_string(d.join(format!("pgid-{w}"))).ok())
+            .filter_map(|t| t.trim().parse().ok())
+            .collect();
+        if found.len() == 3 {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "three probes never ran at once: {found:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    send(child.id(), libc::SIGTERM);
+    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(143), "{err}");
+    for g in &groups {
+        assert!(!group_alive(*g), "probe group {g} still runs: {err}");
+    }
+    let text = std::fs::read_to_string(d.join("runs.jsonl")).unwrap();
+    assert_eq!(text.matches("\"event\":\"launch\"").count(), 3, "{text}");
+    assert_eq!(text.matches("\"event\":\"probe\"").count(), 0, "{text}");
+    let _ = std::fs::remove_dir_all(d);
+}
