@@ -111,8 +111,10 @@ pub struct GpData {
     y: DVector<f64>,
     y_mean: f64,
     y_sd: f64,
-    /// `sq[d][i * n + j] = (x_id - x_jd)^2`.
-    sq: Vec<Vec<f64>>,
+    /// Squared differences of every pair below the diagonal, packed pair by pair: pair
+    /// `p = i (i - 1) / 2 + j` (j < i) holds `(x_ik - x_jk)^2` at `sq[p * d + k]`, so the
+    /// kernel and its gradient read them in the order they visit the pairs.
+    sq: Vec<f64>,
 }
 
 impl GpData {
@@ -140,17 +142,12 @@ impl GpData {
         let y_sd = if var > 1e-12 { var.sqrt() } else { 1.0 };
         let xm = DMatrix::from_fn(n, d, |i, j| x[i][j]);
         let ys = DVector::from_iterator(n, y.iter().map(|v| (v - y_mean) / y_sd));
-        let sq = (0..d)
-            .map(|k| {
-                let mut m = vec![0.0; n * n];
-                for i in 0..n {
-                    for j in 0..n {
-                        m[i * n + j] = (x[i][k] - x[j][k]).powi(2);
-                    }
-                }
-                m
-            })
-            .collect();
+        let mut sq = Vec::with_capacity(n * n.saturating_sub(1) / 2 * d);
+        for i in 0..n {
+            for j in 0..i {
+                sq.extend((0..d).map(|k| (x[i][k] - x[j][k]).powi(2)));
+            }
+        }
         Ok(GpData {
             x: xm,
             y: ys,
@@ -268,12 +265,13 @@ fn kernel_matrix(data: &GpData, hyper: &Hyper) -> (DMatrix<f64>, Vec<f64>) {
     let s2 = hyper.log_signal_var.exp();
     let mut r = vec![0.0; n * n];
     let mut k = DMatrix::zeros(n, n);
+    let mut pairs = data.sq.chunks_exact(inv_l2.len().max(1));
     for i in 0..n {
         k[(i, i)] = s2;
         for j in 0..i {
             let mut r2 = 0.0;
-            for (sq, w) in data.sq.iter().zip(&inv_l2) {
-                r2 += sq[i * n + j] * w;
+            for (sq, w) in pairs.next().unwrap_or_default().iter().zip(&inv_l2) {
+                r2 += sq * w;
             }
             let rij = r2.sqrt();
             r[i * n + j] = rij;
@@ -311,6 +309,7 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
     let mut grad = vec![0.0; d + 2];
     let mut g_signal = 0.0;
     let mut trace_w = 0.0;
+    let mut pairs = data.sq.chunks_exact(d.max(1));
     for i in 0..n {
         let wii = alpha[i] * alpha[i] - kinv[(i, i)];
         trace_w += wii;
@@ -322,8 +321,14 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
             let s = SQRT5 * rij;
             // d k / d ln l_d = s2 (5/3) (1 + sqrt5 r) exp(-sqrt5 r) (x_d - x'_d)^2 / l_d^2
             let common = 2.0 * w * s2 * (5.0 / 3.0) * (1.0 + s) * (-s).exp();
-            for (k, (sq, il)) in data.sq.iter().zip(&inv_l2).enumerate() {
-                grad[k] += common * sq[i * n + j] * il;
+            for (k, (sq, il)) in pairs
+                .next()
+                .unwrap_or_default()
+                .iter()
+                .zip(&inv_l2)
+                .enumerate()
+            {
+                grad[k] += common * sq * il;
             }
         }
     }
