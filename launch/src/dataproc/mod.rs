@@ -95,6 +95,67 @@ impl DataprocOptions {
     }
 }
 
+impl DataprocOptions {
+    /// Checks the names that go into request URLs and paths: a project id (lowercase letters,
+    /// digits, `-`; 6 to 30 characters, starting with a letter; a legacy `domain:` prefix
+    /// allowed), a region and zone (lowercase letters, digits, `-`), and a bucket name (3 to 63
+    /// of lowercase letters, digits, `-`, `_`, `.`). Anything else would be sent as part of a
+    /// URL (`../`, `?`, spaces) and is refused naming the option.
+    pub fn check_names(&self) -> Result<(), String> {
+        let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
+        let project = self
+            .project
+            .rsplit_once(':')
+            .map_or(&*self.project, |(_, p)| p);
+        let domain_ok = self
+            .project
+            .rsplit_once(':')
+            .is_none_or(|(d, _)| !d.is_empty() && d.chars().all(|c| plain(c) || c == '.'));
+        if !(domain_ok
+            && (6..=30).contains(&project.len())
+            && project.starts_with(|c: char| c.is_ascii_lowercase())
+            && !project.ends_with('-')
+            && project.chars().all(plain))
+        {
+            return Err(format!(
+                "--project `{}`: a project id is 6 to 30 lowercase letters, digits and hyphens, \
+                 starting with a letter",
+                self.project
+            ));
+        }
+        let location = |flag: &str, v: &str| {
+            if !v.is_empty()
+                && v.len() <= 63
+                && v.starts_with(|c: char| c.is_ascii_lowercase())
+                && v.chars().all(plain)
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "--{flag} `{v}`: expected lowercase letters, digits and hyphens (for example \
+                     europe-west1{})",
+                    if flag == "zone" { "-b" } else { "" }
+                ))
+            }
+        };
+        location("region", &self.region)?;
+        if let Some(z) = &self.zone {
+            location("zone", z)?;
+        }
+        let b = &self.bucket;
+        if !((3..=63).contains(&b.len())
+            && b.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && b.chars().all(|c| plain(c) || c == '_' || c == '.'))
+        {
+            return Err(format!(
+                "--bucket `gs://{b}`: a bucket name is 3 to 63 lowercase letters, digits, `-`, `_` \
+                 and `.` (objects go under it, so no `/`)"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A search id no other search has: `s<unix seconds>-<pid>-<random>`, a valid label value
 /// (lowercase letters, digits and `-`, at most 63 characters). Seconds alone were shared by two
 /// searches started in the same second, and `--resume` of one then deleted the other's clusters.
@@ -130,4 +191,47 @@ pub(crate) fn unix_secs() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_go_into_urls_are_checked() {
+        let ok = DataprocOptions::new("my-project-1", "europe-west1", "gs://stage.bucket_1/");
+        assert_eq!(ok.check_names(), Ok(()));
+        assert!(
+            DataprocOptions::new("example.com:my-proj", "us-central1", "gs://b-1")
+                .check_names()
+                .is_ok()
+        );
+        for (project, region, bucket, flag) in [
+            (
+                "../other/projects/x",
+                "europe-west1",
+                "gs://b-1",
+                "--project",
+            ),
+            ("short", "europe-west1", "gs://b-1", "--project"),
+            ("My-Project", "europe-west1", "gs://b-1", "--project"),
+            ("my-project-1", "europe-west1?x=1", "gs://b-1", "--region"),
+            ("my-project-1", "", "gs://b-1", "--region"),
+            (
+                "my-project-1",
+                "europe-west1",
+                "gs://b/with/path",
+                "--bucket",
+            ),
+            ("my-project-1", "europe-west1", "gs://ab", "--bucket"),
+        ] {
+            let err = DataprocOptions::new(project, region, bucket)
+                .check_names()
+                .unwrap_err();
+            assert!(err.starts_with(flag), "{project} {region} {bucket}: {err}");
+        }
+        let mut zone = ok.clone();
+        zone.zone = Some("europe-west1-b/../x".into());
+        assert!(zone.check_names().unwrap_err().starts_with("--zone"));
+    }
 }
