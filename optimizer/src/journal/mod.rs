@@ -10,20 +10,22 @@
 //! beside the journal (`<journal>.lock`) so a second process is told who holds it. Records are
 //! appended through `O_APPEND`, never written at a position.
 
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::driver::{Observer, ProbeLimits, Report, Runner, SearchResult};
 use crate::outcome::Outcome;
 use crate::space::{Config, ConfigId, Dimension, Space};
-use crate::strategy::Proposal;
+
+mod observe;
+mod writer;
+
+pub use observe::{JournalObserver, Resume};
+pub use writer::{lock_note, JournalWriter};
 
 /// Value of the header's `format` field.
 pub const FORMAT: &str = "cherrypick.journal";
@@ -195,7 +197,7 @@ enum Event {
 
 #[derive(Serialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
-enum EventRef<'a> {
+pub(crate) enum EventRef<'a> {
     Probe(&'a ProbeRecord),
     Launch(&'a LaunchRecord),
 }
@@ -508,411 +510,6 @@ fn parse_header(path: &Path, text: &str) -> Result<Header, JournalError> {
     serde_json::from_value(value).map_err(|e| not(format!("bad header: {e}")))
 }
 
-/// Appends records to a journal, syncing each one to disk before returning.
-///
-/// Holds the journal's exclusive lock from [`JournalWriter::create`] or
-/// [`JournalWriter::append_to`] until it is dropped; a second writer on the same journal, in this
-/// process or another, gets [`JournalError::Locked`] naming the holder's pid.
-#[derive(Debug)]
-pub struct JournalWriter {
-    path: PathBuf,
-    file: File,
-    /// The note naming this process as the lock holder, removed on drop.
-    note: Option<PathBuf>,
-}
-
-impl JournalWriter {
-    /// Creates a new journal holding `header`. Refuses to replace a file that holds anything but
-    /// an empty journal (or a header cut short by a crash before any record).
-    pub fn create(path: &Path, header: &Header) -> Result<JournalWriter, JournalError> {
-        let io = |error| JournalError::Io {
-            path: path.to_path_buf(),
-            error,
-        };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        // No truncation on open: what is there is only looked at once the lock is held.
-        let file = open_for_append(path, true)?;
-        let mut w = JournalWriter::locked(path, file)?;
-        if w.file.metadata().map_err(io)?.len() > 0 {
-            match Journal::read(path) {
-                // Nothing recorded (blank, or a header torn by a crash): safe to start over.
-                Err(JournalError::Empty { .. }) => w.file.set_len(0).map_err(io)?,
-                _ => {
-                    return Err(io(std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        "journal already exists (resume it with --resume, or choose another path)",
-                    )))
-                }
-            }
-        }
-        let line = serde_json::to_string(header).expect("a header always serialises");
-        w.write_line(&line)?;
-        // A new file's directory entry must reach the disk too, or a crash can lose the file.
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Ok(dir) = File::open(parent) {
-                let _ = dir.sync_all();
-            }
-        }
-        Ok(w)
-    }
-
-    /// Opens `journal` at `path` for appending, cutting off a torn last line first. Refuses if
-    /// another process holds the journal, or wrote to it since `journal` was read.
-    pub fn append_to(path: &Path, journal: &Journal) -> Result<JournalWriter, JournalError> {
-        let io = |error| JournalError::Io {
-            path: path.to_path_buf(),
-            error,
-        };
-        let file = open_for_append(path, false)?;
-        let mut w = JournalWriter::locked(path, file)?;
-        // `journal` was read before the lock was taken: a search that was still running then
-        // may have appended since, and its records must not be re-run or cut off.
-        let now = Journal::read(path)?;
-        if now.valid_len != journal.valid_len
-            || now.records.len() != journal.records.len()
-            || now.torn_tail != journal.torn_tail
-        {
-            return Err(JournalError::Changed {
-                path: path.to_path_buf(),
-            });
-        }
-        let file = &mut w.file;
-        let len = file.metadata().map_err(io)?.len();
-        if len > journal.valid_len {
-            // Only a last line without its newline that does not parse: no record is lost.
-            file.set_len(journal.valid_len).map_err(io)?;
-        }
-        // The intact part must end with a newline before anything is appended (reads may seek;
-        // writes always go to the end, the file being opened with O_APPEND).
-        if journal.valid_len > 0 {
-            file.seek(SeekFrom::Start(journal.valid_len - 1))
-                .map_err(io)?;
-            let mut last = [0u8; 1];
-            file.read_exact(&mut last).map_err(io)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(io)?;
-            }
-        }
-        file.sync_data().map_err(io)?;
-        Ok(w)
-    }
-
-    /// Takes the journal's lock on `file` and leaves a note with this process's pid.
-    fn locked(path: &Path, file: File) -> Result<JournalWriter, JournalError> {
-        lock_exclusive(&file, path)?;
-        let note = lock_note(path);
-        let noted = write_note(&note).is_ok();
-        Ok(JournalWriter {
-            path: path.to_path_buf(),
-            file,
-            note: noted.then_some(note),
-        })
-    }
-
-    /// Appends one probe record and syncs it.
-    pub fn append(&mut self, record: &ProbeRecord) -> Result<(), JournalError> {
-        let line = serde_json::to_string(&EventRef::Probe(record))
-            .expect("a probe record always serialises");
-        self.write_line(&line)
-    }
-
-    /// Appends one launch event and syncs it.
-    pub fn append_launch(&mut self, record: &LaunchRecord) -> Result<(), JournalError> {
-        let line = serde_json::to_string(&EventRef::Launch(record))
-            .expect("a launch record always serialises");
-        self.write_line(&line)
-    }
-
-    fn write_line(&mut self, line: &str) -> Result<(), JournalError> {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        // One write of the whole line, then a data sync: a crash leaves either the whole record
-        // or a torn tail without its newline, which the reader drops.
-        self.file
-            .write_all(&bytes)
-            .and_then(|_| self.file.sync_data())
-            .map_err(|error| JournalError::Io {
-                path: self.path.clone(),
-                error,
-            })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for JournalWriter {
-    fn drop(&mut self) {
-        // Before the file (and with it the lock) is closed, so a next holder's note survives.
-        if let Some(note) = self.note.take() {
-            let _ = std::fs::remove_file(note);
-        }
-    }
-}
-
-/// Opens the journal with O_APPEND (every write lands at the end, whatever else writes).
-fn open_for_append(path: &Path, create: bool) -> Result<File, JournalError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(create)
-        .open(path)
-        .map_err(|error| JournalError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-    let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-    if !is_file {
-        return Err(JournalError::Io {
-            path: path.to_path_buf(),
-            error: std::io::Error::other("not a regular file"),
-        });
-    }
-    Ok(file)
-}
-
-/// `<journal>.lock`: names the pid holding the journal's lock (informational: the lock itself is
-/// on the journal file, so a note left by a killed process does no harm).
-pub fn lock_note(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-/// Writes this process's pid into the lock note (never through a symlink planted there).
-fn write_note(note: &Path) -> std::io::Result<()> {
-    let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
-    }
-    let mut f = options.open(note)?;
-    writeln!(f, "{}", std::process::id())
-}
-
-/// Takes the exclusive advisory lock on the journal. Refuses at once while the process named in
-/// the lock note is alive; otherwise waits up to [`LOCK_GRACE`] for the lock: a search killed
-/// just as it launched a job leaves the lock with the forked job until that job's exec closes the
-/// journal (moments later), and a resume right after the kill must not fail on that.
-#[cfg(unix)]
-fn lock_exclusive(file: &File, path: &Path) -> Result<(), JournalError> {
-    use std::os::unix::io::AsRawFd;
-    let started = std::time::Instant::now();
-    loop {
-        // SAFETY: flock on a descriptor `file` owns and keeps open for the call.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let error = std::io::Error::last_os_error();
-        match error.raw_os_error() {
-            Some(libc::EINTR) => continue,
-            Some(libc::EWOULDBLOCK) => {
-                let pid: Option<u32> = std::fs::read_to_string(lock_note(path))
-                    .ok()
-                    .and_then(|t| t.trim().parse().ok());
-                if pid.is_some_and(alive) || started.elapsed() >= LOCK_GRACE {
-                    return Err(JournalError::Locked {
-                        path: path.to_path_buf(),
-                        pid,
-                    });
-                }
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            _ => {
-                return Err(JournalError::Io {
-                    path: path.to_path_buf(),
-                    error,
-                })
-            }
-        }
-    }
-}
-
-/// How long a lock whose noted holder has ended is waited for (see [`lock_exclusive`]).
-#[cfg(unix)]
-const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
-
-/// Whether process `pid` exists (signal 0 checks without sending anything).
-#[cfg(unix)]
-fn alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: kill with signal 0 only checks that the process exists and may be signalled.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-#[cfg(not(unix))]
-fn lock_exclusive(_file: &File, _path: &Path) -> Result<(), JournalError> {
-    Ok(())
-}
-
-/// Writes a journal record for every probe a live drive finishes.
-///
-/// Probes whose report says they were read from a record are not written again. A write error
-/// stops the search (through `stop`) and is kept in [`JournalObserver::error`].
-pub struct JournalObserver {
-    writer: JournalWriter,
-    space: Arc<Space>,
-    next_index: usize,
-    /// With several probes in flight: the number the next `launch` event gets.
-    next_launch: Option<usize>,
-    /// Per drive launch index: the launch's number and start time.
-    launched: HashMap<usize, (usize, SystemTime)>,
-    stop: Option<Arc<AtomicBool>>,
-    error: Option<JournalError>,
-}
-
-impl JournalObserver {
-    /// `already` = number of records the journal holds (the next record's index).
-    pub fn new(writer: JournalWriter, space: Arc<Space>, already: usize) -> JournalObserver {
-        JournalObserver {
-            writer,
-            space,
-            next_index: already,
-            next_launch: None,
-            launched: HashMap::new(),
-            stop: None,
-            error: None,
-        }
-    }
-    /// Write a `launch` event when each probe starts, numbered from `next_launch`, and each
-    /// record's launch number (journal version 1.1: several probes in flight).
-    pub fn with_launch_events(mut self, next_launch: usize) -> Self {
-        self.next_launch = Some(next_launch);
-        self
-    }
-    /// Set `flag` (the search's interrupt flag) if a write fails, so the search stops.
-    pub fn stop_on_error(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.stop = Some(flag);
-        self
-    }
-    /// Keeps the first write error and stops the search.
-    fn fail(&mut self, e: JournalError) {
-        self.error = Some(e);
-        if let Some(flag) = &self.stop {
-            flag.store(true, Ordering::SeqCst);
-        }
-    }
-    /// The first write error, if any.
-    pub fn error(&mut self) -> Option<JournalError> {
-        self.error.take()
-    }
-    /// Number of records in the journal now.
-    pub fn records(&self) -> usize {
-        self.next_index
-    }
-}
-
-impl Observer for JournalObserver {
-    fn on_launch(&mut self, index: usize, proposal: &Proposal) {
-        let now = SystemTime::now();
-        let Some(number) = self.next_launch else {
-            self.launched.insert(index, (index, now));
-            return;
-        };
-        self.launched.insert(index, (number, now));
-        self.next_launch = Some(number + 1);
-        if self.error.is_some() {
-            return;
-        }
-        let event = LaunchRecord {
-            launch: number,
-            config: self.space.config(proposal.config).name.clone(),
-            started: rfc3339(now),
-            expected_improvement: proposal.expected_improvement,
-        };
-        if let Err(e) = self.writer.append_launch(&event) {
-            self.fail(e);
-        }
-    }
-
-    fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
-        let (number, started) = self
-            .launched
-            .remove(&index)
-            .unwrap_or_else(|| (index, SystemTime::now()));
-        if report.recorded || self.error.is_some() {
-            return;
-        }
-        let record = ProbeRecord {
-            index: self.next_index,
-            config: self.space.config(proposal.config).name.clone(),
-            outcome: report.outcome.clone(),
-            started: rfc3339(started),
-            finished: rfc3339(SystemTime::now()),
-            expected_improvement: proposal.expected_improvement,
-            log: report.log.clone(),
-            launch: self.next_launch.map(|_| number),
-        };
-        match self.writer.append(&record) {
-            Ok(()) => self.next_index += 1,
-            Err(e) => self.fail(e),
-        }
-    }
-
-    fn on_finish(&mut self, _result: &SearchResult) {}
-}
-
-/// A runner that answers configurations the journal already holds with their recorded outcomes
-/// (in journal order, per configuration; reports marked `recorded`) and runs everything else
-/// with `inner`. `replay --journal` drives a strategy through it to show a search again; a
-/// resumed search does not use it (it re-tells the journal's probes to its strategy instead, so
-/// no paid probe is left out whatever the strategy now asks).
-pub struct Resume<R> {
-    inner: R,
-    recorded: Mutex<HashMap<ConfigId, VecDeque<Outcome>>>,
-}
-
-impl<R> Resume<R> {
-    pub fn new(inner: R, outcomes: Vec<(ConfigId, Outcome)>) -> Resume<R> {
-        let mut recorded: HashMap<ConfigId, VecDeque<Outcome>> = HashMap::new();
-        for (id, o) in outcomes {
-            recorded.entry(id).or_default().push_back(o);
-        }
-        Resume {
-            inner,
-            recorded: Mutex::new(recorded),
-        }
-    }
-    /// Recorded probes no strategy ask has consumed (non-zero only if the strategy diverged).
-    pub fn unconsumed(&self) -> usize {
-        self.recorded
-            .lock()
-            .map(|m| m.values().map(VecDeque::len).sum())
-            .unwrap_or(0)
-    }
-}
-
-impl<R: Runner + Sync> Runner for Resume<R> {
-    async fn run(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> Report {
-        let served = self
-            .recorded
-            .lock()
-            .ok()
-            .and_then(|mut m| m.get_mut(&config).and_then(VecDeque::pop_front));
-        match served {
-            Some(o) => Report::recorded(o),
-            None => self.inner.run(space, config, limits).await,
-        }
-    }
-
-    fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
-        self.inner.worst_case_usd(space, config, limits)
-    }
-}
-
 /// Formats a time as RFC 3339 UTC with milliseconds (`2026-11-25T20:05:01.123Z`).
 pub fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
@@ -971,9 +568,15 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::writer::lock_exclusive;
     use super::*;
+    use crate::driver::{Observer, Report};
     use crate::space::{Kind, Value};
+    use crate::strategy::Proposal;
     use std::collections::BTreeMap;
+    use std::fs::OpenOptions;
+    use std::io::Write;
+    use std::sync::Arc;
     use std::time::Duration;
 
     fn space() -> Space {
