@@ -60,7 +60,7 @@ fn dataproc_dry_run_prints_requests_and_a_worst_case_with_the_whole_cluster() {
     let p = space("dry", DATAPROC_SPACE);
     let (code, out, err) = run(dataproc(&p).args([
         "--project",
-        "proj",
+        "test-proj",
         "--region",
         "europe-west1",
         "--bucket",
@@ -73,9 +73,9 @@ fn dataproc_dry_run_prints_requests_and_a_worst_case_with_the_whole_cluster() {
     ]));
     assert_eq!(code, 0, "{out}\n{err}");
     for want in [
-        "POST http://127.0.0.1:9/v1/projects/proj/regions/europe-west1/clusters?requestId=",
-        "POST http://127.0.0.1:9/v1/projects/proj/regions/europe-west1/jobs:submit",
-        "DELETE http://127.0.0.1:9/v1/projects/proj/regions/europe-west1/clusters/",
+        "POST http://127.0.0.1:9/v1/projects/test-proj/regions/europe-west1/clusters?requestId=",
+        "POST http://127.0.0.1:9/v1/projects/test-proj/regions/europe-west1/jobs:submit",
+        "DELETE http://127.0.0.1:9/v1/projects/test-proj/regions/europe-west1/clusters/",
         "\"idleDeleteTtl\"",
         "/upload/storage/v1/b/stage/o?uploadType=media",
         "# price: ",
@@ -112,7 +112,13 @@ fn dataproc_dry_run_prints_requests_and_a_worst_case_with_the_whole_cluster() {
 #[test]
 fn dataproc_needs_project_region_and_bucket_and_a_gs_dataset() {
     let p = space("flags", DATAPROC_SPACE);
-    let (code, _, err) = run(dataproc(&p).args(["--region", "r", "--bucket", "b", "--dry-run"]));
+    let (code, _, err) = run(dataproc(&p).args([
+        "--region",
+        "europe-west1",
+        "--bucket",
+        "stage-bucket",
+        "--dry-run",
+    ]));
     assert_eq!(code, 2);
     assert!(err.contains("--backend dataproc needs --project"), "{err}");
 
@@ -122,15 +128,28 @@ fn dataproc_needs_project_region_and_bucket_and_a_gs_dataset() {
     );
     let (code, _, err) = run(dataproc(&local).args([
         "--project",
-        "p",
+        "my-project",
         "--region",
-        "r",
+        "europe-west1",
         "--bucket",
-        "b",
+        "stage-bucket",
         "--dry-run",
     ]));
     assert_eq!(code, 2);
     assert!(err.contains("is not gs://bucket/prefix"), "{err}");
+
+    // Names that go into request URLs are checked first.
+    let (code, _, err) = run(dataproc(&p).args([
+        "--project",
+        "../../other",
+        "--region",
+        "europe-west1",
+        "--bucket",
+        "stage-bucket",
+        "--dry-run",
+    ]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--project `../../other`"), "{err}");
 }
 
 #[test]

@@ -84,7 +84,7 @@ impl Setup {
         c.args(["search", "--backend", "dataproc", "--strategy", "grid"])
             .args([
                 "--project",
-                "proj",
+                "test-proj",
                 "--region",
                 "europe-west1",
                 "--bucket",
@@ -225,6 +225,26 @@ fn resume_deletes_a_cluster_left_by_a_killed_run_then_carries_on() {
     );
 }
 
+/// Sends SIGTERM to a running search and waits for it: it must exit 143. Returns its stderr.
+fn terminate(child: &mut std::process::Child, started: Instant) -> String {
+    // SAFETY: kill only sends a signal to the child this test started.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the search did not end after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}: {err}");
+    err
+}
+
 /// SIGTERM (as a scheduler or `systemctl stop` sends) while a probe's job runs: the job is
 /// cancelled, the cluster deleted, the journal kept, and the exit code is 143.
 #[test]
@@ -245,21 +265,7 @@ fn sigterm_during_a_probe_deletes_its_cluster() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: kill only sends a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the search did not end after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(143), "{status:?}: {err}");
+    let err = terminate(&mut child, started);
     assert_eq!(s.count("POST", "/clusters"), 1);
     assert_eq!(s.count("DELETE", ""), 1, "{err}");
     {
@@ -333,21 +339,7 @@ fn parallel_probes_run_one_cluster_each_and_every_one_is_deleted() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: kill only sends a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the search did not end after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut err).unwrap();
-    assert_eq!(status.code(), Some(143), "{status:?}: {err}");
+    let err = terminate(&mut child, started);
     assert_eq!(s.count("POST", "/clusters"), 3);
     assert_eq!(s.count("DELETE", ""), 3, "{err}");
     let f = s.fake.lock().unwrap();

@@ -55,7 +55,7 @@ tasks = ["preprocess", "read-speed"]
     }
 
     fn options(&self) -> DataprocOptions {
-        let mut o = DataprocOptions::new("proj", "europe-west1", "gs://stage");
+        let mut o = DataprocOptions::new("test-proj", "europe-west1", "gs://stage");
         o.api_base = self.base.clone();
         o.storage_base = self.base.clone();
         o.binary = self.dir.join("cherrypick");

@@ -172,20 +172,7 @@ impl GpData {
     /// The same data with `x`/`y` (raw target units) appended, standardised with this data's
     /// mean and scale so hyper-parameters fitted on it keep their meaning.
     pub fn with_points(&self, x: &[Vec<f64>], y: &[f64]) -> Result<GpData, GpError> {
-        let d = self.dim();
-        for (row, (xi, yi)) in x.iter().zip(y).enumerate() {
-            if xi.len() != d {
-                return Err(GpError::Shape {
-                    got: xi.len(),
-                    want: d,
-                });
-            }
-            if !yi.is_finite() || xi.iter().any(|v| !v.is_finite()) {
-                return Err(GpError::NonFinite {
-                    row: self.len() + row,
-                });
-            }
-        }
+        // `new` checks every row, the appended ones included.
         let rows: Vec<Vec<f64>> = (0..self.len())
             .map(|i| self.x.row(i).iter().copied().collect())
             .chain(x.iter().cloned())

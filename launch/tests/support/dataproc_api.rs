@@ -1,7 +1,7 @@
 //! A local fake of the Dataproc v1, Cloud Storage JSON and OAuth token HTTP APIs (an axum server
 //! on 127.0.0.1:0) that records every request; shared by workload/tests/dataproc_fake.rs (the
 //! runner) and tests/search_dataproc.rs (the `cherrypick search` command line).
-//! Project `proj`, region `europe-west1`; clusters become RUNNING on their second GET; jobs end
+//! Project `test-proj`, region `europe-west1`; clusters become RUNNING on their second GET; jobs end
 //! on their second poll as [`JobMode`] says. Every request is recorded with the response it got,
 //! so tests can check both against Google's discovery documents (`support/discovery.rs`).
 #![allow(dead_code)] // each test file uses its own part
@@ -139,7 +139,7 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
         };
     }
     // Dataproc.
-    let Some(rest) = path.strip_prefix("/v1/projects/proj/regions/europe-west1/") else {
+    let Some(rest) = path.strip_prefix("/v1/projects/test-proj/regions/europe-west1/") else {
         return json_response(
             StatusCode::NOT_FOUND,
             json!({"error": {"message": format!("unknown path {path}")}}),
@@ -160,7 +160,7 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
             );
             json_response(
                 StatusCode::OK,
-                json!({"name": format!("projects/proj/regions/europe-west1/operations/op-{name}"), "done": false}),
+                json!({"name": format!("projects/test-proj/regions/europe-west1/operations/op-{name}"), "done": false}),
             )
         }
         ("GET", "clusters") => {
