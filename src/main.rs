@@ -51,6 +51,8 @@ fn main() -> std::process::ExitCode {
             libc::signal(libc::SIGPIPE, libc::SIG_DFL);
         }
     }
+    // Cloud Storage outside an emulator signs in with the same stack as the Dataproc client.
+    workload::set_sign_in(launch::dataproc::storage_sign_in);
     let result = match cli.command {
         Command::Compare(a) => cmd::compare::run(a),
         Command::Replay(a) => cmd::replay::run(a),

@@ -1,6 +1,7 @@
 //! Application default credentials, in Google's order of lookup, turned into access tokens by
-//! `gcloud-auth`, the sign-in stack the Cloud Storage client of the workload uses too (so the
-//! build carries one). Secrets never appear in messages or `Debug` output.
+//! `gcloud-auth`: the Dataproc client's sign-in, and (through [`storage_sign_in`], which the
+//! binary installs in the workload) the Cloud Storage client's, so the build carries one sign-in
+//! stack and the job crate none. Secrets never appear in messages or `Debug` output.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,16 @@ use serde_json::Value as Json;
 
 /// What access tokens are for: every Google Cloud API.
 const SCOPES: [&str; 1] = ["https://www.googleapis.com/auth/cloud-platform"];
+
+/// Signs the workload's Cloud Storage client in with application default credentials and the
+/// storage scopes (a [`workload::SignIn`]).
+pub fn storage_sign_in() -> workload::SignInFuture {
+    Box::pin(async {
+        let config = Config::default().with_scopes(&workload::STORAGE_SCOPES);
+        let provider = gcloud_auth::token::DefaultTokenSourceProvider::new(config).await?;
+        Ok(Box::new(provider) as Box<dyn token_source::TokenSourceProvider>)
+    })
+}
 
 /// Where access tokens come from.
 #[derive(Clone)]

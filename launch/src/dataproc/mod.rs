@@ -27,7 +27,7 @@ pub mod runner;
 pub mod staging;
 
 pub use api::{ApiError, PlannedRequest};
-pub use auth::Credentials;
+pub use auth::{storage_sign_in, Credentials};
 pub use price::{ClusterPrice, DISK_PRICES_PER_GB_MONTH, DISK_PRICE_SOURCE};
 pub use runner::DataprocRunner;
 

@@ -6,15 +6,20 @@
 //! CI runs), whereas the official SDK lists objects over gRPC, which no emulator here serves.
 //!
 //! `STORAGE_EMULATOR_HOST` (e.g. `http://127.0.0.1:9023`) points the client at an emulator
-//! without authentication; otherwise application default credentials are used. Access tokens
-//! travel only in request headers and are never put into messages ([`scrub`] guards the rest).
+//! without authentication; otherwise requests are signed in by the [`SignIn`] the program
+//! installed with [`set_sign_in`] (the cherrypick binary: application default credentials,
+//! through launch's sign-in stack, the one its Dataproc client uses). Access tokens travel only
+//! in request headers and are never put into messages ([`scrub`] guards the rest).
 
 use std::future::Future;
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
+
+use token_source::TokenSourceProvider;
 
 use gcloud_storage::client::{Client, ClientConfig};
 use gcloud_storage::http::buckets::get::GetBucketRequest;
@@ -36,6 +41,32 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Finding application default credentials may probe the metadata server; bound it.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Signs Cloud Storage requests in: a token source provider for the storage scopes
+/// ([`SCOPES`]), or why there is none (a [`reqwest`](reqwest_gcs) error among its causes marks
+/// a network failure, retried like any request).
+pub type SignIn = fn() -> SignInFuture;
+
+/// What a [`SignIn`] returns.
+pub type SignInFuture =
+    Pin<Box<dyn Future<Output = Result<Box<dyn TokenSourceProvider>, SignInError>> + Send>>;
+
+/// Why a sign-in failed.
+pub type SignInError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The OAuth scopes a sign-in asks for.
+pub const SCOPES: [&str; 2] = [
+    "https://www.googleapis.com/auth/cloud-platform",
+    "https://www.googleapis.com/auth/devstorage.full_control",
+];
+
+static SIGN_IN: OnceLock<SignIn> = OnceLock::new();
+
+/// Installs how requests outside an emulator are signed in (once per process; a second call is
+/// ignored and returns false).
+pub fn set_sign_in(sign_in: SignIn) -> bool {
+    SIGN_IN.set(sign_in).is_ok()
+}
 
 /// Objects under `gs://bucket/prefix`.
 pub struct GcsStorage {
@@ -135,15 +166,24 @@ async fn make_client(location: String, emulator: Option<String>) -> Result<Clien
         None => {
             // Signing in fetches a first token: a network failure there is retried like any
             // request; unreadable or rejected credentials are not.
+            let Some(sign_in) = SIGN_IN.get().copied() else {
+                return Err(fail(
+                    StorageErrorKind::PermissionDenied,
+                    "this program cannot sign in to Cloud Storage (no sign-in installed); \
+                     set STORAGE_EMULATOR_HOST for an emulator"
+                        .into(),
+                ));
+            };
             let http = config.http.clone();
             let config = with_retry("open", &location, || {
-                let config = ClientConfig {
-                    http: http.clone(),
-                    ..Default::default()
-                };
+                let http = http.clone();
                 async move {
-                    match tokio::time::timeout(AUTH_TIMEOUT, config.with_auth()).await {
-                        Ok(Ok(config)) => Ok(config),
+                    match tokio::time::timeout(AUTH_TIMEOUT, sign_in()).await {
+                        Ok(Ok(provider)) => Ok(ClientConfig {
+                            http,
+                            token_source_provider: Some(provider),
+                            ..Default::default()
+                        }),
                         Err(_) => Err((
                             StorageErrorKind::Transient,
                             format!(
@@ -153,7 +193,7 @@ async fn make_client(location: String, emulator: Option<String>) -> Result<Clien
                             ),
                         )),
                         Ok(Err(e)) => {
-                            let transient = find_reqwest(&e).is_some_and(|re| {
+                            let transient = find_reqwest(&*e).is_some_and(|re| {
                                 classify_reqwest(re).0 == StorageErrorKind::Transient
                             });
                             let kind = if transient {
@@ -168,7 +208,7 @@ async fn make_client(location: String, emulator: Option<String>) -> Result<Clien
                                      GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud \
                                      auth application-default login`, or set \
                                      STORAGE_EMULATOR_HOST for an emulator",
-                                    scrub(&error_chain(&e))
+                                    scrub(&error_chain(&*e))
                                 ),
                             ))
                         }
@@ -570,6 +610,30 @@ impl Drop for GcsWriter {
 mod tests {
     use super::retry::{status_kind, ATTEMPTS};
     use super::*;
+
+    /// Outside an emulator a program must install how it signs in; without one, opening a
+    /// bucket is refused with a message saying so (never an anonymous request to Google).
+    #[test]
+    fn without_a_sign_in_only_an_emulator_can_be_used() {
+        let err = block_on(
+            "open",
+            "gs://bucket/p",
+            make_client("gs://bucket/p".into(), None),
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(err.kind, StorageErrorKind::PermissionDenied);
+        assert!(
+            err.message.contains("no sign-in installed"),
+            "{}",
+            err.message
+        );
+        assert!(
+            err.message.contains("STORAGE_EMULATOR_HOST"),
+            "{}",
+            err.message
+        );
+    }
 
     #[test]
     fn scrub_blanks_tokens_and_secret_values() {
