@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
-use crate::dataset::{list_dir, DataError, Dataset, Workload};
+use crate::dataset::{csv_error, list_dir, DataError, Dataset, Workload};
 
 /// One row of a CP CSV, already checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,22 +129,6 @@ pub fn read_runs(path: &Path) -> Result<Vec<CpRun>, DataError> {
         });
     }
     Ok(runs)
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> DataError {
-    let line = e.position().map_or(0, |p| p.line());
-    match e.kind() {
-        csv::ErrorKind::Io(_) => DataError::File {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        },
-        _ => DataError::Field {
-            path: path.to_path_buf(),
-            line,
-            field: "(row)".into(),
-            problem: e.to_string(),
-        },
-    }
 }
 
 /// The CP CSV files in `dir`, as (workload name, path), in name order.

@@ -322,6 +322,23 @@ pub(crate) fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
     Ok(out)
 }
 
+/// A CSV reader's error as a data error naming the file (and the line, for a bad row).
+pub(crate) fn csv_error(path: &Path, e: csv::Error) -> DataError {
+    let line = e.position().map_or(0, |p| p.line());
+    match e.kind() {
+        csv::ErrorKind::Io(_) => DataError::File {
+            path: path.to_path_buf(),
+            problem: e.to_string(),
+        },
+        _ => DataError::Field {
+            path: path.to_path_buf(),
+            line,
+            field: "(row)".into(),
+            problem: e.to_string(),
+        },
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

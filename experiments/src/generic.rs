@@ -8,7 +8,7 @@ use std::path::Path;
 use optimizer::journal::Journal;
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
-use crate::dataset::{DataError, Dataset, Workload};
+use crate::dataset::{csv_error, DataError, Dataset, Workload};
 
 const RESERVED: &[&str] = &["workload", "config", "runtime_s", "cost_usd", "completed"];
 
@@ -324,22 +324,6 @@ fn price_of(
         });
     }
     Ok(rates.iter().sum::<f64>() / rates.len() as f64)
-}
-
-fn csv_error(path: &Path, e: csv::Error) -> DataError {
-    let line = e.position().map_or(0, |p| p.line());
-    match e.kind() {
-        csv::ErrorKind::Io(_) => DataError::File {
-            path: path.to_path_buf(),
-            problem: e.to_string(),
-        },
-        _ => DataError::Field {
-            path: path.to_path_buf(),
-            line,
-            field: "(row)".into(),
-            problem: e.to_string(),
-        },
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
