@@ -295,8 +295,8 @@ impl Setup {
     }
 }
 
-/// Three probes in flight: three clusters at once, each deleted, the binary staged once, and on
-/// SIGTERM every running cluster is deleted.
+/// Three probes in flight: three clusters at once, each deleted (after success and after a
+/// failed job), the binary staged once, and on SIGTERM every running cluster is deleted.
 #[test]
 fn parallel_probes_run_one_cluster_each_and_every_one_is_deleted() {
     let s = setup("parallel");
@@ -322,6 +322,25 @@ fn parallel_probes_run_one_cluster_each_and_every_one_is_deleted() {
             assert_eq!(state, "DELETING", "{name}");
         }
     }
+
+    // Three failing jobs at once: each cluster is still deleted.
+    let s = setup("parallel-failing");
+    s.fake.lock().unwrap().mode = JobMode::Error;
+    let out = s.search(&["--budget", "3", "--parallel", "3"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, events) = journal(&s.dir);
+    let failed = events
+        .iter()
+        .filter(|e| e["event"] == "probe" && e["outcome"]["status"] == "failed")
+        .count();
+    assert_eq!(failed, 3);
+    assert_eq!(s.count("POST", "/clusters"), 3);
+    assert_eq!(s.count("DELETE", ""), 3);
+    assert_eq!(s.most_alive(), 3);
 
     let s = setup("parallel-sigterm");
     s.fake.lock().unwrap().mode = JobMode::Hang;
