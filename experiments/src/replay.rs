@@ -8,8 +8,9 @@ use std::future::Future;
 use std::time::Instant;
 
 use optimizer::{
-    block_on, build_strategy, drive, ConfigId, DriveOptions, History, Observer, Optimizer, Outcome,
-    Proposal, Report, Runner, Space, StrategyOptions, Termination, UnknownStrategy, VirtualClock,
+    block_on, build_strategy, drive, ConfigId, DriveOptions, History, Observer, OnClock, Optimizer,
+    Outcome, Proposal, Report, Runner, Space, StrategyOptions, Termination, UnknownStrategy,
+    VirtualClock,
 };
 
 use crate::dataset::Workload;
@@ -21,38 +22,32 @@ use optimizer::rng::Rng;
 pub struct ReplayRunner<'a> {
     workload: &'a Workload,
     seed: u64,
-    /// When set, a probe's outcome arrives once the clock has run its recorded time plus the
-    /// overhead (seconds); without it, at once.
-    clock: Option<(&'a VirtualClock, f64)>,
 }
 
 impl<'a> ReplayRunner<'a> {
     pub fn new(workload: &'a Workload, seed: u64) -> ReplayRunner<'a> {
-        ReplayRunner {
-            workload,
-            seed,
-            clock: None,
-        }
+        ReplayRunner { workload, seed }
     }
-    /// Probes take simulated time on `clock`: their recorded time plus `overhead_s` each.
-    pub fn on_clock(self, clock: &'a VirtualClock, overhead_s: f64) -> ReplayRunner<'a> {
-        ReplayRunner {
-            clock: Some((clock, overhead_s)),
-            ..self
-        }
-    }
-    /// The recorded outcome a probe of `config` gets.
-    pub fn outcome(&self, config: ConfigId) -> Outcome {
+    /// The recorded run a probe of `config` gets, if the workload has one.
+    fn pick(&self, config: ConfigId) -> Option<&'a Outcome> {
         let runs = &self.workload.runs[config];
         let pick = match runs.len() {
             0 | 1 => 0,
             n => Rng::derive(self.seed ^ 0x7265_706c_6179, config as u64).below(n),
         };
-        runs.get(pick).cloned().unwrap_or(Outcome::Failed {
+        runs.get(pick)
+    }
+    /// The recorded outcome a probe of `config` gets.
+    pub fn outcome(&self, config: ConfigId) -> Outcome {
+        self.pick(config).cloned().unwrap_or(Outcome::Failed {
             reason: "no recorded run".into(),
             elapsed_s: 0.0,
             cost_usd: 0.0,
         })
+    }
+    /// How long that recorded run took (0 without one).
+    pub fn elapsed_s(&self, config: ConfigId) -> f64 {
+        self.pick(config).map_or(0.0, Outcome::elapsed_s)
     }
 }
 
@@ -63,16 +58,7 @@ impl Runner for ReplayRunner<'_> {
         config: ConfigId,
         _limits: &optimizer::ProbeLimits,
     ) -> impl Future<Output = Report> + Send {
-        let report = Report::recorded(self.outcome(config));
-        let wait = self
-            .clock
-            .map(|(clock, overhead)| clock.sleep(report.outcome.elapsed_s() + overhead));
-        async move {
-            if let Some(wait) = wait {
-                wait.await;
-            }
-            report
-        }
+        std::future::ready(Report::recorded(self.outcome(config)))
     }
 }
 
@@ -197,7 +183,9 @@ pub fn replay_run(
         ask_ms: Vec::with_capacity(options.budget.unwrap_or(64) + 1),
     };
     let clock = VirtualClock::new();
-    let runner = ReplayRunner::new(workload, seed).on_clock(&clock, options.launch_overhead_s);
+    let recorded = ReplayRunner::new(workload, seed);
+    let overhead = options.launch_overhead_s;
+    let runner = OnClock::new(recorded, &clock, move |c| recorded.elapsed_s(c) + overhead);
     let drive_options = DriveOptions {
         budget: options.budget,
         honour_stop: options.honour_stop,

@@ -6,6 +6,9 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::task::Poll;
 
+use crate::driver::{ProbeLimits, Report, Runner};
+use crate::space::{ConfigId, Space};
+
 #[derive(Debug, Default)]
 struct State {
     now: f64,
@@ -70,6 +73,49 @@ impl VirtualClock {
                 Poll::Pending
             }
         })
+    }
+}
+
+/// A runner whose probes take simulated time: each answers as `inner` does, once `clock` has
+/// run `duration_s(config)` seconds from its launch. Replays of recorded runs and of journals
+/// use it, so probes in flight finish in the order their recorded durations give.
+pub struct OnClock<'a, R, F> {
+    inner: R,
+    clock: &'a VirtualClock,
+    duration_s: F,
+}
+
+impl<'a, R, F: Fn(ConfigId) -> f64> OnClock<'a, R, F> {
+    pub fn new(inner: R, clock: &'a VirtualClock, duration_s: F) -> OnClock<'a, R, F> {
+        OnClock {
+            inner,
+            clock,
+            duration_s,
+        }
+    }
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+}
+
+impl<R: Runner + Sync, F: Fn(ConfigId) -> f64 + Sync> Runner for OnClock<'_, R, F> {
+    fn run(
+        &self,
+        space: &Space,
+        config: ConfigId,
+        limits: &ProbeLimits,
+    ) -> impl Future<Output = Report> + Send {
+        let wait = self.clock.sleep((self.duration_s)(config));
+        let probe = self.inner.run(space, config, limits);
+        async move {
+            let report = probe.await;
+            wait.await;
+            report
+        }
+    }
+
+    fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
+        self.inner.worst_case_usd(space, config, limits)
     }
 }
 

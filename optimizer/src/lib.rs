@@ -14,7 +14,7 @@ pub mod space;
 pub mod strategies;
 pub mod strategy;
 
-pub use clock::VirtualClock;
+pub use clock::{OnClock, VirtualClock};
 pub use driver::{
     block_on, drive, worst_case_cost, DriveOptions, Observer, ProbeLimits, Report, Runner,
     SearchResult,

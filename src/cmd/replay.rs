@@ -11,8 +11,8 @@ use experiments::{
 use launch::progress::{print_best, Progress};
 use optimizer::journal::{parse_rfc3339, Journal, Resume};
 use optimizer::{
-    block_on, build_strategy, drive, ConfigId, DriveOptions, Observer, Outcome, ProbeLimits,
-    Proposal, Report, Runner, Space, StrategyOptions, VirtualClock,
+    block_on, build_strategy, drive, ConfigId, DriveOptions, Observer, OnClock, Outcome,
+    ProbeLimits, Proposal, Report, Space, StrategyOptions, VirtualClock,
 };
 use serde_json::json;
 
@@ -262,34 +262,6 @@ impl optimizer::Runner for NotRecorded {
     }
 }
 
-/// Gives each probe of a journal the wall time it took in the search, on a simulated clock: a
-/// search that ran several probes at once is replayed with as many in flight, and its probes
-/// finish in the order they did then.
-struct AsRecorded<'a, R> {
-    inner: &'a R,
-    clock: &'a VirtualClock,
-    took: std::collections::HashMap<ConfigId, f64>,
-}
-
-impl<R: Runner + Sync> Runner for AsRecorded<'_, R> {
-    fn run(
-        &self,
-        space: &Space,
-        config: ConfigId,
-        limits: &ProbeLimits,
-    ) -> impl std::future::Future<Output = Report> + Send {
-        let wait = self
-            .clock
-            .sleep(self.took.get(&config).copied().unwrap_or(0.0));
-        let probe = self.inner.run(space, config, limits);
-        async move {
-            let report = probe.await;
-            wait.await;
-            report
-        }
-    }
-}
-
 /// `replay --journal`: drives the journal's strategy (same seed, same runtime limit) again on
 /// the recorded outcomes with the search's progress display, so the expected improvement of each
 /// probe is recomputed, and says where the strategy now chooses differently.
@@ -349,7 +321,7 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         .and_then(serde_json::Value::as_u64)
         .map_or(1, |n| n.max(1) as usize);
     let clock = VirtualClock::new();
-    let took = journal
+    let took: std::collections::HashMap<ConfigId, f64> = journal
         .records
         .iter()
         .filter_map(|r| {
@@ -358,11 +330,9 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
             Some((id, span.max(0.0)))
         })
         .collect();
-    let timed = AsRecorded {
-        inner: &runner,
-        clock: &clock,
-        took,
-    };
+    // Each probe takes the wall time it took in the search, so probes in flight finish in the
+    // order they did then.
+    let runner = OnClock::new(runner, &clock, |c| took.get(&c).copied().unwrap_or(0.0));
     if parallel > 1 {
         println!("the search ran up to {parallel} probes at once: so does the replay, each probe taking the time it took then\n");
     }
@@ -376,14 +346,14 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
     let result = block_on(drive(
         &space,
         strategy.as_mut(),
-        &timed,
+        &runner,
         &options,
         &mut [&mut progress],
     ));
     println!("\nended: {}", result.termination);
     print_best(&space, &result);
     println!("the journal's {probes} probes cost ${spend:.6} in all");
-    let unused = runner.unconsumed();
+    let unused = runner.inner().unconsumed();
     if unused > 0 {
         println!(
             "note: `{strategy_name}` (seed {seed}) did not ask for {unused} of the recorded probes: \
