@@ -120,6 +120,12 @@ pub struct GpData {
 impl GpData {
     /// Checks and standardises the data. `x` holds one row per point.
     pub fn new(x: &[Vec<f64>], y: &[f64]) -> Result<GpData, GpError> {
+        GpData::scaled(x, y, None)
+    }
+
+    /// Checks the data and standardises the targets with `scale` (mean, standard deviation), or
+    /// with their own when it is `None`.
+    fn scaled(x: &[Vec<f64>], y: &[f64], scale: Option<(f64, f64)>) -> Result<GpData, GpError> {
         let n = x.len();
         if n == 0 || y.len() != n {
             return Err(GpError::NoData);
@@ -136,10 +142,12 @@ impl GpData {
                 return Err(GpError::NonFinite { row });
             }
         }
-        let y_mean = y.iter().sum::<f64>() / n as f64;
-        let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
-        // One point, or all targets equal: keep the raw scale rather than divide by ~0.
-        let y_sd = if var > 1e-12 { var.sqrt() } else { 1.0 };
+        let (y_mean, y_sd) = scale.unwrap_or_else(|| {
+            let y_mean = y.iter().sum::<f64>() / n as f64;
+            let var = y.iter().map(|v| (v - y_mean).powi(2)).sum::<f64>() / n as f64;
+            // One point, or all targets equal: keep the raw scale rather than divide by ~0.
+            (y_mean, if var > 1e-12 { var.sqrt() } else { 1.0 })
+        });
         let xm = DMatrix::from_fn(n, d, |i, j| x[i][j]);
         let ys = DVector::from_iterator(n, y.iter().map(|v| (v - y_mean) / y_sd));
         let mut sq = Vec::with_capacity(n * n.saturating_sub(1) / 2 * d);
@@ -172,7 +180,7 @@ impl GpData {
     /// The same data with `x`/`y` (raw target units) appended, standardised with this data's
     /// mean and scale so hyper-parameters fitted on it keep their meaning.
     pub fn with_points(&self, x: &[Vec<f64>], y: &[f64]) -> Result<GpData, GpError> {
-        // `new` checks every row, the appended ones included.
+        // Every row is checked again, the appended ones included.
         let rows: Vec<Vec<f64>> = (0..self.len())
             .map(|i| self.x.row(i).iter().copied().collect())
             .chain(x.iter().cloned())
@@ -183,12 +191,7 @@ impl GpData {
             .map(|v| self.y_mean + self.y_sd * v)
             .chain(y.iter().copied())
             .collect();
-        let mut data = GpData::new(&rows, &raw)?;
-        data.y_mean = self.y_mean;
-        data.y_sd = self.y_sd;
-        data.y =
-            DVector::from_iterator(raw.len(), raw.iter().map(|v| (v - self.y_mean) / self.y_sd));
-        Ok(data)
+        GpData::scaled(&rows, &raw, Some((self.y_mean, self.y_sd)))
     }
     /// Converts a noise variance in raw target units to standardised units.
     pub fn noise_to_standard(&self, var: f64) -> f64 {
