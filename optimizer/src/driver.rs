@@ -136,8 +136,8 @@ pub struct SearchResult {
 /// finishes it is told and the next is asked. The budget counts launched probes; the spend check
 /// before a launch counts what was billed plus the worst case of every probe still running (a
 /// proposal that does not fit waits for a running probe to finish, and the search ends only when
-/// it does not fit with nothing running); once any end condition holds nothing new is launched, and probes in flight are waited for and
-/// told (they are paid for). Observers see `on_outcome` in completion order, each with the
+/// it does not fit with nothing running); once any end condition holds nothing new is launched,
+/// and probes in flight are waited for and told (they are paid for). Observers see `on_outcome` in completion order, each with the
 /// index of its launch. With `parallel` 1 this is the sequential loop: ask, run, tell.
 pub async fn drive<R: Runner>(
     space: &Space,
@@ -195,7 +195,11 @@ pub async fn drive<R: Runner>(
                     proposal
                 }
             };
-            let worst = runner.worst_case_usd(space, proposal.config, &options.limits);
+            // Only a spend limit needs a probe's worst case.
+            let worst = match options.max_spend_usd {
+                Some(_) => runner.worst_case_usd(space, proposal.config, &options.limits),
+                None => 0.0,
+            };
             if let Some(limit) = options.max_spend_usd {
                 let running: f64 = in_flight.iter().map(|(_, _, worst, _)| worst).sum();
                 if spent + running + worst > limit {
