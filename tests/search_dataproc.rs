@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 #[path = "../launch/tests/support/dataproc_api.rs"]
 mod dataproc_api;
-use dataproc_api::{serve, JobMode, Shared, TOKEN};
+use dataproc_api::{serve, write_credentials, JobMode, Shared, TOKEN};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cherrypick");
 
@@ -54,18 +54,7 @@ fn setup(name: &str) -> Setup {
         b"\x7fELF staged, never run here",
     )
     .unwrap();
-    std::fs::write(
-        dir.join("adc.json"),
-        json!({
-            "type": "authorized_user",
-            "client_id": "client",
-            "client_secret": "client-secret",
-            "refresh_token": "refresh-secret",
-            "token_uri": format!("{base}/token"),
-        })
-        .to_string(),
-    )
-    .unwrap();
+    write_credentials(&dir.join("adc.json"), &base);
     Setup {
         _rt: rt,
         fake,

@@ -15,7 +15,7 @@ use serde_json::json;
 
 #[path = "support/dataproc_api.rs"]
 mod dataproc_api;
-use dataproc_api::{serve, url_pairs, JobMode, Req, Shared, TOKEN};
+use dataproc_api::{serve, url_pairs, write_credentials, JobMode, Req, Shared, TOKEN};
 
 #[path = "support/discovery.rs"]
 mod discovery;
@@ -67,18 +67,7 @@ tasks = ["preprocess", "read-speed"]
 
     fn credentials(&self) -> Credentials {
         let path = self.dir.join("adc.json");
-        std::fs::write(
-            &path,
-            json!({
-                "type": "authorized_user",
-                "client_id": "client",
-                "client_secret": "client-secret",
-                "refresh_token": "refresh-secret",
-                "token_uri": format!("{}/token", self.base),
-            })
-            .to_string(),
-        )
-        .unwrap();
+        write_credentials(&path, &self.base);
         Credentials::from_file(&path).unwrap()
     }
 

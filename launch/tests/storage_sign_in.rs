@@ -4,11 +4,10 @@
 //! since it sets a process-wide environment variable.
 
 use launch::dataproc::storage_sign_in;
-use serde_json::json;
 
 #[path = "support/dataproc_api.rs"]
 mod dataproc_api;
-use dataproc_api::{serve, JobMode, TOKEN};
+use dataproc_api::{serve, write_credentials, JobMode, TOKEN};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_storage_sign_in_gets_its_token_from_application_default_credentials() {
@@ -16,18 +15,7 @@ async fn the_storage_sign_in_gets_its_token_from_application_default_credentials
     let dir = std::env::temp_dir().join(format!("cp-storage-sign-in-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let adc = dir.join("adc.json");
-    std::fs::write(
-        &adc,
-        json!({
-            "type": "authorized_user",
-            "client_id": "client",
-            "client_secret": "client-secret",
-            "refresh_token": "refresh-secret",
-            "token_uri": format!("{base}/token"),
-        })
-        .to_string(),
-    )
-    .unwrap();
+    write_credentials(&adc, &base);
     std::env::set_var("GOOGLE_APPLICATION_CREDENTIALS", &adc);
     let provider = storage_sign_in().await.expect("signed in");
     let token = provider.token_source().token().await.expect("a token");

@@ -17,6 +17,23 @@ use serde_json::{json, Value};
 
 pub const TOKEN: &str = "ya29.fake-secret-token";
 
+/// Writes application default credentials (user credentials) at `path` whose token endpoint is
+/// the fake's at `base`; its secrets are the ones tests check never leak.
+pub fn write_credentials(path: &std::path::Path, base: &str) {
+    std::fs::write(
+        path,
+        json!({
+            "type": "authorized_user",
+            "client_id": "client",
+            "client_secret": "client-secret",
+            "refresh_token": "refresh-secret",
+            "token_uri": format!("{base}/token"),
+        })
+        .to_string(),
+    )
+    .unwrap();
+}
+
 #[derive(Clone, Copy, PartialEq)]
 pub enum JobMode {
     Done,
