@@ -140,14 +140,19 @@ impl LocalRunner {
     /// concurrency, whichever is more; 0 workers means one per core), at most this machine's
     /// cores.
     pub fn cores_used(&self, id: ConfigId) -> usize {
-        let Ok(plan) = self.plan(id, Path::new("probe")) else {
-            return self.machine_cores;
-        };
-        let pre = plan.preprocess.map_or(1, |p| match p.threads {
+        match self.plan(id, Path::new("probe")) {
+            Ok(plan) => self.cores_of(&plan),
+            Err(_) => self.machine_cores,
+        }
+    }
+
+    /// Threads a probe running `plan` uses at once (see [`LocalRunner::cores_used`]).
+    fn cores_of(&self, plan: &Plan) -> usize {
+        let pre = plan.preprocess.as_ref().map_or(1, |p| match p.threads {
             0 => self.machine_cores,
             t => t,
         });
-        let read = plan.read_speed.map_or(1, |r| r.parallel.max(1));
+        let read = plan.read_speed.as_ref().map_or(1, |r| r.parallel.max(1));
         pre.max(read).clamp(1, self.machine_cores)
     }
 
@@ -405,7 +410,7 @@ impl LocalRunner {
         // Wait (off the clock) for the cores it runs on: a cancelled probe's threads may still
         // hold some, and with several probes in flight the others hold theirs.
         let need = if self.shared {
-            self.cores_used(config)
+            self.cores_of(&plan)
         } else {
             self.machine_cores
         } as u32;
