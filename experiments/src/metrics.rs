@@ -229,6 +229,11 @@ pub struct StopRow {
     pub normalized_cost_p90: f64,
     pub p_optimum: f64,
     pub search_cost_normalized_median: f64,
+    /// Means over runs, from which what a search costs all told follows: the job run R times
+    /// after its search costs about `search_cost_normalized_mean + R * normalized_cost_mean`
+    /// times the optimum's cost of one run.
+    pub normalized_cost_mean: f64,
+    pub search_cost_normalized_mean: f64,
 }
 
 /// How soon runs got within one of [`REACH_LEVELS`] of the optimum. A run that never did counts
@@ -297,6 +302,8 @@ impl Row {
                 normalized_cost_p90: quantile(&cost, 0.9),
                 p_optimum: cost.iter().filter(|&&x| is_optimum(x)).count() as f64 / n,
                 search_cost_normalized_median: quantile(&search, 0.5),
+                normalized_cost_mean: mean(&cost),
+                search_cost_normalized_mean: mean(&search),
             }
         });
         let asks: Vec<f64> = runs.iter().flat_map(|r| r.ask_ms.iter().copied()).collect();

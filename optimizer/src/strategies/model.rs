@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use crate::acquisition::{
-    expected_improvement, log_expected_improvement, log_norm_cdf, log_prob_within_runtime,
+    expected_improvement, log_expected_improvement, log_norm_cdf, log_prob_within_runtime, norm_cdf,
 };
 use crate::gp::{FittedGp, GpData, Hyper};
 use crate::outcome::{History, Outcome};
@@ -390,6 +390,31 @@ impl Optimizer for ModelStrategy {
                     p < prob
                 }
             }
+            StopRule::WorthIt { runs, min_runs } => {
+                self.history.len() >= min_runs
+                    && {
+                        // As above: samples only to confirm a stop the point model would call.
+                        let mut worth = most_worth_probing(&preds, best, runs);
+                        if worth.net() <= 0.0 {
+                            if let (n, Some(gp)) = (self.settings.stop_samples, fitted.first()) {
+                                if n > 0 && self.settings.hyper == HyperMode::Point {
+                                    let sampled =
+                                        self.sampled_predictions(gp, n, &candidates, &pending);
+                                    if !sampled.is_empty() {
+                                        worth = most_worth_probing(&sampled, best, runs);
+                                    }
+                                }
+                            }
+                        }
+                        self.stop_detail = format!(
+                        "best probe left: expected saving {:.4} x {runs} runs {} its expected cost {:.4}",
+                        worth.saving,
+                        if worth.net() > 0.0 { ">" } else { "<=" },
+                        worth.cost
+                    );
+                        worth.net() <= 0.0
+                    }
+            }
         };
         Some(self.issue(candidates[best_idx], Some(ei_log.exp_m1()), stop))
     }
@@ -433,6 +458,58 @@ fn prob_any_below(preds: &Predictions, target: f64) -> f64 {
         -log_none.exp_m1()
     });
     per_model.sum::<f64>() / preds.len().max(1) as f64
+}
+
+/// What probing one more configuration is expected to bring, in the catalogue's currency.
+#[derive(Debug, Clone, Copy)]
+struct Worth {
+    /// Expected saving per run over the incumbent, were the search to end on it.
+    saving: f64,
+    runs: f64,
+    /// Expected cost of the probe itself.
+    cost: f64,
+}
+
+impl Worth {
+    fn net(&self) -> f64 {
+        self.runs * self.saving - self.cost
+    }
+}
+
+/// The untried configuration with the largest expected net value of probing it, averaged over
+/// the models. With ln C ~ N(m, v) and incumbent cost b, the expected saving is
+/// E[max(0, b - C)] = b Phi(d) - e^(m + v/2) Phi(d - s), d = (ln b - m) / s, s = sqrt(v),
+/// times the probability that the run meets the runtime limit; the probe costs e^(m + v/2).
+fn most_worth_probing(preds: &Predictions, best_ln: f64, runs: f64) -> Worth {
+    let b = best_ln.exp();
+    let k = preds.first().map_or(0, Vec::len);
+    let models = preds.len().max(1) as f64;
+    let mut top = Worth {
+        saving: 0.0,
+        runs,
+        cost: f64::INFINITY,
+    };
+    for i in 0..k {
+        let (mut saving, mut cost) = (0.0, 0.0);
+        for p in preds {
+            let (m, v, lp) = p[i];
+            let s = v.max(0.0).sqrt();
+            let mean = (m + v.max(0.0) / 2.0).exp();
+            let gain = if s < 1e-9 {
+                (b - m.exp()).max(0.0)
+            } else {
+                let d = (best_ln - m) / s;
+                (b * norm_cdf(d) - mean * norm_cdf(d - s)).max(0.0)
+            };
+            saving += lp.exp() * gain / models;
+            cost += mean / models;
+        }
+        let here = Worth { saving, runs, cost };
+        if here.net() > top.net() || !top.cost.is_finite() {
+            top = here;
+        }
+    }
+    top
 }
 
 /// Every model told the in-flight probes at `pending` as `how` says ([`PendingRuns`]); `None`
@@ -530,5 +607,85 @@ mod tests {
             "timed-out probe modelled at {}",
             ys[2].exp()
         );
+    }
+
+    #[test]
+    fn a_probe_is_worth_its_expected_saving_over_the_runs_less_its_own_cost() {
+        let best = 2.0f64.ln();
+        // Known exactly: costs 1, saves 1 per run.
+        let exact: Predictions = vec![vec![(0.0, 0.0, 0.0)]];
+        let w = most_worth_probing(&exact, best, 3.0);
+        assert!((w.saving - 1.0).abs() < 1e-12 && (w.cost - 1.0).abs() < 1e-12);
+        assert!((w.net() - 2.0).abs() < 1e-12);
+        // Uncertain: the closed form against a quadrature of E[max(0, b - C)], ln C ~ N(m, v).
+        let (m, v) = (0.9f64, 0.5f64);
+        let s = v.sqrt();
+        let steps = 200_000;
+        let (lo, hi) = (m - 12.0 * s, m + 12.0 * s);
+        let h = (hi - lo) / steps as f64;
+        let quad: f64 = (0..steps)
+            .map(|k| {
+                let y = lo + (k as f64 + 0.5) * h;
+                let z = (y - m) / s;
+                (2.0 - y.exp()).max(0.0) * (-0.5 * z * z).exp() / (s * std::f64::consts::TAU.sqrt())
+                    * h
+            })
+            .sum();
+        let one: Predictions = vec![vec![(m, v, 0.0)]];
+        let w = most_worth_probing(&one, best, 1.0);
+        assert!((w.saving - quad).abs() < 1e-6, "{} vs {quad}", w.saving);
+        assert!((w.cost - (m + v / 2.0).exp()).abs() < 1e-12);
+        // A probe that breaks the runtime limit for sure saves nothing.
+        let late: Predictions = vec![vec![(m, v, f64::NEG_INFINITY)]];
+        assert_eq!(most_worth_probing(&late, best, 1.0).saving, 0.0);
+        // The best of several; averaged over models.
+        let two: Predictions = vec![
+            vec![(0.0, 0.0, 0.0), (-1.0, 0.0, 0.0)],
+            vec![(0.0, 0.0, 0.0), (1.0, 0.0, 0.0)],
+        ];
+        // The second: saves (2 - e^-1 + 0) / 2 per run and costs (e^-1 + e) / 2, net 6.6 < 9.
+        let w = most_worth_probing(&two, best, 10.0);
+        assert!((w.net() - 9.0).abs() < 1e-12, "picked {w:?}");
+    }
+
+    #[test]
+    fn the_cost_aware_rule_stops_sooner_when_the_answer_serves_fewer_runs() {
+        let dims = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs = (0..40)
+            .map(|i| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(i as f64)],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let space = Arc::new(Space::new(dims, configs).unwrap());
+        let cost = |c: ConfigId| 1.0 + 0.5 * ((c as f64) / 6.0).sin() + c as f64 / 40.0;
+        let stop_after = |runs: f64| {
+            let spec = format!("bo:stop=worth:runs={runs}");
+            let settings = ModelSettings::parse(&spec).unwrap().unwrap();
+            let mut s = ModelStrategy::new(space.clone(), &StrategyOptions::default(), settings);
+            for n in 1..=40 {
+                let p = s.ask().unwrap();
+                if p.stop {
+                    return n - 1;
+                }
+                s.tell(
+                    p.config,
+                    Outcome::Completed {
+                        runtime_s: 3600.0 * cost(p.config),
+                        cost_usd: cost(p.config),
+                        metrics: Default::default(),
+                    },
+                );
+            }
+            40
+        };
+        // Nothing is worth a probe when the answer serves no run: it stops at the minimum.
+        assert_eq!(stop_after(0.0), 6);
+        let (few, many) = (stop_after(1.0), stop_after(10_000.0));
+        assert!(few < many, "1 run: {few} probes, 10000 runs: {many}");
     }
 }

@@ -71,6 +71,13 @@ pub enum StopRule {
         prob: f64,
         min_runs: usize,
     },
+    /// Cost-aware: no untried configuration is worth one more probe. The job will run `runs`
+    /// more times on the configuration the search ends with; probing a configuration is worth
+    /// it when its expected saving over the incumbent, times `runs`, exceeds what the probe
+    /// itself is expected to cost (one-step look-ahead, both under the model's log-normal
+    /// prediction; a probe expected to break the runtime limit saves nothing). Stops once at
+    /// least `min_runs` probes are told and the best such net value is not positive.
+    WorthIt { runs: f64, min_runs: usize },
 }
 
 /// How the GP's hyper-parameters are chosen at each ask.
@@ -229,8 +236,9 @@ impl ModelSettings {
     /// `noise=fitted|V` (a fixed variance V); `prior=none|SD` (log-normal length-scale prior
     /// centred on 0.5 with sd SD in ln units); `samples=0|N` (0: one maximum-likelihood point,
     /// N: N slice-sampling sweeps); `stop-samples=N` (see [`ModelSettings::stop_samples`]);
-    /// `stop=never|ei|likely`; `threshold=T` (EI rule);
-    /// `margin=X`, `prob=Y` (likely-best rule); `min-runs=N`.
+    /// `stop=never|ei|likely|worth`; `threshold=T` (EI rule);
+    /// `margin=X`, `prob=Y` (likely-best rule); `runs=R` (cost-aware rule: the job will run R
+    /// more times on the answer, default 100); `min-runs=N`.
     pub fn set(&mut self, key: &str, value: &str) -> Result<(), SettingError> {
         let err = |problem: &str| SettingError {
             key: key.into(),
@@ -252,7 +260,9 @@ impl ModelSettings {
                 .ok_or_else(|| err(&format!("expected a whole number in [{lo}, {hi}]")))
         };
         let min_runs = |stop: &StopRule| match *stop {
-            StopRule::EiBelow { min_runs, .. } | StopRule::LikelyBest { min_runs, .. } => min_runs,
+            StopRule::EiBelow { min_runs, .. }
+            | StopRule::LikelyBest { min_runs, .. }
+            | StopRule::WorthIt { min_runs, .. } => min_runs,
             StopRule::Never => 6,
         };
         match key {
@@ -344,7 +354,11 @@ impl ModelSettings {
                         prob: 0.1,
                         min_runs: runs,
                     },
-                    _ => return Err(err("expected never, ei or likely")),
+                    "worth" => StopRule::WorthIt {
+                        runs: 100.0,
+                        min_runs: runs,
+                    },
+                    _ => return Err(err("expected never, ei, likely or worth")),
                 }
             }
             "threshold" => match &mut self.stop {
@@ -359,13 +373,17 @@ impl ModelSettings {
                 StopRule::LikelyBest { prob, .. } => *prob = number(0.0, 1.0)?,
                 _ => return Err(err("prob belongs to stop=likely; give that first")),
             },
+            "runs" => match &mut self.stop {
+                StopRule::WorthIt { runs, .. } => *runs = number(0.0, 1e9)?,
+                _ => return Err(err("runs belongs to stop=worth; give that first")),
+            },
             "min-runs" => match &mut self.stop {
-                StopRule::EiBelow { min_runs, .. } | StopRule::LikelyBest { min_runs, .. } => {
-                    *min_runs = count(1, 100_000)?
-                }
+                StopRule::EiBelow { min_runs, .. }
+                | StopRule::LikelyBest { min_runs, .. }
+                | StopRule::WorthIt { min_runs, .. } => *min_runs = count(1, 100_000)?,
                 StopRule::Never => return Err(err("stop=never has no minimum")),
             },
-            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, min-runs)")),
+            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, runs, min-runs)")),
         }
         Ok(())
     }
@@ -402,6 +420,16 @@ mod tests {
         assert_eq!(d.design_features, Some(Features::LogAuto));
         assert_eq!(d.features, Features::Products);
         assert!(ModelSettings::parse("grid").is_none());
+        let w = ModelSettings::parse("bo:stop=worth:runs=250:min-runs=8")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            w.stop,
+            StopRule::WorthIt {
+                runs: 250.0,
+                min_runs: 8
+            }
+        );
     }
 
     #[test]
@@ -411,6 +439,8 @@ mod tests {
             ("bo:features=cubes", "space, log or products"),
             ("bo:threshold=0.1", "stop=ei"),
             ("cherrypick:margin=0.1", "stop=likely"),
+            ("bo:runs=10", "stop=worth"),
+            ("bo:stop=worth:runs=-1", "runs=-1"),
             ("bo:samples=-1", "whole number"),
             ("bo:colour=red", "unknown key"),
             ("cherrypick:prior=nan", "prior=nan"),
