@@ -1,9 +1,12 @@
 //! Application default credentials, in Google's order of lookup, turned into access tokens by
 //! `gcloud-auth`: the Dataproc client's sign-in, and (through [`storage_sign_in`], which the
 //! binary installs in the workload) the Cloud Storage client's, so the build carries one sign-in
-//! stack and the job crate none. Secrets never appear in messages or `Debug` output.
+//! stack and the job crate none. [`Tokens`] serves both of a runner's clients: the Dataproc
+//! client and the Cloud Storage client its staging uses. Secrets never appear in messages or
+//! `Debug` output.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use gcloud_auth::credentials::CredentialsFile;
 use gcloud_auth::project::{
@@ -126,6 +129,70 @@ impl Credentials {
                     })
             }
         }
+    }
+}
+
+/// Access tokens from [`Credentials`]: the token source is made on first use (it may fetch a
+/// token), then caches and refreshes tokens itself. One per runner, shared by its Dataproc client
+/// and its Cloud Storage client ([`StorageTokens`]), so both use the same token.
+pub(crate) struct Tokens {
+    credentials: Credentials,
+    source: tokio::sync::OnceCell<Box<dyn TokenSource>>,
+}
+
+impl Tokens {
+    pub(crate) fn new(credentials: Credentials) -> Arc<Tokens> {
+        Arc::new(Tokens {
+            credentials,
+            source: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// A current access token (never put into a message).
+    pub(crate) async fn access_token(&self) -> Result<String, String> {
+        if let Credentials::Token(t) = &self.credentials {
+            return Ok(t.clone());
+        }
+        let source = self
+            .source
+            .get_or_try_init(|| async {
+                self.credentials
+                    .source()
+                    .await?
+                    .ok_or_else(|| "no token source".to_string())
+            })
+            .await?;
+        source
+            .token()
+            .await
+            .map(|t| t.access_token)
+            .map_err(|e| format!("access token: {e}"))
+    }
+}
+
+/// [`Tokens`] as the token source of the workload's Cloud Storage client
+/// ([`workload::GcsStorage::open_at`]), which sends what it gives as the `Authorization` header.
+#[derive(Clone)]
+pub(crate) struct StorageTokens(pub(crate) Arc<Tokens>);
+
+// Never print secrets: Debug names the kind of credential only.
+impl std::fmt::Debug for StorageTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StorageTokens({:?})", self.0.credentials)
+    }
+}
+
+#[async_trait::async_trait]
+impl token_source::TokenSource for StorageTokens {
+    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        let token = self.0.access_token().await?;
+        Ok(format!("Bearer {token}"))
+    }
+}
+
+impl token_source::TokenSourceProvider for StorageTokens {
+    fn token_source(&self) -> Arc<dyn token_source::TokenSource> {
+        Arc::new(self.clone())
     }
 }
 

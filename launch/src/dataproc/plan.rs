@@ -11,6 +11,7 @@ use serde_json::{json, Value as Json};
 use super::api::PlannedRequest;
 use super::price::{whole_workers, ClusterPrice};
 use super::runner::DataprocRunner;
+use super::staging::upload_url;
 use super::{unix_secs, SEARCH_LABEL};
 use crate::pyspark::{JobParams, SparkShape};
 
@@ -140,6 +141,7 @@ impl DataprocRunner {
     ) -> Result<Vec<PlannedRequest>, String> {
         let plan = self.plan(id, self.probes.load(Ordering::SeqCst), limits)?;
         let api = &self.api;
+        let (storage, bucket) = (&self.options().storage_base, &self.options().bucket);
         let (binary_obj, job_obj) = self.staged_names.clone();
         let cluster_url = api.regional(&format!("clusters/{}", plan.cluster));
         let job_url = api.regional(&format!("jobs/{}", plan.job_id));
@@ -152,11 +154,11 @@ impl DataprocRunner {
         Ok(vec![
             PlannedRequest {
                 upload: Some(self.options().binary.display().to_string()),
-                ..req("POST", api.upload_url(&binary_obj), None)
+                ..req("POST", upload_url(storage, bucket, &binary_obj), None)
             },
             PlannedRequest {
                 upload: Some("the embedded PySpark driver (workload/spark/job.py)".into()),
-                ..req("POST", api.upload_url(&job_obj), None)
+                ..req("POST", upload_url(storage, bucket, &job_obj), None)
             },
             req("POST", format!("{}?requestId={}", api.regional("clusters"), plan.cluster), Some(plan.create)),
             req("GET", format!("{cluster_url}   (repeated until status.state is RUNNING)"), None),
