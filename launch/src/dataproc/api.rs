@@ -79,13 +79,10 @@ impl Api {
     }
 
     async fn token(&self) -> Result<String, ApiError> {
-        self.tokens
-            .access_token()
-            .await
-            .map_err(|message| ApiError {
-                status: None,
-                message,
-            })
+        self.tokens.access_token().await.map_err(|e| ApiError {
+            status: None,
+            message: e.to_string(),
+        })
     }
 
     pub(super) fn regional(&self, tail: &str) -> String {

@@ -30,7 +30,7 @@ pub mod runner;
 pub mod staging;
 
 pub use api::{ApiError, PlannedRequest};
-pub use auth::{storage_sign_in, Credentials};
+pub use auth::{storage_sign_in, Credentials, CredentialsError};
 pub use price::{ClusterPrice, DISK_PRICES_PER_GB_MONTH, DISK_PRICE_SOURCE};
 pub use runner::DataprocRunner;
 pub use staging::StagingError;
