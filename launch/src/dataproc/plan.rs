@@ -66,7 +66,8 @@ impl DataprocRunner {
         let shape = SparkShape::of(
             info,
             default_executor_memory_mib(info.memory_gib, info.vcpus),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         let params = JobParams::of(&self.spec, id, self.input.clone())?;
         let cluster = cluster_name(&o.search_id, n, (unix_secs() ^ n as u64) & 0xffff);
         let job_id = format!("{cluster}-job");
