@@ -35,26 +35,40 @@ pub struct SparkShape {
     pub partitions: u32,
 }
 
+/// Why a configuration's dimensions make no Spark shape.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ShapeError {
+    /// A dimension the shape reads is categorical.
+    #[error("dimension `{dimension}` must be a number, got `{got}`")]
+    NotANumber { dimension: String, got: String },
+    /// A count that must be a whole number of at least 1 is not.
+    #[error("{what} must be a whole number >= 1, got {got}")]
+    NotWhole { what: &'static str, got: f64 },
+}
+
 impl SparkShape {
     /// Reads the shape from a configuration's dimensions (see the module documentation).
-    pub fn of(info: &ConfigInfo, default_memory_mib: u32) -> Result<SparkShape, String> {
-        let num = |names: &[&str]| -> Result<Option<f64>, String> {
+    pub fn of(info: &ConfigInfo, default_memory_mib: u32) -> Result<SparkShape, ShapeError> {
+        let num = |names: &[&str]| -> Result<Option<f64>, ShapeError> {
             for n in names {
                 match info.params.get(*n) {
                     Some(Value::Num(x)) => return Ok(Some(*x)),
                     Some(Value::Cat(s)) => {
-                        return Err(format!("dimension `{n}` must be a number, got `{s}`"))
+                        return Err(ShapeError::NotANumber {
+                            dimension: n.to_string(),
+                            got: s.clone(),
+                        })
                     }
                     None => {}
                 }
             }
             Ok(None)
         };
-        let whole = |name: &str, x: f64| -> Result<u32, String> {
+        let whole = |what: &'static str, x: f64| -> Result<u32, ShapeError> {
             if x.fract() == 0.0 && x >= 1.0 && x <= f64::from(u32::MAX) {
                 Ok(x as u32)
             } else {
-                Err(format!("{name} must be a whole number >= 1, got {x}"))
+                Err(ShapeError::NotWhole { what, got: x })
             }
         };
         let executors = whole(
@@ -283,9 +297,16 @@ pub(crate) mod tests {
         );
         let s = spec("executors = [2]\ncores = [1.5]");
         let err = SparkShape::of(&s.configs[0], 512).unwrap_err();
-        assert!(
-            err.contains("executor cores") && err.contains("1.5"),
-            "{err}"
+        assert_eq!(
+            err,
+            ShapeError::NotWhole {
+                what: "executor cores",
+                got: 1.5
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "executor cores must be a whole number >= 1, got 1.5"
         );
     }
 

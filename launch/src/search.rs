@@ -218,7 +218,7 @@ fn dataproc_runner(
         // Nothing is sent, so no credential is looked up.
         Credentials::Token(String::new())
     } else {
-        Credentials::application_default().map_err(Error::Setup)?
+        Credentials::application_default().map_err(|e| Error::Setup(e.to_string()))?
     };
     DataprocRunner::new(spec.clone(), options, credentials)
 }

@@ -118,6 +118,7 @@ impl SparkRunner {
         // Check every configuration up front: a bad dimension is the file's fault, not a probe's.
         for (i, info) in spec.configs.iter().enumerate() {
             SparkShape::of(info, options.default_executor_memory_mib)
+                .map_err(|e| e.to_string())
                 .and_then(|_| JobParams::of(&spec, i, String::new()))
                 .map_err(|e| {
                     setup(format!(
@@ -145,7 +146,8 @@ impl SparkRunner {
     /// The spark-submit command line for configuration `id` writing to `output`.
     pub fn command(&self, id: ConfigId, output: &Path) -> Result<Vec<String>, String> {
         let info = &self.spec.configs[id];
-        let shape = SparkShape::of(info, self.options.default_executor_memory_mib)?;
+        let shape = SparkShape::of(info, self.options.default_executor_memory_mib)
+            .map_err(|e| e.to_string())?;
         let params = JobParams::of(&self.spec, id, self.input.display().to_string())?;
         let o = &self.options;
         let mut c = vec![

@@ -187,6 +187,43 @@ async fn a_probe_creates_submits_polls_reads_output_and_deletes() {
             q.path
         );
     }
+    // Staging and reading the driver output went through the workload's gcloud-storage client
+    // (its user agent), with the runner's token: a simple media upload each for the binary and
+    // the driver, a listing by the output's prefix, then the object's bytes.
+    let storage: Vec<&Req> = reqs
+        .iter()
+        .filter(|q| q.path.starts_with("/upload/") || q.path.starts_with("/storage/"))
+        .collect();
+    assert_eq!(storage.len(), 4, "{storage:?}");
+    for q in &storage {
+        assert_eq!(
+            q.user_agent.as_deref(),
+            Some("google-cloud-storage"),
+            "{} {}",
+            q.method,
+            q.path
+        );
+    }
+    let uploads: Vec<&&Req> = storage
+        .iter()
+        .filter(|q| q.path == "/upload/storage/v1/b/stage/o")
+        .collect();
+    assert_eq!(uploads.len(), 2);
+    assert!(uploads
+        .iter()
+        .all(|q| q.query.starts_with("uploadType=media&name=")));
+    let list = url_pairs(&storage[2].query);
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert!(
+        list["prefix"].starts_with("google-cloud-dataproc-metainfo/u1/jobs/")
+            && list["prefix"].ends_with("/driveroutput"),
+        "{list:?}"
+    );
+    assert!(
+        storage[3].path.ends_with("%2Fdriveroutput.000000000") && storage[3].query == "alt=media",
+        "{:?}",
+        storage[3]
+    );
     let create = reqs
         .iter()
         .find(|q| q.method == "POST" && q.path.ends_with("/clusters"))
@@ -590,5 +627,144 @@ async fn cluster_names_cut_to_the_limit_keep_the_probe_number() {
         assert_eq!(parts[1], n.to_string(), "{name}");
         assert_eq!(parts[0].len(), 4, "{name}");
         assert!(!name.contains("--") && !name.ends_with('-'), "{name}");
+    }
+}
+
+/// The dry run prints the uploads staging sends: the same URLs, byte for byte, as the requests
+/// the Cloud Storage client made when a probe ran with the same options.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dry_run_prints_the_uploads_that_staging_sends() {
+    let h = Harness::start(JobMode::Done, "plan-truth").await;
+    let limits = ProbeLimits {
+        timeout: Some(Duration::from_secs(900)),
+        interrupt: None,
+    };
+    let o = h.runner().run(&h.spec().space, 0, &limits).await.outcome;
+    assert!(matches!(o, Outcome::Completed { .. }), "{o:?}");
+    let sent: Vec<String> = h
+        .requests()
+        .into_iter()
+        .filter(|q| q.path.starts_with("/upload/"))
+        .map(|q| format!("{} {}{}?{}", q.method, h.base, q.path, q.query))
+        .collect();
+    let mut options = h.options();
+    options.dry_run = true;
+    let dry = DataprocRunner::new(h.spec(), options, h.credentials()).unwrap();
+    let planned: Vec<String> = dry
+        .requests(0, &limits)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.upload.is_some())
+        .map(|r| format!("{} {}", r.method, r.url))
+        .collect();
+    assert_eq!(planned, sent);
+}
+
+/// Staging needs the Bearer token like every request: a token the fake rejects fails the probe
+/// before any cluster exists, naming the object it could not write and never the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_token_fails_staging_naming_the_object_not_the_token() {
+    let h = Harness::start(JobMode::Done, "bad-token").await;
+    let r = DataprocRunner::new(
+        h.spec(),
+        h.options(),
+        Credentials::Token("ya29.rejected-secret".into()),
+    )
+    .unwrap();
+    let report = r.run(&h.spec().space, 0, &ProbeLimits::default()).await;
+    let Outcome::Failed { reason, .. } = &report.outcome else {
+        panic!("{:?}", report.outcome)
+    };
+    assert!(
+        reason.contains("staging the binary")
+            && reason.contains("gs://stage/cherrypick/staging/")
+            && reason.contains("HTTP 401"),
+        "{reason}"
+    );
+    assert!(
+        !format!("{report:?}").contains("rejected-secret"),
+        "{report:?}"
+    );
+    // Refused, not retried; nothing else was sent.
+    assert_eq!(h.calls(), ["upload"]);
+    assert_eq!(h.requests().len(), 1);
+    assert!(h.fake.lock().unwrap().objects.is_empty());
+}
+
+/// A token source that gives one fixed token.
+#[derive(Debug, Clone)]
+struct FixedToken(&'static str);
+
+#[async_trait::async_trait]
+impl token_source::TokenSource for FixedToken {
+    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(format!("Bearer {}", self.0))
+    }
+}
+
+impl token_source::TokenSourceProvider for FixedToken {
+    fn token_source(&self) -> Arc<dyn token_source::TokenSource> {
+        Arc::new(self.clone())
+    }
+}
+
+/// `workload::GcsStorage::open_at` against the fake's Cloud Storage API, which requires the
+/// Bearer token: writes, lists by a name's start and reads back with the right token; with a
+/// wrong one every operation is refused as permission denied, naming the object, not the token.
+#[test]
+fn the_storage_client_at_an_endpoint_signs_in_with_the_token_source_it_was_given() {
+    use workload::storage::Storage;
+    use workload::{GcsStorage, StorageErrorKind};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (fake, base) = rt.block_on(serve(JobMode::Done));
+    let s = GcsStorage::open_at("stage/runs", &base, Box::new(FixedToken(TOKEN))).unwrap();
+    s.put("j/driveroutput.000000001", b"two\n").unwrap();
+    s.put("j/driveroutput.000000000", b"one\n").unwrap();
+    s.put("j/other", b"x").unwrap();
+    let listed: Vec<(String, u64)> = s
+        .list_starting("j/driveroutput")
+        .unwrap()
+        .into_iter()
+        .map(|o| (o.key, o.size))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("j/driveroutput.000000000".to_string(), 4),
+            ("j/driveroutput.000000001".to_string(), 4)
+        ]
+    );
+    assert_eq!(s.get("j/driveroutput.000000001").unwrap(), b"two\n");
+    assert_eq!(s.list().unwrap().len(), 3);
+    assert_eq!(
+        fake.lock().unwrap().objects["stage/runs/j/other"],
+        b"x".to_vec()
+    );
+    for q in &fake.lock().unwrap().requests {
+        assert_eq!(
+            q.auth.as_deref(),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{q:?}"
+        );
+    }
+
+    let wrong =
+        GcsStorage::open_at("stage/runs", &base, Box::new(FixedToken("ya29.wrong"))).unwrap();
+    for e in [
+        wrong.put("k", b"x").unwrap_err(),
+        wrong.get("j/other").unwrap_err(),
+        wrong.list_starting("j/").unwrap_err(),
+    ] {
+        assert_eq!(e.kind, StorageErrorKind::PermissionDenied, "{e}");
+        let text = e.to_string();
+        assert!(
+            text.contains("gs://stage/runs/") && text.contains("HTTP 401"),
+            "{text}"
+        );
+        assert!(!text.contains("wrong"), "{text}");
     }
 }

@@ -16,7 +16,9 @@ pub mod storage;
 pub mod tfrecord;
 pub mod transform;
 
-pub use gcs::{set_sign_in, SignIn, SignInError, SignInFuture, SCOPES as STORAGE_SCOPES};
+pub use gcs::{
+    set_sign_in, GcsStorage, SignIn, SignInError, SignInFuture, SCOPES as STORAGE_SCOPES,
+};
 pub use storage::{StorageError, StorageErrorKind};
 
 /// Errors of the workload's entry points.

@@ -10,7 +10,7 @@ use workload::dataset::{generate, GenOptions};
 use workload::preprocess::{run, shard_name, PreprocessOptions};
 use workload::readspeed::{self, ReadSpeedOptions, Source};
 use workload::storage::{self, Storage};
-use workload::StorageErrorKind;
+use workload::{GcsStorage, StorageErrorKind};
 
 #[path = "../../tests/support/services.rs"]
 mod services;
@@ -243,4 +243,75 @@ fn a_missing_bucket_is_a_clear_not_found() {
     .unwrap_err();
     assert!(e.is_bad_input(), "{e}");
     assert!(e.to_string().contains(&bucket), "{e}");
+}
+
+/// A token source that always gives the same token (the emulator takes any).
+#[derive(Debug)]
+struct FixedToken;
+
+#[async_trait::async_trait]
+impl token_source::TokenSource for FixedToken {
+    async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+        Ok("Bearer emulator-token".into())
+    }
+}
+
+impl token_source::TokenSourceProvider for FixedToken {
+    fn token_source(&self) -> std::sync::Arc<dyn token_source::TokenSource> {
+        std::sync::Arc::new(FixedToken)
+    }
+}
+
+/// `GcsStorage::open_at`: the client at an explicit endpoint, signed in by a token source the
+/// caller gives (not the emulator mode), and listing by a name's start that need not end at `/`.
+#[test]
+fn an_explicit_endpoint_with_a_token_source() {
+    if !emulator() {
+        return;
+    }
+    let bucket = create_bucket("at");
+    let host = std::env::var("STORAGE_EMULATOR_HOST").expect("checked by emulator()");
+    let s = GcsStorage::open_at(&bucket, &host, Box::new(FixedToken)).unwrap();
+    assert_eq!(s.location(), format!("gs://{bucket}/"));
+    for (name, data) in [
+        ("jobs/j1/driveroutput.000000001", "second\n"),
+        ("jobs/j1/driveroutput.000000000", "first\n"),
+        ("jobs/j1/driveroutputs-not", "no"),
+        ("jobs/j10/driveroutput.000000000", "other job"),
+    ] {
+        s.put(name, data.as_bytes()).unwrap();
+    }
+    let keys: Vec<String> = s
+        .list_starting("jobs/j1/driveroutput.")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "jobs/j1/driveroutput.000000000",
+            "jobs/j1/driveroutput.000000001"
+        ]
+    );
+    assert_eq!(s.get(&keys[1]).unwrap(), b"second\n");
+    assert_eq!(s.list().unwrap().len(), 4);
+    // Under a prefix, keys stay relative to it.
+    let under =
+        GcsStorage::open_at(&format!("{bucket}/jobs"), &host, Box::new(FixedToken)).unwrap();
+    let keys: Vec<String> = under
+        .list_starting("j1/")
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().all(|k| k.starts_with("j1/")), "{keys:?}");
+
+    // Not a URL: refused before any request, naming the endpoint.
+    let e = match GcsStorage::open_at(&bucket, "127.0.0.1:9023", Box::new(FixedToken)) {
+        Err(e) => e,
+        Ok(_) => panic!("a bare host:port was taken as an endpoint"),
+    };
+    assert!(e.to_string().contains("127.0.0.1:9023"), "{e}");
 }

@@ -1,13 +1,14 @@
-//! The REST client both Google APIs are called through: bearer tokens from [`Credentials`],
-//! retries with backoff on 429, 5xx, 401 and network errors, and errors that name the request
-//! but never a credential.
+//! The Dataproc REST client: bearer tokens from the runner's [`Tokens`], retries with backoff on
+//! 429, 5xx, 401 and network errors, and errors that name the request but never a credential.
+//! (Cloud Storage goes through the workload's client: see [`super::staging`].)
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value as Json;
 
-use super::auth::{short, Credentials};
+use super::auth::{short, Tokens};
 use super::DataprocOptions;
 
 /// An HTTP error from an API, without any credential in it.
@@ -34,7 +35,7 @@ pub struct PlannedRequest {
     pub method: String,
     pub url: String,
     pub body: Option<Json>,
-    /// Bytes uploaded from a local file (the staged binary and driver).
+    /// What the body uploads (the staged binary and driver).
     pub upload: Option<String>,
 }
 
@@ -56,52 +57,32 @@ impl std::fmt::Display for PlannedRequest {
 
 pub(crate) struct Api {
     pub(super) http: reqwest::Client,
-    credentials: Credentials,
-    /// Made on first use (it may fetch a token), then caching and refreshing tokens itself.
-    token_source: tokio::sync::OnceCell<Box<dyn gcloud_auth::token_source::TokenSource>>,
+    tokens: Arc<Tokens>,
     pub(super) options: DataprocOptions,
 }
 
 impl Api {
-    pub(super) fn new(options: DataprocOptions, credentials: Credentials) -> Result<Api, String> {
+    pub(super) fn new(options: DataprocOptions, tokens: Arc<Tokens>) -> Result<Api, ApiError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(120))
             .connect_timeout(Duration::from_secs(15))
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .map_err(|e| ApiError {
+                status: None,
+                message: format!("HTTP client: {}", e.without_url()),
+            })?;
         Ok(Api {
             http,
-            credentials,
-            token_source: tokio::sync::OnceCell::new(),
+            tokens,
             options,
         })
     }
 
     async fn token(&self) -> Result<String, ApiError> {
-        if let Credentials::Token(t) = &self.credentials {
-            return Ok(t.clone());
-        }
-        let source = self
-            .token_source
-            .get_or_try_init(|| async {
-                self.credentials
-                    .source()
-                    .await?
-                    .ok_or_else(|| "no token source".to_string())
-            })
-            .await
-            .map_err(|message| ApiError {
-                status: None,
-                message,
-            })?;
-        source
-            .token()
-            .await
-            .map(|t| t.access_token)
-            .map_err(|e| ApiError {
-                status: None,
-                message: format!("access token: {e}"),
-            })
+        self.tokens.access_token().await.map_err(|e| ApiError {
+            status: None,
+            message: e.to_string(),
+        })
     }
 
     pub(super) fn regional(&self, tail: &str) -> String {

@@ -2,16 +2,19 @@
 //! machine type and worker count (with scheduled deletion as a safety net), stages our binary and
 //! the PySpark driver on Cloud Storage, submits the job, polls it, reads the driver's output, and
 //! deletes the cluster on every path (success, job failure, timeout, interrupt, an error or a
-//! panic in our own code, and a dropped probe future). Talks to the Dataproc v1 and Cloud Storage
-//! JSON REST APIs; the base URLs are options so tests point them at a local fake.
+//! panic in our own code, and a dropped probe future). Talks to the Dataproc v1 REST API through
+//! its own client, and to Cloud Storage through the workload's (`gcloud-storage`) client,
+//! signed in with the same tokens; the base URLs are options so tests point them at a local
+//! fake.
 //!
 //! Authentication uses application default credentials ([`Credentials`]); tokens never appear in
 //! messages, logs or outcomes. `dry_run` prints every request with the price estimate and sends
 //! nothing.
 //!
 //! - [`auth`]: application default credentials and access tokens
-//! - [`api`]: the REST client (retries, errors without credentials)
-//! - [`staging`]: the binary and driver on Cloud Storage, and reading the driver's output
+//! - [`api`]: the Dataproc REST client (retries, errors without credentials)
+//! - [`staging`]: the binary and driver on Cloud Storage, and reading the driver's output,
+//!   through the workload's Cloud Storage client
 //! - [`price`]: what a cluster costs per hour (the space file prices configurations with it)
 //! - [`plan`]: the requests of one probe, worked out before anything is sent (`--dry-run`)
 //! - [`runner`]: the probe itself, and deleting clusters on every path
@@ -27,9 +30,10 @@ pub mod runner;
 pub mod staging;
 
 pub use api::{ApiError, PlannedRequest};
-pub use auth::{storage_sign_in, Credentials};
+pub use auth::{storage_sign_in, Credentials, CredentialsError};
 pub use price::{ClusterPrice, DISK_PRICES_PER_GB_MONTH, DISK_PRICE_SOURCE};
 pub use runner::DataprocRunner;
+pub use staging::StagingError;
 
 /// Label that marks clusters of one search, so leftovers can be found and deleted.
 pub const SEARCH_LABEL: &str = "cherrypick-search";
@@ -54,7 +58,8 @@ pub struct DataprocOptions {
     pub boot_disk_gb: u32,
     /// Dataproc API root, `https://dataproc.googleapis.com` (a fake in tests).
     pub api_base: String,
-    /// Cloud Storage JSON API root, `https://storage.googleapis.com`.
+    /// Cloud Storage JSON API root, `https://storage.googleapis.com` (where staging and the
+    /// driver output's reading send their requests).
     pub storage_base: String,
     pub poll_interval: Duration,
     /// How long a cluster may take to reach RUNNING.

@@ -11,6 +11,7 @@ use serde_json::{json, Value as Json};
 use super::api::PlannedRequest;
 use super::price::{whole_workers, ClusterPrice};
 use super::runner::DataprocRunner;
+use super::staging::upload_url;
 use super::{unix_secs, SEARCH_LABEL};
 use crate::pyspark::{JobParams, SparkShape};
 
@@ -65,7 +66,8 @@ impl DataprocRunner {
         let shape = SparkShape::of(
             info,
             default_executor_memory_mib(info.memory_gib, info.vcpus),
-        )?;
+        )
+        .map_err(|e| e.to_string())?;
         let params = JobParams::of(&self.spec, id, self.input.clone())?;
         let cluster = cluster_name(&o.search_id, n, (unix_secs() ^ n as u64) & 0xffff);
         let job_id = format!("{cluster}-job");
@@ -140,6 +142,7 @@ impl DataprocRunner {
     ) -> Result<Vec<PlannedRequest>, String> {
         let plan = self.plan(id, self.probes.load(Ordering::SeqCst), limits)?;
         let api = &self.api;
+        let (storage, bucket) = (&self.options().storage_base, &self.options().bucket);
         let (binary_obj, job_obj) = self.staged_names.clone();
         let cluster_url = api.regional(&format!("clusters/{}", plan.cluster));
         let job_url = api.regional(&format!("jobs/{}", plan.job_id));
@@ -152,11 +155,11 @@ impl DataprocRunner {
         Ok(vec![
             PlannedRequest {
                 upload: Some(self.options().binary.display().to_string()),
-                ..req("POST", api.upload_url(&binary_obj), None)
+                ..req("POST", upload_url(storage, bucket, &binary_obj), None)
             },
             PlannedRequest {
                 upload: Some("the embedded PySpark driver (workload/spark/job.py)".into()),
-                ..req("POST", api.upload_url(&job_obj), None)
+                ..req("POST", upload_url(storage, bucket, &job_obj), None)
             },
             req("POST", format!("{}?requestId={}", api.regional("clusters"), plan.cluster), Some(plan.create)),
             req("GET", format!("{cluster_url}   (repeated until status.state is RUNNING)"), None),

@@ -12,10 +12,10 @@ use reqwest::{Method, Url};
 use serde_json::{json, Value as Json};
 
 use super::api::{Api, ApiError};
-use super::auth::{short, Credentials};
+use super::auth::{short, Credentials, Tokens};
 use super::plan::ProbePlan;
 use super::price::whole_workers;
-use super::staging::{split_gs, staged_names};
+use super::staging::{split_gs, staged_names, Staging, StagingError};
 use super::{DataprocOptions, SEARCH_LABEL};
 use crate::error::Error;
 use crate::limits::failed;
@@ -26,6 +26,8 @@ use crate::spacefile::{Objective, SearchSpec};
 pub struct DataprocRunner {
     pub(super) spec: Arc<SearchSpec>,
     pub(super) api: Arc<Api>,
+    /// The staging bucket (and driver outputs) through the workload's Cloud Storage client.
+    pub(super) staging: Staging,
     pub(super) input: String,
     pub(super) staged: tokio::sync::OnceCell<(String, String)>,
     /// Object names of the staged binary and driver.
@@ -96,14 +98,19 @@ impl DataprocRunner {
         for (i, info) in spec.configs.iter().enumerate() {
             let name = &spec.space.config(i).name;
             whole_workers(info.count)
-                .and_then(|_| SparkShape::of(info, 1024))
+                .and_then(|_| SparkShape::of(info, 1024).map_err(|e| e.to_string()))
                 .and_then(|_| JobParams::of(&spec, i, input.clone()))
                 .map_err(|e| setup(format!("configuration `{name}`: {e}")))?;
         }
         let staged_names = staged_names(&options);
+        // One token source for both clients: one token, fetched once.
+        let tokens = Tokens::new(credentials);
+        let staging = Staging::open(&options, tokens.clone()).map_err(|e| setup(e.to_string()))?;
+        let api = Api::new(options, tokens).map_err(|e| setup(e.to_string()))?;
         let runner = DataprocRunner {
             spec,
-            api: Arc::new(Api::new(options, credentials).map_err(setup)?),
+            api: Arc::new(api),
+            staging,
             input,
             staged: tokio::sync::OnceCell::new(),
             staged_names,
@@ -187,7 +194,7 @@ impl DataprocRunner {
         created: &AtomicBool,
         started: Instant,
         log: &mut ProbeLog,
-    ) -> Result<Finished, ApiError> {
+    ) -> Result<Finished, ProbeError> {
         let api = &self.api;
         let o = self.options();
         self.stage().await?;
@@ -269,7 +276,8 @@ impl DataprocRunner {
             .unwrap_or("")
             .to_string();
         let output = match job.get("driverOutputResourceUri").and_then(Json::as_str) {
-            Some(uri) => api
+            Some(uri) => self
+                .staging
                 .read_prefix(uri)
                 .await
                 .unwrap_or_else(|e| format!("(driver output unreadable: {e})")),
@@ -318,6 +326,15 @@ impl DataprocRunner {
             ))),
         }
     }
+}
+
+/// Why a probe stopped short: a Dataproc request or Cloud Storage.
+#[derive(Debug, thiserror::Error)]
+enum ProbeError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Staging(#[from] StagingError),
 }
 
 enum Finished {

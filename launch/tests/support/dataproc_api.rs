@@ -47,6 +47,8 @@ pub struct Req {
     pub path: String,
     pub query: String,
     pub auth: Option<String>,
+    /// The `User-Agent` header (which client sent the request).
+    pub user_agent: Option<String>,
     pub body: Value,
     /// The answer: its status and its body as JSON (`Null` when it is not JSON).
     pub status: u16,
@@ -59,6 +61,8 @@ pub struct Fake {
     /// Cluster name -> (state, GETs so far, labels).
     pub clusters: BTreeMap<String, (String, usize, Value)>,
     pub objects: BTreeMap<String, Vec<u8>>,
+    /// `bucket/name` -> (generation, content type) of each object in [`Fake::objects`].
+    pub object_meta: BTreeMap<String, (u64, String)>,
     /// Answer cluster creation with this status instead.
     pub create_status: Option<u16>,
 }
@@ -106,6 +110,10 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
             .get("authorization")
             .and_then(|h| h.to_str().ok())
             .map(String::from),
+        user_agent: headers
+            .get("user-agent")
+            .and_then(|h| h.to_str().ok())
+            .map(String::from),
         body: body_json.clone(),
         status: 0,
         response: Value::Null,
@@ -126,12 +134,39 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
         );
     }
     let q: BTreeMap<String, String> = url_pairs(&query);
-    // Cloud Storage.
+    // Cloud Storage: simple media uploads (`uploadType=media`, the name in the query, the body
+    // the object's bytes), listing by prefix, and objects.get (metadata, or the bytes with
+    // `alt=media`), answering with object resources as Google does.
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
     if let Some(bucket_rest) = path.strip_prefix("/upload/storage/v1/b/") {
-        let bucket = bucket_rest.trim_end_matches("/o");
-        let name = q.get("name").cloned().unwrap_or_default();
-        f.objects.insert(format!("{bucket}/{name}"), body.to_vec());
-        return json_response(StatusCode::OK, json!({"bucket": bucket, "name": name}));
+        let bucket = bucket_rest.trim_end_matches("/o").to_string();
+        if method != Method::POST || q.get("uploadType").map(String::as_str) != Some("media") {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"code": 400, "message": "the fake takes simple media uploads only"}}),
+            );
+        }
+        let Some(name) = q.get("name").filter(|n| !n.is_empty()).cloned() else {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"error": {"code": 400, "message": "Required parameter: name"}}),
+            );
+        };
+        let content_type = headers
+            .get("content-type")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_string();
+        let key = format!("{bucket}/{name}");
+        let generation = 1_764_000_000_000_000 + f.requests.len() as u64;
+        f.objects.insert(key.clone(), body.to_vec());
+        f.object_meta.insert(key, (generation, content_type));
+        let resource = object_resource(&f, &host, &bucket, &name);
+        return json_response(StatusCode::OK, resource);
     }
     if let Some(rest) = path.strip_prefix("/storage/v1/b/") {
         let (bucket, obj) = rest.split_once("/o").unwrap();
@@ -142,16 +177,23 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
                 .keys()
                 .filter_map(|k| k.strip_prefix(&format!("{bucket}/")))
                 .filter(|k| k.starts_with(&prefix))
-                .map(|k| json!({"name": k}))
+                .map(|k| object_resource(&f, &host, bucket, k))
                 .collect();
-            return json_response(StatusCode::OK, json!({"items": items}));
+            let mut list = json!({"kind": "storage#objects"});
+            if !items.is_empty() {
+                list["items"] = json!(items);
+            }
+            return json_response(StatusCode::OK, list);
         }
         let name = percent_decode(obj.trim_start_matches('/'));
         return match f.objects.get(&format!("{bucket}/{name}")) {
-            Some(b) => (StatusCode::OK, b.clone()).into_response(),
+            Some(b) if q.get("alt").map(String::as_str) == Some("media") => {
+                (StatusCode::OK, b.clone()).into_response()
+            }
+            Some(_) => json_response(StatusCode::OK, object_resource(&f, &host, bucket, &name)),
             None => json_response(
                 StatusCode::NOT_FOUND,
-                json!({"error": {"message": "no such object"}}),
+                json!({"error": {"code": 404, "message": "No such object"}}),
             ),
         };
     }
@@ -262,7 +304,10 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
                     JobMode::Done => "25/11/25 INFO starting\nCHERRYPICK_RESULT {\"runtime_s\": 42.5, \"app_id\": \"application_1\", \"spark_tasks\": 6}\n",
                     _ => "Traceback (most recent call last):\nRuntimeError: workload preprocess ... exited with 2: no images found\n",
                 };
-                f.objects.insert(key, out.as_bytes().to_vec());
+                f.objects.insert(key.clone(), out.as_bytes().to_vec());
+                let generation = 1_764_000_000_000_000 + f.requests.len() as u64;
+                f.object_meta
+                    .insert(key, (generation, "text/plain; charset=utf-8".into()));
             }
             let details = if state == "ERROR" {
                 "Job failed with message [RuntimeError]"
@@ -279,6 +324,87 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
             json!({"error": {"message": format!("unknown {method} {path}")}}),
         ),
     }
+}
+
+/// The object resource Cloud Storage returns for `bucket/name` (fields as in Google's `Object`
+/// schema: 64-bit numbers as strings, CRC32C in base64, RFC 3339 times).
+fn object_resource(f: &Fake, host: &str, bucket: &str, name: &str) -> Value {
+    let key = format!("{bucket}/{name}");
+    let data = f.objects.get(&key).cloned().unwrap_or_default();
+    let (generation, content_type) = f
+        .object_meta
+        .get(&key)
+        .cloned()
+        .unwrap_or((1_764_000_000_000_000, "application/octet-stream".into()));
+    let escaped = percent_encode(name);
+    let time = "2025-11-25T10:00:00.000Z";
+    json!({
+        "kind": "storage#object",
+        "id": format!("{bucket}/{name}/{generation}"),
+        "selfLink": format!("http://{host}/storage/v1/b/{bucket}/o/{escaped}"),
+        "mediaLink": format!("http://{host}/download/storage/v1/b/{bucket}/o/{escaped}?generation={generation}&alt=media"),
+        "name": name,
+        "bucket": bucket,
+        "generation": generation.to_string(),
+        "metageneration": "1",
+        "contentType": content_type,
+        "storageClass": "STANDARD",
+        "size": data.len().to_string(),
+        "crc32c": base64(&crc32c(&data).to_be_bytes()),
+        "etag": base64(&generation.to_be_bytes()),
+        "timeCreated": time,
+        "updated": time,
+        "timeStorageClassUpdated": time,
+        "timeFinalized": time,
+    })
+}
+
+/// CRC32C (Castagnoli), the checksum Cloud Storage reports.
+fn crc32c(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0x82f6_3b78
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
 }
 
 pub fn url_pairs(q: &str) -> BTreeMap<String, String> {
@@ -313,6 +439,7 @@ pub async fn serve(mode: JobMode) -> (Shared, String) {
         requests: Vec::new(),
         clusters: BTreeMap::new(),
         objects: BTreeMap::new(),
+        object_meta: BTreeMap::new(),
         create_status: None,
     }));
     let app = axum::Router::new()
@@ -324,4 +451,13 @@ pub async fn serve(mode: JobMode) -> (Shared, String) {
         axum::serve(listener, app).await.unwrap();
     });
     (fake, base)
+}
+
+#[test]
+fn object_checksums_are_googles_crc32c_in_base64() {
+    assert_eq!(crc32c(b"123456789"), 0xe306_9283);
+    assert_eq!(base64(b"Man"), "TWFu");
+    assert_eq!(base64(b"Ma"), "TWE=");
+    assert_eq!(base64(b"M"), "TQ==");
+    assert_eq!(base64(&0u32.to_be_bytes()), "AAAAAA==");
 }

@@ -8,20 +8,24 @@
 //! `STORAGE_EMULATOR_HOST` (e.g. `http://127.0.0.1:9023`) points the client at an emulator
 //! without authentication; otherwise requests are signed in by the [`SignIn`] the program
 //! installed with [`set_sign_in`] (the cherrypick binary: application default credentials,
-//! through launch's sign-in stack, the one its Dataproc client uses). Access tokens travel only
-//! in request headers and are never put into messages ([`scrub`] guards the rest).
+//! through launch's sign-in stack, the one its Dataproc client uses). [`GcsStorage::open_at`]
+//! takes an explicit endpoint and token source instead (launch's Dataproc backend stages its
+//! files and reads the driver's output that way, with the credentials and API root it was
+//! given). Access tokens travel only in request headers and are never put into messages
+//! ([`retry::scrub`] guards the rest).
+//!
+//! - [`client`]: where requests go and how they are signed in
+//! - [`retry`]: classifying failures, retrying the transient ones, scrubbing messages
 
 use std::future::Future;
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use token_source::TokenSourceProvider;
 
-use gcloud_storage::client::{Client, ClientConfig};
+use gcloud_storage::client::Client;
 use gcloud_storage::http::buckets::get::GetBucketRequest;
 use gcloud_storage::http::objects::delete::DeleteObjectRequest;
 use gcloud_storage::http::objects::download::Range;
@@ -31,42 +35,12 @@ use gcloud_storage::http::objects::upload::{Media, UploadObjectRequest, UploadTy
 
 use crate::storage::{ObjectInfo, ObjectWriter, Storage, StorageError, StorageErrorKind};
 
+mod client;
 mod retry;
 
-pub(crate) use retry::scrub;
-use retry::{classify, classify_reqwest, error_chain, explain_missing, find_reqwest, with_retry};
-
-/// A stalled connection counts as transient instead of hanging the job.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
-/// Finding application default credentials may probe the metadata server; bound it.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Signs Cloud Storage requests in: a token source provider for the storage scopes
-/// ([`SCOPES`]), or why there is none (a [`reqwest`](reqwest_gcs) error among its causes marks
-/// a network failure, retried like any request).
-pub type SignIn = fn() -> SignInFuture;
-
-/// What a [`SignIn`] returns.
-pub type SignInFuture =
-    Pin<Box<dyn Future<Output = Result<Box<dyn TokenSourceProvider>, SignInError>> + Send>>;
-
-/// Why a sign-in failed.
-pub type SignInError = Box<dyn std::error::Error + Send + Sync>;
-
-/// The OAuth scopes a sign-in asks for.
-pub const SCOPES: [&str; 2] = [
-    "https://www.googleapis.com/auth/cloud-platform",
-    "https://www.googleapis.com/auth/devstorage.full_control",
-];
-
-static SIGN_IN: OnceLock<SignIn> = OnceLock::new();
-
-/// Installs how requests outside an emulator are signed in (once per process; a second call is
-/// ignored and returns false).
-pub fn set_sign_in(sign_in: SignIn) -> bool {
-    SIGN_IN.set(sign_in).is_ok()
-}
+use client::{make_client, Target};
+pub use client::{set_sign_in, SignIn, SignInError, SignInFuture, SCOPES};
+use retry::{classify, explain_missing, with_retry};
 
 /// Objects under `gs://bucket/prefix`.
 pub struct GcsStorage {
@@ -80,6 +54,32 @@ impl GcsStorage {
     /// Opens `bucket/prefix` (the part after `gs://`): builds a client for the emulator named by
     /// `STORAGE_EMULATOR_HOST`, or with application default credentials.
     pub fn open(rest: &str) -> Result<Self, StorageError> {
+        let target = match std::env::var("STORAGE_EMULATOR_HOST") {
+            Ok(host) if !host.trim().is_empty() => Target::Emulator(host),
+            _ => Target::Google,
+        };
+        Self::open_with(rest, target)
+    }
+
+    /// Opens `bucket/prefix` (the part after `gs://`) on the Cloud Storage JSON API at
+    /// `endpoint` (a URL such as `https://storage.googleapis.com`), signing requests in with the
+    /// tokens `tokens` gives: for a program that holds its own credentials and endpoint rather
+    /// than the installed [`SignIn`] or an emulator. Sends nothing until the first operation.
+    pub fn open_at(
+        rest: &str,
+        endpoint: &str,
+        tokens: Box<dyn TokenSourceProvider>,
+    ) -> Result<Self, StorageError> {
+        Self::open_with(
+            rest,
+            Target::At {
+                endpoint: endpoint.to_string(),
+                tokens,
+            },
+        )
+    }
+
+    fn open_with(rest: &str, target: Target) -> Result<Self, StorageError> {
         let location = format!("gs://{rest}");
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if let Some(why) = bucket_name_problem(bucket) {
@@ -96,14 +96,68 @@ impl GcsStorage {
         } else {
             format!("{prefix}/")
         };
-        let emulator = std::env::var("STORAGE_EMULATOR_HOST")
-            .ok()
-            .filter(|h| !h.trim().is_empty());
-        let client = block_on("open", &location, make_client(location.clone(), emulator))?;
+        let client = block_on("open", &location, make_client(location.clone(), target))?;
         Ok(GcsStorage {
             bucket: bucket.to_string(),
             prefix,
             client,
+        })
+    }
+
+    /// The objects whose keys start with `start` (all of them for `""`, which is
+    /// [`Storage::list`]), sorted by key: one listing request per page with `prefix` set to the
+    /// root's prefix followed by `start`. Keys need not end at a `/`: `driveroutput` finds
+    /// `driveroutput.000000000`, `driveroutput.000000001`, ...
+    pub fn list_starting(&self, start: &str) -> Result<Vec<ObjectInfo>, StorageError> {
+        let location = if start.is_empty() {
+            self.location()
+        } else {
+            self.object_location(&format!("{}{start}", self.prefix))
+        };
+        let (client, bucket, root, prefix, start) = (
+            self.client.clone(),
+            self.bucket.clone(),
+            self.prefix.clone(),
+            format!("{}{start}", self.prefix),
+            start.to_string(),
+        );
+        let loc = location.clone();
+        block_on("list", &location, async move {
+            let mut out = Vec::new();
+            let mut page_token = None;
+            loop {
+                let req = ListObjectsRequest {
+                    bucket: bucket.clone(),
+                    prefix: (!prefix.is_empty()).then(|| prefix.clone()),
+                    page_token: page_token.take(),
+                    ..Default::default()
+                };
+                let (c, r) = (&client, &req);
+                let page = with_retry("list", &loc, || async move {
+                    c.list_objects(r).await.map_err(|e| classify(&e))
+                })
+                .await
+                .map_err(|e| explain_missing(e, || format!("bucket `{bucket}` does not exist")))?;
+                for o in page.items.unwrap_or_default() {
+                    let Some(key) = o.name.strip_prefix(root.as_str()) else {
+                        continue;
+                    };
+                    // Zero-byte `dir/` placeholders made by consoles are folders, not objects.
+                    if key.is_empty() || key.ends_with('/') || !key.starts_with(&start) {
+                        continue;
+                    }
+                    out.push(ObjectInfo {
+                        key: key.to_string(),
+                        size: o.size.max(0) as u64,
+                    });
+                }
+                match page.next_page_token {
+                    Some(t) if !t.is_empty() => page_token = Some(t),
+                    _ => break,
+                }
+            }
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
         })
     }
 
@@ -126,99 +180,6 @@ fn bucket_name_problem(name: &str) -> Option<String> {
         ));
     }
     None
-}
-
-async fn make_client(location: String, emulator: Option<String>) -> Result<Client, StorageError> {
-    let fail = |kind, message: String| StorageError {
-        op: "open",
-        location: location.clone(),
-        kind,
-        message,
-    };
-    let http = reqwest_gcs::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .build()
-        .map_err(|e| {
-            fail(
-                StorageErrorKind::Other,
-                format!("cannot build the HTTP client: {}", error_chain(&e)),
-            )
-        })?;
-    let config = ClientConfig {
-        http: Some(reqwest_middleware::ClientBuilder::new(http).build()),
-        ..Default::default()
-    };
-    match emulator {
-        Some(host) => {
-            let host = host.trim().trim_end_matches('/');
-            // Google's tools accept `host:port` as well as a URL.
-            let endpoint = if host.contains("://") {
-                host.to_string()
-            } else {
-                format!("http://{host}")
-            };
-            Ok(Client::new(ClientConfig {
-                storage_endpoint: endpoint,
-                ..config.anonymous()
-            }))
-        }
-        None => {
-            // Signing in fetches a first token: a network failure there is retried like any
-            // request; unreadable or rejected credentials are not.
-            let Some(sign_in) = SIGN_IN.get().copied() else {
-                return Err(fail(
-                    StorageErrorKind::PermissionDenied,
-                    "this program cannot sign in to Cloud Storage (no sign-in installed); \
-                     set STORAGE_EMULATOR_HOST for an emulator"
-                        .into(),
-                ));
-            };
-            let http = config.http.clone();
-            let config = with_retry("open", &location, || {
-                let http = http.clone();
-                async move {
-                    match tokio::time::timeout(AUTH_TIMEOUT, sign_in()).await {
-                        Ok(Ok(provider)) => Ok(ClientConfig {
-                            http,
-                            token_source_provider: Some(provider),
-                            ..Default::default()
-                        }),
-                        Err(_) => Err((
-                            StorageErrorKind::Transient,
-                            format!(
-                                "looking for application default credentials timed out after \
-                                 {} s",
-                                AUTH_TIMEOUT.as_secs()
-                            ),
-                        )),
-                        Ok(Err(e)) => {
-                            let transient = find_reqwest(&*e).is_some_and(|re| {
-                                classify_reqwest(re).0 == StorageErrorKind::Transient
-                            });
-                            let kind = if transient {
-                                StorageErrorKind::Transient
-                            } else {
-                                StorageErrorKind::PermissionDenied
-                            };
-                            Err((
-                                kind,
-                                format!(
-                                    "no usable application default credentials ({}); set \
-                                     GOOGLE_APPLICATION_CREDENTIALS to a key file, run `gcloud \
-                                     auth application-default login`, or set \
-                                     STORAGE_EMULATOR_HOST for an emulator",
-                                    scrub(&error_chain(&*e))
-                                ),
-                            ))
-                        }
-                    }
-                }
-            })
-            .await?;
-            Ok(Client::new(config))
-        }
-    }
 }
 
 /// The runtime every Cloud Storage call runs on: shared, built on first use, never dropped (a
@@ -277,50 +238,7 @@ impl Storage for GcsStorage {
     }
 
     fn list(&self) -> Result<Vec<ObjectInfo>, StorageError> {
-        let location = self.location();
-        let (client, bucket, prefix) = (
-            self.client.clone(),
-            self.bucket.clone(),
-            self.prefix.clone(),
-        );
-        let loc = location.clone();
-        block_on("list", &location, async move {
-            let mut out = Vec::new();
-            let mut page_token = None;
-            loop {
-                let req = ListObjectsRequest {
-                    bucket: bucket.clone(),
-                    prefix: (!prefix.is_empty()).then(|| prefix.clone()),
-                    page_token: page_token.take(),
-                    ..Default::default()
-                };
-                let (c, r) = (&client, &req);
-                let page = with_retry("list", &loc, || async move {
-                    c.list_objects(r).await.map_err(|e| classify(&e))
-                })
-                .await
-                .map_err(|e| explain_missing(e, || format!("bucket `{bucket}` does not exist")))?;
-                for o in page.items.unwrap_or_default() {
-                    let Some(key) = o.name.strip_prefix(prefix.as_str()) else {
-                        continue;
-                    };
-                    // Zero-byte `dir/` placeholders made by consoles are folders, not objects.
-                    if key.is_empty() || key.ends_with('/') {
-                        continue;
-                    }
-                    out.push(ObjectInfo {
-                        key: key.to_string(),
-                        size: o.size.max(0) as u64,
-                    });
-                }
-                match page.next_page_token {
-                    Some(t) if !t.is_empty() => page_token = Some(t),
-                    _ => break,
-                }
-            }
-            out.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(out)
-        })
+        self.list_starting("")
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
@@ -608,7 +526,7 @@ impl Drop for GcsWriter {
 
 #[cfg(test)]
 mod tests {
-    use super::retry::{status_kind, ATTEMPTS};
+    use super::retry::{scrub, status_kind, ATTEMPTS};
     use super::*;
 
     /// Outside an emulator a program must install how it signs in; without one, opening a
@@ -618,7 +536,7 @@ mod tests {
         let err = block_on(
             "open",
             "gs://bucket/p",
-            make_client("gs://bucket/p".into(), None),
+            make_client("gs://bucket/p".into(), Target::Google),
         )
         .err()
         .expect("refused");
