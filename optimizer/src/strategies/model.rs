@@ -536,20 +536,25 @@ mod tests {
     use super::*;
     use crate::space::{Config, Dimension, Kind, Value};
 
-    #[test]
-    fn no_stop_rule_ends_a_search_that_found_nothing_feasible() {
+    /// Configurations `c0..c{n-1}` along one numeric axis, priced per hour by `price`.
+    fn line(n: usize, price: impl Fn(usize) -> f64) -> Arc<Space> {
         let dims = vec![Dimension {
             name: "x".into(),
             kind: Kind::Numeric { log: false },
         }];
-        let configs = (0..20)
+        let configs = (0..n)
             .map(|i| Config {
                 name: format!("c{i}"),
                 values: vec![Value::Num(i as f64)],
-                price_per_hour: 1.0 + i as f64,
+                price_per_hour: price(i),
             })
             .collect();
-        let space = Arc::new(Space::new(dims, configs).unwrap());
+        Arc::new(Space::new(dims, configs).unwrap())
+    }
+
+    #[test]
+    fn no_stop_rule_ends_a_search_that_found_nothing_feasible() {
+        let space = line(20, |i| 1.0 + i as f64);
         let options = StrategyOptions {
             seed: 1,
             max_runtime_s: Some(100.0),
@@ -573,18 +578,7 @@ mod tests {
 
     #[test]
     fn a_probe_cut_short_is_modelled_no_cheaper_than_the_dearest_completed_run() {
-        let dims = vec![Dimension {
-            name: "x".into(),
-            kind: Kind::Numeric { log: false },
-        }];
-        let configs = (0..4)
-            .map(|i| Config {
-                name: format!("c{i}"),
-                values: vec![Value::Num(i as f64)],
-                price_per_hour: 1.0,
-            })
-            .collect();
-        let space = Arc::new(Space::new(dims, configs).unwrap());
+        let space = line(4, |_| 1.0);
         let mut s = ModelStrategy::new(space, &StrategyOptions::default(), ModelSettings::bo());
         let done = |cost| Outcome::Completed {
             runtime_s: 1.0,
@@ -650,18 +644,7 @@ mod tests {
 
     #[test]
     fn the_cost_aware_rule_stops_sooner_when_the_answer_serves_fewer_runs() {
-        let dims = vec![Dimension {
-            name: "x".into(),
-            kind: Kind::Numeric { log: false },
-        }];
-        let configs = (0..40)
-            .map(|i| Config {
-                name: format!("c{i}"),
-                values: vec![Value::Num(i as f64)],
-                price_per_hour: 1.0,
-            })
-            .collect();
-        let space = Arc::new(Space::new(dims, configs).unwrap());
+        let space = line(40, |_| 1.0);
         let cost = |c: ConfigId| 1.0 + 0.5 * ((c as f64) / 6.0).sin() + c as f64 / 40.0;
         let stop_after = |runs: f64| {
             let spec = format!("bo:stop=worth:runs={runs}");
