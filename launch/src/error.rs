@@ -3,6 +3,7 @@
 
 use optimizer::journal::JournalError;
 
+use crate::limits::LimitError;
 use crate::spacefile::SpaceFileError;
 
 /// An error of the launch layer.
@@ -14,6 +15,9 @@ pub enum Error {
     /// The space file, the options or the environment do not fit the backend.
     #[error("{0}")]
     Setup(String),
+    /// A time limit given as an option or in the environment is refused.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// No strategy of that name.
     #[error(transparent)]
     Strategy(#[from] optimizer::UnknownStrategy),
@@ -38,9 +42,11 @@ impl Error {
     /// True when the user's input (a file, an option, the environment they set up) is at fault.
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::SpaceFile(_) | Error::Setup(_) | Error::Strategy(_) | Error::JournalInput(_) => {
-                true
-            }
+            Error::SpaceFile(_)
+            | Error::Setup(_)
+            | Error::Limit(_)
+            | Error::Strategy(_)
+            | Error::JournalInput(_) => true,
             Error::Journal { .. } | Error::Service(_) | Error::Runtime(_) => false,
         }
     }
