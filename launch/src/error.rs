@@ -3,6 +3,7 @@
 
 use optimizer::journal::JournalError;
 
+use crate::dataproc::NameError;
 use crate::limits::LimitError;
 use crate::spacefile::SpaceFileError;
 
@@ -18,6 +19,9 @@ pub enum Error {
     /// A time limit given as an option or in the environment is refused.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// A Dataproc option names a project, region, zone or bucket that cannot be sent.
+    #[error(transparent)]
+    DataprocName(#[from] NameError),
     /// No strategy of that name.
     #[error(transparent)]
     Strategy(#[from] optimizer::UnknownStrategy),
@@ -45,6 +49,7 @@ impl Error {
             Error::SpaceFile(_)
             | Error::Setup(_)
             | Error::Limit(_)
+            | Error::DataprocName(_)
             | Error::Strategy(_)
             | Error::JournalInput(_) => true,
             Error::Journal { .. } | Error::Service(_) | Error::Runtime(_) => false,

@@ -176,7 +176,7 @@ fn dataproc_runner(
         &need("bucket", &a.bucket)?,
     );
     options.zone = a.zone.clone();
-    options.check_names().map_err(Error::Setup)?;
+    options.check_names()?;
     options.dry_run = request.dry_run;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     // Other API roots (a private endpoint, or a local fake of the API for testing).
