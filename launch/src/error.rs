@@ -5,6 +5,7 @@ use optimizer::journal::JournalError;
 
 use crate::dataproc::NameError;
 use crate::limits::LimitError;
+use crate::local::PlanError as LocalPlanError;
 use crate::spacefile::SpaceFileError;
 
 /// An error of the launch layer.
@@ -19,6 +20,9 @@ pub enum Error {
     /// A time limit given as an option or in the environment is refused.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// A configuration the local backend cannot run (a workload parameter it cannot take).
+    #[error(transparent)]
+    LocalPlan(#[from] LocalPlanError),
     /// A Dataproc option names a project, region, zone or bucket that cannot be sent.
     #[error(transparent)]
     DataprocName(#[from] NameError),
@@ -49,6 +53,7 @@ impl Error {
             Error::SpaceFile(_)
             | Error::Setup(_)
             | Error::Limit(_)
+            | Error::LocalPlan(_)
             | Error::DataprocName(_)
             | Error::Strategy(_)
             | Error::JournalInput(_) => true,

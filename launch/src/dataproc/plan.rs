@@ -68,7 +68,8 @@ impl DataprocRunner {
             default_executor_memory_mib(info.memory_gib, info.vcpus),
         )
         .map_err(|e| e.to_string())?;
-        let params = JobParams::of(&self.spec, id, self.input.clone())?;
+        let params =
+            JobParams::of(&self.spec, id, self.input.clone()).map_err(|e| e.to_string())?;
         let cluster = cluster_name(&o.search_id, n, (unix_secs() ^ n as u64) & 0xffff);
         let job_id = format!("{cluster}-job");
         let job_limit = limits

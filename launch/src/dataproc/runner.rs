@@ -99,7 +99,7 @@ impl DataprocRunner {
             let name = &spec.space.config(i).name;
             whole_workers(info.count)
                 .and_then(|_| SparkShape::of(info, 1024).map_err(|e| e.to_string()))
-                .and_then(|_| JobParams::of(&spec, i, input.clone()))
+                .and_then(|_| JobParams::of(&spec, i, input.clone()).map_err(|e| e.to_string()))
                 .map_err(|e| setup(format!("configuration `{name}`: {e}")))?;
         }
         let staged_names = staged_names(&options);
