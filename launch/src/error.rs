@@ -3,6 +3,7 @@
 
 use optimizer::journal::JournalError;
 
+use crate::dataproc::price::PriceError;
 use crate::dataproc::NameError;
 use crate::limits::LimitError;
 use crate::local::PlanError as LocalPlanError;
@@ -26,6 +27,9 @@ pub enum Error {
     /// A Dataproc option names a project, region, zone or bucket that cannot be sent.
     #[error(transparent)]
     DataprocName(#[from] NameError),
+    /// A Dataproc cluster of the space has no price (its disks or its workers).
+    #[error(transparent)]
+    ClusterPrice(#[from] PriceError),
     /// No strategy of that name.
     #[error(transparent)]
     Strategy(#[from] optimizer::UnknownStrategy),
@@ -55,6 +59,7 @@ impl Error {
             | Error::Limit(_)
             | Error::LocalPlan(_)
             | Error::DataprocName(_)
+            | Error::ClusterPrice(_)
             | Error::Strategy(_)
             | Error::JournalInput(_) => true,
             Error::Journal { .. } | Error::Service(_) | Error::Runtime(_) => false,

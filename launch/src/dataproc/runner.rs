@@ -13,7 +13,7 @@ use serde_json::{json, Value as Json};
 
 use super::api::{Api, ApiError};
 use super::auth::{short, Credentials, Tokens};
-use super::plan::ProbePlan;
+use super::plan::{PlanError, ProbePlan};
 use super::price::whole_workers;
 use super::staging::{split_gs, staged_names, Staging, StagingError};
 use super::{DataprocOptions, SEARCH_LABEL};
@@ -97,10 +97,13 @@ impl DataprocRunner {
         }
         for (i, info) in spec.configs.iter().enumerate() {
             let name = &spec.space.config(i).name;
-            whole_workers(info.count)
-                .and_then(|_| SparkShape::of(info, 1024).map_err(|e| e.to_string()))
-                .and_then(|_| JobParams::of(&spec, i, input.clone()).map_err(|e| e.to_string()))
-                .map_err(|e| setup(format!("configuration `{name}`: {e}")))?;
+            let check = || -> Result<(), PlanError> {
+                whole_workers(info.count)?;
+                SparkShape::of(info, 1024)?;
+                JobParams::of(&spec, i, input.clone())?;
+                Ok(())
+            };
+            check().map_err(|e| setup(format!("configuration `{name}`: {e}")))?;
         }
         let staged_names = staged_names(&options);
         // One token source for both clients: one token, fetched once.
@@ -119,7 +122,7 @@ impl DataprocRunner {
         // One price per configuration: the one the space file gave the strategy must be the
         // cluster's, disks as configured here included.
         for (i, info) in runner.spec.configs.iter().enumerate() {
-            let cluster = runner.cluster_price(i).map_err(setup)?.per_hour();
+            let cluster = runner.cluster_price(i)?.per_hour();
             if (cluster - info.price_per_hour).abs() > 1e-9 * cluster.max(1.0) {
                 return Err(setup(format!(
                     "configuration `{}`: the space file prices it at {:.6} USD/hour but the cluster \
@@ -431,7 +434,7 @@ impl Runner for DataprocRunner {
         let n = self.probes.fetch_add(1, Ordering::SeqCst);
         let plan = match self.plan(config, n, limits) {
             Ok(p) => p,
-            Err(e) => return Report::new(failed(e, 0.0, 0.0)),
+            Err(e) => return Report::new(failed(e.to_string(), 0.0, 0.0)),
         };
         if self.options().dry_run {
             return Report::new(match self.dry_run_report(config, limits) {
@@ -439,7 +442,7 @@ impl Runner for DataprocRunner {
                     crate::say_part!("{r}");
                     failed("dry run: nothing was sent".into(), 0.0, 0.0)
                 }
-                Err(e) => failed(e, 0.0, 0.0),
+                Err(e) => failed(e.to_string(), 0.0, 0.0),
             });
         }
         // The cluster's price (master, premium and disks included) is the space's price with a
