@@ -4,6 +4,7 @@
 use optimizer::journal::JournalError;
 
 use crate::dataproc::price::PriceError;
+use crate::dataproc::runner::DeleteError;
 use crate::dataproc::NameError;
 use crate::limits::LimitError;
 use crate::local::PlanError as LocalPlanError;
@@ -45,6 +46,9 @@ pub enum Error {
     /// A cloud service could not be reached or refused a request.
     #[error("{0}")]
     Service(String),
+    /// A Dataproc cluster could not be deleted (it is still billed).
+    #[error(transparent)]
+    ClusterDeletion(#[from] DeleteError),
     /// The async runtime could not be started.
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -62,7 +66,10 @@ impl Error {
             | Error::ClusterPrice(_)
             | Error::Strategy(_)
             | Error::JournalInput(_) => true,
-            Error::Journal { .. } | Error::Service(_) | Error::Runtime(_) => false,
+            Error::Journal { .. }
+            | Error::Service(_)
+            | Error::ClusterDeletion(_)
+            | Error::Runtime(_) => false,
         }
     }
 }

@@ -181,9 +181,7 @@ impl DataprocRunner {
             if state == "DELETING" || !ours {
                 continue;
             }
-            delete_cluster(&self.api, name)
-                .await
-                .map_err(Error::Service)?;
+            delete_cluster(&self.api, name).await?;
             deleted.push(name.to_string());
         }
         Ok(deleted)
@@ -369,16 +367,39 @@ async fn cancel_job(api: &Api, job_id: &str) {
         .await;
 }
 
-async fn delete_cluster(api: &Api, name: &str) -> Result<(), String> {
+/// A cluster that could not be deleted, and so is still billed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// The delete request failed (the message says how to delete the cluster by hand).
+    #[error(
+        "DELETING CLUSTER {cluster} FAILED ({error}); it is still billed until its scheduled deletion: \
+         delete it with `gcloud dataproc clusters delete {cluster} --region {region}`"
+    )]
+    Request {
+        cluster: String,
+        region: String,
+        error: ApiError,
+    },
+    /// No runtime could be started to send the request.
+    #[error("cannot delete cluster {cluster}: no runtime: {error}")]
+    NoRuntime {
+        cluster: String,
+        error: std::io::Error,
+    },
+}
+
+async fn delete_cluster(api: &Api, name: &str) -> Result<(), DeleteError> {
     let url = api.regional(&format!("clusters/{name}"));
     match api.call(Method::DELETE, &url, None).await {
         Ok(_) => Ok(()),
-        Err(ApiError { status: Some(404), .. }) => Ok(()),
-        Err(e) => Err(format!(
-            "DELETING CLUSTER {name} FAILED ({e}); it is still billed until its scheduled deletion: \
-             delete it with `gcloud dataproc clusters delete {name} --region {}`",
-            api.options.region
-        )),
+        Err(ApiError {
+            status: Some(404), ..
+        }) => Ok(()),
+        Err(error) => Err(DeleteError::Request {
+            cluster: name.to_string(),
+            region: api.options.region.clone(),
+            error,
+        }),
     }
 }
 
@@ -403,7 +424,10 @@ impl Drop for DeleteGuard {
                 .build();
             match rt {
                 Ok(rt) => rt.block_on(delete_cluster(&api, &name)),
-                Err(e) => Err(format!("cannot delete cluster {name}: no runtime: {e}")),
+                Err(error) => Err(DeleteError::NoRuntime {
+                    cluster: name,
+                    error,
+                }),
             }
         })
         .join();
@@ -479,8 +503,8 @@ impl Runner for DataprocRunner {
         let elapsed = started.elapsed().as_secs_f64();
         if let Err(e) = &deletion {
             crate::note!("dataproc: {e}");
-            log.stderr = e.clone();
-            log.stderr_bytes = e.len() as u64;
+            log.stderr = e.to_string();
+            log.stderr_bytes = log.stderr.len() as u64;
         }
         let with_deletion = |reason: String| match &deletion {
             Ok(()) => reason,
