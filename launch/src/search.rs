@@ -259,7 +259,10 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     // Time limits become `Duration`s (and sums of them): checked here, never a panic.
     let limit = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
         match v {
-            Some(x) => Ok(seconds(&format!("--{name}"), x).map(|_| Some(x))?),
+            Some(x) => {
+                seconds(&format!("--{name}"), x)?;
+                Ok(Some(x))
+            }
             None => Ok(None),
         }
     };
