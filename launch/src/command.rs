@@ -21,7 +21,7 @@ use crate::error::Error;
 use crate::limits::{completed, failed, timed_out};
 use crate::process::{self, End, Keep};
 use crate::spacefile::{CommandSpec, SearchSpec};
-use crate::template::{placeholders, render_with};
+use crate::template::{placeholders, render_with, TemplateError};
 
 pub use crate::process::METRIC_PREFIX;
 
@@ -30,13 +30,13 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// Checks a command template against the names a configuration has (the space file calls this
 /// for `[backend.command]`).
-pub fn check_template(template: &str, known: &[&str]) -> Result<(), String> {
+pub fn check_template(template: &str, known: &[&str]) -> Result<(), TemplateError> {
     let ps = placeholders(template)?;
-    match ps.iter().find(|p| !known.contains(&p.as_str())) {
-        Some(p) => Err(format!(
-            "unknown placeholder {{{p}}} (known: {})",
-            known.join(", ")
-        )),
+    match ps.into_iter().find(|p| !known.contains(&p.as_str())) {
+        Some(name) => Err(TemplateError::NotKnown {
+            name,
+            known: known.iter().map(|k| k.to_string()).collect(),
+        }),
         None => Ok(()),
     }
 }
@@ -69,7 +69,7 @@ impl CommandRunner {
     }
 
     /// The command line for configuration `id`, every value shell-quoted.
-    pub fn render(&self, id: ConfigId) -> Result<String, String> {
+    pub fn render(&self, id: ConfigId) -> Result<String, TemplateError> {
         let info = &self.spec.configs[id];
         let name = &self.spec.space.config(id).name;
         render_with(&self.command.template, |key| {
@@ -392,6 +392,27 @@ mod tests {
         }
         assert!(!marker.exists(), "a value's command substitution ran");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_template_may_only_name_known_placeholders() {
+        assert_eq!(check_template("run {workers} {{x}}", &["workers"]), Ok(()));
+        let err = check_template("run {workers} {colour}", &["workers", "mode"]).unwrap_err();
+        assert_eq!(
+            err,
+            TemplateError::NotKnown {
+                name: "colour".into(),
+                known: vec!["workers".into(), "mode".into()]
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "unknown placeholder {colour} (known: workers, mode)"
+        );
+        assert_eq!(
+            check_template("{", &[]),
+            Err(TemplateError::Unclosed { at: 0 })
+        );
     }
 
     #[test]

@@ -13,20 +13,39 @@ use crate::spacefile::Objective;
 /// makes of it (a Dataproc cluster's lifetime): refused with a clear error instead.
 pub const MAX_LIMIT_S: f64 = 365.0 * 24.0 * 3600.0;
 
+/// A number of seconds refused as a time limit; `what` names the option or field.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LimitError {
+    /// Zero, negative, infinite or not a number.
+    #[error("{what} must be a positive number of seconds, got {x}")]
+    NotPositive { what: String, x: f64 },
+    /// More than [`MAX_LIMIT_S`].
+    #[error("{what} is {x} s, longer than a year ({MAX_LIMIT_S} s): leave it out for no limit")]
+    TooLong { what: String, x: f64 },
+    /// Not representable as a `Duration` (the message includes the reason).
+    #[error("{what}: {x} s: {error}")]
+    Duration {
+        what: String,
+        x: f64,
+        error: std::time::TryFromFloatSecsError,
+    },
+}
+
 /// A user's number of seconds, checked: positive, finite and at most [`MAX_LIMIT_S`]. `what`
 /// names the option or field in the error.
-pub fn seconds(what: &str, x: f64) -> Result<Duration, String> {
+pub fn seconds(what: &str, x: f64) -> Result<Duration, LimitError> {
+    let what = || what.to_string();
     if !(x.is_finite() && x > 0.0) {
-        return Err(format!(
-            "{what} must be a positive number of seconds, got {x}"
-        ));
+        return Err(LimitError::NotPositive { what: what(), x });
     }
     if x > MAX_LIMIT_S {
-        return Err(format!(
-            "{what} is {x} s, longer than a year ({MAX_LIMIT_S} s): leave it out for no limit"
-        ));
+        return Err(LimitError::TooLong { what: what(), x });
     }
-    Duration::try_from_secs_f64(x).map_err(|e| format!("{what}: {x} s: {e}"))
+    Duration::try_from_secs_f64(x).map_err(|error| LimitError::Duration {
+        what: what(),
+        x,
+        error,
+    })
 }
 
 /// Which of a probe's limits ended it.
@@ -95,5 +114,30 @@ pub(crate) fn completed(
         runtime_s,
         cost_usd: price * runtime_s / 3600.0,
         metrics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_are_positive_finite_and_at_most_a_year() {
+        assert_eq!(seconds("--x", 1.5), Ok(Duration::from_millis(1500)));
+        let err = seconds("--probe-timeout", 0.0).unwrap_err();
+        assert!(matches!(&err, LimitError::NotPositive { x, .. } if *x == 0.0));
+        assert_eq!(
+            err.to_string(),
+            "--probe-timeout must be a positive number of seconds, got 0"
+        );
+        assert!(matches!(
+            seconds("--x", f64::NAN),
+            Err(LimitError::NotPositive { .. })
+        ));
+        let err = seconds("max_runtime_s", 1e9).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "max_runtime_s is 1000000000 s, longer than a year (31536000 s): leave it out for no limit"
+        );
     }
 }

@@ -37,7 +37,7 @@ use workload::transform::TransformOptions;
 
 use crate::error::Error;
 use crate::limits::{completed, failed, limit_reached, timed_out, LimitHit};
-use crate::params::Params;
+use crate::params::{ParamError, Params};
 use crate::spacefile::{SearchSpec, Task, WorkloadSpec};
 
 /// Dimension and parameter names the local backend understands.
@@ -60,6 +60,22 @@ pub const KNOWN_PARAMS: &[&str] = &[
     "decode",
     "seed",
 ];
+
+/// Why a configuration maps onto no valid workload options.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A parameter that is not a number of the kind it must be.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// A named option (`chroma`, `filter`, `decoder`) the workload does not know; `error` is
+    /// the workload's own message.
+    #[error("configuration {config}: `{name}`: {error}")]
+    Option {
+        config: String,
+        name: &'static str,
+        error: String,
+    },
+}
 
 /// Runs probes in this process.
 pub struct LocalRunner {
@@ -131,7 +147,7 @@ impl LocalRunner {
         };
         // Every configuration must map onto valid options before anything runs.
         for id in 0..runner.spec.space.len() {
-            runner.plan(id, Path::new("probe")).map_err(Error::Setup)?;
+            runner.plan(id, Path::new("probe"))?;
         }
         Ok(runner)
     }
@@ -222,7 +238,7 @@ impl LocalRunner {
     }
 
     /// The workload options of configuration `id`, writing shards under `out`.
-    pub fn plan(&self, id: ConfigId, out: &Path) -> Result<Plan, String> {
+    pub fn plan(&self, id: ConfigId, out: &Path) -> Result<Plan, PlanError> {
         let p = Params::of(&self.spec, id);
         let threads = p.count(&["threads", "workers"])?.unwrap_or(0);
         let mut plan = Plan {
@@ -239,11 +255,10 @@ impl LocalRunner {
                     if let Some(q) = p.quality()? {
                         transform.quality = q;
                     }
-                    let bad = |name: &str, e: String| {
-                        format!(
-                            "configuration {}: `{name}`: {e}",
-                            self.spec.space.config(id).name
-                        )
+                    let bad = |name: &'static str, error: String| PlanError::Option {
+                        config: self.spec.space.config(id).name.clone(),
+                        name,
+                        error,
                     };
                     if let Some(c) = p.text("chroma") {
                         transform.chroma = c.parse().map_err(|e: String| bad("chroma", e))?;
@@ -398,7 +413,7 @@ impl LocalRunner {
         let out = self.scratch.join(format!("probe-{config}"));
         let plan = match self.plan(config, &out) {
             Ok(p) => p,
-            Err(e) => return failed(e, 0.0, price),
+            Err(e) => return failed(e.to_string(), 0.0, price),
         };
         // A probe past its limit is cancelled: preprocessing starts no more images and commits
         // no more shards, and no further step or repetition starts.

@@ -11,6 +11,20 @@ use optimizer::{ConfigId, Value};
 
 use crate::spacefile::{ParamValue, SearchSpec};
 
+/// A parameter of a configuration with a value it cannot take.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration {config}: `{name}` {why}, got `{got}`")]
+pub struct ParamError {
+    /// The configuration's name.
+    pub config: String,
+    /// The parameter's name.
+    pub name: String,
+    /// What the value must be.
+    pub why: &'static str,
+    /// The value as written.
+    pub got: String,
+}
+
 /// One configuration's parameters.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -40,13 +54,17 @@ impl Params {
         }
     }
 
-    fn bad(&self, name: &str, why: &str) -> String {
-        let got = self.text(name).unwrap_or_default();
-        format!("configuration {}: `{name}` {why}, got `{got}`", self.config)
+    fn bad(&self, name: &str, why: &'static str) -> ParamError {
+        ParamError {
+            config: self.config.clone(),
+            name: name.to_string(),
+            why,
+            got: self.text(name).unwrap_or_default(),
+        }
     }
 
     /// A whole number >= 1 under the first of `names` present.
-    pub fn count(&self, names: &[&str]) -> Result<Option<usize>, String> {
+    pub fn count(&self, names: &[&str]) -> Result<Option<usize>, ParamError> {
         for n in names {
             if let Some(v) = self.values.get(*n) {
                 return match v {
@@ -59,7 +77,7 @@ impl Params {
     }
 
     /// A seed: any whole number >= 0.
-    pub fn seed(&self) -> Result<Option<u64>, String> {
+    pub fn seed(&self) -> Result<Option<u64>, ParamError> {
         match self.values.get("seed") {
             None => Ok(None),
             Some(ParamValue::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
@@ -68,7 +86,7 @@ impl Params {
     }
 
     /// JPEG quality, 1..=100.
-    pub fn quality(&self) -> Result<Option<u8>, String> {
+    pub fn quality(&self) -> Result<Option<u8>, ParamError> {
         match self.values.get("quality") {
             None => Ok(None),
             Some(ParamValue::Int(q)) if (1..=100).contains(q) => Ok(Some(*q as u8)),
@@ -77,7 +95,7 @@ impl Params {
     }
 
     /// Output size in pixels (>= 1).
-    pub fn size(&self) -> Result<Option<u32>, String> {
+    pub fn size(&self) -> Result<Option<u32>, ParamError> {
         match self.count(&["size"])? {
             None => Ok(None),
             Some(s) => u32::try_from(s)
@@ -97,7 +115,7 @@ impl Params {
     }
 
     /// `true`/`false` or `1`/`0`.
-    pub fn flag(&self, name: &str) -> Result<Option<bool>, String> {
+    pub fn flag(&self, name: &str) -> Result<Option<bool>, ParamError> {
         match self.values.get(name) {
             None => Ok(None),
             Some(ParamValue::Bool(b)) => Ok(Some(*b)),
@@ -109,7 +127,7 @@ impl Params {
     }
 
     /// Whole numbers >= 1 separated by commas, or one whole number.
-    pub fn list(&self, name: &str) -> Result<Option<Vec<u32>>, String> {
+    pub fn list(&self, name: &str) -> Result<Option<Vec<u32>>, ParamError> {
         let Some(text) = self.text(name) else {
             return Ok(None);
         };
@@ -162,12 +180,23 @@ mod tests {
     fn quality_zero_and_typos_are_errors_naming_the_configuration() {
         let s = spec("quality = [0]", "");
         let err = Params::of(&s, 0).quality().unwrap_err();
-        assert!(
-            err.contains("quality=0") && err.contains("1..=100"),
-            "{err}"
+        assert_eq!(
+            err,
+            ParamError {
+                config: "quality=0".into(),
+                name: "quality".into(),
+                why: "must be a whole number 1..=100",
+                got: "0".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "configuration quality=0: `quality` must be a whole number 1..=100, got `0`"
         );
         let s = spec("threads = [1]", "decode = \"yes\"");
         let err = Params::of(&s, 0).flag("decode").unwrap_err();
+        assert_eq!((err.name.as_str(), err.got.as_str()), ("decode", "yes"));
+        let err = err.to_string();
         assert!(err.contains("`decode`") && err.contains("yes"), "{err}");
     }
 

@@ -15,10 +15,11 @@
 //! `repetitions`, `decode`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use optimizer::{ConfigId, Value};
 
-use crate::params::Params;
+use crate::params::{ParamError, Params};
 use crate::spacefile::{ConfigInfo, SearchSpec, Task};
 
 /// The PySpark driver, shipped inside the binary so a search needs nothing but `cherrypick`.
@@ -105,6 +106,32 @@ impl SparkShape {
     }
 }
 
+/// Why the space file gives a configuration no PySpark job to run.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobParamsError {
+    /// The space file has no `[workload]` section.
+    #[error("{}: the spark and dataproc backends need a [workload] section (dataset, tasks)", .path.display())]
+    NoWorkload { path: PathBuf },
+    /// `[workload] tasks` names no task.
+    #[error("{}: [workload] tasks is empty", .path.display())]
+    NoTasks { path: PathBuf },
+    /// A workload parameter has a value it cannot take.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// More repetitions than the driver takes.
+    #[error("repetitions is too large")]
+    TooManyRepetitions,
+}
+
+/// Why a configuration cannot run as a PySpark job: its Spark shape or its workload.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    #[error(transparent)]
+    Params(#[from] JobParamsError),
+}
+
 /// The workload the PySpark driver runs, from the space file's `[workload]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobParams {
@@ -121,21 +148,20 @@ pub struct JobParams {
 
 impl JobParams {
     /// From the space file's `[workload]` and configuration `id` (see [`crate::params`]).
-    pub fn of(spec: &SearchSpec, id: ConfigId, input: String) -> Result<JobParams, String> {
-        let workload = spec.workload.as_ref().ok_or_else(|| {
-            format!(
-                "{}: the spark and dataproc backends need a [workload] section (dataset, tasks)",
-                spec.path.display()
-            )
-        })?;
+    pub fn of(spec: &SearchSpec, id: ConfigId, input: String) -> Result<JobParams, JobParamsError> {
+        let workload = spec
+            .workload
+            .as_ref()
+            .ok_or_else(|| JobParamsError::NoWorkload {
+                path: spec.path.clone(),
+            })?;
         if workload.tasks.is_empty() {
-            return Err(format!(
-                "{}: [workload] tasks is empty",
-                spec.path.display()
-            ));
+            return Err(JobParamsError::NoTasks {
+                path: spec.path.clone(),
+            });
         }
         let p = Params::of(spec, id);
-        let list = |name: &str, default: &str| -> Result<String, String> {
+        let list = |name: &str, default: &str| -> Result<String, ParamError> {
             Ok(match p.list(name)? {
                 Some(v) => v.iter().map(u32::to_string).collect::<Vec<_>>().join(","),
                 None => default.to_string(),
@@ -149,7 +175,7 @@ impl JobParams {
             batch_sizes: list("batch_sizes", "8,16")?,
             batch_numbers: list("batch_numbers", "2,4")?,
             repetitions: p.count(&["repetitions"])?.map_or(Ok(1), |r| {
-                u32::try_from(r).map_err(|_| "repetitions is too large".to_string())
+                u32::try_from(r).map_err(|_| JobParamsError::TooManyRepetitions)
             })?,
             decode: p.flag("decode")?.unwrap_or(false),
         })
@@ -330,7 +356,11 @@ pub(crate) mod tests {
         );
         let s = spec("executors = [1]\nbatch_numbers = [\"2,x\"]");
         let err = JobParams::of(&s, 0, String::new()).unwrap_err();
-        assert!(err.contains("batch_numbers"), "{err}");
+        assert!(
+            matches!(&err, JobParamsError::Param(p) if p.name == "batch_numbers"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("batch_numbers"), "{err}");
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn dataproc_runner(
         &need("bucket", &a.bucket)?,
     );
     options.zone = a.zone.clone();
-    options.check_names().map_err(Error::Setup)?;
+    options.check_names()?;
     options.dry_run = request.dry_run;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     // Other API roots (a private endpoint, or a local fake of the API for testing).
@@ -187,15 +187,12 @@ fn dataproc_runner(
         options.storage_base = base;
     }
     if let Some(s) = var("CHERRYPICK_DATAPROC_POLL_S") {
-        options.poll_interval = s
-            .parse::<f64>()
-            .map_err(|_| {
-                format!(
-                    "CHERRYPICK_DATAPROC_POLL_S must be a positive number of seconds, got `{s}`"
-                )
-            })
-            .and_then(|x| seconds("CHERRYPICK_DATAPROC_POLL_S", x))
-            .map_err(Error::Setup)?;
+        let x = s.parse::<f64>().map_err(|_| {
+            Error::Setup(format!(
+                "CHERRYPICK_DATAPROC_POLL_S must be a positive number of seconds, got `{s}`"
+            ))
+        })?;
+        options.poll_interval = seconds("CHERRYPICK_DATAPROC_POLL_S", x)?;
     }
     if let Some(binary) = std::env::var_os("CHERRYPICK_BINARY") {
         options.binary = PathBuf::from(binary);
@@ -262,20 +259,20 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     // Time limits become `Duration`s (and sums of them): checked here, never a panic.
     let limit = |name: &str, v: Option<f64>| -> Result<Option<f64>, Error> {
         match v {
-            Some(x) => seconds(&format!("--{name}"), x)
-                .map(|_| Some(x))
-                .map_err(Error::Setup),
+            Some(x) => {
+                seconds(&format!("--{name}"), x)?;
+                Ok(Some(x))
+            }
             None => Ok(None),
         }
     };
     let max_runtime_s = limit("max-runtime", request.max_runtime_s)?.or(spec.max_runtime_s);
     let probe_timeout = match limit("probe-timeout", request.probe_timeout_s)? {
-        Some(x) => Some(seconds("--probe-timeout", x).map_err(Error::Setup)?),
+        Some(x) => Some(seconds("--probe-timeout", x)?),
         // The space file's max_runtime_s was checked the same way when it was read.
         None => max_runtime_s
             .map(|x| seconds("--max-runtime", x))
-            .transpose()
-            .map_err(Error::Setup)?,
+            .transpose()?,
     };
     let max_spend_usd = match request.max_spend_usd {
         Some(x) if !(x.is_finite() && x > 0.0) => {

@@ -15,7 +15,7 @@ use crate::error::Error;
 use crate::limits::{completed, failed, timed_out};
 use crate::process::{self, End, Keep};
 use crate::pyspark::{
-    error_line, parse_driver_output, JobParams, SparkShape, JOB_PY, RESULT_PREFIX,
+    error_line, parse_driver_output, JobError, JobParams, SparkShape, JOB_PY, RESULT_PREFIX,
 };
 use crate::spacefile::SearchSpec;
 
@@ -117,15 +117,17 @@ impl SparkRunner {
         }
         // Check every configuration up front: a bad dimension is the file's fault, not a probe's.
         for (i, info) in spec.configs.iter().enumerate() {
-            SparkShape::of(info, options.default_executor_memory_mib)
-                .map_err(|e| e.to_string())
-                .and_then(|_| JobParams::of(&spec, i, String::new()))
-                .map_err(|e| {
-                    setup(format!(
-                        "configuration `{}`: {e}",
-                        spec.space.config(i).name
-                    ))
-                })?;
+            let check = || -> Result<(), JobError> {
+                SparkShape::of(info, options.default_executor_memory_mib)?;
+                JobParams::of(&spec, i, String::new())?;
+                Ok(())
+            };
+            check().map_err(|e| {
+                setup(format!(
+                    "configuration `{}`: {e}",
+                    spec.space.config(i).name
+                ))
+            })?;
         }
         crate::local::prepare_dataset(&input, workload.generate.as_ref())?;
         std::fs::create_dir_all(&options.scratch)
@@ -144,10 +146,9 @@ impl SparkRunner {
     }
 
     /// The spark-submit command line for configuration `id` writing to `output`.
-    pub fn command(&self, id: ConfigId, output: &Path) -> Result<Vec<String>, String> {
+    pub fn command(&self, id: ConfigId, output: &Path) -> Result<Vec<String>, JobError> {
         let info = &self.spec.configs[id];
-        let shape = SparkShape::of(info, self.options.default_executor_memory_mib)
-            .map_err(|e| e.to_string())?;
+        let shape = SparkShape::of(info, self.options.default_executor_memory_mib)?;
         let params = JobParams::of(&self.spec, id, self.input.display().to_string())?;
         let o = &self.options;
         let mut c = vec![
@@ -297,7 +298,7 @@ impl Runner for SparkRunner {
         }
         let argv = match self.command(config, &output) {
             Ok(a) => a,
-            Err(e) => return Report::new(failed(e, 0.0, price)),
+            Err(e) => return Report::new(failed(e.to_string(), 0.0, price)),
         };
         let mut cmd = tokio::process::Command::new(&argv[0]);
         cmd.args(&argv[1..]).current_dir(&self.options.scratch);

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context as _;
 use launch::search::prepare_dataset;
 use launch::session::{self, Settings};
 use launch::spacefile::{self, BackendKind, GenerateSpec, LoadOptions};
@@ -96,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .max_runtime_s
             .map(|t| launch::limits::seconds("max_runtime_s", t))
             .transpose()
-            .map_err(|e| anyhow::anyhow!("the built-in catalogue: {e}"))?,
+            .context("the built-in catalogue")?,
         honour_stop: true,
         backend: BackendKind::Local,
         search_id: None,

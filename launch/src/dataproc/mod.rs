@@ -100,13 +100,44 @@ impl DataprocOptions {
     }
 }
 
+/// A project, region, zone or bucket name that cannot go into a request URL, naming the option.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    #[error(
+        "--project `{project}`: a project id is 6 to 30 lowercase letters, digits and hyphens, \
+         starting with a letter"
+    )]
+    Project { project: String },
+    /// A region (`flag` is `region`) or zone (`zone`).
+    #[error(
+        "--{flag} `{value}`: expected lowercase letters, digits and hyphens (for example \
+         europe-west1{})",
+        zone_suffix(.flag)
+    )]
+    Location { flag: &'static str, value: String },
+    #[error(
+        "--bucket `gs://{bucket}`: a bucket name is 3 to 63 lowercase letters, digits, `-`, `_` \
+         and `.` (objects go under it, so no `/`)"
+    )]
+    Bucket { bucket: String },
+}
+
+/// The zone of the example region in [`NameError::Location`]'s message.
+fn zone_suffix(flag: &str) -> &'static str {
+    if flag == "zone" {
+        "-b"
+    } else {
+        ""
+    }
+}
+
 impl DataprocOptions {
     /// Checks the names that go into request URLs and paths: a project id (lowercase letters,
     /// digits, `-`; 6 to 30 characters, starting with a letter; a legacy `domain:` prefix
     /// allowed), a region and zone (lowercase letters, digits, `-`), and a bucket name (3 to 63
     /// of lowercase letters, digits, `-`, `_`, `.`). Anything else would be sent as part of a
     /// URL (`../`, `?`, spaces) and is refused naming the option.
-    pub fn check_names(&self) -> Result<(), String> {
+    pub fn check_names(&self) -> Result<(), NameError> {
         let plain = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
         let project = self
             .project
@@ -122,13 +153,11 @@ impl DataprocOptions {
             && !project.ends_with('-')
             && project.chars().all(plain))
         {
-            return Err(format!(
-                "--project `{}`: a project id is 6 to 30 lowercase letters, digits and hyphens, \
-                 starting with a letter",
-                self.project
-            ));
+            return Err(NameError::Project {
+                project: self.project.clone(),
+            });
         }
-        let location = |flag: &str, v: &str| {
+        let location = |flag: &'static str, v: &str| {
             if !v.is_empty()
                 && v.len() <= 63
                 && v.starts_with(|c: char| c.is_ascii_lowercase())
@@ -136,11 +165,10 @@ impl DataprocOptions {
             {
                 Ok(())
             } else {
-                Err(format!(
-                    "--{flag} `{v}`: expected lowercase letters, digits and hyphens (for example \
-                     europe-west1{})",
-                    if flag == "zone" { "-b" } else { "" }
-                ))
+                Err(NameError::Location {
+                    flag,
+                    value: v.to_string(),
+                })
             }
         };
         location("region", &self.region)?;
@@ -152,10 +180,7 @@ impl DataprocOptions {
             && b.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
             && b.chars().all(|c| plain(c) || c == '_' || c == '.'))
         {
-            return Err(format!(
-                "--bucket `gs://{b}`: a bucket name is 3 to 63 lowercase letters, digits, `-`, `_` \
-                 and `.` (objects go under it, so no `/`)"
-            ));
+            return Err(NameError::Bucket { bucket: b.clone() });
         }
         Ok(())
     }
@@ -232,11 +257,32 @@ mod tests {
         ] {
             let err = DataprocOptions::new(project, region, bucket)
                 .check_names()
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
             assert!(err.starts_with(flag), "{project} {region} {bucket}: {err}");
         }
         let mut zone = ok.clone();
         zone.zone = Some("europe-west1-b/../x".into());
-        assert!(zone.check_names().unwrap_err().starts_with("--zone"));
+        let err = zone.check_names().unwrap_err();
+        assert_eq!(
+            err,
+            NameError::Location {
+                flag: "zone",
+                value: "europe-west1-b/../x".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "--zone `europe-west1-b/../x`: expected lowercase letters, digits and hyphens \
+             (for example europe-west1-b)"
+        );
+        let err = DataprocOptions::new("my-project-1", "Europe", "gs://b-1")
+            .check_names()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "--region `Europe`: expected lowercase letters, digits and hyphens \
+             (for example europe-west1)"
+        );
     }
 }

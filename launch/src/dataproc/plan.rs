@@ -9,11 +9,11 @@ use optimizer::{ConfigId, ProbeLimits};
 use serde_json::{json, Value as Json};
 
 use super::api::PlannedRequest;
-use super::price::{whole_workers, ClusterPrice};
+use super::price::{whole_workers, ClusterPrice, PriceError};
 use super::runner::DataprocRunner;
 use super::staging::upload_url;
 use super::{unix_secs, SEARCH_LABEL};
-use crate::pyspark::{JobParams, SparkShape};
+use crate::pyspark::{JobParams, JobParamsError, ShapeError, SparkShape};
 
 /// Dataproc refuses scheduled-deletion times below ten minutes.
 const MIN_TTL_S: u64 = 600;
@@ -21,6 +21,17 @@ const MIN_TTL_S: u64 = 600;
 pub(super) const DEFAULT_JOB_LIMIT_S: u64 = 3600;
 /// Billing time allowed for a cluster's deletion in worst-case costs.
 pub(super) const DELETE_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
+
+/// Why a probe of a configuration cannot be planned: its cluster, its Spark shape or its job.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error(transparent)]
+    Price(#[from] PriceError),
+    #[error(transparent)]
+    Shape(#[from] ShapeError),
+    #[error(transparent)]
+    Job(#[from] JobParamsError),
+}
 
 /// What one probe needs, worked out before anything is sent.
 pub(super) struct ProbePlan {
@@ -35,7 +46,7 @@ pub(super) struct ProbePlan {
 
 impl DataprocRunner {
     /// Cluster price of configuration `id` (master and workers, premium and disks included).
-    pub fn cluster_price(&self, id: ConfigId) -> Result<ClusterPrice, String> {
+    pub fn cluster_price(&self, id: ConfigId) -> Result<ClusterPrice, PriceError> {
         let info = &self.spec.configs[id];
         let o = self.options();
         ClusterPrice::of(
@@ -58,7 +69,7 @@ impl DataprocRunner {
         id: ConfigId,
         n: usize,
         limits: &ProbeLimits,
-    ) -> Result<ProbePlan, String> {
+    ) -> Result<ProbePlan, PlanError> {
         let o = self.options();
         let info = &self.spec.configs[id];
         let workers = whole_workers(info.count)?;
@@ -66,8 +77,7 @@ impl DataprocRunner {
         let shape = SparkShape::of(
             info,
             default_executor_memory_mib(info.memory_gib, info.vcpus),
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let params = JobParams::of(&self.spec, id, self.input.clone())?;
         let cluster = cluster_name(&o.search_id, n, (unix_secs() ^ n as u64) & 0xffff);
         let job_id = format!("{cluster}-job");
@@ -139,7 +149,7 @@ impl DataprocRunner {
         &self,
         id: ConfigId,
         limits: &ProbeLimits,
-    ) -> Result<Vec<PlannedRequest>, String> {
+    ) -> Result<Vec<PlannedRequest>, PlanError> {
         let plan = self.plan(id, self.probes.load(Ordering::SeqCst), limits)?;
         let api = &self.api;
         let (storage, bucket) = (&self.options().storage_base, &self.options().bucket);
@@ -179,7 +189,7 @@ impl DataprocRunner {
     }
 
     /// What `--dry-run` prints for configuration `id`: each request and the price estimate.
-    pub fn dry_run_report(&self, id: ConfigId, limits: &ProbeLimits) -> Result<String, String> {
+    pub fn dry_run_report(&self, id: ConfigId, limits: &ProbeLimits) -> Result<String, PlanError> {
         let price = self.cluster_price(id)?;
         let mut s = format!("# configuration {}\n", self.spec.space.config(id).name);
         for r in self.requests(id, limits)? {

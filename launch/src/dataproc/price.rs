@@ -20,6 +20,20 @@ const HOURS_PER_MONTH: f64 = 730.0;
 pub const DEFAULT_BOOT_DISK_TYPE: &str = "pd-standard";
 pub const DEFAULT_BOOT_DISK_GB: u32 = 50;
 
+/// Why a cluster has no price.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PriceError {
+    /// A boot disk type missing from [`DISK_PRICES_PER_GB_MONTH`].
+    #[error("disk type `{disk_type}` has no price (known: pd-standard, pd-balanced, pd-ssd)")]
+    UnknownDisk { disk_type: String },
+    /// The space file counts vCPUs, not workers.
+    #[error("the dataproc backend counts workers: use count_unit = \"machine\" (the default)")]
+    CountsVcpus,
+    /// A worker count Dataproc does not take.
+    #[error("a Dataproc cluster needs a whole number of workers >= 2, got {count}")]
+    Workers { count: f64 },
+}
+
 /// What one configuration's cluster costs per hour, by part.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClusterPrice {
@@ -38,12 +52,14 @@ impl ClusterPrice {
         workers: u32,
         disk_type: &str,
         disk_gb: u32,
-    ) -> Result<ClusterPrice, String> {
+    ) -> Result<ClusterPrice, PriceError> {
         let disk = DISK_PRICES_PER_GB_MONTH
             .iter()
             .find(|(n, _)| *n == disk_type)
             .map(|(_, p)| *p)
-            .ok_or_else(|| format!("disk type `{disk_type}` has no price (known: pd-standard, pd-balanced, pd-ssd)"))?;
+            .ok_or_else(|| PriceError::UnknownDisk {
+                disk_type: disk_type.to_string(),
+            })?;
         let nodes = workers + 1;
         let vcpus = nodes * m.vcpus;
         Ok(ClusterPrice {
@@ -67,12 +83,9 @@ pub fn model_price(
     machine: &MachinePrice,
     count: f64,
     unit: CountUnit,
-) -> Result<f64, String> {
+) -> Result<f64, PriceError> {
     if unit != CountUnit::Machine {
-        return Err(
-            "the dataproc backend counts workers: use count_unit = \"machine\" (the default)"
-                .into(),
-        );
+        return Err(PriceError::CountsVcpus);
     }
     ClusterPrice::of(
         prices,
@@ -84,14 +97,13 @@ pub fn model_price(
     .map(|p| p.per_hour())
 }
 
-pub fn whole_workers(count: f64) -> Result<u32, String> {
+/// `count` as a number of workers: whole, 2 to 1000.
+pub fn whole_workers(count: f64) -> Result<u32, PriceError> {
     // Dataproc standard clusters need at least two primary workers.
     if count.fract() == 0.0 && (2.0..=1000.0).contains(&count) {
         Ok(count as u32)
     } else {
-        Err(format!(
-            "a Dataproc cluster needs a whole number of workers >= 2, got {count}"
-        ))
+        Err(PriceError::Workers { count })
     }
 }
 
@@ -108,15 +120,26 @@ mod tests {
         assert!((p.compute_per_hour - 3.0 * 0.194236).abs() < 1e-12);
         assert!((p.premium_per_hour - 0.12).abs() < 1e-12);
         assert!((p.disks_per_hour - 3.0 * 50.0 * 0.04 / 730.0).abs() < 1e-12);
-        assert!(ClusterPrice::of(&t, n2, 2, "floppy", 50).is_err());
+        let floppy = ClusterPrice::of(&t, n2, 2, "floppy", 50).unwrap_err();
+        assert_eq!(
+            floppy.to_string(),
+            "disk type `floppy` has no price (known: pd-standard, pd-balanced, pd-ssd)"
+        );
         let model = model_price(&t, n2, 2.0, CountUnit::Machine).unwrap();
         assert_eq!(model, p.per_hour());
+        assert_eq!(
+            model_price(&t, n2, 8.0, CountUnit::Vcpu),
+            Err(PriceError::CountsVcpus)
+        );
     }
 
     #[test]
     fn workers_must_be_whole_and_at_least_two() {
         assert_eq!(whole_workers(4.0), Ok(4));
-        assert!(whole_workers(1.0).is_err());
-        assert!(whole_workers(2.5).is_err());
+        assert_eq!(whole_workers(1.0), Err(PriceError::Workers { count: 1.0 }));
+        assert_eq!(
+            whole_workers(2.5).unwrap_err().to_string(),
+            "a Dataproc cluster needs a whole number of workers >= 2, got 2.5"
+        );
     }
 }

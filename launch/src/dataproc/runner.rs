@@ -13,7 +13,7 @@ use serde_json::{json, Value as Json};
 
 use super::api::{Api, ApiError};
 use super::auth::{short, Credentials, Tokens};
-use super::plan::ProbePlan;
+use super::plan::{PlanError, ProbePlan};
 use super::price::whole_workers;
 use super::staging::{split_gs, staged_names, Staging, StagingError};
 use super::{DataprocOptions, SEARCH_LABEL};
@@ -97,10 +97,13 @@ impl DataprocRunner {
         }
         for (i, info) in spec.configs.iter().enumerate() {
             let name = &spec.space.config(i).name;
-            whole_workers(info.count)
-                .and_then(|_| SparkShape::of(info, 1024).map_err(|e| e.to_string()))
-                .and_then(|_| JobParams::of(&spec, i, input.clone()))
-                .map_err(|e| setup(format!("configuration `{name}`: {e}")))?;
+            let check = || -> Result<(), PlanError> {
+                whole_workers(info.count)?;
+                SparkShape::of(info, 1024)?;
+                JobParams::of(&spec, i, input.clone())?;
+                Ok(())
+            };
+            check().map_err(|e| setup(format!("configuration `{name}`: {e}")))?;
         }
         let staged_names = staged_names(&options);
         // One token source for both clients: one token, fetched once.
@@ -119,7 +122,7 @@ impl DataprocRunner {
         // One price per configuration: the one the space file gave the strategy must be the
         // cluster's, disks as configured here included.
         for (i, info) in runner.spec.configs.iter().enumerate() {
-            let cluster = runner.cluster_price(i).map_err(setup)?.per_hour();
+            let cluster = runner.cluster_price(i)?.per_hour();
             if (cluster - info.price_per_hour).abs() > 1e-9 * cluster.max(1.0) {
                 return Err(setup(format!(
                     "configuration `{}`: the space file prices it at {:.6} USD/hour but the cluster \
@@ -178,9 +181,7 @@ impl DataprocRunner {
             if state == "DELETING" || !ours {
                 continue;
             }
-            delete_cluster(&self.api, name)
-                .await
-                .map_err(Error::Service)?;
+            delete_cluster(&self.api, name).await?;
             deleted.push(name.to_string());
         }
         Ok(deleted)
@@ -366,16 +367,39 @@ async fn cancel_job(api: &Api, job_id: &str) {
         .await;
 }
 
-async fn delete_cluster(api: &Api, name: &str) -> Result<(), String> {
+/// A cluster that could not be deleted, and so is still billed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    /// The delete request failed (the message says how to delete the cluster by hand).
+    #[error(
+        "DELETING CLUSTER {cluster} FAILED ({error}); it is still billed until its scheduled deletion: \
+         delete it with `gcloud dataproc clusters delete {cluster} --region {region}`"
+    )]
+    Request {
+        cluster: String,
+        region: String,
+        error: ApiError,
+    },
+    /// No runtime could be started to send the request.
+    #[error("cannot delete cluster {cluster}: no runtime: {error}")]
+    NoRuntime {
+        cluster: String,
+        error: std::io::Error,
+    },
+}
+
+async fn delete_cluster(api: &Api, name: &str) -> Result<(), DeleteError> {
     let url = api.regional(&format!("clusters/{name}"));
     match api.call(Method::DELETE, &url, None).await {
         Ok(_) => Ok(()),
-        Err(ApiError { status: Some(404), .. }) => Ok(()),
-        Err(e) => Err(format!(
-            "DELETING CLUSTER {name} FAILED ({e}); it is still billed until its scheduled deletion: \
-             delete it with `gcloud dataproc clusters delete {name} --region {}`",
-            api.options.region
-        )),
+        Err(ApiError {
+            status: Some(404), ..
+        }) => Ok(()),
+        Err(error) => Err(DeleteError::Request {
+            cluster: name.to_string(),
+            region: api.options.region.clone(),
+            error,
+        }),
     }
 }
 
@@ -400,7 +424,10 @@ impl Drop for DeleteGuard {
                 .build();
             match rt {
                 Ok(rt) => rt.block_on(delete_cluster(&api, &name)),
-                Err(e) => Err(format!("cannot delete cluster {name}: no runtime: {e}")),
+                Err(error) => Err(DeleteError::NoRuntime {
+                    cluster: name,
+                    error,
+                }),
             }
         })
         .join();
@@ -431,7 +458,7 @@ impl Runner for DataprocRunner {
         let n = self.probes.fetch_add(1, Ordering::SeqCst);
         let plan = match self.plan(config, n, limits) {
             Ok(p) => p,
-            Err(e) => return Report::new(failed(e, 0.0, 0.0)),
+            Err(e) => return Report::new(failed(e.to_string(), 0.0, 0.0)),
         };
         if self.options().dry_run {
             return Report::new(match self.dry_run_report(config, limits) {
@@ -439,7 +466,7 @@ impl Runner for DataprocRunner {
                     crate::say_part!("{r}");
                     failed("dry run: nothing was sent".into(), 0.0, 0.0)
                 }
-                Err(e) => failed(e, 0.0, 0.0),
+                Err(e) => failed(e.to_string(), 0.0, 0.0),
             });
         }
         // The cluster's price (master, premium and disks included) is the space's price with a
@@ -476,8 +503,8 @@ impl Runner for DataprocRunner {
         let elapsed = started.elapsed().as_secs_f64();
         if let Err(e) = &deletion {
             crate::note!("dataproc: {e}");
-            log.stderr = e.clone();
-            log.stderr_bytes = e.len() as u64;
+            log.stderr = e.to_string();
+            log.stderr_bytes = log.stderr.len() as u64;
         }
         let with_deletion = |reason: String| match &deletion {
             Ok(()) => reason,

@@ -47,7 +47,7 @@ pub(super) fn max_runtime(raw: &RawFile, loc: &Locator<'_>) -> Result<Option<f64
     match &raw.max_runtime_s {
         Some(t) => crate::limits::seconds("max_runtime_s", *t.get_ref())
             .map(|_| Some(*t.get_ref()))
-            .map_err(|e| loc.at(Some(t.span()), e)),
+            .map_err(|e| loc.at(Some(t.span()), e.to_string())),
         None => Ok(None),
     }
 }

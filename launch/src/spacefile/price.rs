@@ -3,6 +3,7 @@
 //! here is the one the strategy models and the one every probe's cost is computed from.
 
 use super::{BackendKind, CountUnit};
+use crate::dataproc::price::PriceError;
 use crate::prices::{MachinePrice, PriceTable};
 
 /// USD per hour of `count` (machines or vCPUs, by `unit`) of `machine` on `backend`.
@@ -12,7 +13,7 @@ pub(super) fn price_per_hour(
     machine: &MachinePrice,
     count: f64,
     unit: CountUnit,
-) -> Result<f64, String> {
+) -> Result<f64, PriceError> {
     match backend {
         BackendKind::Dataproc => crate::dataproc::price::model_price(prices, machine, count, unit),
         BackendKind::Local | BackendKind::Command | BackendKind::Spark => Ok(match unit {
