@@ -207,13 +207,37 @@ fn matern52(r: f64) -> f64 {
 
 /// Matern 5/2 ARD covariance between two points.
 pub fn kernel(a: &[f64], b: &[f64], hyper: &Hyper) -> f64 {
-    let r2: f64 = a
-        .iter()
-        .zip(b)
-        .zip(&hyper.log_length_scales)
-        .map(|((x, y), ll)| (x - y).powi(2) * (-2.0 * ll).exp())
-        .sum();
-    hyper.log_signal_var.exp() * matern52(r2.sqrt())
+    Scales::of(hyper).kernel(a, b)
+}
+
+/// A kernel's `1 / l_d^2` and signal variance, worked out once for the many pairs a
+/// prediction visits (the same numbers [`kernel`] computes pair by pair, so the same values).
+struct Scales {
+    inv_l2: Vec<f64>,
+    s2: f64,
+}
+
+impl Scales {
+    fn of(hyper: &Hyper) -> Scales {
+        Scales {
+            inv_l2: hyper
+                .log_length_scales
+                .iter()
+                .map(|ll| (-2.0 * ll).exp())
+                .collect(),
+            s2: hyper.log_signal_var.exp(),
+        }
+    }
+
+    fn kernel(&self, a: &[f64], b: &[f64]) -> f64 {
+        let r2: f64 = a
+            .iter()
+            .zip(b)
+            .zip(&self.inv_l2)
+            .map(|((x, y), w)| (x - y).powi(2) * w)
+            .sum();
+        self.s2 * matern52(r2.sqrt())
+    }
 }
 
 /// Cholesky with a jitter ladder: tries the matrix as is, then adds growing multiples of its mean
@@ -244,28 +268,35 @@ fn cholesky_jitter(k: DMatrix<f64>) -> Result<(Cholesky<f64, Dyn>, f64), GpError
     Err(GpError::NotPositiveDefinite { jitter: last })
 }
 
-/// Kernel matrix without noise, and the scaled distances.
-fn kernel_matrix(data: &GpData, hyper: &Hyper) -> (DMatrix<f64>, Vec<f64>) {
+/// Kernel matrix with `diagonal_extra` (the noise, or 0) added to its diagonal, and the scaled
+/// distances `r[i * n + j]` when `distances` asks for them (else `r` is left empty).
+fn kernel_matrix(
+    data: &GpData,
+    hyper: &Hyper,
+    diagonal_extra: f64,
+    distances: bool,
+) -> (DMatrix<f64>, Vec<f64>) {
     let n = data.len();
-    let inv_l2: Vec<f64> = hyper
-        .log_length_scales
-        .iter()
-        .map(|ll| (-2.0 * ll).exp())
-        .collect();
-    let s2 = hyper.log_signal_var.exp();
-    let mut r = vec![0.0; n * n];
+    let Scales { inv_l2, s2 } = Scales::of(hyper);
+    let mut r = if distances {
+        vec![0.0; n * n]
+    } else {
+        Vec::new()
+    };
     let mut k = DMatrix::zeros(n, n);
     let mut pairs = data.sq.chunks_exact(inv_l2.len().max(1));
     for i in 0..n {
-        k[(i, i)] = s2;
+        k[(i, i)] = s2 + diagonal_extra;
         for j in 0..i {
             let mut r2 = 0.0;
             for (sq, w) in pairs.next().unwrap_or_default().iter().zip(&inv_l2) {
                 r2 += sq * w;
             }
             let rij = r2.sqrt();
-            r[i * n + j] = rij;
-            r[j * n + i] = rij;
+            if distances {
+                r[i * n + j] = rij;
+                r[j * n + i] = rij;
+            }
             let v = s2 * matern52(rij);
             k[(i, j)] = v;
             k[(j, i)] = v;
@@ -285,7 +316,7 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
         chol,
         alpha,
         lml,
-    } = factorise(data, hyper)?;
+    } = factorise(data, hyper, true)?;
     let noise = hyper.log_noise_var.exp();
 
     // dL/dtheta = 0.5 tr(W dK/dtheta), W = alpha alpha^T - K^-1 (symmetric).
@@ -354,15 +385,15 @@ pub(crate) fn free_parameters(data: &GpData, config: &GpConfig) -> (Bounds, Opti
 /// Log marginal likelihood of the standardised targets, without the gradient (a Cholesky and
 /// one solve: what a sampler needs at each of its many evaluations).
 pub fn log_marginal_likelihood_value(data: &GpData, hyper: &Hyper) -> Result<f64, GpError> {
-    factorise(data, hyper).map(|f| f.lml)
+    factorise(data, hyper, false).map(|f| f.lml)
 }
 
 /// The training covariance under `hyper`, factorised, with what the likelihood and the
 /// posterior need from it.
 struct Factor {
-    /// Kernel matrix without noise.
+    /// Kernel matrix without noise (empty unless the gradient needs it).
     kf: DMatrix<f64>,
-    /// Scaled distances, `r[i * n + j]`.
+    /// Scaled distances, `r[i * n + j]` (empty unless the gradient needs them).
     r: Vec<f64>,
     chol: Cholesky<f64, Dyn>,
     /// K^-1 y.
@@ -370,7 +401,10 @@ struct Factor {
     lml: f64,
 }
 
-fn factorise(data: &GpData, hyper: &Hyper) -> Result<Factor, GpError> {
+/// With `for_gradient` it keeps the noise-free kernel matrix and the distances the gradient
+/// needs; without, it builds the noisy matrix in place (the same numbers, fewer copies: what the
+/// sampler's many evaluations and conditioning need).
+fn factorise(data: &GpData, hyper: &Hyper, for_gradient: bool) -> Result<Factor, GpError> {
     let n = data.len();
     if hyper.log_length_scales.len() != data.dim() {
         return Err(GpError::Shape {
@@ -378,12 +412,18 @@ fn factorise(data: &GpData, hyper: &Hyper) -> Result<Factor, GpError> {
             want: data.dim(),
         });
     }
-    let (kf, r) = kernel_matrix(data, hyper);
     let noise = hyper.log_noise_var.exp();
-    let mut k = kf.clone();
-    for i in 0..n {
-        k[(i, i)] += noise;
-    }
+    let (kf, r, k) = if for_gradient {
+        let (kf, r) = kernel_matrix(data, hyper, 0.0, true);
+        let mut k = kf.clone();
+        for i in 0..n {
+            k[(i, i)] += noise;
+        }
+        (kf, r, k)
+    } else {
+        let (k, _) = kernel_matrix(data, hyper, noise, false);
+        (DMatrix::zeros(0, 0), Vec::new(), k)
+    };
     let (chol, _) = cholesky_jitter(k)?;
     let alpha = chol.solve(&data.y);
     let log_det: f64 = chol
@@ -538,7 +578,7 @@ impl FittedGp {
     pub fn condition(data: GpData, hyper: Hyper) -> Result<FittedGp, GpError> {
         let Factor {
             chol, alpha, lml, ..
-        } = factorise(&data, &hyper)?;
+        } = factorise(&data, &hyper, false)?;
         Ok(FittedGp {
             data,
             hyper,
@@ -679,8 +719,9 @@ impl FittedGp {
     /// (variance excludes observation noise and is never negative).
     pub fn predict(&self, x: &[f64]) -> (f64, f64) {
         let n = self.data.len();
+        let scales = Scales::of(&self.hyper);
         let ks = DVector::from_fn(n, |i, _| {
-            kernel(self.data.x.row(i).transpose().as_slice(), x, &self.hyper)
+            scales.kernel(self.data.x.row(i).transpose().as_slice(), x)
         });
         let mean = ks.dot(&self.alpha);
         let v = self
@@ -705,7 +746,8 @@ impl FittedGp {
         let rows: Vec<Vec<f64>> = (0..n)
             .map(|i| self.data.x.row(i).iter().copied().collect())
             .collect();
-        let ks = DMatrix::from_fn(n, m, |i, j| kernel(&rows[i], xs[j], &self.hyper));
+        let scales = Scales::of(&self.hyper);
+        let ks = DMatrix::from_fn(n, m, |i, j| scales.kernel(&rows[i], xs[j]));
         let means = ks.tr_mul(&self.alpha);
         let l = self.chol.l_dirty().lower_triangle();
         let v = l
