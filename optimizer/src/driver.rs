@@ -137,8 +137,9 @@ pub struct SearchResult {
 /// before a launch counts what was billed plus the worst case of every probe still running (a
 /// proposal that does not fit waits for a running probe to finish, and the search ends only when
 /// it does not fit with nothing running); once any end condition holds nothing new is launched,
-/// and probes in flight are waited for and told (they are paid for). Observers see `on_outcome` in completion order, each with the
-/// index of its launch. With `parallel` 1 this is the sequential loop: ask, run, tell.
+/// and probes in flight are waited for and told (they are paid for). Observers see `on_outcome`
+/// in completion order, each with the index of its launch. With `parallel` 1 this is the
+/// sequential loop: ask, run, tell.
 pub async fn drive<R: Runner>(
     space: &Space,
     optimizer: &mut dyn Optimizer,

@@ -321,12 +321,7 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
 
     // dL/dtheta = 0.5 tr(W dK/dtheta), W = alpha alpha^T - K^-1 (symmetric).
     let kinv = chol.inverse();
-    let s2 = hyper.log_signal_var.exp();
-    let inv_l2: Vec<f64> = hyper
-        .log_length_scales
-        .iter()
-        .map(|ll| (-2.0 * ll).exp())
-        .collect();
+    let Scales { inv_l2, s2 } = Scales::of(hyper);
     let mut grad = vec![0.0; d + 2];
     let mut g_signal = 0.0;
     let mut trace_w = 0.0;

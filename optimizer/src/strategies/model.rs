@@ -198,6 +198,23 @@ impl ModelStrategy {
         self.predict(&fitted, candidates)
     }
 
+    /// The stop rule's hyper-parameter samples' predictions (continuing its chain), when the
+    /// settings draw them for a point model and a model was fitted.
+    fn stop_samples(
+        &mut self,
+        fitted: &[FittedGp],
+        candidates: &[ConfigId],
+        pending: &[Vec<f64>],
+    ) -> Option<Predictions> {
+        let n = self.settings.stop_samples;
+        let gp = fitted.first()?;
+        if n == 0 || self.settings.hyper != HyperMode::Point {
+            return None;
+        }
+        let sampled = self.sampled_predictions(gp, n, candidates, pending);
+        (!sampled.is_empty()).then_some(sampled)
+    }
+
     /// Inputs of the configurations asked but not yet told (probes in flight).
     fn pending_inputs(&self) -> Vec<Vec<f64>> {
         let mut told = vec![false; self.space.len()];
@@ -371,14 +388,8 @@ impl Optimizer for ModelStrategy {
                     // uncertainty, so they are drawn only to confirm a stop it would call.
                     let mut p = prob_any_below(&preds, target);
                     if p < prob {
-                        if let (n, Some(gp)) = (self.settings.stop_samples, fitted.first()) {
-                            if n > 0 && self.settings.hyper == HyperMode::Point {
-                                let sampled =
-                                    self.sampled_predictions(gp, n, &candidates, &pending);
-                                if !sampled.is_empty() {
-                                    p = prob_any_below(&sampled, target);
-                                }
-                            }
+                        if let Some(sampled) = self.stop_samples(&fitted, &candidates, &pending) {
+                            p = prob_any_below(&sampled, target);
                         }
                     }
                     self.stop_detail = format!(
@@ -391,29 +402,17 @@ impl Optimizer for ModelStrategy {
                 }
             }
             StopRule::WorthIt { runs, min_runs } => {
-                self.history.len() >= min_runs
-                    && {
-                        // As above: samples only to confirm a stop the point model would call.
-                        let mut worth = most_worth_probing(&preds, best, runs);
-                        if worth.net() <= 0.0 {
-                            if let (n, Some(gp)) = (self.settings.stop_samples, fitted.first()) {
-                                if n > 0 && self.settings.hyper == HyperMode::Point {
-                                    let sampled =
-                                        self.sampled_predictions(gp, n, &candidates, &pending);
-                                    if !sampled.is_empty() {
-                                        worth = most_worth_probing(&sampled, best, runs);
-                                    }
-                                }
-                            }
+                self.history.len() >= min_runs && {
+                    // As above: samples only to confirm a stop the point model would call.
+                    let mut worth = most_worth_probing(&preds, best, runs);
+                    if worth.net() <= 0.0 {
+                        if let Some(sampled) = self.stop_samples(&fitted, &candidates, &pending) {
+                            worth = most_worth_probing(&sampled, best, runs);
                         }
-                        self.stop_detail = format!(
-                        "best probe left: expected saving {:.4} x {runs} runs {} its expected cost {:.4}",
-                        worth.saving,
-                        if worth.net() > 0.0 { ">" } else { "<=" },
-                        worth.cost
-                    );
-                        worth.net() <= 0.0
                     }
+                    self.stop_detail = format!("best probe left: {worth}");
+                    worth.net() <= 0.0
+                }
             }
         };
         Some(self.issue(candidates[best_idx], Some(ei_log.exp_m1()), stop))
@@ -473,6 +472,19 @@ struct Worth {
 impl Worth {
     fn net(&self) -> f64 {
         self.runs * self.saving - self.cost
+    }
+}
+
+impl std::fmt::Display for Worth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "expected saving {:.4} x {} runs {} its expected cost {:.4}",
+            self.saving,
+            self.runs,
+            if self.net() > 0.0 { ">" } else { "<=" },
+            self.cost
+        )
     }
 }
 
