@@ -324,7 +324,7 @@ impl Optimizer for ModelStrategy {
         });
         let preds = self.predict(models, &candidates);
         // Averages a per-model log score over the models, for every candidate.
-        let averaged = |score: &dyn Fn(f64, f64, f64) -> f64| -> Vec<f64> {
+        let averaged = |preds: &Predictions, score: &dyn Fn(f64, f64, f64) -> f64| -> Vec<f64> {
             (0..candidates.len())
                 .map(|i| {
                     let per: Vec<f64> = preds
@@ -351,15 +351,27 @@ impl Optimizer for ModelStrategy {
         };
         // Scores in log form for both acquisitions; plain EI keeps its ties at zero (-inf).
         let ei_scores = match self.settings.acquisition {
-            Acquisition::Ei => {
-                averaged(&|m, v, lp| (lp.exp() * expected_improvement(m, v, best)).ln())
-            }
-            Acquisition::LogEi => averaged(&|m, v, lp| lp + log_expected_improvement(m, v, best)),
+            Acquisition::Ei => averaged(&preds, &|m, v, lp| {
+                (lp.exp() * expected_improvement(m, v, best)).ln()
+            }),
+            Acquisition::LogEi => averaged(&preds, &|m, v, lp| {
+                lp + log_expected_improvement(m, v, best)
+            }),
         };
         let (mut best_idx, best_score) = argmax(&ei_scores);
         let ei_log = best_score.exp();
+        // The stop rule's hyper-parameter samples, once drawn at this ask (outer `Some`).
+        let mut sampled: Option<Option<Predictions>> = None;
         if self.settings.explore_below.is_some_and(|t| ei_log < t) {
-            let pi = averaged(&|m, v, lp| lp + log_norm_cdf((best - m) / v.max(1e-12).sqrt()));
+            let pi_preds = if self.settings.explore_sampled {
+                let drawn = sampled.insert(self.stop_samples(&fitted, &candidates, &pending));
+                drawn.as_ref().unwrap_or(&preds)
+            } else {
+                &preds
+            };
+            let pi = averaged(pi_preds, &|m, v, lp| {
+                lp + log_norm_cdf((best - m) / v.max(1e-12).sqrt())
+            });
             best_idx = argmax(&pi).0;
         }
         // No stop rule may end a search that has found nothing feasible yet.
@@ -388,7 +400,11 @@ impl Optimizer for ModelStrategy {
                     // uncertainty, so they are drawn only to confirm a stop it would call.
                     let mut p = prob_any_below(&preds, target);
                     if p < prob {
-                        if let Some(sampled) = self.stop_samples(&fitted, &candidates, &pending) {
+                        let drawn = match sampled.take() {
+                            Some(drawn) => drawn,
+                            None => self.stop_samples(&fitted, &candidates, &pending),
+                        };
+                        if let Some(sampled) = drawn {
                             p = prob_any_below(&sampled, target);
                         }
                     }
@@ -406,7 +422,11 @@ impl Optimizer for ModelStrategy {
                     // As above: samples only to confirm a stop the point model would call.
                     let mut worth = most_worth_probing(&preds, best, runs);
                     if worth.net() <= 0.0 {
-                        if let Some(sampled) = self.stop_samples(&fitted, &candidates, &pending) {
+                        let drawn = match sampled.take() {
+                            Some(drawn) => drawn,
+                            None => self.stop_samples(&fitted, &candidates, &pending),
+                        };
+                        if let Some(sampled) = drawn {
                             worth = most_worth_probing(&sampled, best, runs);
                         }
                     }
@@ -586,6 +606,69 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Nodes x memory per node; the job is 8x slower until the cluster holds 24 units of
+    /// memory (a memory cliff), and pays per node and memory.
+    fn cliff() -> (Arc<Space>, Vec<f64>) {
+        let dims = ["nodes", "memory"]
+            .iter()
+            .map(|n| Dimension {
+                name: n.to_string(),
+                kind: Kind::Numeric { log: false },
+            })
+            .collect();
+        let (mut configs, mut runtime_h) = (Vec::new(), Vec::new());
+        for nodes in 1..=8 {
+            for memory in 1..=6 {
+                let slow = if nodes * memory >= 24 { 1.0 } else { 8.0 };
+                runtime_h.push(slow / nodes as f64);
+                configs.push(Config {
+                    name: format!("{nodes}x{memory}"),
+                    values: vec![Value::Num(nodes as f64), Value::Num(memory as f64)],
+                    price_per_hour: nodes as f64 * (1.0 + 0.3 * memory as f64),
+                });
+            }
+        }
+        (Arc::new(Space::new(dims, configs).unwrap()), runtime_h)
+    }
+
+    #[test]
+    fn sampled_exploration_changes_only_the_asks_after_expected_improvement_runs_low() {
+        let (space, runtime_h) = cliff();
+        let run = |spec: &str| {
+            let settings = ModelSettings::parse(spec).unwrap().unwrap();
+            let threshold = settings.explore_below.unwrap();
+            let mut s = ModelStrategy::new(space.clone(), &StrategyOptions::default(), settings);
+            let mut asks = Vec::new();
+            for _ in 0..20 {
+                let p = s.ask().unwrap();
+                let exploring = p
+                    .expected_improvement
+                    .is_some_and(|ei| ei.ln_1p() < threshold);
+                asks.push((p.config, exploring));
+                let h = runtime_h[p.config];
+                s.tell(
+                    p.config,
+                    Outcome::Completed {
+                        runtime_s: 3600.0 * h,
+                        cost_usd: space.config(p.config).price_per_hour * h,
+                        metrics: Default::default(),
+                    },
+                );
+            }
+            asks
+        };
+        let point = run("bo");
+        let sampled = run("bo:explore-model=samples");
+        let first = point
+            .iter()
+            .position(|a| a.1)
+            .expect("no ask ever explored");
+        // Identical while expected improvement is large: the samples are drawn only to explore.
+        assert_eq!(point[..first], sampled[..first]);
+        assert!(sampled[first].1);
+        assert_ne!(point, sampled, "the samples never chose differently");
     }
 
     #[test]

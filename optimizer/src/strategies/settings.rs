@@ -117,6 +117,11 @@ pub struct ModelSettings {
     /// favours near-copies of the incumbent, PI the uncertain ones that may hide a better
     /// optimum. `None`: always EI.
     pub explore_below: Option<f64>,
+    /// Whether that probability of improvement is averaged over the stop rule's
+    /// hyper-parameter samples instead of read from the one fitted point: exploring is where the
+    /// point estimate's overconfidence costs most (a memory cliff it has explained away by
+    /// another dimension), while exploiting stays with the point.
+    pub explore_sampled: bool,
     /// How probes in flight are modelled (only matters with several probes in flight).
     pub pending: PendingRuns,
 }
@@ -153,6 +158,7 @@ impl ModelSettings {
                 min_runs: 6,
             },
             explore_below: None,
+            explore_sampled: false,
             pending: PendingRuns::Believed,
         }
     }
@@ -207,6 +213,7 @@ impl ModelSettings {
             // `tune` chose it in 4 of 6 folds and on all 18 workloads (with 20 seeds it had
             // lost 4 of 6 folds: the two are close, and the finer estimate decides).
             explore_below: Some(0.05),
+            explore_sampled: false,
             pending: PendingRuns::Believed,
         }
     }
@@ -234,6 +241,7 @@ impl ModelSettings {
     /// `initial=N` (N >= 1); `design=model|space|log|products` (the encoding the initial
     /// design is spread in); `features=space|log|products`; `target=cost|runtime`;
     /// `failed=drop|paid|worst`; `acquisition=ei|logei`; `explore=none|T`;
+    /// `explore-model=point|samples` (what the probability of improvement is read from);
     /// `noise=fitted|V` (a fixed variance V); `prior=none|SD` (log-normal length-scale prior
     /// centred on 0.5 with sd SD in ln units); `samples=0|N` (0: one maximum-likelihood point,
     /// N: N slice-sampling sweeps); `stop-samples=N` (see [`ModelSettings::stop_samples`]);
@@ -320,6 +328,13 @@ impl ModelSettings {
                     _ => Some(number(0.0, 10.0)?),
                 }
             }
+            "explore-model" => {
+                self.explore_sampled = match value {
+                    "point" => false,
+                    "samples" => true,
+                    _ => return Err(err("expected point or samples")),
+                }
+            }
             "noise" => {
                 self.gp.noise = match value {
                     "fitted" => Noise::Fitted {
@@ -384,7 +399,7 @@ impl ModelSettings {
                 | StopRule::WorthIt { min_runs, .. } => *min_runs = count(1, 100_000)?,
                 StopRule::Never => return Err(err("stop=never has no minimum")),
             },
-            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, noise, prior, samples, stop-samples, stop, threshold, margin, prob, runs, min-runs)")),
+            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, explore-model, noise, prior, samples, stop-samples, stop, threshold, margin, prob, runs, min-runs)")),
         }
         Ok(())
     }
@@ -421,6 +436,10 @@ mod tests {
         assert_eq!(d.design_features, Some(Features::LogAuto));
         assert_eq!(d.features, Features::Products);
         assert!(ModelSettings::parse("grid").is_none());
+        let e = ModelSettings::parse("bo:explore-model=samples")
+            .unwrap()
+            .unwrap();
+        assert!(e.explore_sampled && !ModelSettings::bo().explore_sampled);
         let w = ModelSettings::parse("bo:stop=worth:runs=250:min-runs=8")
             .unwrap()
             .unwrap();
@@ -444,6 +463,7 @@ mod tests {
             ("bo:stop=worth:runs=-1", "runs=-1"),
             ("bo:samples=-1", "whole number"),
             ("bo:colour=red", "unknown key"),
+            ("bo:explore-model=maybe", "point or samples"),
             ("cherrypick:prior=nan", "prior=nan"),
         ] {
             let e = ModelSettings::parse(spec).unwrap().unwrap_err().to_string();
