@@ -12,9 +12,11 @@ use crate::exit::bad_input;
 
 /// The settings `bo`'s defaults were chosen among (keys in
 /// `optimizer::strategies::ModelSettings::set`): an earlier default (`design=model`), variants
-/// of it, and `bo` with and without its PI switch; `bo` itself is the one chosen on all shared
-/// workloads (50 seeds). The same ten settings as when `bo` had no PI switch, respelled.
-pub const DEFAULT_CANDIDATES: &str = "bo:design=model,bo:explore=none,bo:design=model:features=log,bo:design=model:samples=8,bo:design=model:features=log:samples=8,bo:design=model:noise=0.02,bo,bo:noise=0.02,bo:design=model:failed=worst,bo:design=model:explore=none";
+/// of it, and `bo` with and without its PI switch and with the switch reading the fitted point
+/// (`explore-model=point`) or the hyper-parameter samples; `bo` itself is the one chosen on all
+/// shared workloads (50 seeds). The ten settings of the earlier rounds, respelled relative to
+/// today's `bo`, and the eleventh that won.
+pub const DEFAULT_CANDIDATES: &str = "bo:design=model:explore-model=point,bo:explore=none,bo:design=model:features=log:explore-model=point,bo:design=model:samples=8,bo:design=model:features=log:samples=8,bo:design=model:noise=0.02:explore-model=point,bo:explore-model=point,bo:noise=0.02:explore-model=point,bo:design=model:failed=worst:explore-model=point,bo:design=model:explore=none,bo";
 
 #[derive(clap::Args)]
 pub struct Args {

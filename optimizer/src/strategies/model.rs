@@ -659,8 +659,8 @@ mod tests {
             }
             asks
         };
-        let point = run("bo");
-        let sampled = run("bo:explore-model=samples");
+        let point = run("bo:explore-model=point");
+        let sampled = run("bo");
         let first = point
             .iter()
             .position(|a| a.1)
