@@ -440,10 +440,10 @@ mod tests {
         assert_eq!(d.design_features, Some(Features::LogAuto));
         assert_eq!(d.features, Features::Products);
         assert!(ModelSettings::parse("grid").is_none());
-        let e = ModelSettings::parse("bo:explore-model=samples")
+        let e = ModelSettings::parse("bo:explore-model=point")
             .unwrap()
             .unwrap();
-        assert!(e.explore_sampled && !ModelSettings::bo().explore_sampled);
+        assert!(!e.explore_sampled && ModelSettings::bo().explore_sampled);
         let w = ModelSettings::parse("bo:stop=worth:runs=250:min-runs=8")
             .unwrap()
             .unwrap();
