@@ -397,7 +397,8 @@ impl Optimizer for ModelStrategy {
                 self.history.len() >= min_runs && {
                     let target = best + (1.0 - margin).ln();
                     // The point model's probability first: hyper-parameter samples widen the
-                    // uncertainty, so they are drawn only to confirm a stop it would call.
+                    // uncertainty, so they are drawn only to confirm a stop it would call
+                    // (or were drawn already to explore).
                     let mut p = prob_any_below(&preds, target);
                     if p < prob {
                         let drawn = match sampled.take() {

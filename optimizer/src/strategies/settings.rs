@@ -107,7 +107,8 @@ pub struct ModelSettings {
     /// Slice-sampling sweeps the likely-best stop rule averages its probability over when the
     /// acquisition uses one maximum-likelihood point (0: the acquisition's own model). A
     /// probability read from one point estimate is overconfident with few observations; the
-    /// samples carry the hyper-parameters' uncertainty into the stop decision only.
+    /// samples carry the hyper-parameters' uncertainty into the stop decision (and, with
+    /// [`ModelSettings::explore_sampled`], into the exploring phase), not into EI.
     pub stop_samples: usize,
     pub acquisition: Acquisition,
     pub failed: FailedRuns,
@@ -120,7 +121,9 @@ pub struct ModelSettings {
     /// Whether that probability of improvement is averaged over the stop rule's
     /// hyper-parameter samples instead of read from the one fitted point: exploring is where the
     /// point estimate's overconfidence costs most (a memory cliff it has explained away by
-    /// another dimension), while exploiting stays with the point.
+    /// another dimension), while exploiting stays with the point. The stop rule then reuses
+    /// the same samples. Without samples to read (`stop-samples=0`, or an acquisition that
+    /// already averages over samples) it reads the acquisition's own models.
     pub explore_sampled: bool,
     /// How probes in flight are modelled (only matters with several probes in flight).
     pub pending: PendingRuns,
