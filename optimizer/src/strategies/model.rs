@@ -360,12 +360,15 @@ impl Optimizer for ModelStrategy {
         };
         let (mut best_idx, best_score) = argmax(&ei_scores);
         let ei_log = best_score.exp();
-        // The stop rule's hyper-parameter samples, once drawn at this ask (outer `Some`).
+        // The stop rule's hyper-parameter samples, drawn at most once per ask (outer `Some`:
+        // drawn; inner `None`: the settings draw none).
         let mut sampled: Option<Option<Predictions>> = None;
         if self.settings.explore_below.is_some_and(|t| ei_log < t) {
             let pi_preds = if self.settings.explore_sampled {
-                let drawn = sampled.insert(self.stop_samples(&fitted, &candidates, &pending));
-                drawn.as_ref().unwrap_or(&preds)
+                sampled
+                    .get_or_insert_with(|| self.stop_samples(&fitted, &candidates, &pending))
+                    .as_ref()
+                    .unwrap_or(&preds)
             } else {
                 &preds
             };
@@ -401,12 +404,11 @@ impl Optimizer for ModelStrategy {
                     // (or were drawn already to explore).
                     let mut p = prob_any_below(&preds, target);
                     if p < prob {
-                        let drawn = match sampled.take() {
-                            Some(drawn) => drawn,
-                            None => self.stop_samples(&fitted, &candidates, &pending),
-                        };
-                        if let Some(sampled) = drawn {
-                            p = prob_any_below(&sampled, target);
+                        let drawn = sampled.get_or_insert_with(|| {
+                            self.stop_samples(&fitted, &candidates, &pending)
+                        });
+                        if let Some(drawn) = drawn {
+                            p = prob_any_below(drawn, target);
                         }
                     }
                     self.stop_detail = format!(
@@ -423,12 +425,11 @@ impl Optimizer for ModelStrategy {
                     // As above: samples only to confirm a stop the point model would call.
                     let mut worth = most_worth_probing(&preds, best, runs);
                     if worth.net() <= 0.0 {
-                        let drawn = match sampled.take() {
-                            Some(drawn) => drawn,
-                            None => self.stop_samples(&fitted, &candidates, &pending),
-                        };
-                        if let Some(sampled) = drawn {
-                            worth = most_worth_probing(&sampled, best, runs);
+                        let drawn = sampled.get_or_insert_with(|| {
+                            self.stop_samples(&fitted, &candidates, &pending)
+                        });
+                        if let Some(drawn) = drawn {
+                            worth = most_worth_probing(drawn, best, runs);
                         }
                     }
                     self.stop_detail = format!("best probe left: {worth}");
