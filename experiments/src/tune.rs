@@ -80,6 +80,9 @@ pub struct TuneSummary {
     /// Pooled held-out figures: `selected` is the per-fold choice, each on its own held-out
     /// fold; the baselines over the same workloads.
     pub held_out: BTreeMap<String, Row>,
+    /// The same pooled held-out figures per dataset (its workloads only), keyed by dataset name:
+    /// targets are stated per dataset, and one dataset's figures must not hide another's.
+    pub held_out_by_dataset: BTreeMap<String, BTreeMap<String, Row>>,
     /// Every candidate over every workload (not held out: for reading, never for choosing).
     pub in_sample: BTreeMap<String, Row>,
     /// The candidate with the best score over all workloads: what the next release should ship.
@@ -199,17 +202,32 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
     }
     let (chosen_on_all, _) = choose(&|_| true);
 
-    let mut held_out = BTreeMap::new();
-    let selected: Vec<&RunMetrics> = pooled
+    // Pooled held-out rows over the workloads of the datasets `keep` accepts.
+    let held_out_rows = |keep: &dyn Fn(usize) -> bool| -> BTreeMap<String, Row> {
+        let mut rows = BTreeMap::new();
+        let selected: Vec<&RunMetrics> = pooled
+            .iter()
+            .zip(&chosen_for)
+            .filter(|((d, _, _), _)| keep(*d))
+            .flat_map(|((_, _, by), c)| by[c].iter())
+            .collect();
+        rows.insert(SELECTED.to_string(), Row::of(&selected));
+        for b in &options.baselines {
+            let runs: Vec<&RunMetrics> = pooled
+                .iter()
+                .filter(|(d, _, _)| keep(*d))
+                .flat_map(|(_, _, by)| by[b].iter())
+                .collect();
+            rows.insert(b.clone(), Row::of(&runs));
+        }
+        rows
+    };
+    let held_out = held_out_rows(&|_| true);
+    let held_out_by_dataset = datasets
         .iter()
-        .zip(&chosen_for)
-        .flat_map(|((_, _, by), c)| by[c].iter())
+        .enumerate()
+        .map(|(d, dataset)| (dataset.name.clone(), held_out_rows(&|e| e == d)))
         .collect();
-    held_out.insert(SELECTED.to_string(), Row::of(&selected));
-    for b in &options.baselines {
-        let runs: Vec<&RunMetrics> = pooled.iter().flat_map(|(_, _, by)| by[b].iter()).collect();
-        held_out.insert(b.clone(), Row::of(&runs));
-    }
     let in_sample = options
         .candidates
         .iter()
@@ -253,6 +271,7 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
         candidates: options.candidates.clone(),
         folds,
         held_out,
+        held_out_by_dataset,
         in_sample,
         chosen_on_all,
         workloads,
@@ -281,6 +300,15 @@ impl TuneSummary {
         md.push_str(&table_header());
         for (name, row) in &self.held_out {
             md.push_str(&table_row(name, row));
+        }
+        if self.held_out_by_dataset.len() > 1 {
+            for (dataset, rows) in &self.held_out_by_dataset {
+                let _ = writeln!(md, "\nHeld out, {dataset} only:\n");
+                md.push_str(&table_header());
+                for (name, row) in rows {
+                    md.push_str(&table_row(name, row));
+                }
+            }
         }
         md.push_str("\n## Choices per fold\n\n| fold | held out | chosen on the other folds |\n|---|---|---|\n");
         for f in &self.folds {
@@ -421,6 +449,12 @@ mod tests {
             assert_eq!(&f.chosen, best.0);
         }
         assert!(s.held_out.contains_key(SELECTED) && s.held_out.contains_key("random"));
+        // One dataset: its own held-out rows are the pooled ones.
+        assert_eq!(s.held_out_by_dataset.len(), 1);
+        let own = &s.held_out_by_dataset["t"];
+        for (name, row) in &s.held_out {
+            assert_eq!(own[name].normalized_cost_at, row.normalized_cost_at, "{name}");
+        }
         assert_eq!(s.workloads.len(), 2);
         assert_eq!(s.workloads[0].fold, 0);
         assert_eq!(s.workloads[1].fold, 1);
@@ -438,5 +472,20 @@ mod tests {
             ..options
         };
         assert!(tune(std::slice::from_ref(&data), &by_dataset).is_err());
+        // Two datasets of one workload each: each dataset's held-out rows are its workload's.
+        let mut first = data.clone();
+        first.name = "first".into();
+        first.workloads.truncate(1);
+        let mut second = data;
+        second.name = "second".into();
+        second.workloads.remove(0);
+        let two = tune(&[first, second], &by_dataset).unwrap();
+        assert_eq!(two.held_out_by_dataset.len(), 2);
+        for w in &two.workloads {
+            let own = &two.held_out_by_dataset[&w.dataset];
+            assert_eq!(own[SELECTED].normalized_cost_at, w.rows[SELECTED].normalized_cost_at);
+            assert_eq!(own["random"].p_optimum_at, w.rows["random"].p_optimum_at);
+        }
+        assert!(two.markdown().contains("Held out, second only:"));
     }
 }

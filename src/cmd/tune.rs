@@ -122,6 +122,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     for (name, row) in &summary.held_out {
         print!("{}", experiments::tune::table_row(name, row));
     }
+    if summary.held_out_by_dataset.len() > 1 {
+        for (dataset, rows) in &summary.held_out_by_dataset {
+            println!("held out, {dataset} only:");
+            print!("{}", experiments::tune::table_header());
+            for (name, row) in rows {
+                print!("{}", experiments::tune::table_row(name, row));
+            }
+        }
+    }
     for f in &summary.folds {
         println!(
             "fold {}: chose `{}` for {}",
