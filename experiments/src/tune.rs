@@ -453,7 +453,10 @@ mod tests {
         assert_eq!(s.held_out_by_dataset.len(), 1);
         let own = &s.held_out_by_dataset["t"];
         for (name, row) in &s.held_out {
-            assert_eq!(own[name].normalized_cost_at, row.normalized_cost_at, "{name}");
+            assert_eq!(
+                own[name].normalized_cost_at, row.normalized_cost_at,
+                "{name}"
+            );
         }
         assert_eq!(s.workloads.len(), 2);
         assert_eq!(s.workloads[0].fold, 0);
@@ -483,7 +486,10 @@ mod tests {
         assert_eq!(two.held_out_by_dataset.len(), 2);
         for w in &two.workloads {
             let own = &two.held_out_by_dataset[&w.dataset];
-            assert_eq!(own[SELECTED].normalized_cost_at, w.rows[SELECTED].normalized_cost_at);
+            assert_eq!(
+                own[SELECTED].normalized_cost_at,
+                w.rows[SELECTED].normalized_cost_at
+            );
             assert_eq!(own["random"].p_optimum_at, w.rows["random"].p_optimum_at);
         }
         assert!(two.markdown().contains("Held out, second only:"));
