@@ -70,6 +70,54 @@ pub enum Noise {
     Fitted { min: f64, max: f64 },
 }
 
+/// A prior over the hyper-parameters, as a density over their natural logs
+/// `theta = [ln l_1..ln l_d, ln s2, ln noise]` (the noise entry only when it is fitted).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Prior {
+    /// Log-normal on each length-scale: ln l ~ N(mean, sd^2).
+    LogNormal { mean: f64, sd: f64 },
+    /// The terms optuna's GP sampler adds to its likelihood (on inputs in the unit cube and
+    /// standardised targets, as here): `-(0.1 l^2 + 0.1 / l^2)` per length-scale (largest at
+    /// l = 1), a Gamma(2, 1) on the signal variance and a Gamma(1.1, 30) on the noise variance
+    /// (mean 0.037): a prior a peer chose for any problem, not one fitted to ours.
+    Optuna,
+}
+
+impl Prior {
+    /// ln prior (up to a constant) at `theta` and its gradient; `d` is the number of
+    /// length-scales (`theta` has `d + 1` entries with the noise fixed, `d + 2` with it fitted).
+    pub(crate) fn log_density(&self, theta: &[f64], d: usize) -> (f64, Vec<f64>) {
+        let mut grad = vec![0.0; theta.len()];
+        let mut lp = 0.0;
+        match *self {
+            Prior::LogNormal { mean, sd } => {
+                for k in 0..d {
+                    let z = (theta[k] - mean) / sd;
+                    lp -= 0.5 * z * z;
+                    grad[k] = -z / sd;
+                }
+            }
+            Prior::Optuna => {
+                for k in 0..d {
+                    let (up, down) = ((2.0 * theta[k]).exp(), (-2.0 * theta[k]).exp());
+                    lp -= 0.1 * (up + down);
+                    grad[k] = -0.2 * (up - down);
+                }
+                // Gamma(a, b) on v = e^t, as a function of t: (a - 1) t - b e^t.
+                let mut gamma = |k: usize, a: f64, b: f64| {
+                    if let Some(&t) = theta.get(k) {
+                        lp += (a - 1.0) * t - b * t.exp();
+                        grad[k] = (a - 1.0) - b * t.exp();
+                    }
+                };
+                gamma(d, 2.0, 1.0);
+                gamma(d + 1, 1.1, 30.0);
+            }
+        }
+        (lp, grad)
+    }
+}
+
 /// Settings of a fit: bounds, noise treatment and the optimiser's effort.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GpConfig {
@@ -78,9 +126,9 @@ pub struct GpConfig {
     /// Signal-variance bounds on standardised targets.
     pub signal_var: (f64, f64),
     pub noise: Noise,
-    /// Optional log-normal prior on each length-scale: (mean of ln l, sd of ln l). Turns ML-II
-    /// into MAP, which keeps the fit away from degenerate length-scales with few points.
-    pub length_scale_prior: Option<(f64, f64)>,
+    /// Optional prior on the hyper-parameters. Turns ML-II into MAP, which keeps the fit away
+    /// from degenerate values with few points; the sampler then samples the posterior.
+    pub prior: Option<Prior>,
     /// Random starts besides the warm start (or the default start when there is none).
     pub restarts: usize,
     /// L-BFGS iterations per start.
@@ -96,7 +144,7 @@ impl Default for GpConfig {
                 min: 1e-6,
                 max: 0.5,
             },
-            length_scale_prior: None,
+            prior: None,
             restarts: 2,
             max_iters: 40,
         }
@@ -484,7 +532,7 @@ struct Objective<'a> {
     bounds: Bounds,
     /// ln noise when fixed (then the optimised vector has no noise entry).
     fixed_log_noise: Option<f64>,
-    prior: Option<(f64, f64)>,
+    prior: Option<Prior>,
     cache: RefCell<Option<Evaluation>>,
 }
 
@@ -515,11 +563,11 @@ impl Objective<'_> {
                 let d = self.data.dim();
                 let mut cost = -lml;
                 let mut g: Vec<f64> = grad[..theta.len()].iter().map(|v| -v).collect();
-                if let Some((m, s)) = self.prior {
-                    for k in 0..d {
-                        let z = (theta[k] - m) / s;
-                        cost += 0.5 * z * z;
-                        g[k] += z / s;
+                if let Some(prior) = &self.prior {
+                    let (lp, lg) = prior.log_density(&theta, d);
+                    cost -= lp;
+                    for (gk, lk) in g.iter_mut().zip(lg) {
+                        *gk -= lk;
                     }
                 }
                 let dt = self.bounds.dtheta_du(u);
@@ -598,7 +646,7 @@ impl FittedGp {
             data: &data,
             bounds: bounds.clone(),
             fixed_log_noise,
-            prior: config.length_scale_prior,
+            prior: config.prior,
             cache: RefCell::new(None),
         };
 
@@ -845,6 +893,43 @@ mod tests {
                 g[k]
             );
         }
+    }
+
+    #[test]
+    fn prior_gradients_match_finite_differences() {
+        // Three length-scales, the signal variance, and the noise when it is fitted.
+        let theta = [-1.2, 0.1, 0.9, 0.4, -2.5];
+        for prior in [
+            Prior::Optuna,
+            Prior::LogNormal {
+                mean: 0.5f64.ln(),
+                sd: 0.7,
+            },
+        ] {
+            for len in [4, 5] {
+                let t = &theta[..len];
+                let (_, g) = prior.log_density(t, 3);
+                assert_eq!(g.len(), len);
+                for k in 0..len {
+                    let eps = 1e-6;
+                    let mut a = t.to_vec();
+                    let mut b = t.to_vec();
+                    a[k] += eps;
+                    b[k] -= eps;
+                    let fd =
+                        (prior.log_density(&a, 3).0 - prior.log_density(&b, 3).0) / (2.0 * eps);
+                    assert!(
+                        (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{prior:?}, {len} entries, parameter {k}: analytic {} vs {fd}",
+                        g[k]
+                    );
+                }
+            }
+        }
+        // optuna's length-scale term is largest at l = 1 and its noise term favours small noise.
+        let at = |l: f64, noise: f64| Prior::Optuna.log_density(&[l.ln(), 0.0, noise.ln()], 1).0;
+        assert!(at(1.0, 0.01) > at(0.3, 0.01) && at(1.0, 0.01) > at(3.0, 0.01));
+        assert!(at(1.0, 0.01) > at(1.0, 0.5));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::gp::{free_parameters, log_marginal_likelihood_value, GpConfig, GpData
 use crate::rng::Rng;
 
 /// Draws hyper-parameters from their posterior (the likelihood times a uniform prior within the
-/// fit's bounds, times the optional length-scale prior) by univariate slice sampling with
+/// fit's bounds, times the optional prior) by univariate slice sampling with
 /// stepping out (Neal, 2003), one sweep over every free parameter per sample, starting from
 /// `start`. Returns the state after each of `sweeps` sweeps; the last is where a later call
 /// should continue the chain. Deterministic given `rng`.
@@ -37,11 +37,8 @@ pub fn sample_hypers(
             Ok(v) if v.is_finite() => v,
             _ => return f64::NEG_INFINITY,
         };
-        if let Some((m, s)) = config.length_scale_prior {
-            lp -= theta[..d]
-                .iter()
-                .map(|t| 0.5 * ((t - m) / s).powi(2))
-                .sum::<f64>();
+        if let Some(prior) = &config.prior {
+            lp += prior.log_density(theta, d).0;
         }
         lp
     };

@@ -2,7 +2,7 @@
 //! variant of one (`bo:features=log:samples=0`), so replay comparisons and cross-validation can
 //! try a setting without a new build. Every value a key takes is listed in [`ModelSettings::set`].
 
-use crate::gp::{GpConfig, Noise};
+use crate::gp::{GpConfig, Noise, Prior};
 use crate::space::Features;
 
 /// Which form of expected improvement ranks candidates.
@@ -249,8 +249,9 @@ impl ModelSettings {
     /// design is spread in); `features=space|log|products`; `target=cost|runtime`;
     /// `failed=drop|paid|worst`; `acquisition=ei|logei`; `explore=none|T`;
     /// `explore-model=point|samples` (what the probability of improvement is read from);
-    /// `noise=fitted|V` (a fixed variance V); `prior=none|SD` (log-normal length-scale prior
-    /// centred on 0.5 with sd SD in ln units); `samples=0|N` (0: one maximum-likelihood point,
+    /// `noise=fitted|V` (a fixed variance V); `prior=none|optuna|SD` (optuna's GP sampler's
+    /// priors, see [`Prior::Optuna`], or a log-normal length-scale prior centred on 0.5 with sd
+    /// SD in ln units); `samples=0|N` (0: one maximum-likelihood point,
     /// N: N slice-sampling sweeps); `stop-samples=N` (see [`ModelSettings::stop_samples`]);
     /// `stop=never|ei|likely|worth`; `threshold=T` (EI rule);
     /// `margin=X`, `prob=Y` (likely-best rule); `runs=R` (cost-aware rule: the job will run R
@@ -352,9 +353,15 @@ impl ModelSettings {
                 }
             }
             "prior" => {
-                self.gp.length_scale_prior = match value {
+                self.gp.prior = match value {
                     "none" => None,
-                    _ => Some((0.5f64.ln(), number(0.05, 100.0)?)),
+                    "optuna" => Some(Prior::Optuna),
+                    _ => Some(Prior::LogNormal {
+                        mean: 0.5f64.ln(),
+                        sd: number(0.05, 100.0).map_err(|_| {
+                            err("expected none, optuna or a standard deviation in [0.05, 100]")
+                        })?,
+                    }),
                 }
             }
             "samples" => {
@@ -447,6 +454,9 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!e.explore_sampled && ModelSettings::bo().explore_sampled);
+        let p = ModelSettings::parse("bo:prior=optuna").unwrap().unwrap();
+        assert_eq!(p.gp.prior, Some(Prior::Optuna));
+        assert_eq!(ModelSettings::bo().gp.prior, None);
         let w = ModelSettings::parse("bo:stop=worth:runs=250:min-runs=8")
             .unwrap()
             .unwrap();
@@ -471,7 +481,10 @@ mod tests {
             ("bo:samples=-1", "whole number"),
             ("bo:colour=red", "unknown key"),
             ("bo:explore-model=maybe", "point or samples"),
-            ("cherrypick:prior=nan", "prior=nan"),
+            (
+                "cherrypick:prior=nan",
+                "none, optuna or a standard deviation",
+            ),
         ] {
             let e = ModelSettings::parse(spec).unwrap().unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
