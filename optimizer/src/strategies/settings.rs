@@ -168,8 +168,8 @@ impl ModelSettings {
 
     /// Our default: the candidate `cherrypick tune` chose on all 18 shared workloads (12 Scout,
     /// CherryPick's 5, our local-flowers recording; 6 folds, 50 seeds). Cross-validated: the
-    /// features, the design's encoding, the noise, one likelihood point against
-    /// hyper-parameter samples for the acquisition, the treatment of failed runs, the PI
+    /// features, the design's encoding, the noise, the hyper-parameters' prior, one fitted point
+    /// against hyper-parameter samples for the acquisition, the treatment of failed runs, the PI
     /// switch and the model it reads; README quotes the held-out figures of that choice.
     /// Not cross-validated: the 4 Sobol starts (an earlier round on Scout) and the stop rule,
     /// which is a statement rather than a fitted threshold (stop when the chance that an untried
