@@ -297,17 +297,11 @@ impl TuneSummary {
         md.push_str("## Held-out figures\n\n`selected`: on each fold, the candidate that scored best on the other folds, reported on that fold only. Baselines: the same workloads. ");
         md.push_str(ROW_LEGEND);
         md.push_str("\n\n");
-        md.push_str(&table_header());
-        for (name, row) in &self.held_out {
-            md.push_str(&table_row(name, row));
-        }
+        md.push_str(&table(&self.held_out));
         if self.held_out_by_dataset.len() > 1 {
             for (dataset, rows) in &self.held_out_by_dataset {
                 let _ = writeln!(md, "\nHeld out, {dataset} only:\n");
-                md.push_str(&table_header());
-                for (name, row) in rows {
-                    md.push_str(&table_row(name, row));
-                }
+                md.push_str(&table(rows));
             }
         }
         md.push_str("\n## Choices per fold\n\n| fold | held out | chosen on the other folds |\n|---|---|---|\n");
@@ -328,10 +322,7 @@ impl TuneSummary {
         md.push_str(
             "## Every candidate on every workload (in-sample: for reading, not for choosing)\n\n",
         );
-        md.push_str(&table_header());
-        for (name, row) in &self.in_sample {
-            md.push_str(&table_row(name, row));
-        }
+        md.push_str(&table(&self.in_sample));
         md.push_str("\n## Per workload: held-out `selected` against the baselines\n\n| workload | chosen | selected med@10 | worse than (mean normalised cost at 10 or 15) |\n|---|---|---|---|\n");
         for w in &self.workloads {
             let sel = &w.rows[SELECTED];
@@ -355,16 +346,25 @@ impl TuneSummary {
     }
 }
 
-/// What the columns of [`table_row`] mean.
+/// What the columns of [`table`] mean.
 pub const ROW_LEGEND: &str = "Columns: median normalised cost after 10 evaluations; p90 and P(optimum) after 15; at the stop rule: mean evaluations, median and p90 normalised cost, P(optimum); evaluations until the best found is within 20%, within 10% and at the optimum (mean / median; a run that never gets there counts as budget + 1).";
 
+/// The compact quality table: its header and one line per strategy.
+pub fn table(rows: &BTreeMap<String, Row>) -> String {
+    let mut out = table_header();
+    for (name, row) in rows {
+        out.push_str(&table_row(name, row));
+    }
+    out
+}
+
 /// Header of the compact quality table.
-pub fn table_header() -> String {
+fn table_header() -> String {
     "| strategy | med@10 | p90@15 | P@15 | stop: ev / med / p90 / P | until 20% | until 10% | until optimum |\n|---|---|---|---|---|---|---|---|\n".to_string()
 }
 
 /// One line of the compact quality table.
-pub fn table_row(name: &str, row: &Row) -> String {
+fn table_row(name: &str, row: &Row) -> String {
     let q = |k: usize, p90: bool| {
         row.normalized_cost_at.at(k).map_or("-".to_string(), |x| {
             format!("{:.3}", if p90 { x.p90 } else { x.median })

@@ -106,8 +106,9 @@ impl Prior {
                 // Gamma(a, b) on v = e^t, as a function of t: (a - 1) t - b e^t.
                 let mut gamma = |k: usize, a: f64, b: f64| {
                     if let Some(&t) = theta.get(k) {
-                        lp += (a - 1.0) * t - b * t.exp();
-                        grad[k] = (a - 1.0) - b * t.exp();
+                        let v = t.exp();
+                        lp += (a - 1.0) * t - b * v;
+                        grad[k] = (a - 1.0) - b * v;
                     }
                 };
                 gamma(d, 2.0, 1.0);

@@ -119,17 +119,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let md = summary.markdown();
     report::write_text(&args.out.join("summary.md"), &md)?;
     println!("held out ({}):", experiments::tune::ROW_LEGEND);
-    print!("{}", experiments::tune::table_header());
-    for (name, row) in &summary.held_out {
-        print!("{}", experiments::tune::table_row(name, row));
-    }
+    print!("{}", experiments::tune::table(&summary.held_out));
     if summary.held_out_by_dataset.len() > 1 {
         for (dataset, rows) in &summary.held_out_by_dataset {
             println!("held out, {dataset} only:");
-            print!("{}", experiments::tune::table_header());
-            for (name, row) in rows {
-                print!("{}", experiments::tune::table_row(name, row));
-            }
+            print!("{}", experiments::tune::table(rows));
         }
     }
     for f in &summary.folds {
