@@ -89,6 +89,12 @@ fn bench_ask(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     for (name, settings) in [
         ("bo", ModelSettings::bo()),
+        (
+            "bo:warp=on",
+            ModelSettings::parse("bo:warp=on")
+                .expect("a model strategy")
+                .expect("valid settings"),
+        ),
         ("cherrypick", ModelSettings::cherrypick()),
     ] {
         for n in [10usize, 30] {

@@ -7,10 +7,17 @@ use crate::gp::{free_parameters, log_marginal_likelihood_value, GpConfig, GpData
 use crate::rng::Rng;
 
 /// Draws hyper-parameters from their posterior (the likelihood times a uniform prior within the
-/// fit's bounds, times the optional prior) by univariate slice sampling with
-/// stepping out (Neal, 2003), one sweep over every free parameter per sample, starting from
-/// `start`. Returns the state after each of `sweeps` sweeps; the last is where a later call
-/// should continue the chain. Deterministic given `rng`.
+/// fit's bounds, times the optional prior) by univariate slice sampling with stepping out
+/// (Neal, 2003), one sweep over every free parameter per sample, starting from `start`.
+/// Returns the state after each of `sweeps` sweeps; the last is where a later call should
+/// continue the chain. Deterministic given `rng`.
+///
+/// Where `data` warps its inputs, the warping stays where `start` has it (the identity if
+/// `start` has none of the right shape) and only the kernel's parameters are sampled: on
+/// inputs warped once, each step costs what it costs without warping, where sampling the
+/// warping too would double the parameters swept and warp the inputs at every step. The
+/// samples serve to carry the length-scales' and noise's uncertainty into decisions; the
+/// warping is a correction of the axes the fit settles.
 pub fn sample_hypers(
     data: &GpData,
     config: &GpConfig,
@@ -18,13 +25,29 @@ pub fn sample_hypers(
     sweeps: usize,
     rng: &mut Rng,
 ) -> Vec<Hyper> {
-    let d = data.dim();
-    let (bounds, fixed_log_noise) = free_parameters(data, config);
-    let to_hyper = |theta: &[f64]| Hyper {
-        log_length_scales: theta[..d].to_vec(),
-        log_signal_var: theta[d],
-        log_noise_var: fixed_log_noise.unwrap_or_else(|| theta[d + 1]),
-    };
+    if !data.warped().is_empty() {
+        let log_warp = if start.log_warp.len() == 2 * data.warped().len() {
+            start.log_warp.clone()
+        } else {
+            vec![0.0; 2 * data.warped().len()]
+        };
+        let Ok(fixed) = data.warped_by(&log_warp) else {
+            return Vec::new();
+        };
+        let kernel_start = Hyper {
+            log_warp: Vec::new(),
+            ..start.clone()
+        };
+        return sample_hypers(&fixed, config, &kernel_start, sweeps, rng)
+            .into_iter()
+            .map(|h| Hyper {
+                log_warp: log_warp.clone(),
+                ..h
+            })
+            .collect();
+    }
+    let (bounds, layout) = free_parameters(data, config);
+    let to_hyper = |theta: &[f64]| layout.hyper(theta);
     let log_density = |theta: &[f64]| -> f64 {
         let inside = theta
             .iter()
@@ -33,26 +56,13 @@ pub fn sample_hypers(
         if !inside {
             return f64::NEG_INFINITY;
         }
-        let mut lp = match log_marginal_likelihood_value(data, &to_hyper(theta)) {
+        let lp = match log_marginal_likelihood_value(data, &to_hyper(theta)) {
             Ok(v) if v.is_finite() => v,
             _ => return f64::NEG_INFINITY,
         };
-        if let Some(prior) = &config.prior {
-            lp += prior.log_density(theta, d).0;
-        }
-        lp
+        lp + layout.log_prior(config.prior, theta).0
     };
-    let mut theta: Vec<f64> = start.log_length_scales.clone();
-    if theta.len() != d {
-        theta = vec![(0.5f64).ln(); d];
-    }
-    theta.push(start.log_signal_var);
-    if fixed_log_noise.is_none() {
-        theta.push(start.log_noise_var);
-    }
-    for (t, (lo, hi)) in theta.iter_mut().zip(bounds.lo.iter().zip(&bounds.hi)) {
-        *t = t.clamp(*lo, *hi);
-    }
+    let mut theta = layout.theta(Some(start), &bounds);
     let mut current = log_density(&theta);
     if !current.is_finite() {
         // No usable start (the covariance cannot be factorised there): no samples, so the
@@ -152,6 +162,40 @@ mod tests {
     }
 
     #[test]
+    fn a_warping_is_held_where_the_start_has_it() {
+        let config = GpConfig::default();
+        let plain = data();
+        let warped = plain.clone().warping(&[0]).unwrap();
+        let start = Hyper {
+            log_length_scales: vec![-0.5, 1.0],
+            log_signal_var: 0.0,
+            log_noise_var: -4.0,
+            log_warp: vec![-0.7, 0.4],
+        };
+        let s = sample_hypers(&warped, &config, &start, 6, &mut Rng::new(5));
+        assert_eq!(s.len(), 6);
+        assert!(s.iter().all(|h| h.log_warp == start.log_warp));
+        assert!(s
+            .iter()
+            .any(|h| h.log_length_scales != start.log_length_scales));
+        // The same chain as on inputs warped beforehand.
+        let fixed = warped.warped_by(&start.log_warp).unwrap();
+        let kernel_only = Hyper {
+            log_warp: vec![],
+            ..start.clone()
+        };
+        let t = sample_hypers(&fixed, &config, &kernel_only, 6, &mut Rng::new(5));
+        for (a, b) in s.iter().zip(&t) {
+            assert_eq!(a.log_length_scales, b.log_length_scales);
+            assert_eq!(a.log_noise_var, b.log_noise_var);
+        }
+        // A start without a warping samples around the identity.
+        let bare = sample_hypers(&warped, &config, &kernel_only, 2, &mut Rng::new(5));
+        assert!(bare.iter().all(|h| h.log_warp == vec![0.0, 0.0]));
+        assert!(FittedGp::condition(warped, bare[1].clone()).is_ok());
+    }
+
+    #[test]
     fn a_fixed_noise_stays_fixed_and_a_bad_start_is_recovered() {
         let config = GpConfig {
             noise: Noise::Fixed(0.02),
@@ -163,6 +207,7 @@ mod tests {
             log_length_scales: vec![50.0],
             log_signal_var: -40.0,
             log_noise_var: 3.0,
+            log_warp: vec![],
         };
         let s = sample_hypers(&d, &config, &start, 5, &mut Rng::new(3));
         assert_eq!(

@@ -19,6 +19,7 @@ fn friedrich_matern52_values_match_ours_for_an_isotropic_kernel() {
         log_length_scales: vec![ls.ln(); 3],
         log_signal_var: ampl.ln(),
         log_noise_var: 0.0,
+        log_warp: vec![],
     };
     for (a, b) in [
         ([0.0, 0.0, 0.0], [0.0, 0.0, 0.0]),
@@ -47,6 +48,7 @@ fn friedrich_matern52_has_one_length_scale_for_all_dimensions() {
         log_length_scales: vec![0.0, 0.0, 3.0],
         log_signal_var: 0.0,
         log_noise_var: 0.0,
+        log_warp: vec![],
     };
     assert!(kernel(&o, &[0.0, 0.0, 0.4], &ard) > kernel(&o, &[0.4, 0.0, 0.0], &ard) + 0.1);
 }

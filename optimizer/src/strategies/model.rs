@@ -32,6 +32,8 @@ pub struct ModelStrategy {
     space: Arc<Space>,
     max_runtime_s: Option<f64>,
     x: Vec<Vec<f64>>,
+    /// Columns of `x` the GP warps (see [`ModelSettings::warp`]).
+    warped: Vec<usize>,
     /// Inputs the initial design is matched in, when not the model's own.
     design_x: Option<Vec<Vec<f64>>>,
     issued: Vec<bool>,
@@ -52,6 +54,21 @@ pub struct ModelStrategy {
 /// Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
 type Predictions = Vec<Vec<(f64, f64, f64)>>;
 
+/// The columns of a catalogue's encoding worth warping: those taking three or more distinct
+/// values (an amount on an axis). A one-hot or two-valued column has nothing to warp: any
+/// monotone map keeps its two values apart by a distance the length-scale already sets.
+fn warp_columns(x: &[Vec<f64>]) -> Vec<usize> {
+    let d = x.first().map_or(0, Vec::len);
+    (0..d)
+        .filter(|&c| {
+            let mut v: Vec<f64> = x.iter().map(|row| row[c]).collect();
+            v.sort_by(f64::total_cmp);
+            v.dedup();
+            v.len() >= 3
+        })
+        .collect()
+}
+
 /// Log of the mean of `exp(v)` over `v`, without overflow; `-inf` for an empty or all `-inf` list.
 fn log_mean_exp(v: &[f64]) -> f64 {
     let m = v.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -64,6 +81,11 @@ fn log_mean_exp(v: &[f64]) -> f64 {
 impl ModelStrategy {
     pub fn new(space: Arc<Space>, options: &StrategyOptions, settings: ModelSettings) -> Self {
         let x = space.features(settings.features);
+        let warped = if settings.warp {
+            warp_columns(&x)
+        } else {
+            Vec::new()
+        };
         let design_x = settings.design_features.map(|f| space.features(f));
         let dim = design_x.as_ref().unwrap_or(&x).first().map_or(1, Vec::len);
         let design = sobol_points(settings.initial, dim, options.seed);
@@ -71,6 +93,7 @@ impl ModelStrategy {
             issued: vec![false; space.len()],
             max_runtime_s: options.max_runtime_s,
             x,
+            warped,
             design_x,
             history: History::default(),
             design,
@@ -186,7 +209,7 @@ impl ModelStrategy {
         let start = self
             .stop_chain
             .clone()
-            .filter(|h| h.log_length_scales.len() == gp.hyper().log_length_scales.len())
+            .filter(|h| h.fits(gp.data()))
             .unwrap_or_else(|| gp.hyper().clone());
         let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut self.stop_rng);
         self.stop_chain = hypers.last().cloned();
@@ -231,13 +254,11 @@ impl ModelStrategy {
     /// sample. Empty when no model can be built.
     fn models(&mut self) -> Vec<FittedGp> {
         let (xs, ys) = self.training();
-        let Ok(data) = GpData::new(&xs, &ys) else {
+        let Ok(data) = GpData::new(&xs, &ys).and_then(|d| d.warping(&self.warped)) else {
             return Vec::new();
         };
         let start = match (self.settings.hyper, &self.warm) {
-            (HyperMode::Samples { .. }, Some(h)) if h.log_length_scales.len() == data.dim() => {
-                h.clone()
-            }
+            (HyperMode::Samples { .. }, Some(h)) if h.fits(&data) => h.clone(),
             _ => match FittedGp::fit(
                 data.clone(),
                 &self.settings.gp,
@@ -671,6 +692,38 @@ mod tests {
         assert_eq!(point[..first], sampled[..first]);
         assert!(sampled[first].1);
         assert_ne!(point, sampled, "the samples never chose differently");
+    }
+
+    #[test]
+    fn warping_bends_the_amount_columns_only_and_leaves_a_fitted_model_behind() {
+        // Nodes and memory are amounts (six and eight values), and so is their product; a
+        // one-hot family column is not.
+        let (space, runtime_h) = cliff();
+        let x = space.features(crate::space::Features::Products);
+        assert_eq!(warp_columns(&x), (0..x[0].len()).collect::<Vec<_>>());
+        let onehot = vec![vec![0.0, 0.2], vec![1.0, 0.5], vec![0.0, 0.9]];
+        assert_eq!(warp_columns(&onehot), vec![1]);
+        let on = ModelSettings::parse("bo:warp=on").unwrap().unwrap();
+        let mut s = ModelStrategy::new(space.clone(), &StrategyOptions::default(), on);
+        for _ in 0..8 {
+            let p = s.ask().unwrap();
+            let h = runtime_h[p.config];
+            s.tell(
+                p.config,
+                Outcome::Completed {
+                    runtime_s: 3600.0 * h,
+                    cost_usd: space.config(p.config).price_per_hour * h,
+                    metrics: Default::default(),
+                },
+            );
+        }
+        s.ask().unwrap();
+        let hyper = s.hyper().expect("a fitted model");
+        assert_eq!(hyper.log_warp.len(), 2 * x[0].len());
+        let off = ModelSettings::parse("bo:warp=off").unwrap().unwrap();
+        let mut s = ModelStrategy::new(space, &StrategyOptions::default(), off);
+        assert!(s.warped.is_empty());
+        s.ask().unwrap();
     }
 
     #[test]

@@ -127,6 +127,9 @@ pub struct ModelSettings {
     pub explore_sampled: bool,
     /// How probes in flight are modelled (only matters with several probes in flight).
     pub pending: PendingRuns,
+    /// Whether the GP warps each amount column of its inputs through a fitted Kumaraswamy CDF
+    /// (see [`crate::gp::GpData::warping`]).
+    pub warp: bool,
 }
 
 /// A `key=value` the settings do not accept.
@@ -163,6 +166,7 @@ impl ModelSettings {
             explore_below: None,
             explore_sampled: false,
             pending: PendingRuns::Believed,
+            warp: false,
         }
     }
 
@@ -226,6 +230,7 @@ impl ModelSettings {
             // dimension (CherryPick's SparkReg), the samples keep the other explanation alive.
             explore_sampled: true,
             pending: PendingRuns::Believed,
+            warp: false,
         }
     }
 
@@ -255,7 +260,8 @@ impl ModelSettings {
     /// `explore-model=point|samples` (what the probability of improvement is read from);
     /// `noise=fitted|V` (a fixed variance V); `prior=none|optuna|SD` (optuna's GP sampler's
     /// priors, see [`Prior::Optuna`], or a log-normal length-scale prior centred on 0.5 with sd
-    /// SD in ln units); `samples=0|N` (0: one maximum-likelihood point,
+    /// SD in ln units); `warp=on|off` (input warping, see [`ModelSettings::warp`]);
+    /// `samples=0|N` (0: one maximum-likelihood point,
     /// N: N slice-sampling sweeps); `stop-samples=N` (see [`ModelSettings::stop_samples`]);
     /// `stop=never|ei|likely|worth`; `threshold=T` (EI rule);
     /// `margin=X`, `prob=Y` (likely-best rule); `runs=R` (cost-aware rule: the job will run R
@@ -368,6 +374,13 @@ impl ModelSettings {
                     }),
                 }
             }
+            "warp" => {
+                self.warp = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err(err("expected on or off")),
+                }
+            }
             "samples" => {
                 self.hyper = match count(0, 1000)? {
                     0 => HyperMode::Point,
@@ -417,7 +430,7 @@ impl ModelSettings {
                 | StopRule::WorthIt { min_runs, .. } => *min_runs = count(1, 100_000)?,
                 StopRule::Never => return Err(err("stop=never has no minimum")),
             },
-            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, explore-model, noise, prior, samples, stop-samples, stop, threshold, margin, prob, runs, min-runs)")),
+            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, explore-model, noise, prior, warp, samples, stop-samples, stop, threshold, margin, prob, runs, min-runs)")),
         }
         Ok(())
     }
@@ -463,6 +476,8 @@ mod tests {
         assert_eq!(ModelSettings::bo().gp.prior, Some(Prior::Optuna));
         let n = ModelSettings::parse("bo:prior=none").unwrap().unwrap();
         assert_eq!(n.gp.prior, None);
+        let on = ModelSettings::parse("bo:warp=on").unwrap().unwrap();
+        assert!(on.warp && !ModelSettings::bo().warp);
         let w = ModelSettings::parse("bo:stop=worth:runs=250:min-runs=8")
             .unwrap()
             .unwrap();
@@ -487,6 +502,7 @@ mod tests {
             ("bo:samples=-1", "whole number"),
             ("bo:colour=red", "unknown key"),
             ("bo:explore-model=maybe", "point or samples"),
+            ("bo:warp=yes", "on or off"),
             (
                 "cherrypick:prior=nan",
                 "none, optuna or a standard deviation",
