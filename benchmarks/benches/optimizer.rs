@@ -90,8 +90,8 @@ fn bench_ask(c: &mut Criterion) {
     for (name, settings) in [
         ("bo", ModelSettings::bo()),
         (
-            "bo:warp=on",
-            ModelSettings::parse("bo:warp=on")
+            "bo:warp=off",
+            ModelSettings::parse("bo:warp=off")
                 .expect("a model strategy")
                 .expect("valid settings"),
         ),
