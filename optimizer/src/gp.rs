@@ -520,8 +520,9 @@ fn cholesky_jitter(k: DMatrix<f64>) -> Result<(Cholesky<f64, Dyn>, f64), GpError
     Err(GpError::NotPositiveDefinite { jitter: last })
 }
 
-/// Kernel matrix with `diagonal_extra` (the noise, or 0) added to its diagonal, and the scaled
-/// distances `r[i * n + j]` when `distances` asks for them (else `r` is left empty).
+/// Kernel matrix with `diagonal_extra` (the noise, or 0) added to its diagonal and, when
+/// `distances` asks for them (else empty), for every pair `j < i` the scaled distance at
+/// `r[i * n + j]` and `exp(-sqrt5 r)` at `r[j * n + i]`.
 fn kernel_matrix(
     data: &GpData,
     sq: &[f64],
@@ -546,11 +547,14 @@ fn kernel_matrix(
                 r2 += sq * w;
             }
             let rij = r2.sqrt();
+            // matern52(rij), spelled out so the gradient can reuse its exponential.
+            let s = SQRT5 * rij;
+            let decay = (-s).exp();
             if distances {
                 r[i * n + j] = rij;
-                r[j * n + i] = rij;
+                r[j * n + i] = decay;
             }
-            let v = s2 * matern52(rij);
+            let v = s2 * ((1.0 + s + s * s / 3.0) * decay);
             k[(i, j)] = v;
             k[(j, i)] = v;
         }
@@ -590,10 +594,10 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
         for j in 0..i {
             let w = alpha[i] * alpha[j] - kinv[(i, j)];
             g_signal += 2.0 * w * kf[(i, j)];
-            let rij = r[i * n + j];
+            let (rij, decay) = (r[i * n + j], r[j * n + i]);
             let s = SQRT5 * rij;
             // d k / d ln l_d = s2 (5/3) (1 + sqrt5 r) exp(-sqrt5 r) (x_d - x'_d)^2 / l_d^2
-            let common = 2.0 * w * s2 * (5.0 / 3.0) * (1.0 + s) * (-s).exp();
+            let common = 2.0 * w * s2 * (5.0 / 3.0) * (1.0 + s) * decay;
             for (k, (sq, il)) in pairs
                 .next()
                 .unwrap_or_default()
@@ -746,7 +750,8 @@ pub fn log_marginal_likelihood_value(data: &GpData, hyper: &Hyper) -> Result<f64
 struct Factor {
     /// Kernel matrix without noise (empty unless the gradient needs it).
     kf: DMatrix<f64>,
-    /// Scaled distances, `r[i * n + j]` (empty unless the gradient needs them).
+    /// Scaled distances and their decays, as [`kernel_matrix`] lays them out (empty unless the
+    /// gradient needs them).
     r: Vec<f64>,
     chol: Cholesky<f64, Dyn>,
     /// K^-1 y.
