@@ -1192,6 +1192,30 @@ mod tests {
         assert!(gp.believing(&[vec![f64::NAN, 0.0]]).is_err());
     }
 
+    /// Checks `log_marginal_likelihood`'s gradient at `h` against central differences.
+    fn assert_gradient_matches_finite_differences(data: &GpData, h: &Hyper) {
+        let (_, g) = log_marginal_likelihood(data, h).unwrap();
+        let t = h.to_vec();
+        assert_eq!(g.len(), t.len());
+        let f = |v: &[f64]| {
+            let h = Hyper::from_slice(v, data.warped().len());
+            log_marginal_likelihood(data, &h).unwrap().0
+        };
+        for k in 0..t.len() {
+            let eps = 1e-5;
+            let mut a = t.clone();
+            let mut b = t.clone();
+            a[k] += eps;
+            b[k] -= eps;
+            let fd = (f(&a) - f(&b)) / (2.0 * eps);
+            assert!(
+                (fd - g[k]).abs() < 1e-5 * (1.0 + fd.abs()),
+                "parameter {k}: analytic {} vs finite difference {fd}",
+                g[k]
+            );
+        }
+    }
+
     #[test]
     fn gradient_matches_finite_differences() {
         let (x, y) = toy(12, 3, 5);
@@ -1202,27 +1226,7 @@ mod tests {
             log_noise_var: -3.0,
             log_warp: vec![],
         };
-        let (_, g) = log_marginal_likelihood(&data, &h).unwrap();
-        let t = h.to_vec();
-        for k in 0..t.len() {
-            let eps = 1e-5;
-            let mut a = t.clone();
-            let mut b = t.clone();
-            a[k] += eps;
-            b[k] -= eps;
-            let fa = log_marginal_likelihood(&data, &Hyper::from_slice(&a, 0))
-                .unwrap()
-                .0;
-            let fb = log_marginal_likelihood(&data, &Hyper::from_slice(&b, 0))
-                .unwrap()
-                .0;
-            let fd = (fa - fb) / (2.0 * eps);
-            assert!(
-                (fd - g[k]).abs() < 1e-5 * (1.0 + fd.abs()),
-                "parameter {k}: analytic {} vs finite difference {fd}",
-                g[k]
-            );
-        }
+        assert_gradient_matches_finite_differences(&data, &h);
     }
 
     #[test]
@@ -1237,27 +1241,7 @@ mod tests {
             // a_0, a_2, b_0, b_2
             log_warp: vec![0.3, -0.6, -0.2, 0.5],
         };
-        let (_, g) = log_marginal_likelihood(&data, &h).unwrap();
-        let t = h.to_vec();
-        assert_eq!(g.len(), t.len());
-        for k in 0..t.len() {
-            let eps = 1e-5;
-            let mut a = t.clone();
-            let mut b = t.clone();
-            a[k] += eps;
-            b[k] -= eps;
-            let f = |v: &[f64]| {
-                log_marginal_likelihood(&data, &Hyper::from_slice(v, 2))
-                    .unwrap()
-                    .0
-            };
-            let fd = (f(&a) - f(&b)) / (2.0 * eps);
-            assert!(
-                (fd - g[k]).abs() < 1e-5 * (1.0 + fd.abs()),
-                "parameter {k}: analytic {} vs finite difference {fd}",
-                g[k]
-            );
-        }
+        assert_gradient_matches_finite_differences(&data, &h);
         // The warping's derivatives themselves.
         for x in [0.0, 0.03, 0.5, 0.97, 1.0] {
             for (la, lb) in [(0.0, 0.0), (-1.5, 0.8), (1.2, -2.0)] {

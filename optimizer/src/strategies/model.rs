@@ -656,6 +656,19 @@ mod tests {
         (Arc::new(Space::new(dims, configs).unwrap()), runtime_h)
     }
 
+    /// Tells `s` what configuration `c` of [`cliff`] costs.
+    fn tell_cliff(s: &mut ModelStrategy, space: &Space, runtime_h: &[f64], c: ConfigId) {
+        let h = runtime_h[c];
+        s.tell(
+            c,
+            Outcome::Completed {
+                runtime_s: 3600.0 * h,
+                cost_usd: space.config(c).price_per_hour * h,
+                metrics: Default::default(),
+            },
+        );
+    }
+
     #[test]
     fn sampled_exploration_changes_only_the_asks_after_expected_improvement_runs_low() {
         let (space, runtime_h) = cliff();
@@ -670,15 +683,7 @@ mod tests {
                     .expected_improvement
                     .is_some_and(|ei| ei.ln_1p() < threshold);
                 asks.push((p.config, exploring));
-                let h = runtime_h[p.config];
-                s.tell(
-                    p.config,
-                    Outcome::Completed {
-                        runtime_s: 3600.0 * h,
-                        cost_usd: space.config(p.config).price_per_hour * h,
-                        metrics: Default::default(),
-                    },
-                );
+                tell_cliff(&mut s, &space, &runtime_h, p.config);
             }
             asks
         };
@@ -710,15 +715,7 @@ mod tests {
         );
         for _ in 0..8 {
             let p = s.ask().unwrap();
-            let h = runtime_h[p.config];
-            s.tell(
-                p.config,
-                Outcome::Completed {
-                    runtime_s: 3600.0 * h,
-                    cost_usd: space.config(p.config).price_per_hour * h,
-                    metrics: Default::default(),
-                },
-            );
+            tell_cliff(&mut s, &space, &runtime_h, p.config);
         }
         s.ask().unwrap();
         let hyper = s.hyper().expect("a fitted model");
