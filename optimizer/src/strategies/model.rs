@@ -206,11 +206,15 @@ impl ModelStrategy {
         candidates: &[ConfigId],
         pending: &[Vec<f64>],
     ) -> Predictions {
-        let start = self
-            .stop_chain
-            .clone()
-            .filter(|h| h.fits(gp.data()))
-            .unwrap_or_else(|| gp.hyper().clone());
+        // The chain continues in the kernel's parameters; the warping (held fixed by the
+        // sampler) is always the one just fitted, never the one the chain started with.
+        let start = match self.stop_chain.clone().filter(|h| h.fits(gp.data())) {
+            Some(h) => Hyper {
+                log_warp: gp.hyper().log_warp.clone(),
+                ..h
+            },
+            None => gp.hyper().clone(),
+        };
         let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut self.stop_rng);
         self.stop_chain = hypers.last().cloned();
         let fitted: Vec<FittedGp> = hypers
@@ -257,8 +261,12 @@ impl ModelStrategy {
         let Ok(data) = GpData::new(&xs, &ys).and_then(|d| d.warping(&self.warped)) else {
             return Vec::new();
         };
+        // A chain continues from its last state without a new fit, except where the inputs are
+        // warped: the sampler holds the warping fixed, so it is fitted again at every ask.
         let start = match (self.settings.hyper, &self.warm) {
-            (HyperMode::Samples { .. }, Some(h)) if h.fits(&data) => h.clone(),
+            (HyperMode::Samples { .. }, Some(h)) if h.fits(&data) && data.warped().is_empty() => {
+                h.clone()
+            }
             _ => match FittedGp::fit(
                 data.clone(),
                 &self.settings.gp,
@@ -713,11 +721,22 @@ mod tests {
             &StrategyOptions::default(),
             ModelSettings::bo(),
         );
-        for _ in 0..8 {
+        // The stop rule's samples hold the warping of the fit of the same ask, not the one
+        // their chain started with.
+        let mut sampled = 0;
+        for _ in 0..16 {
+            let before = s.stop_chain.clone();
             let p = s.ask().unwrap();
+            let fitted = s.hyper().map(|h| h.log_warp.clone());
+            if let (Some(chain), Some(fitted)) = (&s.stop_chain, fitted) {
+                if before.as_ref() != Some(chain) {
+                    assert_eq!(chain.log_warp, fitted);
+                    sampled += 1;
+                }
+            }
             tell_cliff(&mut s, &space, &runtime_h, p.config);
         }
-        s.ask().unwrap();
+        assert!(sampled >= 2, "samples drawn at {sampled} asks");
         let hyper = s.hyper().expect("a fitted model");
         assert_eq!(hyper.log_warp.len(), 2 * x[0].len());
         let off = ModelSettings::parse("bo:warp=off").unwrap().unwrap();
