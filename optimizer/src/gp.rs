@@ -6,6 +6,7 @@
 //! Hyper-parameters live in log space. The optimiser works on an unconstrained vector `u`, mapped
 //! into the bounds by a sigmoid, so no iterate can leave them. Every fit stops on iteration counts.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use argmin::core::{CostFunction, Executor, Gradient};
@@ -391,13 +392,17 @@ fn warp_shapes(log_warp: &[f64]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// `x` with the warped columns passed through their Kumaraswamy CDFs.
-fn warp_point(x: &[f64], warped: &[usize], shapes: &[(f64, f64)]) -> Vec<f64> {
+/// `x` with the warped columns passed through their Kumaraswamy CDFs (borrowed as it is when
+/// no column is warped).
+fn warp_point<'a>(x: &'a [f64], warped: &[usize], shapes: &[(f64, f64)]) -> Cow<'a, [f64]> {
+    if warped.is_empty() {
+        return Cow::Borrowed(x);
+    }
     let mut out = x.to_vec();
     for (&c, &(a, b)) in warped.iter().zip(shapes) {
         out[c] = kumaraswamy(warp_ln(x[c]), a, b).0;
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Training inputs after warping, with what the likelihood's gradient needs from them.
@@ -921,8 +926,8 @@ impl Gradient for Problem<'_, '_> {
 pub struct FittedGp {
     data: GpData,
     hyper: Hyper,
-    /// The training inputs as the kernel sees them (warped where the data says so).
-    x: DMatrix<f64>,
+    /// The training inputs as the kernel sees them when some are warped (else the data's own).
+    warped_x: Option<DMatrix<f64>>,
     chol: Cholesky<f64, Dyn>,
     alpha: DVector<f64>,
     lml: f64,
@@ -939,7 +944,7 @@ impl FittedGp {
             ..
         } = factorise(&data, &hyper, false)?;
         Ok(FittedGp {
-            x: warped.map_or_else(|| data.x.clone(), |w| w.x),
+            warped_x: warped.map(|w| w.x),
             data,
             hyper,
             chol,
@@ -1056,6 +1061,11 @@ impl FittedGp {
         FittedGp::condition(self.data.with_points(xs, ys)?, self.hyper.clone())
     }
 
+    /// The training inputs as the kernel sees them.
+    fn inputs(&self) -> &DMatrix<f64> {
+        self.warped_x.as_ref().unwrap_or(&self.data.x)
+    }
+
     /// The largest training target, in raw units.
     pub fn max_target(&self) -> f64 {
         self.data.y_mean + self.data.y_sd * self.data.y.max()
@@ -1082,8 +1092,9 @@ impl FittedGp {
         let n = self.data.len();
         let scales = Scales::of(&self.hyper);
         let x = warp_point(x, &self.data.warped, &warp_shapes(&self.hyper.log_warp));
+        let inputs = self.inputs();
         let ks = DVector::from_fn(n, |i, _| {
-            scales.kernel(self.x.row(i).transpose().as_slice(), &x)
+            scales.kernel(inputs.row(i).transpose().as_slice(), &x)
         });
         let mean = ks.dot(&self.alpha);
         let v = self
@@ -1106,19 +1117,15 @@ impl FittedGp {
             return Vec::new();
         }
         let rows: Vec<Vec<f64>> = (0..n)
-            .map(|i| self.x.row(i).iter().copied().collect())
+            .map(|i| self.inputs().row(i).iter().copied().collect())
             .collect();
         let scales = Scales::of(&self.hyper);
-        let ks = if self.data.warped.is_empty() {
-            DMatrix::from_fn(n, m, |i, j| scales.kernel(&rows[i], xs[j]))
-        } else {
-            let shapes = warp_shapes(&self.hyper.log_warp);
-            let warped: Vec<Vec<f64>> = xs
-                .iter()
-                .map(|x| warp_point(x, &self.data.warped, &shapes))
-                .collect();
-            DMatrix::from_fn(n, m, |i, j| scales.kernel(&rows[i], &warped[j]))
-        };
+        let shapes = warp_shapes(&self.hyper.log_warp);
+        let xs: Vec<Cow<[f64]>> = xs
+            .iter()
+            .map(|x| warp_point(x, &self.data.warped, &shapes))
+            .collect();
+        let ks = DMatrix::from_fn(n, m, |i, j| scales.kernel(&rows[i], &xs[j]));
         let means = ks.tr_mul(&self.alpha);
         let l = self.chol.l_dirty().lower_triangle();
         let v = l
