@@ -592,6 +592,24 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
     let mut trace_w = 0.0;
     let sq = warped.as_ref().map_or(&data.sq[..], |w| &w.sq[..]);
     let mut pairs = sq.chunks_exact(d.max(1));
+    // Per warped column: its warped inputs, their derivatives and its 1 / l^2, as slices
+    // (the matrices are column-major), so the pair loop indexes no matrix.
+    let columns: Vec<(&[f64], &[f64], &[f64], f64)> = warped.as_ref().map_or(Vec::new(), |w| {
+        data.warped
+            .iter()
+            .enumerate()
+            .map(|(t, &c)| {
+                (
+                    &w.x.as_slice()[c * n..(c + 1) * n],
+                    &w.d_log_a.as_slice()[t * n..(t + 1) * n],
+                    &w.d_log_b.as_slice()[t * n..(t + 1) * n],
+                    inv_l2[c],
+                )
+            })
+            .collect()
+    });
+    let (grad_kernel, grad_warp) = grad.split_at_mut(d + 2);
+    let (grad_a, grad_b) = grad_warp.split_at_mut(m);
     for i in 0..n {
         let wii = alpha[i] * alpha[i] - kinv[(i, i)];
         trace_w += wii;
@@ -603,23 +621,21 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
             let s = SQRT5 * rij;
             // d k / d ln l_d = s2 (5/3) (1 + sqrt5 r) exp(-sqrt5 r) (x_d - x'_d)^2 / l_d^2
             let common = 2.0 * w * s2 * (5.0 / 3.0) * (1.0 + s) * decay;
-            for (k, (sq, il)) in pairs
-                .next()
-                .unwrap_or_default()
-                .iter()
+            for ((g, sq), il) in grad_kernel
+                .iter_mut()
+                .zip(pairs.next().unwrap_or_default())
                 .zip(&inv_l2)
-                .enumerate()
             {
-                grad[k] += common * sq * il;
+                *g += common * sq * il;
             }
             // d k / d ln a_c = -s2 (5/3) (1 + sqrt5 r) exp(-sqrt5 r) (w_c - w'_c)
             //                  (dw_c/d ln a - dw'_c/d ln a) / l_c^2, and likewise for ln b.
-            if let Some(w) = &warped {
-                for (t, &c) in data.warped.iter().enumerate() {
-                    let dw = (w.x[(i, c)] - w.x[(j, c)]) * inv_l2[c] * common;
-                    grad[d + 2 + t] -= dw * (w.d_log_a[(i, t)] - w.d_log_a[(j, t)]);
-                    grad[d + 2 + m + t] -= dw * (w.d_log_b[(i, t)] - w.d_log_b[(j, t)]);
-                }
+            for ((&(x, da, db, il), ga), gb) in
+                columns.iter().zip(grad_a.iter_mut()).zip(grad_b.iter_mut())
+            {
+                let dw = (x[i] - x[j]) * il * common;
+                *ga -= dw * (da[i] - da[j]);
+                *gb -= dw * (db[i] - db[j]);
             }
         }
     }
