@@ -567,6 +567,15 @@ fn kernel_matrix(
     (k, r)
 }
 
+/// One warped column as the likelihood's gradient reads it: its warped training inputs, their
+/// derivatives in ln a and ln b, and the column's 1 / l^2.
+struct WarpColumn<'a> {
+    x: &'a [f64],
+    d_log_a: &'a [f64],
+    d_log_b: &'a [f64],
+    inv_l2: f64,
+}
+
 /// Log marginal likelihood of the standardised targets and its gradient with respect to
 /// `[ln l_1..ln l_d, ln s2, ln noise, ln a_1..ln a_m, ln b_1..ln b_m]` (the warping entries
 /// only when `data` warps `m > 0` columns).
@@ -592,19 +601,17 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
     let mut trace_w = 0.0;
     let sq = warped.as_ref().map_or(&data.sq[..], |w| &w.sq[..]);
     let mut pairs = sq.chunks_exact(d.max(1));
-    // Per warped column: its warped inputs, their derivatives and its 1 / l^2, as slices
-    // (the matrices are column-major), so the pair loop indexes no matrix.
-    let columns: Vec<(&[f64], &[f64], &[f64], f64)> = warped.as_ref().map_or(Vec::new(), |w| {
+    // The warped columns as slices (the matrices are column-major): the pair loop indexes no
+    // matrix.
+    let columns: Vec<WarpColumn> = warped.as_ref().map_or(Vec::new(), |w| {
         data.warped
             .iter()
             .enumerate()
-            .map(|(t, &c)| {
-                (
-                    &w.x.as_slice()[c * n..(c + 1) * n],
-                    &w.d_log_a.as_slice()[t * n..(t + 1) * n],
-                    &w.d_log_b.as_slice()[t * n..(t + 1) * n],
-                    inv_l2[c],
-                )
+            .map(|(t, &c)| WarpColumn {
+                x: &w.x.as_slice()[c * n..(c + 1) * n],
+                d_log_a: &w.d_log_a.as_slice()[t * n..(t + 1) * n],
+                d_log_b: &w.d_log_b.as_slice()[t * n..(t + 1) * n],
+                inv_l2: inv_l2[c],
             })
             .collect()
     });
@@ -630,12 +637,10 @@ pub fn log_marginal_likelihood(data: &GpData, hyper: &Hyper) -> Result<(f64, Vec
             }
             // d k / d ln a_c = -s2 (5/3) (1 + sqrt5 r) exp(-sqrt5 r) (w_c - w'_c)
             //                  (dw_c/d ln a - dw'_c/d ln a) / l_c^2, and likewise for ln b.
-            for ((&(x, da, db, il), ga), gb) in
-                columns.iter().zip(grad_a.iter_mut()).zip(grad_b.iter_mut())
-            {
-                let dw = (x[i] - x[j]) * il * common;
-                *ga -= dw * (da[i] - da[j]);
-                *gb -= dw * (db[i] - db[j]);
+            for ((col, ga), gb) in columns.iter().zip(grad_a.iter_mut()).zip(grad_b.iter_mut()) {
+                let dw = (col.x[i] - col.x[j]) * col.inv_l2 * common;
+                *ga -= dw * (col.d_log_a[i] - col.d_log_a[j]);
+                *gb -= dw * (col.d_log_b[i] - col.d_log_b[j]);
             }
         }
     }
