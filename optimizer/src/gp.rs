@@ -690,7 +690,8 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    fn warp_start(&self) -> usize {
+    /// Where the warping's parameters begin in the vector (its length when nothing is warped).
+    pub(crate) fn warp_start(&self) -> usize {
         self.d + 1 + usize::from(self.fixed_log_noise.is_none())
     }
     /// The hyper-parameters at `theta`.
