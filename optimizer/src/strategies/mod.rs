@@ -11,7 +11,8 @@ pub use crate::space::Features;
 pub use coordinate::CoordinateDescent;
 pub use model::ModelStrategy;
 pub use settings::{
-    Acquisition, FailedRuns, HyperMode, ModelSettings, PendingRuns, SettingError, StopRule, Target,
+    Acquisition, FailedRuns, HyperMode, ModelSettings, PendingRuns, SettingError, StopRule,
+    StopWarp, Target,
 };
 pub use simple::{Grid, RandomSearch};
 

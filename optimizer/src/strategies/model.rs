@@ -15,13 +15,13 @@ use crate::acquisition::{
 use crate::gp::{FittedGp, GpData, Hyper};
 use crate::outcome::{History, Outcome};
 use crate::rng::Rng;
-use crate::slice::sample_hypers;
+use crate::slice::{sample_hypers, sample_hypers_and_warping};
 use crate::sobol::sobol_points;
 use crate::space::{ConfigId, Space};
 use crate::strategy::{Optimizer, Proposal};
 
 use super::settings::{
-    Acquisition, FailedRuns, HyperMode, ModelSettings, PendingRuns, StopRule, Target,
+    Acquisition, FailedRuns, HyperMode, ModelSettings, PendingRuns, StopRule, StopWarp, Target,
 };
 use super::StrategyOptions;
 
@@ -47,6 +47,9 @@ pub struct ModelStrategy {
     /// State of the stop rule's own sampling chain (see [`ModelSettings::stop_samples`]).
     stop_chain: Option<Hyper>,
     stop_rng: Rng,
+    /// State of the chain that samples the warping too (see [`StopWarp::Sampled`]).
+    warp_chain: Option<Hyper>,
+    warp_rng: Rng,
     /// What the stop rule measured at the last ask.
     stop_detail: String,
 }
@@ -101,8 +104,10 @@ impl ModelStrategy {
             fallback_rng: Rng::derive(options.seed, 0x6661_6c6c),
             sample_rng: Rng::derive(options.seed, 0x736c_6963),
             stop_rng: Rng::derive(options.seed, 0x7374_6f70),
+            warp_rng: Rng::derive(options.seed, 0x7761_7270),
             warm: None,
             stop_chain: None,
+            warp_chain: None,
             stop_detail: String::new(),
             settings,
             space,
@@ -217,12 +222,71 @@ impl ModelStrategy {
         };
         let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut self.stop_rng);
         self.stop_chain = hypers.last().cloned();
+        self.predictions_of(gp.data(), hypers, candidates, pending)
+    }
+
+    /// What the models with hyper-parameters `hypers` on `data` predict for `candidates`, probes
+    /// in flight believed.
+    fn predictions_of(
+        &self,
+        data: &GpData,
+        hypers: Vec<Hyper>,
+        candidates: &[ConfigId],
+        pending: &[Vec<f64>],
+    ) -> Predictions {
         let fitted: Vec<FittedGp> = hypers
             .into_iter()
-            .filter_map(|h| FittedGp::condition(gp.data().clone(), h).ok())
+            .filter_map(|h| FittedGp::condition(data.clone(), h).ok())
             .collect();
         let fitted = believing(&fitted, pending, self.settings.pending).unwrap_or(fitted);
         self.predict(&fitted, candidates)
+    }
+
+    /// Predictions of up to as many samples as the stop rule draws, of the whole posterior (the
+    /// warping's parameters swept too, continuing that chain), when the settings confirm a stop
+    /// with them and the fit warps its inputs (see [`StopWarp::Sampled`]). Drawn one
+    /// sweep at a time, ending early once `settled` says the samples so far decide the rule.
+    fn warping_samples(
+        &mut self,
+        fitted: &[FittedGp],
+        candidates: &[ConfigId],
+        pending: &[Vec<f64>],
+        settled: &dyn Fn(&Predictions) -> bool,
+    ) -> Option<Predictions> {
+        let gp = fitted.first()?;
+        let n = self.settings.stop_samples;
+        if self.settings.stop_warp != StopWarp::Sampled
+            || gp.data().warped().is_empty()
+            || n == 0
+            || self.settings.hyper != HyperMode::Point
+        {
+            return None;
+        }
+        let mut preds = Predictions::new();
+        for _ in 0..n {
+            // One sweep per call continues the chain exactly as one call of n sweeps would.
+            let start = self
+                .warp_chain
+                .clone()
+                .filter(|h| h.fits(gp.data()))
+                .unwrap_or_else(|| gp.hyper().clone());
+            let hypers = sample_hypers_and_warping(
+                gp.data(),
+                &self.settings.gp,
+                &start,
+                1,
+                &mut self.warp_rng,
+            );
+            let Some(last) = hypers.last().cloned() else {
+                break;
+            };
+            self.warp_chain = Some(last);
+            preds.extend(self.predictions_of(gp.data(), hypers, candidates, pending));
+            if settled(&preds) {
+                break;
+            }
+        }
+        (!preds.is_empty()).then_some(preds)
     }
 
     /// The stop rule's hyper-parameter samples' predictions (continuing its chain), when the
@@ -440,6 +504,19 @@ impl Optimizer for ModelStrategy {
                             p = prob_any_below(drawn, target);
                         }
                     }
+                    if p < prob {
+                        // The average over n samples reaches `prob` once their sum does, since
+                        // no sample's probability is negative: the rest cannot make it stop.
+                        let n = self.settings.stop_samples as f64;
+                        let settled = |drawn: &Predictions| {
+                            prob_any_below(drawn, target) * drawn.len() as f64 >= n * prob
+                        };
+                        if let Some(whole) =
+                            self.warping_samples(&fitted, &candidates, &pending, &settled)
+                        {
+                            p = prob_any_below(&whole, target);
+                        }
+                    }
                     self.stop_detail = format!(
                         "chance of an untried configuration over {:.0}% cheaper {:.1}% < {:.0}%",
                         margin * 100.0,
@@ -459,6 +536,13 @@ impl Optimizer for ModelStrategy {
                         });
                         if let Some(drawn) = drawn {
                             worth = most_worth_probing(drawn, best, runs);
+                        }
+                    }
+                    if worth.net() <= 0.0 {
+                        if let Some(whole) =
+                            self.warping_samples(&fitted, &candidates, &pending, &|_| false)
+                        {
+                            worth = most_worth_probing(&whole, best, runs);
                         }
                     }
                     self.stop_detail = format!("best probe left: {worth}");
@@ -743,6 +827,36 @@ mod tests {
         let mut s = ModelStrategy::new(space, &StrategyOptions::default(), off);
         assert!(s.warped.is_empty());
         s.ask().unwrap();
+    }
+
+    #[test]
+    fn the_warpings_uncertainty_only_ever_delays_a_stop_and_never_moves_the_search() {
+        let (space, runtime_h) = cliff();
+        let run = |spec: &str| {
+            let settings = ModelSettings::parse(spec).unwrap().unwrap();
+            let mut s = ModelStrategy::new(space.clone(), &StrategyOptions::default(), settings);
+            let mut asks = Vec::new();
+            for _ in 0..30 {
+                let p = s.ask().unwrap();
+                asks.push((p.config, p.stop));
+                tell_cliff(&mut s, &space, &runtime_h, p.config);
+            }
+            (asks, s.warp_chain.is_some())
+        };
+        let (held, held_chain) = run("bo:stop-warp=held");
+        let (sampled, sampled_chain) = run("bo");
+        assert!(!held_chain, "the held rule ran the warping's chain");
+        assert!(sampled_chain, "the warping's chain never ran");
+        // The same probes in the same order: the confirmation has its own chain and generator.
+        let configs = |a: &[(ConfigId, bool)]| a.iter().map(|p| p.0).collect::<Vec<_>>();
+        assert_eq!(configs(&held), configs(&sampled));
+        // A stop with the warping sampled is a stop with it held, confirmed; and here the
+        // confirmation refused at least one.
+        for ((_, h), (_, s)) in held.iter().zip(&sampled) {
+            assert!(!s || *h);
+        }
+        let stops = |a: &[(ConfigId, bool)]| a.iter().filter(|p| p.1).count();
+        assert!(stops(&held) > stops(&sampled), "{held:?} vs {sampled:?}");
     }
 
     #[test]
