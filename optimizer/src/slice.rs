@@ -16,8 +16,9 @@ use crate::rng::Rng;
 /// `start` has none of the right shape) and only the kernel's parameters are sampled: on
 /// inputs warped once, each step costs what it costs without warping, where sampling the
 /// warping too would double the parameters swept and warp the inputs at every step. The
-/// samples serve to carry the length-scales' and noise's uncertainty into decisions; the
-/// warping is a correction of the axes the fit settles.
+/// samples serve to carry the length-scales' and noise's uncertainty into decisions; a
+/// decision that needs the warping's uncertainty too (a stop) samples it with
+/// [`sample_hypers_and_warping`].
 pub fn sample_hypers(
     data: &GpData,
     config: &GpConfig,
@@ -63,7 +64,7 @@ pub fn sample_hypers_and_warping(
     let (bounds, layout) = free_parameters(data, config);
     let to_hyper = |theta: &[f64]| layout.hyper(theta);
     // `prewarped`: `data` already warped by `theta`'s warping, while a kernel parameter moves
-    // (the same numbers as warping at every evaluation, for a sixth of the work).
+    // (the same numbers as warping the inputs again at every evaluation, without that work).
     let log_density = |theta: &[f64], prewarped: Option<&GpData>| -> f64 {
         let inside = theta
             .iter()
