@@ -360,7 +360,7 @@ const WARP_BOUNDS: (f64, f64) = (0.1, 10.0);
 /// Variance of the log-normal prior on each warping parameter, centred on the identity
 /// (`a = b = 1`): `LogNormalPrior(0, 0.75^0.5)`, what BoTorch's input-warping tutorial and Ax's
 /// warped models use, a choice made for any problem rather than for ours.
-const WARP_PRIOR_VAR: f64 = 0.75;
+pub(crate) const WARP_PRIOR_VAR: f64 = 0.75;
 
 /// `ln x` of an input about to be warped, `x` clamped into [WARP_EPS, 1 - WARP_EPS].
 fn warp_ln(x: f64) -> f64 {
