@@ -339,6 +339,40 @@ mod tests {
     }
 
     #[test]
+    fn elliptical_steps_sample_a_known_posterior() {
+        // Two warping-like parameters after one fixed one: prior N(0, WARP_PRIOR_VAR) each (the
+        // step's own), times a normal likelihood N(0.5, 0.25) in each, so the posterior is
+        // normal with mean 0.5 v / (v + 0.25) and variance 0.25 v / (v + 0.25).
+        let v = WARP_PRIOR_VAR;
+        let density = |theta: &[f64], _: Option<&GpData>| -> f64 {
+            theta[1..]
+                .iter()
+                .map(|t| -0.5 * t * t / v - 0.5 * (t - 0.5).powi(2) / 0.25)
+                .sum()
+        };
+        let mut theta = vec![7.0, 0.0, 0.0];
+        let mut current = density(&theta, None);
+        let mut rng = Rng::new(11);
+        let (mut sum, mut sum2, n) = ([0.0; 2], [0.0; 2], 20_000);
+        for _ in 0..n {
+            current = elliptical_step(&mut theta, 1, current, &density, &mut rng);
+            assert_eq!(current, density(&theta, None));
+            for j in 0..2 {
+                sum[j] += theta[1 + j];
+                sum2[j] += theta[1 + j] * theta[1 + j];
+            }
+        }
+        assert_eq!(theta[0], 7.0, "a parameter before `from` moved");
+        let (mean, var) = (0.5 * v / (v + 0.25), 0.25 * v / (v + 0.25));
+        for j in 0..2 {
+            let m = sum[j] / n as f64;
+            let s2 = sum2[j] / n as f64 - m * m;
+            assert!((m - mean).abs() < 0.02, "mean {m} vs {mean}");
+            assert!((s2 - var).abs() < 0.02, "variance {s2} vs {var}");
+        }
+    }
+
+    #[test]
     fn a_fixed_noise_stays_fixed_and_a_bad_start_is_recovered() {
         let config = GpConfig {
             noise: Noise::Fixed(0.02),
