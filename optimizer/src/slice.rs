@@ -86,16 +86,18 @@ pub fn sample_hypers_and_warping(
     const WIDTH: f64 = 1.0;
     const MAX_SHRINKS: usize = 40;
     for _ in 0..sweeps {
+        // The kernel's parameters move with the warping where the sweep found it: the inputs
+        // are warped once for all of them.
+        let prewarped = if data.warped().is_empty() {
+            None
+        } else {
+            data.warped_by(&theta[warp_start..]).ok()
+        };
         for k in 0..warp_start {
             if !current.is_finite() {
                 break;
             }
             let x0 = theta[k];
-            let prewarped = if k < warp_start && !data.warped().is_empty() {
-                data.warped_by(&theta[warp_start..]).ok()
-            } else {
-                None
-            };
             let level = current + (1.0 - rng.next_f64()).ln();
             let (lo, hi) = (bounds.lo[k], bounds.hi[k]);
             let mut left = x0 - WIDTH * rng.next_f64();
