@@ -7,7 +7,8 @@
 //! hyper-parameter samples when there are several): the expected relative saving over the
 //! incumbent, so 0.1 reads as "about 10% cheaper".
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use crate::acquisition::{
     expected_improvement, log_expected_improvement, log_norm_cdf, log_prob_within_runtime, norm_cdf,
@@ -44,14 +45,35 @@ pub struct ModelStrategy {
     sample_rng: Rng,
     /// Hyper-parameters of the last fit, or the state of the sampling chain.
     warm: Option<Hyper>,
-    /// State of the stop rule's own sampling chain (see [`ModelSettings::stop_samples`]).
-    stop_chain: Option<Hyper>,
-    stop_rng: Rng,
-    /// State of the chain that samples the warping too (see [`StopWarp::Sampled`]).
-    warp_chain: Option<Hyper>,
-    warp_rng: Rng,
+    /// The stop rule's own sampling chain (see [`ModelSettings::stop_samples`]).
+    held: Chain,
+    /// The chain that samples the warping too (see [`StopWarp::Sampled`]).
+    whole: Chain,
+    /// Whether a confirmation may be drawn on a second thread while the held chain draws (see
+    /// [`ModelStrategy::ask`]); the numbers are the same either way.
+    confirm_ahead: bool,
     /// What the stop rule measured at the last ask.
     stop_detail: String,
+}
+
+/// A chain of hyper-parameter samples that persists across asks: its last state (none before
+/// its first draw) and its own generator.
+#[derive(Debug, Clone)]
+struct Chain {
+    state: Option<Hyper>,
+    rng: Rng,
+}
+
+impl Chain {
+    fn new(rng: Rng) -> Chain {
+        Chain { state: None, rng }
+    }
+}
+
+/// Whether this machine runs two threads at once (asked once).
+fn spare_core() -> bool {
+    static SPARE: OnceLock<bool> = OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
 /// Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
@@ -103,11 +125,10 @@ impl ModelStrategy {
             fit_rng: Rng::derive(options.seed, 0x0066_6974),
             fallback_rng: Rng::derive(options.seed, 0x6661_6c6c),
             sample_rng: Rng::derive(options.seed, 0x736c_6963),
-            stop_rng: Rng::derive(options.seed, 0x7374_6f70),
-            warp_rng: Rng::derive(options.seed, 0x7761_7270),
+            held: Chain::new(Rng::derive(options.seed, 0x7374_6f70)),
+            whole: Chain::new(Rng::derive(options.seed, 0x7761_7270)),
+            confirm_ahead: spare_core(),
             warm: None,
-            stop_chain: None,
-            warp_chain: None,
             stop_detail: String::new(),
             settings,
             space,
@@ -170,140 +191,17 @@ impl ModelStrategy {
 
     /// Known part of ln cost that the GP does not model.
     fn offset(&self, config: ConfigId) -> f64 {
-        match self.settings.target {
-            Target::LogCost => 0.0,
-            Target::LogCostOverPrice => self.space.config(config).price_per_hour.ln(),
+        self.view().offset(config)
+    }
+
+    /// What predictions need, borrowed apart from the chains.
+    fn view(&self) -> View<'_> {
+        View {
+            settings: &self.settings,
+            space: &self.space,
+            x: &self.x,
+            max_runtime_s: self.max_runtime_s,
         }
-    }
-
-    /// Every model's prediction for every candidate, in ln cost units.
-    fn predict(&self, models: &[FittedGp], candidates: &[ConfigId]) -> Predictions {
-        let refs: Vec<&[f64]> = candidates.iter().map(|&c| self.x[c].as_slice()).collect();
-        models
-            .iter()
-            .map(|gp| {
-                gp.predict_many(&refs)
-                    .into_iter()
-                    .zip(candidates)
-                    .map(|((m, v), &c)| {
-                        let m = m + self.offset(c);
-                        let log_p = match self.max_runtime_s {
-                            Some(t) => log_prob_within_runtime(
-                                m,
-                                v,
-                                self.space.config(c).price_per_hour,
-                                t,
-                            ),
-                            None => 0.0,
-                        };
-                        (m, v, log_p)
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// Predictions of `n` hyper-parameter samples around `gp` (continuing the stop rule's chain).
-    fn sampled_predictions(
-        &mut self,
-        gp: &FittedGp,
-        n: usize,
-        candidates: &[ConfigId],
-        pending: &[Vec<f64>],
-    ) -> Predictions {
-        // The chain continues in the kernel's parameters; the warping (held fixed by the
-        // sampler) is always the one just fitted, never the one the chain started with.
-        let start = match self.stop_chain.clone().filter(|h| h.fits(gp.data())) {
-            Some(h) => Hyper {
-                log_warp: gp.hyper().log_warp.clone(),
-                ..h
-            },
-            None => gp.hyper().clone(),
-        };
-        let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut self.stop_rng);
-        self.stop_chain = hypers.last().cloned();
-        self.predictions_of(gp.data(), hypers, candidates, pending)
-    }
-
-    /// What the models with hyper-parameters `hypers` on `data` predict for `candidates`, probes
-    /// in flight believed.
-    fn predictions_of(
-        &self,
-        data: &GpData,
-        hypers: Vec<Hyper>,
-        candidates: &[ConfigId],
-        pending: &[Vec<f64>],
-    ) -> Predictions {
-        let fitted: Vec<FittedGp> = hypers
-            .into_iter()
-            .filter_map(|h| FittedGp::condition(data.clone(), h).ok())
-            .collect();
-        let fitted = believing(&fitted, pending, self.settings.pending).unwrap_or(fitted);
-        self.predict(&fitted, candidates)
-    }
-
-    /// Predictions of up to as many samples as the stop rule draws, of the whole posterior (the
-    /// warping's parameters swept too, continuing that chain), when the settings confirm a stop
-    /// with them and the fit warps its inputs (see [`StopWarp::Sampled`]). Drawn one
-    /// sweep at a time, ending early once `settled` says the samples so far decide the rule.
-    fn warping_samples(
-        &mut self,
-        fitted: &[FittedGp],
-        candidates: &[ConfigId],
-        pending: &[Vec<f64>],
-        settled: &dyn Fn(&Predictions) -> bool,
-    ) -> Option<Predictions> {
-        let gp = fitted.first()?;
-        let n = self.settings.stop_samples;
-        if self.settings.stop_warp != StopWarp::Sampled
-            || gp.data().warped().is_empty()
-            || n == 0
-            || self.settings.hyper != HyperMode::Point
-        {
-            return None;
-        }
-        let mut preds = Predictions::new();
-        for _ in 0..n {
-            // One sweep per call continues the chain exactly as one call of n sweeps would.
-            let start = self
-                .warp_chain
-                .clone()
-                .filter(|h| h.fits(gp.data()))
-                .unwrap_or_else(|| gp.hyper().clone());
-            let hypers = sample_hypers_and_warping(
-                gp.data(),
-                &self.settings.gp,
-                &start,
-                1,
-                &mut self.warp_rng,
-            );
-            let Some(last) = hypers.last().cloned() else {
-                break;
-            };
-            self.warp_chain = Some(last);
-            preds.extend(self.predictions_of(gp.data(), hypers, candidates, pending));
-            if settled(&preds) {
-                break;
-            }
-        }
-        (!preds.is_empty()).then_some(preds)
-    }
-
-    /// The stop rule's hyper-parameter samples' predictions (continuing its chain), when the
-    /// settings draw them for a point model and a model was fitted.
-    fn stop_samples(
-        &mut self,
-        fitted: &[FittedGp],
-        candidates: &[ConfigId],
-        pending: &[Vec<f64>],
-    ) -> Option<Predictions> {
-        let n = self.settings.stop_samples;
-        let gp = fitted.first()?;
-        if n == 0 || self.settings.hyper != HyperMode::Point {
-            return None;
-        }
-        let sampled = self.sampled_predictions(gp, n, candidates, pending);
-        (!sampled.is_empty()).then_some(sampled)
     }
 
     /// Inputs of the configurations asked but not yet told (probes in flight).
@@ -365,6 +263,152 @@ impl ModelStrategy {
     }
 }
 
+/// What turning models into predictions needs from a strategy, borrowed apart from its chains:
+/// two chains can then draw at once, each on its own thread, reading the same view.
+#[derive(Clone, Copy)]
+struct View<'a> {
+    settings: &'a ModelSettings,
+    space: &'a Space,
+    x: &'a [Vec<f64>],
+    max_runtime_s: Option<f64>,
+}
+
+impl View<'_> {
+    /// Known part of ln cost that the GP does not model.
+    fn offset(&self, config: ConfigId) -> f64 {
+        match self.settings.target {
+            Target::LogCost => 0.0,
+            Target::LogCostOverPrice => self.space.config(config).price_per_hour.ln(),
+        }
+    }
+
+    /// Every model's prediction for every candidate, in ln cost units.
+    fn predict(&self, models: &[FittedGp], candidates: &[ConfigId]) -> Predictions {
+        let refs: Vec<&[f64]> = candidates.iter().map(|&c| self.x[c].as_slice()).collect();
+        models
+            .iter()
+            .map(|gp| {
+                gp.predict_many(&refs)
+                    .into_iter()
+                    .zip(candidates)
+                    .map(|((m, v), &c)| {
+                        let m = m + self.offset(c);
+                        let log_p = match self.max_runtime_s {
+                            Some(t) => log_prob_within_runtime(
+                                m,
+                                v,
+                                self.space.config(c).price_per_hour,
+                                t,
+                            ),
+                            None => 0.0,
+                        };
+                        (m, v, log_p)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// What the models with hyper-parameters `hypers` on `data` predict for `candidates`, probes
+    /// in flight believed.
+    fn predictions_of(
+        &self,
+        data: &GpData,
+        hypers: Vec<Hyper>,
+        candidates: &[ConfigId],
+        pending: &[Vec<f64>],
+    ) -> Predictions {
+        let fitted: Vec<FittedGp> = hypers
+            .into_iter()
+            .filter_map(|h| FittedGp::condition(data.clone(), h).ok())
+            .collect();
+        let fitted = believing(&fitted, pending, self.settings.pending).unwrap_or(fitted);
+        self.predict(&fitted, candidates)
+    }
+
+    /// The stop rule's hyper-parameter samples' predictions, continuing `chain`, when the
+    /// settings draw them for a point model and a model was fitted.
+    fn held_samples(
+        &self,
+        chain: &mut Chain,
+        fitted: &[FittedGp],
+        candidates: &[ConfigId],
+        pending: &[Vec<f64>],
+    ) -> Option<Predictions> {
+        let n = self.settings.stop_samples;
+        let gp = fitted.first()?;
+        if n == 0 || self.settings.hyper != HyperMode::Point {
+            return None;
+        }
+        // The chain continues in the kernel's parameters; the warping (held fixed by the
+        // sampler) is always the one just fitted, never the one the chain started with.
+        let start = match chain.state.clone().filter(|h| h.fits(gp.data())) {
+            Some(h) => Hyper {
+                log_warp: gp.hyper().log_warp.clone(),
+                ..h
+            },
+            None => gp.hyper().clone(),
+        };
+        let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut chain.rng);
+        chain.state = hypers.last().cloned();
+        let sampled = self.predictions_of(gp.data(), hypers, candidates, pending);
+        (!sampled.is_empty()).then_some(sampled)
+    }
+
+    /// Whether the settings confirm a stop with samples of the whole posterior (see
+    /// [`StopWarp::Sampled`]) for this fit: only where it warps its inputs.
+    fn confirms_with_whole(&self, fitted: &[FittedGp]) -> bool {
+        self.settings.stop_warp == StopWarp::Sampled
+            && self.settings.stop_samples > 0
+            && self.settings.hyper == HyperMode::Point
+            && fitted
+                .first()
+                .is_some_and(|gp| !gp.data().warped().is_empty())
+    }
+
+    /// Predictions of up to as many samples as the stop rule draws, of the whole posterior (the
+    /// warping's parameters swept too, continuing `chain`), when [`View::confirms_with_whole`].
+    /// Drawn one sweep at a time, ending early once `settled` says the samples so far decide
+    /// the rule, or once `cancel` is set (a draw made ahead that turned out not to be needed).
+    fn whole_samples(
+        &self,
+        chain: &mut Chain,
+        fitted: &[FittedGp],
+        candidates: &[ConfigId],
+        pending: &[Vec<f64>],
+        settled: &(dyn Fn(&Predictions) -> bool + Sync),
+        cancel: &AtomicBool,
+    ) -> Option<Predictions> {
+        if !self.confirms_with_whole(fitted) {
+            return None;
+        }
+        let gp = fitted.first()?;
+        let mut preds = Predictions::new();
+        for _ in 0..self.settings.stop_samples {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            // One sweep per call continues the chain exactly as one call of n sweeps would.
+            let start = chain
+                .state
+                .clone()
+                .filter(|h| h.fits(gp.data()))
+                .unwrap_or_else(|| gp.hyper().clone());
+            let hypers =
+                sample_hypers_and_warping(gp.data(), &self.settings.gp, &start, 1, &mut chain.rng);
+            let Some(last) = hypers.last().cloned() else {
+                break;
+            };
+            chain.state = Some(last);
+            preds.extend(self.predictions_of(gp.data(), hypers, candidates, pending));
+            if settled(&preds) {
+                break;
+            }
+        }
+        (!preds.is_empty()).then_some(preds)
+    }
+}
+
 impl Optimizer for ModelStrategy {
     fn name(&self) -> &str {
         &self.settings.name
@@ -415,7 +459,14 @@ impl Optimizer for ModelStrategy {
                 .fold(f64::INFINITY, f64::min)
                 .ln()
         });
-        let preds = self.predict(models, &candidates);
+        let view = View {
+            settings: &self.settings,
+            space: &self.space,
+            x: &self.x,
+            max_runtime_s: self.max_runtime_s,
+        };
+        let (held, whole) = (&mut self.held, &mut self.whole);
+        let preds = view.predict(models, &candidates);
         // Averages a per-model log score over the models, for every candidate.
         let averaged = |preds: &Predictions, score: &dyn Fn(f64, f64, f64) -> f64| -> Vec<f64> {
             (0..candidates.len())
@@ -442,114 +493,191 @@ impl Optimizer for ModelStrategy {
             }
             (best_i, best_s)
         };
-        // Scores in log form for both acquisitions; plain EI keeps its ties at zero (-inf).
-        let ei_scores = match self.settings.acquisition {
-            Acquisition::Ei => averaged(&preds, &|m, v, lp| {
-                (lp.exp() * expected_improvement(m, v, best)).ln()
-            }),
-            Acquisition::LogEi => averaged(&preds, &|m, v, lp| {
-                lp + log_expected_improvement(m, v, best)
-            }),
-        };
-        let (mut best_idx, best_score) = argmax(&ei_scores);
-        let ei_log = best_score.exp();
-        // The stop rule's hyper-parameter samples, drawn at most once per ask (outer `Some`:
-        // drawn; inner `None`: the settings draw none).
-        let mut sampled: Option<Option<Predictions>> = None;
-        if self.settings.explore_below.is_some_and(|t| ei_log < t) {
-            let pi_preds = if self.settings.explore_sampled {
-                sampled
-                    .get_or_insert_with(|| self.stop_samples(&fitted, &candidates, &pending))
-                    .as_ref()
-                    .unwrap_or(&preds)
-            } else {
-                &preds
+        // What the point model says of the stop: a stop rule draws samples only to confirm one
+        // it calls (hyper-parameter samples widen the uncertainty).
+        let may_stop = incumbent.is_some()
+            && match self.settings.stop {
+                StopRule::LikelyBest { min_runs, .. } | StopRule::WorthIt { min_runs, .. } => {
+                    self.history.len() >= min_runs
+                }
+                _ => false,
             };
-            let pi = averaged(pi_preds, &|m, v, lp| {
-                lp + log_norm_cdf((best - m) / v.max(1e-12).sqrt())
-            });
-            best_idx = argmax(&pi).0;
-        }
-        // No stop rule may end a search that has found nothing feasible yet.
-        let stop = match self.settings.stop {
-            _ if incumbent.is_none() => false,
-            StopRule::Never => false,
-            StopRule::EiBelow {
-                threshold,
-                min_runs,
-            } => {
-                self.stop_detail = format!(
-                    "expected improvement {:.2}% < {:.0}%",
-                    ei_log.exp_m1() * 100.0,
-                    threshold.exp_m1() * 100.0
-                );
-                self.history.len() >= min_runs && ei_log < threshold
+        let point_p = match self.settings.stop {
+            StopRule::LikelyBest { margin, .. } if may_stop => {
+                Some(prob_any_below(&preds, best + (1.0 - margin).ln()))
             }
-            StopRule::LikelyBest {
-                margin,
-                prob,
-                min_runs,
-            } => {
-                self.history.len() >= min_runs && {
-                    let target = best + (1.0 - margin).ln();
-                    // The point model's probability first: hyper-parameter samples widen the
-                    // uncertainty, so they are drawn only to confirm a stop it would call
-                    // (or were drawn already to explore).
-                    let mut p = prob_any_below(&preds, target);
-                    if p < prob {
-                        let drawn = sampled.get_or_insert_with(|| {
-                            self.stop_samples(&fitted, &candidates, &pending)
-                        });
-                        if let Some(drawn) = drawn {
-                            p = prob_any_below(drawn, target);
-                        }
-                    }
-                    if p < prob {
-                        // The average over n samples reaches `prob` once their sum does, since
-                        // no sample's probability is negative: the rest cannot make it stop.
-                        let n = self.settings.stop_samples as f64;
-                        let settled = |drawn: &Predictions| {
-                            prob_any_below(drawn, target) * drawn.len() as f64 >= n * prob
-                        };
-                        if let Some(whole) =
-                            self.warping_samples(&fitted, &candidates, &pending, &settled)
-                        {
-                            p = prob_any_below(&whole, target);
-                        }
-                    }
-                    self.stop_detail = format!(
-                        "chance of an untried configuration over {:.0}% cheaper {:.1}% < {:.0}%",
-                        margin * 100.0,
-                        p * 100.0,
-                        prob * 100.0
-                    );
-                    p < prob
-                }
-            }
-            StopRule::WorthIt { runs, min_runs } => {
-                self.history.len() >= min_runs && {
-                    // As above: samples only to confirm a stop the point model would call.
-                    let mut worth = most_worth_probing(&preds, best, runs);
-                    if worth.net() <= 0.0 {
-                        let drawn = sampled.get_or_insert_with(|| {
-                            self.stop_samples(&fitted, &candidates, &pending)
-                        });
-                        if let Some(drawn) = drawn {
-                            worth = most_worth_probing(drawn, best, runs);
-                        }
-                    }
-                    if worth.net() <= 0.0 {
-                        if let Some(whole) =
-                            self.warping_samples(&fitted, &candidates, &pending, &|_| false)
-                        {
-                            worth = most_worth_probing(&whole, best, runs);
-                        }
-                    }
-                    self.stop_detail = format!("best probe left: {worth}");
-                    worth.net() <= 0.0
-                }
-            }
+            _ => None,
         };
+        let point_worth = match self.settings.stop {
+            StopRule::WorthIt { runs, .. } if may_stop => {
+                Some(most_worth_probing(&preds, best, runs))
+            }
+            _ => None,
+        };
+        let point_stops = match self.settings.stop {
+            StopRule::LikelyBest { prob, .. } => point_p.is_some_and(|p| p < prob),
+            StopRule::WorthIt { .. } => point_worth.is_some_and(|w| w.net() <= 0.0),
+            _ => false,
+        };
+        // The whole posterior's samples settle the statement rule before all are drawn once
+        // their probabilities sum past n x prob (none is negative, so the rest cannot make it
+        // stop); the cost-aware rule draws them all.
+        let n_samples = self.settings.stop_samples as f64;
+        let settle_at = match self.settings.stop {
+            StopRule::LikelyBest { margin, prob, .. } => Some((best + (1.0 - margin).ln(), prob)),
+            _ => None,
+        };
+        let settled = move |drawn: &Predictions| {
+            settle_at.is_some_and(|(target, prob)| {
+                prob_any_below(drawn, target) * drawn.len() as f64 >= n_samples * prob
+            })
+        };
+        let cancel = AtomicBool::new(false);
+        // Where the point model calls a stop, the held chain's samples are drawn to confirm
+        // it (or to explore) and, if they confirm it too, the whole posterior's. The second
+        // depends only on its own chain, so it is drawn ahead on another thread while the
+        // first draws: the ask that ends a search waits for the longer of the two, not their
+        // sum. It is kept only if the rule would have drawn it (else cancelled and dropped,
+        // the chain untouched), so the numbers are those of drawing one after the other.
+        let ahead_wanted = self.confirm_ahead && point_stops && view.confirms_with_whole(&fitted);
+        let (best_idx, ei_log, stop, detail) = std::thread::scope(|scope| {
+            let mut ahead = if ahead_wanted {
+                let mut chain = whole.clone();
+                let (fitted, candidates, pending) = (&fitted, &candidates, &pending);
+                let (settled, cancel) = (&settled, &cancel);
+                std::thread::Builder::new()
+                    .name("confirm-stop".into())
+                    .spawn_scoped(scope, move || {
+                        let drawn = view.whole_samples(
+                            &mut chain, fitted, candidates, pending, settled, cancel,
+                        );
+                        (drawn, chain)
+                    })
+                    // No thread to be had: it is drawn in turn when needed.
+                    .ok()
+            } else {
+                None
+            };
+            let mut whole_samples = |whole: &mut Chain| match ahead.take() {
+                Some(handle) => {
+                    let (drawn, chain) = handle
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    *whole = chain;
+                    drawn
+                }
+                None => view.whole_samples(
+                    whole,
+                    &fitted,
+                    &candidates,
+                    &pending,
+                    &settled,
+                    &AtomicBool::new(false),
+                ),
+            };
+            // Scores in log form for both acquisitions; plain EI keeps its ties at zero (-inf).
+            let ei_scores = match self.settings.acquisition {
+                Acquisition::Ei => averaged(&preds, &|m, v, lp| {
+                    (lp.exp() * expected_improvement(m, v, best)).ln()
+                }),
+                Acquisition::LogEi => averaged(&preds, &|m, v, lp| {
+                    lp + log_expected_improvement(m, v, best)
+                }),
+            };
+            let (mut best_idx, best_score) = argmax(&ei_scores);
+            let ei_log = best_score.exp();
+            // The stop rule's hyper-parameter samples, drawn at most once per ask (outer
+            // `Some`: drawn; inner `None`: the settings draw none).
+            let mut sampled: Option<Option<Predictions>> = None;
+            if self.settings.explore_below.is_some_and(|t| ei_log < t) {
+                let pi_preds = if self.settings.explore_sampled {
+                    sampled
+                        .get_or_insert_with(|| {
+                            view.held_samples(held, &fitted, &candidates, &pending)
+                        })
+                        .as_ref()
+                        .unwrap_or(&preds)
+                } else {
+                    &preds
+                };
+                let pi = averaged(pi_preds, &|m, v, lp| {
+                    lp + log_norm_cdf((best - m) / v.max(1e-12).sqrt())
+                });
+                best_idx = argmax(&pi).0;
+            }
+            // No stop rule may end a search that has found nothing feasible yet.
+            let (stop, detail) = match self.settings.stop {
+                _ if incumbent.is_none() => (false, None),
+                StopRule::Never => (false, None),
+                StopRule::EiBelow {
+                    threshold,
+                    min_runs,
+                } => (
+                    self.history.len() >= min_runs && ei_log < threshold,
+                    Some(format!(
+                        "expected improvement {:.2}% < {:.0}%",
+                        ei_log.exp_m1() * 100.0,
+                        threshold.exp_m1() * 100.0
+                    )),
+                ),
+                StopRule::LikelyBest { margin, prob, .. } => match point_p {
+                    None => (false, None),
+                    Some(mut p) => {
+                        let target = best + (1.0 - margin).ln();
+                        if p < prob {
+                            let drawn = sampled.get_or_insert_with(|| {
+                                view.held_samples(held, &fitted, &candidates, &pending)
+                            });
+                            if let Some(drawn) = drawn {
+                                p = prob_any_below(drawn, target);
+                            }
+                        }
+                        if p < prob {
+                            if let Some(whole) = whole_samples(whole) {
+                                p = prob_any_below(&whole, target);
+                            }
+                        }
+                        (
+                            p < prob,
+                            Some(format!(
+                                "chance of an untried configuration over {:.0}% cheaper {:.1}% < {:.0}%",
+                                margin * 100.0,
+                                p * 100.0,
+                                prob * 100.0
+                            )),
+                        )
+                    }
+                },
+                StopRule::WorthIt { runs, .. } => match point_worth {
+                    None => (false, None),
+                    Some(mut worth) => {
+                        if worth.net() <= 0.0 {
+                            let drawn = sampled.get_or_insert_with(|| {
+                                view.held_samples(held, &fitted, &candidates, &pending)
+                            });
+                            if let Some(drawn) = drawn {
+                                worth = most_worth_probing(drawn, best, runs);
+                            }
+                        }
+                        if worth.net() <= 0.0 {
+                            if let Some(whole) = whole_samples(whole) {
+                                worth = most_worth_probing(&whole, best, runs);
+                            }
+                        }
+                        (
+                            worth.net() <= 0.0,
+                            Some(format!("best probe left: {worth}")),
+                        )
+                    }
+                },
+            };
+            // A confirmation drawn ahead and not needed stops at its next sweep.
+            cancel.store(true, Ordering::Relaxed);
+            (best_idx, ei_log, stop, detail)
+        });
+        if let Some(detail) = detail {
+            self.stop_detail = detail;
+        }
         Some(self.issue(candidates[best_idx], Some(ei_log.exp_m1()), stop))
     }
 
@@ -809,10 +937,10 @@ mod tests {
         // their chain started with.
         let mut sampled = 0;
         for _ in 0..16 {
-            let before = s.stop_chain.clone();
+            let before = s.held.state.clone();
             let p = s.ask().unwrap();
             let fitted = s.hyper().map(|h| h.log_warp.clone());
-            if let (Some(chain), Some(fitted)) = (&s.stop_chain, fitted) {
+            if let (Some(chain), Some(fitted)) = (&s.held.state, fitted) {
                 if before.as_ref() != Some(chain) {
                     assert_eq!(chain.log_warp, fitted);
                     sampled += 1;
@@ -841,7 +969,7 @@ mod tests {
                 asks.push((p.config, p.stop));
                 tell_cliff(&mut s, &space, &runtime_h, p.config);
             }
-            (asks, s.warp_chain.is_some())
+            (asks, s.whole.state.is_some())
         };
         let (held, held_chain) = run("bo:stop-warp=held");
         let (sampled, sampled_chain) = run("bo");
@@ -857,6 +985,31 @@ mod tests {
         }
         let stops = |a: &[(ConfigId, bool)]| a.iter().filter(|p| p.1).count();
         assert!(stops(&held) > stops(&sampled), "{held:?} vs {sampled:?}");
+    }
+
+    #[test]
+    fn a_confirmation_drawn_ahead_gives_the_numbers_of_one_drawn_in_turn() {
+        let (space, runtime_h) = cliff();
+        for spec in ["bo", "bo:stop=worth:runs=10"] {
+            let run = |ahead: bool| {
+                let settings = ModelSettings::parse(spec).unwrap().unwrap();
+                let mut s =
+                    ModelStrategy::new(space.clone(), &StrategyOptions::default(), settings);
+                s.confirm_ahead = ahead;
+                let mut asks = Vec::new();
+                for _ in 0..30 {
+                    let p = s.ask().unwrap();
+                    let ei = p.expected_improvement.map(f64::to_bits);
+                    asks.push((p.config, p.stop, ei, s.stop_detail.clone()));
+                    tell_cliff(&mut s, &space, &runtime_h, p.config);
+                }
+                (asks, s.held.state.clone(), s.whole.state.clone())
+            };
+            let (in_turn, ahead) = (run(false), run(true));
+            assert!(ahead.2.is_some(), "{spec}: no confirmation was drawn");
+            assert!(ahead.0.iter().any(|a| a.1), "{spec}: never stopped");
+            assert_eq!(in_turn, ahead, "{spec}");
+        }
     }
 
     #[test]
