@@ -1,6 +1,6 @@
 //! The search journal: an append-only JSON Lines file with a versioned header and one record per
 //! finished probe, synced per record, so a search killed at any point can be resumed; plus the
-//! [`Observer`] that writes it and the [`Resume`] runner that answers a replayed strategy from it.
+//! [`JournalObserver`] that writes it and the [`Resume`] runner that answers a replayed strategy from it.
 //!
 //! Layout: line 1 is a [`Header`]; every further line is an event tagged by `event`. Version 1.0
 //! has one event, `probe` ([`ProbeRecord`]); readers of a later 1.x skip events they do not know.
