@@ -24,3 +24,11 @@ pub use outcome::{History, Observation, Outcome, SPEND_METRIC};
 pub use space::{Config, ConfigId, Dimension, Kind, Space, SpaceError, Value};
 pub use strategies::{build_strategy, StrategyOptions, UnknownStrategy, STRATEGY_NAMES};
 pub use strategy::{Optimizer, Proposal, Termination};
+
+/// Whether this machine runs two threads at once (asked once): where it does, a fit runs its
+/// starts two at a time and the ask that confirms a stop draws two chains at once, with the
+/// same numbers as one after the other.
+pub(crate) fn spare_core() -> bool {
+    static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
+}

@@ -8,7 +8,7 @@
 //! incumbent, so 0.1 reads as "about 10% cheaper".
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::acquisition::{
     expected_improvement, log_expected_improvement, log_norm_cdf, log_prob_within_runtime, norm_cdf,
@@ -70,12 +70,6 @@ impl Chain {
     }
 }
 
-/// Whether this machine runs two threads at once (asked once).
-fn spare_core() -> bool {
-    static SPARE: OnceLock<bool> = OnceLock::new();
-    *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
-}
-
 /// Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
 type Predictions = Vec<Vec<(f64, f64, f64)>>;
 
@@ -127,7 +121,7 @@ impl ModelStrategy {
             sample_rng: Rng::derive(options.seed, 0x736c_6963),
             held: Chain::new(Rng::derive(options.seed, 0x7374_6f70)),
             whole: Chain::new(Rng::derive(options.seed, 0x7761_7270)),
-            confirm_ahead: spare_core(),
+            confirm_ahead: crate::spare_core(),
             warm: None,
             stop_detail: String::new(),
             settings,
