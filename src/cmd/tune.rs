@@ -15,10 +15,12 @@ use crate::exit::bad_input;
 /// of it, and `bo` with and without its PI switch and with the switch reading the fitted point
 /// (`explore-model=point`) or the hyper-parameter samples, all fitted by likelihood alone
 /// (`prior=none`); the same under optuna's priors; and `bo` itself, under those priors with
-/// its inputs warped, the one chosen on all shared workloads (50 seeds). The twelve settings
-/// of the earlier rounds, respelled relative to today's `bo` (`warp=off`), and the thirteenth
-/// that won.
-pub const DEFAULT_CANDIDATES: &str = "bo:warp=off:prior=none:design=model:explore-model=point,bo:warp=off:prior=none:explore=none,bo:warp=off:prior=none:design=model:features=log:explore-model=point,bo:warp=off:prior=none:design=model:samples=8,bo:warp=off:prior=none:design=model:features=log:samples=8,bo:warp=off:prior=none:design=model:noise=0.02:explore-model=point,bo:warp=off:prior=none:explore-model=point,bo:warp=off:prior=none:noise=0.02:explore-model=point,bo:warp=off:prior=none:design=model:failed=worst:explore-model=point,bo:warp=off:prior=none:design=model:explore=none,bo:warp=off:prior=none,bo:warp=off,bo";
+/// its inputs warped, the one chosen on all shared workloads (50 seeds); and that with its
+/// stop samples drawn from the whole posterior, the warping's included, so the exploring
+/// switch reads them too (`stop-warp=whole`). The twelve settings of the earlier rounds,
+/// respelled relative to today's `bo` (`warp=off`), the thirteenth that won, and the
+/// fourteenth.
+pub const DEFAULT_CANDIDATES: &str = "bo:warp=off:prior=none:design=model:explore-model=point,bo:warp=off:prior=none:explore=none,bo:warp=off:prior=none:design=model:features=log:explore-model=point,bo:warp=off:prior=none:design=model:samples=8,bo:warp=off:prior=none:design=model:features=log:samples=8,bo:warp=off:prior=none:design=model:noise=0.02:explore-model=point,bo:warp=off:prior=none:explore-model=point,bo:warp=off:prior=none:noise=0.02:explore-model=point,bo:warp=off:prior=none:design=model:failed=worst:explore-model=point,bo:warp=off:prior=none:design=model:explore=none,bo:warp=off:prior=none,bo:warp=off,bo,bo:stop-warp=whole";
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -334,6 +334,19 @@ impl View<'_> {
         if n == 0 || self.settings.hyper != HyperMode::Point {
             return None;
         }
+        if self.settings.stop_warp == StopWarp::Whole && !gp.data().warped().is_empty() {
+            // The whole posterior, the chain's own warping continued.
+            let start = chain
+                .state
+                .clone()
+                .filter(|h| h.fits(gp.data()))
+                .unwrap_or_else(|| gp.hyper().clone());
+            let hypers =
+                sample_hypers_and_warping(gp.data(), &self.settings.gp, &start, n, &mut chain.rng);
+            chain.state = hypers.last().cloned();
+            let sampled = self.predictions_of(gp.data(), hypers, candidates, pending);
+            return (!sampled.is_empty()).then_some(sampled);
+        }
         // The chain continues in the kernel's parameters; the warping (held fixed by the
         // sampler) is always the one just fitted, never the one the chain started with.
         let start = match chain.state.clone().filter(|h| h.fits(gp.data())) {
@@ -979,6 +992,34 @@ mod tests {
         }
         let stops = |a: &[(ConfigId, bool)]| a.iter().filter(|p| p.1).count();
         assert!(stops(&held) > stops(&sampled), "{held:?} vs {sampled:?}");
+    }
+
+    #[test]
+    fn whole_posterior_stop_samples_move_the_warping_and_need_no_confirmation() {
+        let (space, runtime_h) = cliff();
+        let settings = ModelSettings::parse("bo:stop-warp=whole").unwrap().unwrap();
+        let mut s = ModelStrategy::new(space.clone(), &StrategyOptions::default(), settings);
+        let mut moved = 0;
+        let mut stopped = false;
+        for _ in 0..30 {
+            let before = s.held.state.clone();
+            let p = s.ask().unwrap();
+            stopped |= p.stop;
+            let fitted = s.hyper().map(|h| h.log_warp.clone());
+            if let (Some(chain), Some(fitted)) = (&s.held.state, fitted) {
+                // Drawn at this ask, with a warping of their own, not the fit's.
+                if before.as_ref() != Some(chain) && chain.log_warp != fitted {
+                    moved += 1;
+                }
+            }
+            tell_cliff(&mut s, &space, &runtime_h, p.config);
+        }
+        assert!(
+            moved >= 2,
+            "the stop samples' warping moved at {moved} asks"
+        );
+        assert!(stopped, "never stopped");
+        assert!(s.whole.state.is_none(), "a confirmation was drawn");
     }
 
     #[test]

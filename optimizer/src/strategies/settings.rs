@@ -155,6 +155,11 @@ pub enum StopWarp {
     /// against the chain's 0.92 after 21 and 0.86 after 17.7 with the warping held. How the
     /// kernel's parameters follow the warping matters.)
     Sampled,
+    /// The stop samples themselves are of the whole posterior (that chain, continued from ask
+    /// to ask), so the exploring switch reads the warping's uncertainty too and a stop needs
+    /// no confirmation: one chain where `Sampled` draws two. Unlike the others this moves the
+    /// search's path (the switch reads other samples).
+    Whole,
 }
 
 /// A `key=value` the settings do not accept.
@@ -298,7 +303,7 @@ impl ModelSettings {
     /// `noise=fitted|V` (a fixed variance V); `prior=none|optuna|SD` (optuna's GP sampler's
     /// priors, see [`Prior::Optuna`], or a log-normal length-scale prior centred on 0.5 with sd
     /// SD in ln units); `warp=on|off` (input warping, see [`ModelSettings::warp`]);
-    /// `stop-warp=held|sampled` (see [`StopWarp`]);
+    /// `stop-warp=held|sampled|whole` (see [`StopWarp`]);
     /// `samples=0|N` (0: one maximum-likelihood point,
     /// N: N slice-sampling sweeps); `stop-samples=N` (see [`ModelSettings::stop_samples`]);
     /// `stop=never|ei|likely|worth`; `threshold=T` (EI rule);
@@ -423,7 +428,8 @@ impl ModelSettings {
                 self.stop_warp = match value {
                     "held" => StopWarp::Held,
                     "sampled" => StopWarp::Sampled,
-                    _ => return Err(err("expected held or sampled")),
+                    "whole" => StopWarp::Whole,
+                    _ => return Err(err("expected held, sampled or whole")),
                 }
             }
             "samples" => {
@@ -528,6 +534,8 @@ mod tests {
         assert_eq!(ModelSettings::cherrypick().stop_warp, StopWarp::Held);
         let held = ModelSettings::parse("bo:stop-warp=held").unwrap().unwrap();
         assert_eq!(held.stop_warp, StopWarp::Held);
+        let whole = ModelSettings::parse("bo:stop-warp=whole").unwrap().unwrap();
+        assert_eq!(whole.stop_warp, StopWarp::Whole);
         let w = ModelSettings::parse("bo:stop=worth:runs=250:min-runs=8")
             .unwrap()
             .unwrap();
@@ -553,7 +561,7 @@ mod tests {
             ("bo:colour=red", "unknown key"),
             ("bo:explore-model=maybe", "point or samples"),
             ("bo:warp=yes", "on or off"),
-            ("bo:stop-warp=laplace", "held or sampled"),
+            ("bo:stop-warp=laplace", "held, sampled or whole"),
             (
                 "cherrypick:prior=nan",
                 "none, optuna or a standard deviation",
