@@ -13,7 +13,7 @@ use std::sync::Arc;
 use crate::acquisition::{
     expected_improvement, log_expected_improvement, log_norm_cdf, log_prob_within_runtime, norm_cdf,
 };
-use crate::gp::{FittedGp, GpData, Hyper};
+use crate::gp::{FittedGp, GpConfig, GpData, Hyper};
 use crate::outcome::{History, Outcome};
 use crate::rng::Rng;
 use crate::slice::{sample_hypers, sample_hypers_and_warping};
@@ -67,6 +67,18 @@ struct Chain {
 impl Chain {
     fn new(rng: Rng) -> Chain {
         Chain { state: None, rng }
+    }
+
+    /// `sweeps` samples of the whole posterior given `gp`'s data, the warping's parameters
+    /// included, continuing from this chain's state (from `gp`'s fit where it has none that
+    /// fits); the caller keeps the state it wants.
+    fn sweep_whole(&mut self, gp: &FittedGp, config: &GpConfig, sweeps: usize) -> Vec<Hyper> {
+        let start = self
+            .state
+            .clone()
+            .filter(|h| h.fits(gp.data()))
+            .unwrap_or_else(|| gp.hyper().clone());
+        sample_hypers_and_warping(gp.data(), config, &start, sweeps, &mut self.rng)
     }
 }
 
@@ -336,13 +348,7 @@ impl View<'_> {
         }
         if self.settings.stop_warp == StopWarp::Whole && !gp.data().warped().is_empty() {
             // The whole posterior, the chain's own warping continued.
-            let start = chain
-                .state
-                .clone()
-                .filter(|h| h.fits(gp.data()))
-                .unwrap_or_else(|| gp.hyper().clone());
-            let hypers =
-                sample_hypers_and_warping(gp.data(), &self.settings.gp, &start, n, &mut chain.rng);
+            let hypers = chain.sweep_whole(gp, &self.settings.gp, n);
             chain.state = hypers.last().cloned();
             let sampled = self.predictions_of(gp.data(), hypers, candidates, pending);
             return (!sampled.is_empty()).then_some(sampled);
@@ -396,13 +402,7 @@ impl View<'_> {
                 break;
             }
             // One sweep per call continues the chain exactly as one call of n sweeps would.
-            let start = chain
-                .state
-                .clone()
-                .filter(|h| h.fits(gp.data()))
-                .unwrap_or_else(|| gp.hyper().clone());
-            let hypers =
-                sample_hypers_and_warping(gp.data(), &self.settings.gp, &start, 1, &mut chain.rng);
+            let hypers = chain.sweep_whole(gp, &self.settings.gp, 1);
             let Some(last) = hypers.last().cloned() else {
                 break;
             };
