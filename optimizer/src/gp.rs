@@ -1095,7 +1095,7 @@ impl FittedGp {
         let ran_beside = starts.len() > 1
             && beside
             && std::thread::scope(|scope| {
-                let beside = std::thread::Builder::new()
+                let second = std::thread::Builder::new()
                     .name("fit-starts".into())
                     .spawn_scoped(scope, || {
                         starts
@@ -1105,13 +1105,13 @@ impl FittedGp {
                             .map(from)
                             .collect::<Vec<_>>()
                     });
-                let Ok(beside) = beside else {
+                let Ok(second) = second else {
                     return false;
                 };
                 for (i, theta0) in starts.iter().enumerate().step_by(2) {
                     results[i] = Some(from(theta0));
                 }
-                let theirs = beside
+                let theirs = second
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 for (slot, r) in results.iter_mut().skip(1).step_by(2).zip(theirs) {

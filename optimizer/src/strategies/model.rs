@@ -45,9 +45,12 @@ pub struct ModelStrategy {
     sample_rng: Rng,
     /// Hyper-parameters of the last fit, or the state of the sampling chain.
     warm: Option<Hyper>,
-    /// The stop rule's own sampling chain (see [`ModelSettings::stop_samples`]).
+    /// The stop rule's own sampling chain (see [`ModelSettings::stop_samples`]): the kernel's
+    /// parameters with the warping held at the fit, or the whole posterior with
+    /// [`StopWarp::Whole`].
     held: Chain,
-    /// The chain that samples the warping too (see [`StopWarp::Sampled`]).
+    /// The chain that confirms a stop over the warping's uncertainty (see
+    /// [`StopWarp::Sampled`]).
     whole: Chain,
     /// Whether a confirmation may be drawn on a second thread while the held chain draws (see
     /// [`ModelStrategy::ask`]); the numbers are the same either way.
