@@ -899,7 +899,7 @@ fn sigmoid(u: f64) -> f64 {
 /// (negative log marginal likelihood plus the optional prior).
 struct Objective<'a> {
     data: &'a GpData,
-    bounds: Bounds,
+    bounds: &'a Bounds,
     layout: Layout,
     prior: Option<Prior>,
     cache: RefCell<Option<Evaluation>>,
@@ -1049,7 +1049,7 @@ impl FittedGp {
         let from = |theta0: &Vec<f64>| -> (f64, Vec<f64>) {
             let objective = Objective {
                 data: &data,
-                bounds: bounds.clone(),
+                bounds: &bounds,
                 layout,
                 prior: config.prior,
                 cache: RefCell::new(None),

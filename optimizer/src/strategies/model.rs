@@ -85,6 +85,15 @@ impl Chain {
     }
 }
 
+/// Sets its flag when dropped.
+struct CancelOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Per model, per candidate: (mean ln cost, variance, ln P[runtime within the limit]).
 type Predictions = Vec<Vec<(f64, f64, f64)>>;
 
@@ -336,7 +345,8 @@ impl View<'_> {
     }
 
     /// The stop rule's hyper-parameter samples' predictions, continuing `chain`, when the
-    /// settings draw them for a point model and a model was fitted.
+    /// settings draw them for a point model and a model was fitted: the kernel's parameters
+    /// with the warping held at the fit, or the whole posterior with [`StopWarp::Whole`].
     fn held_samples(
         &self,
         chain: &mut Chain,
@@ -349,23 +359,22 @@ impl View<'_> {
         if n == 0 || self.settings.hyper != HyperMode::Point {
             return None;
         }
-        if self.settings.stop_warp == StopWarp::Whole && !gp.data().warped().is_empty() {
+        let hypers = if self.settings.stop_warp == StopWarp::Whole && !gp.data().warped().is_empty()
+        {
             // The whole posterior, the chain's own warping continued.
-            let hypers = chain.sweep_whole(gp, &self.settings.gp, n);
-            chain.state = hypers.last().cloned();
-            let sampled = self.predictions_of(gp.data(), hypers, candidates, pending);
-            return (!sampled.is_empty()).then_some(sampled);
-        }
-        // The chain continues in the kernel's parameters; the warping (held fixed by the
-        // sampler) is always the one just fitted, never the one the chain started with.
-        let start = match chain.state.clone().filter(|h| h.fits(gp.data())) {
-            Some(h) => Hyper {
-                log_warp: gp.hyper().log_warp.clone(),
-                ..h
-            },
-            None => gp.hyper().clone(),
+            chain.sweep_whole(gp, &self.settings.gp, n)
+        } else {
+            // The chain continues in the kernel's parameters; the warping (held fixed by the
+            // sampler) is always the one just fitted, never the one the chain started with.
+            let start = match chain.state.clone().filter(|h| h.fits(gp.data())) {
+                Some(h) => Hyper {
+                    log_warp: gp.hyper().log_warp.clone(),
+                    ..h
+                },
+                None => gp.hyper().clone(),
+            };
+            sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut chain.rng)
         };
-        let hypers = sample_hypers(gp.data(), &self.settings.gp, &start, n, &mut chain.rng);
         chain.state = hypers.last().cloned();
         let sampled = self.predictions_of(gp.data(), hypers, candidates, pending);
         (!sampled.is_empty()).then_some(sampled)
@@ -546,11 +555,15 @@ impl Optimizer for ModelStrategy {
         // Where the point model calls a stop, the held chain's samples are drawn to confirm
         // it (or to explore) and, if they confirm it too, the whole posterior's. The second
         // depends only on its own chain, so it is drawn ahead on another thread while the
-        // first draws: the ask that ends a search waits for the longer of the two, not their
-        // sum. It is kept only if the rule would have drawn it (else cancelled and dropped,
-        // the chain untouched), so the numbers are those of drawing one after the other.
+        // first draws: an ask that confirms a stop waits for the longer of the two, not their
+        // sum (one whose stop the held samples refuse, for the sweep in progress). It is kept
+        // only if the rule would have drawn it (else cancelled and dropped, the chain
+        // untouched), so the numbers are those of drawing one after the other.
         let ahead_wanted = self.confirm_ahead && point_stops && view.confirms_with_whole(&fitted);
         let (best_idx, ei_log, stop, detail) = std::thread::scope(|scope| {
+            // However this thread leaves the scope (unwinding too), a draw still running ahead
+            // stops at its next sweep rather than running out its samples.
+            let _cancel_on_exit = CancelOnDrop(&cancel);
             let mut ahead = if ahead_wanted {
                 let mut chain = whole.clone();
                 let (fitted, candidates, pending) = (&fitted, &candidates, &pending);
@@ -681,8 +694,12 @@ impl Optimizer for ModelStrategy {
                     }
                 },
             };
-            // A confirmation drawn ahead and not needed stops at its next sweep.
+            // A confirmation drawn ahead and not needed stops at its next sweep and is dropped,
+            // whatever became of it: the rule never asked for it.
             cancel.store(true, Ordering::Relaxed);
+            if let Some(unneeded) = ahead.take() {
+                let _ = unneeded.join();
+            }
             (best_idx, ei_log, stop, detail)
         });
         if let Some(detail) = detail {
@@ -1041,10 +1058,13 @@ mod tests {
                     asks.push((p.config, p.stop, ei, s.stop_detail.clone()));
                     tell_cliff(&mut s, &space, &runtime_h, p.config);
                 }
-                (asks, s.held.state.clone(), s.whole.state.clone())
+                // The chains' generators too: each has drawn as often.
+                let next = |c: &Chain| c.rng.clone().next_f64().to_bits();
+                let chains = (s.held.state.clone(), s.whole.state.clone());
+                (asks, chains, next(&s.held), next(&s.whole))
             };
             let (in_turn, ahead) = (run(false), run(true));
-            assert!(ahead.2.is_some(), "{spec}: no confirmation was drawn");
+            assert!(ahead.1 .1.is_some(), "{spec}: no confirmation was drawn");
             assert!(ahead.0.iter().any(|a| a.1), "{spec}: never stopped");
             assert_eq!(in_turn, ahead, "{spec}");
         }

@@ -130,16 +130,18 @@ pub struct ModelSettings {
     /// Whether the GP warps each amount column of its inputs through a fitted Kumaraswamy CDF
     /// (see [`crate::gp::GpData::warping`]).
     pub warp: bool,
-    /// How a stop the stop samples call (they hold the warping at the fit) is confirmed with
-    /// the warping's own uncertainty: the warping is fitted to a handful of probes like any
-    /// other parameter, and a stop read with it held is surer than the model is. Drawn only
-    /// when the stop samples say stop, so the search's path is the same whatever this says;
-    /// only whether it ends there changes. Only matters with [`ModelSettings::warp`] and stop
-    /// samples.
+    /// Where the stop samples get the warping's uncertainty from: the warping is fitted to a
+    /// handful of probes like any other parameter, and a stop read with it held at the fit is
+    /// surer than the model is. `Held` and `Sampled` draw the stop samples with the warping
+    /// held; `Sampled` then confirms a stop they call with samples of the whole posterior,
+    /// drawn only then, so the search's path is the same under either and only whether it
+    /// ends there changes. `Whole` draws the stop samples themselves from the whole posterior,
+    /// which moves the path too (the exploring switch reads them). Only matters with
+    /// [`ModelSettings::warp`] and stop samples.
     pub stop_warp: StopWarp,
 }
 
-/// Where the stop rule's confirmation gets the warping's uncertainty from (see
+/// Where the stop samples get the warping's uncertainty from (see
 /// [`ModelSettings::stop_warp`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopWarp {
@@ -155,10 +157,11 @@ pub enum StopWarp {
     /// against the chain's 0.92 after 21 and 0.86 after 17.7 with the warping held. How the
     /// kernel's parameters follow the warping matters.)
     Sampled,
-    /// The stop samples themselves are of the whole posterior (that chain, continued from ask
-    /// to ask), so the exploring switch reads the warping's uncertainty too and a stop needs
-    /// no confirmation: one chain where `Sampled` draws two. Unlike the others this moves the
-    /// search's path (the switch reads other samples).
+    /// The stop samples themselves are of the whole posterior (their own chain, sweeping the
+    /// warping as `Sampled`'s confirmation does, continued from ask to ask), so the exploring
+    /// switch reads the warping's uncertainty too and a stop needs no confirmation: one chain
+    /// where `Sampled` draws two. Unlike the others this moves the search's path (the switch
+    /// reads other samples).
     Whole,
 }
 
