@@ -478,6 +478,8 @@ impl Optimizer for ModelStrategy {
                 .fold(f64::INFINITY, f64::min)
                 .ln()
         });
+        // `self.view()` spelled out field by field: borrowing only these fields leaves the
+        // chains free to be borrowed mutably beside it.
         let view = View {
             settings: &self.settings,
             space: &self.space,
