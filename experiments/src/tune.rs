@@ -66,6 +66,22 @@ pub struct FoldChoice {
     pub chosen: String,
     /// Every candidate's score on the training folds (lower is better).
     pub training_scores: BTreeMap<String, f64>,
+    /// How far the choice is ahead of the next best candidate on the training folds.
+    pub lead: Option<Lead>,
+}
+
+/// The chosen candidate's lead over the runner-up on the workloads it was chosen on: how
+/// decisive the choice was. A lead of a standard error or two is a near tie the training
+/// workloads cannot settle, and which side of it a candidate lands on is their noise.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Lead {
+    pub runner_up: String,
+    /// Runner-up's score minus the choice's (positive: the choice is better).
+    pub by: f64,
+    /// Standard error of that difference: the per-workload differences' standard deviation
+    /// over the square root of their number (the workload is the unit the score averages
+    /// over). `None` with fewer than two workloads.
+    pub standard_error: Option<f64>,
 }
 
 /// The result (summary.json of `cherrypick tune`).
@@ -87,6 +103,8 @@ pub struct TuneSummary {
     pub in_sample: BTreeMap<String, Row>,
     /// The candidate with the best score over all workloads: what the next release should ship.
     pub chosen_on_all: String,
+    /// Its lead over the runner-up on all workloads.
+    pub lead_on_all: Option<Lead>,
     pub workloads: Vec<TunedWorkload>,
     pub wall_s: f64,
 }
@@ -158,21 +176,31 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
                 .collect()
         })
         .collect();
-    let choose = |keep: &dyn Fn(usize) -> bool| -> (String, BTreeMap<String, f64>) {
+    let choose = |keep: &dyn Fn(usize) -> bool| -> (String, BTreeMap<String, f64>, Option<Lead>) {
+        let training: Vec<usize> = (0..pooled.len()).filter(|&w| keep(w)).collect();
         let mut scores = BTreeMap::new();
-        let mut best: Option<(&str, f64)> = None;
+        // Best and runner-up, first listed winning a tie.
+        let mut ranked: Vec<(&str, f64)> = Vec::new();
         for c in &options.candidates {
-            let vals: Vec<f64> = (0..pooled.len())
-                .filter(|&w| keep(w))
-                .map(|w| score[w][c.as_str()])
-                .collect();
-            let s = vals.iter().sum::<f64>() / vals.len().max(1) as f64;
+            let s = training.iter().map(|&w| score[w][c.as_str()]).sum::<f64>()
+                / training.len().max(1) as f64;
             scores.insert(c.clone(), s);
-            if best.is_none_or(|b| s < b.1) {
-                best = Some((c.as_str(), s));
-            }
+            ranked.push((c.as_str(), s));
         }
-        (best.map(|b| b.0.to_string()).unwrap_or_default(), scores)
+        ranked.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let chosen = ranked.first().map(|b| b.0.to_string()).unwrap_or_default();
+        let lead = ranked.get(1).map(|&(runner_up, s)| {
+            let differences: Vec<f64> = training
+                .iter()
+                .map(|&w| score[w][runner_up] - score[w][chosen.as_str()])
+                .collect();
+            Lead {
+                runner_up: runner_up.to_string(),
+                by: s - ranked[0].1,
+                standard_error: standard_error(&differences),
+            }
+        });
+        (chosen, scores, lead)
     };
     if (0..n_folds).any(|f| fold_of.iter().all(|&g| g == f)) {
         return Err(CompareError::Invalid(
@@ -182,7 +210,7 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
     let mut folds = Vec::new();
     let mut chosen_for = vec![String::new(); pooled.len()];
     for f in 0..n_folds {
-        let (chosen, training_scores) = choose(&|w| fold_of[w] != f);
+        let (chosen, training_scores, lead) = choose(&|w| fold_of[w] != f);
         let held_out: Vec<String> = (0..pooled.len())
             .filter(|&w| fold_of[w] == f)
             .map(|w| {
@@ -198,9 +226,10 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
             held_out,
             chosen,
             training_scores,
+            lead,
         });
     }
-    let (chosen_on_all, _) = choose(&|_| true);
+    let (chosen_on_all, _, lead_on_all) = choose(&|_| true);
 
     // Pooled held-out rows over the workloads of the datasets `keep` accepts.
     let held_out_rows = |keep: &dyn Fn(usize) -> bool| -> BTreeMap<String, Row> {
@@ -274,9 +303,33 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
         held_out_by_dataset,
         in_sample,
         chosen_on_all,
+        lead_on_all,
         workloads,
         wall_s,
     })
+}
+
+/// Standard error of the mean of `values` (sample standard deviation over the square root of
+/// their number); `None` for fewer than two.
+fn standard_error(values: &[f64]) -> Option<f64> {
+    let n = values.len();
+    if n < 2 {
+        return None;
+    }
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    Some((var / n as f64).sqrt())
+}
+
+impl Lead {
+    /// "by 0.0012 (1.4 SE) over `bo`", as the choices table shows it.
+    fn describe(&self) -> String {
+        let se = match self.standard_error {
+            Some(se) if se > 0.0 => format!(" ({:.1} SE)", self.by / se),
+            _ => String::new(),
+        };
+        format!("by {:.4}{se} over `{}`", self.by, self.runner_up)
+    }
 }
 
 impl TuneSummary {
@@ -304,20 +357,23 @@ impl TuneSummary {
                 md.push_str(&table(rows));
             }
         }
-        md.push_str("\n## Choices per fold\n\n| fold | held out | chosen on the other folds |\n|---|---|---|\n");
+        md.push_str("\n## Choices per fold\n\nThe lead is the runner-up's training score minus the choice's, and in brackets that over its standard error across the training workloads (paired per workload): a lead of one or two standard errors is a near tie the training folds cannot settle.\n\n| fold | held out | chosen on the other folds | lead |\n|---|---|---|---|\n");
+        let lead = |l: &Option<Lead>| l.as_ref().map_or("-".to_string(), Lead::describe);
         for f in &self.folds {
             let _ = writeln!(
                 md,
-                "| {} | {} | `{}` |",
+                "| {} | {} | `{}` | {} |",
                 f.fold,
                 f.held_out.join(", "),
-                f.chosen
+                f.chosen,
+                lead(&f.lead)
             );
         }
         let _ = writeln!(
             md,
-            "\nChosen on all workloads (what to ship): `{}`.\n",
-            self.chosen_on_all
+            "\nChosen on all workloads (what to ship): `{}`, {}.\n",
+            self.chosen_on_all,
+            lead(&self.lead_on_all)
         );
         md.push_str(
             "## Every candidate on every workload (in-sample: for reading, not for choosing)\n\n",
@@ -417,6 +473,22 @@ mod tests {
     use crate::dataset::tests::tiny;
 
     #[test]
+    fn a_standard_error_is_the_spread_over_the_root_of_the_count() {
+        assert_eq!(standard_error(&[]), None);
+        assert_eq!(standard_error(&[0.3]), None);
+        assert_eq!(standard_error(&[2.0, 2.0, 2.0]), Some(0.0));
+        // 1..=4: sample variance 5/3, over 4.
+        let se = standard_error(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        assert!((se - (5.0_f64 / 3.0 / 4.0).sqrt()).abs() < 1e-15);
+        let lead = Lead {
+            runner_up: "bo".into(),
+            by: 0.003,
+            standard_error: Some(0.002),
+        };
+        assert_eq!(lead.describe(), "by 0.0030 (1.5 SE) over `bo`");
+    }
+
+    #[test]
     fn each_fold_is_reported_with_settings_chosen_without_it() {
         let mut a = tiny();
         a.name = "a".into();
@@ -447,7 +519,21 @@ mod tests {
                 .min_by(|x, y| x.1.total_cmp(y.1))
                 .unwrap();
             assert_eq!(&f.chosen, best.0);
+            // Ahead of the other candidate by the difference of their scores; one training
+            // workload gives no standard error.
+            let lead = f.lead.as_ref().unwrap();
+            assert_ne!(lead.runner_up, f.chosen);
+            assert_eq!(
+                lead.by,
+                f.training_scores[&lead.runner_up] - f.training_scores[&f.chosen]
+            );
+            assert!(lead.by >= 0.0);
+            assert_eq!(lead.standard_error, None);
         }
+        let on_all = s.lead_on_all.as_ref().unwrap();
+        assert_ne!(on_all.runner_up, s.chosen_on_all);
+        assert!(on_all.by >= 0.0 && on_all.standard_error.is_some());
+        assert!(s.markdown().contains(" over `"));
         assert!(s.held_out.contains_key(SELECTED) && s.held_out.contains_key("random"));
         // One dataset: its own held-out rows are the pooled ones.
         assert_eq!(s.held_out_by_dataset.len(), 1);

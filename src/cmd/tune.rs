@@ -17,10 +17,11 @@ use crate::exit::bad_input;
 /// (`prior=none`); the same under optuna's priors; and `bo` itself, under those priors with
 /// its inputs warped, the one chosen on all shared workloads (50 seeds); and that with its
 /// stop samples drawn from the whole posterior, the warping's included, so the exploring
-/// switch reads them too (`stop-warp=whole`). The twelve settings of the earlier rounds,
-/// respelled relative to today's `bo` (`warp=off`), the thirteenth that won, and the
-/// fourteenth.
-pub const DEFAULT_CANDIDATES: &str = "bo:warp=off:prior=none:design=model:explore-model=point,bo:warp=off:prior=none:explore=none,bo:warp=off:prior=none:design=model:features=log:explore-model=point,bo:warp=off:prior=none:design=model:samples=8,bo:warp=off:prior=none:design=model:features=log:samples=8,bo:warp=off:prior=none:design=model:noise=0.02:explore-model=point,bo:warp=off:prior=none:explore-model=point,bo:warp=off:prior=none:noise=0.02:explore-model=point,bo:warp=off:prior=none:design=model:failed=worst:explore-model=point,bo:warp=off:prior=none:design=model:explore=none,bo:warp=off:prior=none,bo:warp=off,bo,bo:stop-warp=whole";
+/// switch reads them too (`stop-warp=whole`); and `bo` with 3 (CherryPick's number) or 6
+/// initial Sobol points instead of 4, so the number of starts is chosen held out like every
+/// other setting. The twelve settings of the earlier rounds, respelled relative to today's `bo`
+/// (`warp=off`), the thirteenth that won, the fourteenth, and the two numbers of starts.
+pub const DEFAULT_CANDIDATES: &str = "bo:warp=off:prior=none:design=model:explore-model=point,bo:warp=off:prior=none:explore=none,bo:warp=off:prior=none:design=model:features=log:explore-model=point,bo:warp=off:prior=none:design=model:samples=8,bo:warp=off:prior=none:design=model:features=log:samples=8,bo:warp=off:prior=none:design=model:noise=0.02:explore-model=point,bo:warp=off:prior=none:explore-model=point,bo:warp=off:prior=none:noise=0.02:explore-model=point,bo:warp=off:prior=none:design=model:failed=worst:explore-model=point,bo:warp=off:prior=none:design=model:explore=none,bo:warp=off:prior=none,bo:warp=off,bo,bo:stop-warp=whole,bo:initial=3,bo:initial=6";
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -129,11 +130,26 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             print!("{}", experiments::tune::table(rows));
         }
     }
+    let lead = |l: &Option<experiments::tune::Lead>| match l {
+        Some(l) => format!(
+            " (ahead of `{}` by {:.4}{})",
+            l.runner_up,
+            l.by,
+            l.standard_error
+                .filter(|se| *se > 0.0)
+                .map_or(String::new(), |se| format!(
+                    ", {:.1} standard errors",
+                    l.by / se
+                ))
+        ),
+        None => String::new(),
+    };
     for f in &summary.folds {
         println!(
-            "fold {}: chose `{}` for {}",
+            "fold {}: chose `{}`{} for {}",
             f.fold,
             f.chosen,
+            lead(&f.lead),
             f.held_out.join(", ")
         );
     }
@@ -151,10 +167,44 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             flagged.join("; ")
         }
     );
-    println!("chosen on all workloads: `{}`", summary.chosen_on_all);
+    println!(
+        "chosen on all workloads: `{}`{}",
+        summary.chosen_on_all,
+        lead(&summary.lead_on_all)
+    );
     println!(
         "wrote {0}/summary.json and {0}/summary.md",
         args.out.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DEFAULT_CANDIDATES;
+    use optimizer::strategies::ModelSettings;
+
+    #[test]
+    fn every_default_candidate_is_a_distinct_setting_of_bo_and_bo_itself_is_one() {
+        let names: Vec<&str> = DEFAULT_CANDIDATES.split(',').collect();
+        let settings: Vec<ModelSettings> = names
+            .iter()
+            .map(|n| match ModelSettings::parse(n) {
+                Some(Ok(s)) => s,
+                other => panic!("candidate `{n}` does not parse: {other:?}"),
+            })
+            .collect();
+        assert!(names.contains(&"bo"));
+        for (i, a) in settings.iter().enumerate() {
+            for b in &settings[..i] {
+                // Same settings under two spellings would only split the choice's votes.
+                let (mut a, mut b) = (a.clone(), b.clone());
+                a.name.clear();
+                b.name.clear();
+                assert_ne!(a, b, "two candidates are the same setting");
+            }
+        }
+        let starts: Vec<usize> = settings.iter().map(|s| s.initial).collect();
+        assert!(starts.contains(&3) && starts.contains(&4) && starts.contains(&6));
+    }
 }
