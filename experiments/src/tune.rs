@@ -323,7 +323,7 @@ fn standard_error(values: &[f64]) -> Option<f64> {
 
 impl Lead {
     /// "by 0.0012 (1.4 SE) over `bo`", as the choices table shows it.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let se = match self.standard_error {
             Some(se) if se > 0.0 => format!(" ({:.1} SE)", self.by / se),
             _ => String::new(),

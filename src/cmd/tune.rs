@@ -130,19 +130,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             print!("{}", experiments::tune::table(rows));
         }
     }
-    let lead = |l: &Option<experiments::tune::Lead>| match l {
-        Some(l) => format!(
-            " (ahead of `{}` by {:.4}{})",
-            l.runner_up,
-            l.by,
-            l.standard_error
-                .filter(|se| *se > 0.0)
-                .map_or(String::new(), |se| format!(
-                    ", {:.1} standard errors",
-                    l.by / se
-                ))
-        ),
-        None => String::new(),
+    let lead = |l: &Option<experiments::tune::Lead>| {
+        l.as_ref()
+            .map_or(String::new(), |l| format!(" ({})", l.describe()))
     };
     for f in &summary.folds {
         println!(
