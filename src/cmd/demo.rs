@@ -77,8 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     });
     let spec = Arc::new(spec);
     let journal = cache.join("demo.jsonl");
-    // Each demo is a fresh search; only the dataset is reused.
-    let _ = std::fs::remove_file(&journal);
+    // Each demo is a fresh search; only the dataset is reused. Under the journal's lock, so a
+    // search (or another demo) still writing there is refused, not robbed of its file.
+    optimizer::journal::JournalWriter::discard(&journal)
+        .with_context(|| format!("starting the demo afresh in {}", cache.display()))?;
     let runner = LocalRunner::new(spec.clone(), cache.join("scratch"))
         .map_err(|e| anyhow::anyhow!("the built-in catalogue: {e}"))?;
     println!(

@@ -11,7 +11,7 @@
 //! appended through `O_APPEND`, never written at a position.
 
 use std::collections::HashSet;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -261,7 +261,7 @@ impl Journal {
             path: path.to_path_buf(),
             error,
         };
-        let mut reader = BufReader::new(File::open(path).map_err(io)?);
+        let mut reader = BufReader::new(open_regular(path, OpenOptions::new().read(true))?);
         let mut header: Option<Header> = None;
         let mut records = Vec::new();
         let mut launches: Vec<LaunchRecord> = Vec::new();
@@ -566,6 +566,33 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
     Some((days * 86_400 + hour * 3600 + minute * 60) as f64 + second)
 }
 
+/// Opens a journal with `options`, refusing anything but a regular file before it can block
+/// or run on: a FIFO would wait for a writer (and a signal would not end the wait), a device
+/// such as /dev/zero would be read until memory runs out.
+fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, JournalError> {
+    let not_regular = || JournalError::Io {
+        path: path.to_path_buf(),
+        error: std::io::Error::other("not a regular file"),
+    };
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(not_regular());
+    }
+    #[cfg(unix)]
+    {
+        // Should the path be swapped for a FIFO after the check, the open still returns at once.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(|error| JournalError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::writer::lock_exclusive;
@@ -863,6 +890,48 @@ mod tests {
         let mut next = JournalWriter::append_to(&path, &j).unwrap();
         next.append(&record(2, "w3", 1.0)).unwrap();
         assert_eq!(Journal::read(&path).unwrap().records.len(), 3);
+    }
+
+    #[test]
+    fn a_journal_is_discarded_only_when_nobody_writes_it() {
+        let path = temp("discard");
+        JournalWriter::discard(&path).expect("a missing journal is nothing to discard");
+        let s = space();
+        let mut w =
+            JournalWriter::create(&path, &Header::new(&s, "grid", 1, Default::default())).unwrap();
+        w.append(&record(0, "w1", 10.0)).unwrap();
+        let err = JournalWriter::discard(&path).unwrap_err();
+        assert!(matches!(err, JournalError::Locked { .. }), "{err:?}");
+        // The holder's file is still there and still its own.
+        w.append(&record(1, "w2", 3.0)).unwrap();
+        assert_eq!(Journal::read(&path).unwrap().records.len(), 2);
+        drop(w);
+        JournalWriter::discard(&path).unwrap();
+        assert!(!path.exists() && !lock_note(&path).exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_waiting_on_it() {
+        let fifo = temp("fifo");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            // Each of these would block (a FIFO with no writer) or read for ever (a device).
+            let err = Journal::read(path).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+            let j = Journal {
+                header: Header::new(&space(), "grid", 1, Default::default()),
+                records: Vec::new(),
+                launches: Vec::new(),
+                torn_tail: false,
+                valid_len: 0,
+            };
+            let err = JournalWriter::append_to(path, &j).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        let _ = std::fs::remove_file(&fifo);
     }
 
     #[test]

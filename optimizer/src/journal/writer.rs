@@ -98,6 +98,26 @@ impl JournalWriter {
         Ok(w)
     }
 
+    /// Deletes the journal at `path` under its lock, for a caller that starts afresh there
+    /// (the demo): refuses with [`JournalError::Locked`] while another process writes it, so
+    /// no running search's records go to a file that is no longer there. A missing file is
+    /// nothing to do.
+    pub fn discard(path: &Path) -> Result<(), JournalError> {
+        let file = match open_for_append(path, false) {
+            Err(JournalError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(())
+            }
+            other => other?,
+        };
+        let w = JournalWriter::locked(path, file)?;
+        std::fs::remove_file(path).map_err(|error| JournalError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        drop(w);
+        Ok(())
+    }
+
     /// Takes the journal's lock on `file` and leaves a note with this process's pid.
     fn locked(path: &Path, file: File) -> Result<JournalWriter, JournalError> {
         lock_exclusive(&file, path)?;
@@ -155,23 +175,9 @@ impl Drop for JournalWriter {
 
 /// Opens the journal with O_APPEND (every write lands at the end, whatever else writes).
 fn open_for_append(path: &Path, create: bool) -> Result<File, JournalError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .append(true)
-        .create(create)
-        .open(path)
-        .map_err(|error| JournalError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-    let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-    if !is_file {
-        return Err(JournalError::Io {
-            path: path.to_path_buf(),
-            error: std::io::Error::other("not a regular file"),
-        });
-    }
-    Ok(file)
+    let mut options = OpenOptions::new();
+    options.read(true).append(true).create(create);
+    super::open_regular(path, &mut options)
 }
 
 /// `<journal>.lock`: names the pid holding the journal's lock (informational: the lock itself is
