@@ -330,6 +330,47 @@ fn numbers_no_command_can_mean_are_refused() {
         out.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Counts past what any machine holds are refused before anything is allocated for them.
+    let huge = u64::MAX.to_string();
+    let csv_arg = csv.to_str().unwrap();
+    for (args, want) in [
+        (
+            vec!["compare", "--dataset", csv_arg, "--seeds", &huge],
+            "--seeds must be at most 10000",
+        ),
+        (
+            vec!["compare", "--dataset", csv_arg, "--jobs", &huge],
+            "--jobs must be at most 1024",
+        ),
+        (
+            vec!["compare", "--dataset", csv_arg, "--parallel", &huge],
+            "--parallel must be at most 1024",
+        ),
+        (
+            vec!["tune", "--dataset", csv_arg, "--budget", &huge],
+            "--budget must be at most 30",
+        ),
+        (
+            vec!["tune", "--dataset", csv_arg, "--folds", "7"],
+            "--folds 7: the datasets hold 1 workloads",
+        ),
+        (
+            vec![
+                "tune",
+                "--dataset",
+                csv_arg,
+                "--dataset",
+                csv_arg,
+                "--folds",
+                "datasets",
+            ],
+            "is given twice",
+        ),
+    ] {
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
     for (flag, want) in [
         ("--parallel=0", "--parallel must be at least 1"),
         (
@@ -376,6 +417,32 @@ fn numbers_no_command_can_mean_are_refused() {
         ]);
         assert_eq!(o.status.code(), Some(2), "{backend}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{backend}: {}", stderr(&o));
+    }
+    // A dry run refuses the strategies the run would, each cause said once.
+    let space = format!("{root}/examples/command-sleep.toml");
+    for (strategy, want) in [
+        ("nosuch", "unknown strategy `nosuch`"),
+        (
+            "bo:initial=0",
+            "strategy `bo:initial=0`: strategy option `initial=0`: expected a whole number",
+        ),
+    ] {
+        let o = run(&[
+            "search",
+            "--backend",
+            "command",
+            "--space",
+            &space,
+            "--strategy",
+            strategy,
+            "--dry-run",
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{strategy}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{strategy}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).matches("expected a whole").count(),
+            usize::from(strategy != "nosuch")
+        );
     }
     let _ = std::fs::remove_dir_all(d);
 }

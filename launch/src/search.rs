@@ -17,6 +17,9 @@ use crate::spacefile::{self, BackendKind, LoadOptions, SearchSpec};
 use crate::spark::{SparkOptions, SparkRunner};
 use crate::{CommandRunner, LocalRunner};
 
+/// Most probes in flight a search takes (`--parallel`).
+pub const MAX_IN_FLIGHT: usize = 1024;
+
 /// Everything a search is asked to do (the command line's options).
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -296,6 +299,23 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     if request.parallel == 0 {
         return Err(Error::Setup("--parallel must be at least 1".into()));
     }
+    // Each probe in flight holds a runner's state (a cluster, for Dataproc); no backend has
+    // room for more, and the driver reserves room for every one up front.
+    if request.parallel > MAX_IN_FLIGHT {
+        return Err(Error::Setup(format!(
+            "--parallel must be at most {MAX_IN_FLIGHT}, got {}",
+            request.parallel
+        )));
+    }
+    // Built once here too, so a dry run refuses a strategy name or option the run would.
+    optimizer::build_strategy(
+        &request.strategy,
+        Arc::new(spec.space.clone()),
+        &optimizer::StrategyOptions {
+            seed: request.seed,
+            max_runtime_s,
+        },
+    )?;
     Ok(Settings {
         strategy: request.strategy.clone(),
         seed: request.seed,

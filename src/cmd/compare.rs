@@ -66,15 +66,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     .map_err(bad_input)?;
     let selected = dataset.select(&args.workloads).map_err(bad_input)?;
     crate::cmd::replay::check_numbers(Some(args.budget), args.max_runtime, args.failed_runtime)?;
-    if args.seeds == 0 {
-        return Err(bad_input(anyhow::anyhow!(
-            "--seeds must be at least 1, got 0"
-        )));
-    }
-    if args.parallel == 0 {
-        return Err(bad_input(anyhow::anyhow!(
-            "--parallel must be at least 1, got 0"
-        )));
+    super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
+    super::check_count("--parallel", args.parallel as u64, 1, super::MAX_THREADS)?;
+    if let Some(jobs) = args.jobs {
+        super::check_count("--jobs", jobs as u64, 1, super::MAX_THREADS)?;
     }
     if !(args.launch_overhead.is_finite() && (0.0..=86_400.0).contains(&args.launch_overhead)) {
         return Err(bad_input(anyhow::anyhow!(

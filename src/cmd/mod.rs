@@ -14,6 +14,29 @@ use crate::exit::bad_input;
 /// Every strategy, in the order the reports list them.
 const DEFAULT_STRATEGIES: &str = "cherrypick,bo,random,grid,coordinate";
 
+/// Most seeds a replay command takes: every seed's trace is held until the report is written,
+/// so past this a run only exhausts memory.
+pub const MAX_SEEDS: u64 = 10_000;
+/// Most worker threads (`--jobs`) and most probes in flight (`--parallel`): each holds a stack
+/// or a model's state, and no machine this runs on has more cores.
+pub const MAX_THREADS: u64 = 1024;
+
+/// Refuses a count given on the command line outside `lo..=hi`, naming the flag, before anything
+/// is allocated for it.
+pub fn check_count(flag: &str, value: u64, lo: u64, hi: u64) -> anyhow::Result<()> {
+    if value < lo {
+        return Err(bad_input(anyhow::anyhow!(
+            "{flag} must be at least {lo}, got {value}"
+        )));
+    }
+    if value > hi {
+        return Err(bad_input(anyhow::anyhow!(
+            "{flag} must be at most {hi}, got {value}"
+        )));
+    }
+    Ok(())
+}
+
 /// The strategies to run: the explicit list (every name must exist), or every strategy the
 /// optimiser provides now (those it does not know yet are skipped with a note).
 pub fn strategy_list(

@@ -74,6 +74,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("\n(neither the `cherrypick` nor the `bo` strategy is available in this build: nothing to compare)");
         return Ok(());
     }
+    super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
+    let largest = dataset
+        .workloads
+        .iter()
+        .map(|w| w.space.len())
+        .max()
+        .unwrap_or(0);
+    super::check_count("--budget", args.budget as u64, 1, largest.max(30) as u64)?;
     let selected: Vec<usize> = (0..dataset.workloads.len()).collect();
     let cmp = run_compare(
         &dataset,

@@ -67,10 +67,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         },
     };
-    if args.seeds == 0 || args.budget == 0 {
-        return Err(bad_input(anyhow::anyhow!(
-            "--seeds and --budget must be positive"
-        )));
+    super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
+    if let Some(jobs) = args.jobs {
+        super::check_count("--jobs", jobs as u64, 1, super::MAX_THREADS)?;
     }
     let mut datasets = Vec::new();
     for d in &args.datasets {
@@ -86,9 +85,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map_err(bad_input)?;
         datasets.push(data);
     }
+    for (i, d) in datasets.iter().enumerate() {
+        if datasets[..i].iter().any(|e| e.name == d.name) {
+            return Err(bad_input(anyhow::anyhow!(
+                "dataset `{}` is given twice: its workloads would be chosen on and reported on at once",
+                d.name
+            )));
+        }
+    }
     let Some(first) = datasets.iter().find_map(|d| d.workloads.first()) else {
         return Err(bad_input(anyhow::anyhow!("the datasets hold no workload")));
     };
+    // As for compare: no strategy evaluates a configuration twice, so a budget past the largest
+    // catalogue only adds size.
+    let largest = datasets
+        .iter()
+        .flat_map(|d| d.workloads.iter().map(|w| w.space.len()))
+        .max()
+        .unwrap_or(0);
+    super::check_count("--budget", args.budget as u64, 1, largest.max(30) as u64)?;
+    let workloads: usize = datasets.iter().map(|d| d.workloads.len()).sum();
+    if let Folds::K(k) = folds {
+        if k > workloads {
+            return Err(bad_input(anyhow::anyhow!(
+                "--folds {k}: the datasets hold {workloads} workloads, so at most {workloads} folds"
+            )));
+        }
+    }
     let space = &first.space;
     let candidates = super::strategy_list(Some(&args.candidates), space)?;
     let baselines = if args.baselines.trim().is_empty() {

@@ -37,7 +37,8 @@ pub struct StrategyOptions {
 pub enum UnknownStrategy {
     #[error("unknown strategy `{0}` (known: bo, cherrypick, coordinate, random, grid; bo and cherrypick take `:key=value` options)")]
     Name(String),
-    #[error("strategy `{spec}`: {source}")]
+    /// The cause is the error's source, so a report that prints the chain gives it once.
+    #[error("strategy `{spec}`")]
     Setting {
         spec: String,
         #[source]
