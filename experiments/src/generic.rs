@@ -132,16 +132,34 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
                 _ => {}
             }
         }
+        let cost_usd = cost_col.map(number).transpose()?.flatten();
+        if completed && cost_usd == Some(0.0) {
+            // Every normalised figure divides by the optimum's cost.
+            return Err(field(
+                cost_col.unwrap_or_default(),
+                "a completed run needs a cost > 0".into(),
+            ));
+        }
         let features = feature_cols
             .iter()
-            .map(|&i| required(i))
+            .map(|&i| {
+                let v = required(i)?;
+                // "nan" or "inf" would make the column a category of that name; a number that
+                // is not finite is a mistake in the data, as in a space file.
+                match v.parse::<f64>() {
+                    Ok(x) if !x.is_finite() => {
+                        Err(field(i, format!("`{v}` is not a finite number")))
+                    }
+                    _ => Ok(v),
+                }
+            })
             .collect::<Result<Vec<_>, _>>()?;
         rows.push(Row {
             line,
             workload: required(workload_col)?,
             config: required(config_col)?,
             runtime_s,
-            cost_usd: cost_col.map(number).transpose()?.flatten(),
+            cost_usd,
             completed,
             features,
         });
@@ -489,6 +507,18 @@ mod tests {
                 "workload,config,runtime_s,cost_usd,x\n",
                 "empty",
                 "",
+            ),
+            (
+                "freecost.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,10,0,2\n",
+                "line 3",
+                "cost > 0",
+            ),
+            (
+                "nanfeature.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,10,1,NaN\n",
+                "line 3",
+                "not a finite number",
             ),
         ];
         for (name, text, want1, want2) in cases {

@@ -117,6 +117,19 @@ impl LocalRunner {
                 spec.path.display()
             )));
         }
+        // A fixed parameter is no catalogue feature: one the backend does not read is a typo
+        // that would silently run the default.
+        if let Some(unknown) = workload
+            .params
+            .keys()
+            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
+        {
+            return Err(Error::Setup(format!(
+                "{}: [workload] params: `{unknown}` is not a parameter of the local backend (known: {})",
+                spec.path.display(),
+                KNOWN_PARAMS.join(", ")
+            )));
+        }
         let dataset = spec.resolve(&workload.dataset);
         let scratch = match &workload.scratch {
             Some(s) => spec.resolve(s),
@@ -485,10 +498,14 @@ mod tests {
     use crate::spacefile::{parse, BackendKind, GenerateSpec, LoadOptions};
 
     fn runner(threads: &str) -> LocalRunner {
+        runner_with(threads, "").unwrap()
+    }
+
+    fn runner_with(threads: &str, params: &str) -> Result<LocalRunner, Error> {
         let text = format!(
             "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"threads\"\n\
              count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = {threads}\n\
-             [workload]\ndataset = \"photos\"\ntasks = [\"preprocess\"]\n"
+             [workload]\ndataset = \"photos\"\ntasks = [\"preprocess\"]\n{params}"
         );
         let spec = parse(
             &text,
@@ -499,7 +516,21 @@ mod tests {
             },
         )
         .unwrap();
-        LocalRunner::new(Arc::new(spec), std::env::temp_dir()).unwrap()
+        LocalRunner::new(Arc::new(spec), std::env::temp_dir())
+    }
+
+    /// A fixed parameter the backend does not read is a typo, named with the file.
+    #[test]
+    fn an_unknown_fixed_parameter_is_refused() {
+        assert!(runner_with("[1]", "params = { batch_size = 16, size = 96 }").is_ok());
+        let err = runner_with("[1]", "params = { batch_sise = 16 }")
+            .err()
+            .expect("a typo is refused")
+            .to_string();
+        assert!(
+            err.contains("/tmp/space.toml") && err.contains("`batch_sise`"),
+            "{err}"
+        );
     }
 
     /// Several probes at once only when that many of the widest configuration fit the cores.
