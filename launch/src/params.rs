@@ -94,13 +94,16 @@ impl Params {
         }
     }
 
-    /// Output size in pixels (>= 1).
+    /// Output size in pixels (1 up to [`workload::transform::MAX_SIZE`]).
     pub fn size(&self) -> Result<Option<u32>, ParamError> {
+        const MAX: u32 = workload::transform::MAX_SIZE;
         match self.count(&["size"])? {
             None => Ok(None),
-            Some(s) => u32::try_from(s)
-                .map(Some)
-                .map_err(|_| self.bad("size", "is too large")),
+            Some(s) => match u32::try_from(s) {
+                Ok(s) if (1..=MAX).contains(&s) => Ok(Some(s)),
+                // Literal: the message is static; MAX_SIZE is 4096 (checked by a test).
+                _ => Err(self.bad("size", "must be 1..=4096 pixels")),
+            },
         }
     }
 
@@ -193,6 +196,18 @@ mod tests {
             err.to_string(),
             "configuration quality=0: `quality` must be a whole number 1..=100, got `0`"
         );
+        // A size the transform refuses is refused here, before any probe; the message's bound
+        // is the transform's.
+        assert_eq!(workload::transform::MAX_SIZE, 4096);
+        let s = spec("quality = [90]", "size = 0");
+        assert!(Params::of(&s, 0).size().is_err());
+        for size in ["4097", "100000"] {
+            let s = spec("quality = [90]", &format!("size = {size}"));
+            let err = Params::of(&s, 0).size().unwrap_err().to_string();
+            assert!(err.contains("`size` must be 1..=4096 pixels"), "{err}");
+        }
+        let s = spec("quality = [90]", "size = 4096");
+        assert_eq!(Params::of(&s, 0).size().unwrap(), Some(4096));
         let s = spec("threads = [1]", "decode = \"yes\"");
         let err = Params::of(&s, 0).flag("decode").unwrap_err();
         assert_eq!((err.name.as_str(), err.got.as_str()), ("decode", "yes"));

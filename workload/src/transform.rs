@@ -65,6 +65,10 @@ impl std::str::FromStr for Filter {
     }
 }
 
+/// Largest output side accepted: a 4096 x 4096 RGB image is 48 MiB in each worker's buffers,
+/// already far past any photo set this is for; beyond it a typo only exhausts memory.
+pub const MAX_SIZE: u32 = 4096;
+
 /// Settings of the per-image work.
 #[derive(Clone, Debug)]
 pub struct TransformOptions {
@@ -181,9 +185,9 @@ pub struct Transformer {
 
 impl Transformer {
     pub fn new(opts: &TransformOptions) -> Result<Self, TransformError> {
-        if opts.size == 0 || !(1..=100).contains(&opts.quality) {
+        if !(1..=MAX_SIZE).contains(&opts.size) || !(1..=100).contains(&opts.quality) {
             return Err(TransformError::Encode(format!(
-                "invalid size {} or quality {} (size > 0, quality 1..=100)",
+                "invalid size {} or quality {} (size 1..={MAX_SIZE}, quality 1..=100)",
                 opts.size, opts.quality
             )));
         }
@@ -539,6 +543,29 @@ mod tests {
             p_fast > p_enc,
             "fast decode {p_fast:.1} dB, q95 encode {p_enc:.1} dB"
         );
+    }
+
+    #[test]
+    fn a_size_or_quality_out_of_range_is_refused_before_any_buffer() {
+        for (size, quality) in [
+            (0, 95),
+            (MAX_SIZE + 1, 95),
+            (u32::MAX, 95),
+            (192, 0),
+            (192, 101),
+        ] {
+            let opts = TransformOptions {
+                size,
+                quality,
+                ..TransformOptions::default()
+            };
+            assert!(Transformer::new(&opts).is_err(), "{size} {quality}");
+        }
+        let largest = TransformOptions {
+            size: MAX_SIZE,
+            ..TransformOptions::default()
+        };
+        assert!(Transformer::new(&largest).is_ok());
     }
 
     #[test]
