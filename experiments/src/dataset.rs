@@ -48,10 +48,14 @@ pub enum DataError {
         workload: String,
         error: SpaceError,
     },
-    #[error(
-        "workload `{workload}`: no configuration completes within the runtime limit of {limit_s} s"
-    )]
-    NothingFeasible { workload: String, limit_s: f64 },
+    #[error("workload `{workload}`: {}", match limit_s {
+        Some(t) => format!("no configuration completes within the runtime limit of {t} s"),
+        None => "no configuration has a completed run, so there is no optimum to measure against".into(),
+    })]
+    NothingFeasible {
+        workload: String,
+        limit_s: Option<f64>,
+    },
 }
 
 /// Which dataset to load: one of the two shared recorded sets or a generic CSV v1 file.
@@ -165,7 +169,7 @@ impl Workload {
         if !optimum.is_finite() {
             return Err(DataError::NothingFeasible {
                 workload: self.name.clone(),
-                limit_s: max_runtime_s.unwrap_or(f64::INFINITY),
+                limit_s: max_runtime_s,
             });
         }
         Ok(Scale {
@@ -390,10 +394,9 @@ pub(crate) mod tests {
             "mean runtime 200 s misses a 160 s limit"
         );
         assert!((s.worst_ratio() - 1.0).abs() < 1e-12);
-        assert!(matches!(
-            w.scale(Some(10.0)),
-            Err(DataError::NothingFeasible { .. })
-        ));
+        let e = w.scale(Some(10.0)).unwrap_err();
+        assert!(matches!(e, DataError::NothingFeasible { .. }));
+        assert!(e.to_string().contains("runtime limit of 10 s"), "{e}");
     }
 
     #[test]

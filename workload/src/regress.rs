@@ -215,6 +215,9 @@ pub fn fit(points: &[Point]) -> Result<Fit, Error> {
     })
 }
 
+/// Largest value [`read_csv`] takes in any column.
+const MAX_VALUE: f64 = 1e12;
+
 /// Reads (batch_size, batch_number, images_per_s) from a read-speed CSV, by header name.
 pub fn read_csv(path: &Path) -> Result<Vec<Point>, Error> {
     let text = std::fs::read_to_string(path)
@@ -251,13 +254,16 @@ pub fn read_csv(path: &Path) -> Result<Vec<Point>, Error> {
                     lineno + 1
                 ))
             })?;
-            raw.parse::<f64>().map_err(|_| {
-                Error::Options(format!(
-                    "{}:{}: field `{name}` is not a number: {raw:?}",
+            match raw.parse::<f64>() {
+                // Past 1e12 (images per second or per batch) the products and squares of
+                // the fit overflow, and no measurement is that large.
+                Ok(x) if x.is_finite() && (0.0..=MAX_VALUE).contains(&x) => Ok(x),
+                _ => Err(Error::Options(format!(
+                    "{}:{}: field `{name}` is not a number between 0 and 1e12: {raw:?}",
                     path.display(),
                     lineno + 1
-                ))
-            })
+                ))),
+            }
         };
         out.push(Point {
             batch_size: get(ibs, "batch_size")?,
@@ -464,6 +470,18 @@ mod tests {
         .unwrap();
         let e = read_csv(&p).unwrap_err().to_string();
         assert!(e.contains("bad.csv:3") && e.contains("batch_number"), "{e}");
+        for bad in ["NaN", "inf", "1e308", "-3"] {
+            std::fs::write(
+                &p,
+                format!("batch_size,batch_number,images_per_s\n8,10,100\n16,10,{bad}\n"),
+            )
+            .unwrap();
+            let e = read_csv(&p).unwrap_err().to_string();
+            assert!(
+                e.contains("bad.csv:3") && e.contains("images_per_s"),
+                "{bad}: {e}"
+            );
+        }
         std::fs::write(&p, "batch_size,images_per_s\n").unwrap();
         assert!(read_csv(&p)
             .unwrap_err()

@@ -311,6 +311,14 @@ pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpe
     let (space, configs) =
         expand::expand(&raw, &machines, &dims, count_index, &prices, options, &loc)?;
 
+    // Checked here, where the file can be named, rather than by the generator, whose message
+    // speaks of its command-line flag.
+    if let Some(g) = raw.workload.as_ref().and_then(|w| w.generate.as_ref()) {
+        if g.images == 0 {
+            return Err(loc.at(None, "workload.generate.images must be at least 1".into()));
+        }
+    }
+
     // The command backend's template may only name things a configuration has.
     if let Some(cmd) = &raw.backend.command {
         let known: Vec<&str> = BUILTIN_NAMES
@@ -454,6 +462,18 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
 
         let err = parse_str("[catalogue]\n").unwrap_err();
         assert!(err.message.contains("at least one machine"), "{err}");
+
+        let err = parse_str(&format!(
+            "{GOOD}[workload]\ndataset = \"d\"\ntasks = [\"preprocess\"]\ngenerate = {{ images = 0 }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("space.toml:")
+                && err
+                    .message
+                    .contains("workload.generate.images must be at least 1"),
+            "{err}"
+        );
     }
 
     /// Integers are not rounded through f64 on the way in, and counts are whole.
