@@ -227,6 +227,39 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         .filter(|n| n.contains("tmp"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+    // A folder that does not exist is named as the user gave it (not the temporary file).
+    let nowhere = d.join("nodir").join("x.csv").display().to_string();
+    let o = run(&["journal", "export", js, "--csv", &nowhere]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nodir") && stderr(&o).contains("does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains(".x.csv.tmp"), "{}", stderr(&o));
+    // A header whose configurations do not match its dimensions is refused, not exported
+    // into rows of the wrong width.
+    let text = std::fs::read_to_string(&j).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut header: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    header["space"]["dimensions"] = serde_json::json!([]);
+    lines[0] = header.to_string();
+    let bad = d.join("nodims.jsonl");
+    std::fs::write(&bad, lines.join("\n") + "\n").unwrap();
+    let o = run(&[
+        "journal",
+        "export",
+        bad.to_str().unwrap(),
+        "--csv",
+        &d.join("nodims.csv").display().to_string(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nodims.jsonl: line 1"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("nodims.csv").exists());
     let _ = std::fs::remove_dir_all(d);
 }
 
@@ -349,6 +382,10 @@ fn numbers_no_command_can_mean_are_refused() {
         (
             vec!["tune", "--dataset", csv_arg, "--budget", &huge],
             "--budget must be at most 30",
+        ),
+        (
+            vec!["compare", "--dataset", csv_arg, "--out", csv_arg],
+            "exists and is not a folder",
         ),
         (
             vec!["tune", "--dataset", csv_arg, "--folds", "7"],

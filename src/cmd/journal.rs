@@ -34,6 +34,13 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 
 fn export(a: &ExportArgs) -> anyhow::Result<()> {
     let journal = Journal::read(&a.journal).map_err(bad_input)?;
+    // The header's catalogue is checked as a search or replay checks it: a configuration
+    // whose values do not match the dimensions would make rows of the wrong width.
+    journal
+        .header
+        .space
+        .to_space()
+        .map_err(|e| bad_input(anyhow::anyhow!("{}: line 1: {e}", a.journal.display())))?;
     if same_file(&a.journal, &a.csv) {
         return Err(bad_input(anyhow::anyhow!(
             "--csv {}: that is the journal being exported; choose another output file",
@@ -95,6 +102,16 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
         .ok_or_else(|| bad_input(anyhow::anyhow!("{shown} names no file")))?
         .to_string_lossy()
         .into_owned();
+    // A missing folder is the user's to create: say so of the path they gave, not of the
+    // temporary file beside it.
+    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(bad_input(anyhow::anyhow!(
+                "{shown}: the folder {} does not exist",
+                dir.display()
+            )));
+        }
+    }
     let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
     let written = (|| -> anyhow::Result<()> {
         let mut f = std::fs::OpenOptions::new()

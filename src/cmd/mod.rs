@@ -21,6 +21,18 @@ pub const MAX_SEEDS: u64 = 10_000;
 /// or a model's state, and no machine this runs on has more cores.
 pub const MAX_THREADS: u64 = 1024;
 
+/// Refuses an output folder that cannot be one (an existing file), before any replay runs
+/// rather than after.
+pub fn check_out_folder(out: &std::path::Path) -> anyhow::Result<()> {
+    if out.exists() && !out.is_dir() {
+        return Err(bad_input(anyhow::anyhow!(
+            "--out {}: exists and is not a folder",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Refuses a count given on the command line outside `lo..=hi`, naming the flag, before anything
 /// is allocated for it.
 pub fn check_count(flag: &str, value: u64, lo: u64, hi: u64) -> anyhow::Result<()> {

@@ -68,6 +68,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
+    super::check_out_folder(&args.out)?;
     if let Some(jobs) = args.jobs {
         super::check_count("--jobs", jobs as u64, 1, super::MAX_THREADS)?;
     }
