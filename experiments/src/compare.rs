@@ -130,7 +130,8 @@ pub fn run_compare(
     let results: Mutex<Vec<Slot>> = Mutex::new((0..jobs.len()).map(|_| None).collect());
     let start = std::time::Instant::now();
     std::thread::scope(|scope| {
-        for _ in 0..options.threads.max(1) {
+        // No more workers than runs: an idle one only costs its start.
+        for _ in 0..options.threads.clamp(1, jobs.len().max(1)) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(&(w, s, seed, sequential)) = jobs.get(i) else {

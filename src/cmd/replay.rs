@@ -292,7 +292,11 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
             max_runtime_s,
         },
     )
-    .map_err(bad_input)?;
+    .map_err(|e| match &args.strategy {
+        Some(_) => bad_input(e),
+        // The name came from the journal: say where.
+        None => bad_input(anyhow::Error::new(e).context(format!("{shown}: line 1 (header)"))),
+    })?;
     let probes = recorded.len();
     let spend: f64 = recorded
         .iter()

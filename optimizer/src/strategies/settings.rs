@@ -288,8 +288,18 @@ impl ModelSettings {
             "cherrypick" => ModelSettings::cherrypick(),
             _ => return None,
         };
+        let mut seen: Vec<&str> = Vec::new();
         for part in parts {
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
+            // The later one would silently win: say which was meant instead.
+            if seen.contains(&key) {
+                return Some(Err(SettingError {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    problem: format!("`{key}` is given twice"),
+                }));
+            }
+            seen.push(key);
             if let Err(e) = settings.set(key, value) {
                 return Some(Err(e));
             }
@@ -569,6 +579,7 @@ mod tests {
                 "cherrypick:prior=nan",
                 "none, optuna or a standard deviation",
             ),
+            ("bo:initial=3:initial=4", "`initial` is given twice"),
         ] {
             let e = ModelSettings::parse(spec).unwrap().unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
