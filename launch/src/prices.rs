@@ -16,6 +16,8 @@ pub const DATAPROC_SOURCE: &str = "https://cloud.google.com/dataproc/pricing";
 pub const DATAPROC_DATE: &str = "2024-06 list price";
 /// Dataproc's charge on top of Compute Engine: USD 0.010 per vCPU-hour of the cluster.
 pub const DATAPROC_PREMIUM_PER_VCPU_HOUR: f64 = 0.010;
+/// Largest price a price file may give per hour (a machine, or the premium per vCPU).
+const MAX_PRICE_PER_HOUR: f64 = 1e6;
 
 /// One machine type: its shape and on-demand price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,8 +200,12 @@ impl PriceTable {
             if !(m.memory_gib.is_finite() && m.memory_gib > 0.0) {
                 return Err(bad("memory_gib must be a positive number"));
             }
-            if !(m.price_per_hour.is_finite() && m.price_per_hour > 0.0) {
-                return Err(bad("price_per_hour must be a positive number"));
+            // Bounded so that a cluster's price (times nodes, plus premiums) stays finite; no
+            // machine costs a million dollars an hour.
+            if !(m.price_per_hour > 0.0 && m.price_per_hour <= MAX_PRICE_PER_HOUR) {
+                return Err(bad(
+                    "price_per_hour must be a positive number of at most 1e6 (USD per hour)",
+                ));
             }
             if m.source.is_empty() {
                 m.source = file.source.clone().unwrap_or_else(|| origin.to_string());
@@ -210,10 +216,11 @@ impl PriceTable {
             self.machines.insert(name, m);
         }
         if let Some(d) = file.dataproc {
-            if !(d.premium_per_vcpu_hour.is_finite() && d.premium_per_vcpu_hour >= 0.0) {
+            if !(d.premium_per_vcpu_hour >= 0.0 && d.premium_per_vcpu_hour <= MAX_PRICE_PER_HOUR) {
                 return Err(PriceError::Parse {
                     path: origin.to_string(),
-                    message: "dataproc.premium_per_vcpu_hour must be a number >= 0".to_string(),
+                    message: "dataproc.premium_per_vcpu_hour must be a number from 0 to 1e6"
+                        .to_string(),
                 });
             }
             self.dataproc_premium_per_vcpu_hour = d.premium_per_vcpu_hour;
@@ -305,5 +312,23 @@ mod tests {
             err.contains("`x`") && err.contains("price_per_hour"),
             "{err}"
         );
+        for price in ["1e308", "nan", "inf"] {
+            let err = t
+                .apply_str(
+                    &format!("[machine.x]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = {price}\n"),
+                    "p.toml",
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("p.toml") && err.contains("at most 1e6"),
+                "{price}: {err}"
+            );
+        }
+        let err = t
+            .apply_str("[dataproc]\npremium_per_vcpu_hour = 1e308\n", "p.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("p.toml") && err.contains("premium"), "{err}");
     }
 }
