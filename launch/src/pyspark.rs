@@ -121,7 +121,28 @@ pub enum JobParamsError {
     /// More repetitions than the driver takes.
     #[error("repetitions is too large")]
     TooManyRepetitions,
+    /// A fixed `[workload] params` entry the job reads nowhere (a typo would run the default).
+    #[error("{}: [workload] params: `{name}` is not a parameter of the spark and dataproc backends (known: {})", .path.display(), KNOWN_PARAMS.join(", "))]
+    UnknownParam { path: PathBuf, name: String },
 }
+
+/// Names the spark and dataproc backends read, as dimensions or fixed parameters.
+pub const KNOWN_PARAMS: &[&str] = &[
+    "executors",
+    "workers",
+    "executor_cores",
+    "cores",
+    "executor_memory_mib",
+    "executor_memory_gib",
+    "partitions",
+    "shards",
+    "size",
+    "quality",
+    "batch_sizes",
+    "batch_numbers",
+    "repetitions",
+    "decode",
+];
 
 /// Why a configuration cannot run as a PySpark job: its Spark shape or its workload.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -158,6 +179,16 @@ impl JobParams {
         if workload.tasks.is_empty() {
             return Err(JobParamsError::NoTasks {
                 path: spec.path.clone(),
+            });
+        }
+        if let Some(name) = workload
+            .params
+            .keys()
+            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
+        {
+            return Err(JobParamsError::UnknownParam {
+                path: spec.path.clone(),
+                name: name.clone(),
             });
         }
         let p = Params::of(spec, id);
@@ -361,6 +392,16 @@ pub(crate) mod tests {
             "{err:?}"
         );
         assert!(err.to_string().contains("batch_numbers"), "{err}");
+        // A fixed parameter neither backend reads is a typo, named with the file.
+        let mut s = spec("executors = [1]");
+        let params = &mut s.workload.as_mut().unwrap().params;
+        let quality = params["quality"].clone();
+        params.insert("batch_size".into(), quality);
+        let err = JobParams::of(&s, 0, String::new()).unwrap_err().to_string();
+        assert!(
+            err.contains("/tmp/space.toml") && err.contains("`batch_size`"),
+            "{err}"
+        );
     }
 
     #[test]
