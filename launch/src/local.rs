@@ -160,9 +160,9 @@ impl LocalRunner {
         };
         // Every configuration must map onto valid options before anything runs.
         for id in 0..runner.spec.space.len() {
-            runner.plan(id, Path::new("probe")).map_err(|e| {
-                Error::Setup(format!("{}: {e}", runner.spec.path.display()))
-            })?;
+            runner
+                .plan(id, Path::new("probe"))
+                .map_err(|e| Error::Setup(format!("{}: {e}", runner.spec.path.display())))?;
         }
         Ok(runner)
     }
