@@ -117,13 +117,7 @@ impl LocalRunner {
                 spec.path.display()
             )));
         }
-        // A fixed parameter is no catalogue feature: one the backend does not read is a typo
-        // that would silently run the default.
-        if let Some(unknown) = workload
-            .params
-            .keys()
-            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
-        {
+        if let Some(unknown) = crate::params::unknown_fixed(&spec, KNOWN_PARAMS) {
             return Err(Error::Setup(format!(
                 "{}: [workload] params: `{unknown}` is not a parameter of the local backend (known: {})",
                 spec.path.display(),

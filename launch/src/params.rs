@@ -25,6 +25,18 @@ pub struct ParamError {
     pub got: String,
 }
 
+/// The first fixed `[workload] params` entry that is not in `known`, the names a backend
+/// reads: a fixed parameter is no catalogue feature, so one the backend never reads is a typo
+/// that would silently run the default.
+pub fn unknown_fixed<'a>(spec: &'a SearchSpec, known: &[&str]) -> Option<&'a str> {
+    spec.workload
+        .as_ref()?
+        .params
+        .keys()
+        .map(String::as_str)
+        .find(|k| !known.contains(k))
+}
+
 /// One configuration's parameters.
 #[derive(Debug, Clone)]
 pub struct Params {

@@ -181,14 +181,10 @@ impl JobParams {
                 path: spec.path.clone(),
             });
         }
-        if let Some(name) = workload
-            .params
-            .keys()
-            .find(|k| !KNOWN_PARAMS.contains(&k.as_str()))
-        {
+        if let Some(name) = crate::params::unknown_fixed(spec, KNOWN_PARAMS) {
             return Err(JobParamsError::UnknownParam {
                 path: spec.path.clone(),
-                name: name.clone(),
+                name: name.to_string(),
             });
         }
         let p = Params::of(spec, id);

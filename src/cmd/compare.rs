@@ -68,7 +68,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     crate::cmd::replay::check_numbers(Some(args.budget), args.max_runtime, args.failed_runtime)?;
     super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
     super::check_out_folder(&args.out)?;
-    super::check_count("--parallel", args.parallel as u64, 1, super::MAX_THREADS)?;
+    super::check_count(
+        "--parallel",
+        args.parallel as u64,
+        1,
+        launch::search::MAX_IN_FLIGHT as u64,
+    )?;
     if let Some(jobs) = args.jobs {
         super::check_count("--jobs", jobs as u64, 1, super::MAX_THREADS)?;
     }

@@ -17,8 +17,8 @@ const DEFAULT_STRATEGIES: &str = "cherrypick,bo,random,grid,coordinate";
 /// Most seeds a replay command takes: every seed's trace is held until the report is written,
 /// so past this a run only exhausts memory.
 pub const MAX_SEEDS: u64 = 10_000;
-/// Most worker threads (`--jobs`) and most probes in flight (`--parallel`): each holds a stack
-/// or a model's state, and no machine this runs on has more cores.
+/// Most worker threads (`--jobs`): each holds a stack, and no machine this runs on has more
+/// cores. (Probes in flight are bounded by `launch::search::MAX_IN_FLIGHT`, in replay too.)
 pub const MAX_THREADS: u64 = 1024;
 
 /// Refuses an output folder that cannot be one (an existing file), before any replay runs
