@@ -210,7 +210,15 @@ impl Space {
         let mut out = vec![Vec::new(); n];
         // ln of every amount (positive numeric dimension with 3 or more distinct values).
         let mut amounts: Vec<Vec<f64>> = Vec::new();
+        let relabels = if declared {
+            vec![false; self.dimensions.len()]
+        } else {
+            self.relabelling_dimensions()
+        };
         for (j, d) in self.dimensions.iter().enumerate() {
+            if relabels[j] {
+                continue;
+            }
             match &d.kind {
                 Kind::Numeric { log } => {
                     let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
@@ -249,7 +257,12 @@ impl Space {
                 }
             }
         }
-        // Past eight amounts the pairs alone would swamp the surrogate: the first eight serve.
+        // Products of a basis: an amount that is already a product or ratio of earlier ones
+        // (total vCPUs beside nodes and vCPUs per node) stays an input but multiplies nothing,
+        // else its pairs with the others would be powers and cross-terms no job feels (nodes
+        // squared times vCPUs). Past eight amounts the pairs alone would swamp the surrogate:
+        // the first eight serve.
+        let mut amounts = log_independent(amounts);
         amounts.truncate(8);
         if how == Features::Products && amounts.len() >= 2 {
             // Every subset of two or more amounts when there are few, else the pairs and the
@@ -283,6 +296,60 @@ impl Space {
             }
         }
         out
+    }
+
+    /// Categorical dimensions that only relabel others, which the surrogate's inputs leave
+    /// out: each level has one value of each of some other dimensions, and those values tell
+    /// the levels apart (`vm_type` beside `vcpus` and `memory_gib`, `size` beside `vcpus`).
+    /// One-hot, such a dimension adds a column per level and says nothing the others do not,
+    /// and with a few dozen observations every extra length-scale is one more to get wrong; so
+    /// the inputs do not depend on how a catalogue is spelled. Checked from the last dimension
+    /// to the first, so of two spellings of one thing the first declared stays. A dimension that
+    /// is merely a function of others stays (`family` beside `vcpus` and `memory_gib`: the
+    /// grouping it names is not an axis of theirs).
+    fn relabelling_dimensions(&self) -> Vec<bool> {
+        let d = self.dimensions.len();
+        let mut dropped = vec![false; d];
+        for j in (0..d).rev() {
+            if !matches!(self.dimensions[j].kind, Kind::Categorical { .. }) {
+                continue;
+            }
+            // One configuration per level of `j`, in order of first appearance.
+            let mut reps: Vec<&Config> = Vec::new();
+            let mut level_of: Vec<usize> = Vec::with_capacity(self.configs.len());
+            for c in &self.configs {
+                let k = match reps.iter().position(|r| r.values[j] == c.values[j]) {
+                    Some(k) => k,
+                    None => {
+                        reps.push(c);
+                        reps.len() - 1
+                    }
+                };
+                level_of.push(k);
+            }
+            if reps.len() < 2 {
+                continue;
+            }
+            // The other dimensions that take one value per level of `j`.
+            let fixed: Vec<usize> = (0..d)
+                .filter(|&o| o != j && !dropped[o])
+                .filter(|&o| {
+                    self.configs
+                        .iter()
+                        .zip(&level_of)
+                        .all(|(c, &k)| c.values[o] == reps[k].values[o])
+                })
+                .collect();
+            // ... and whose values tell every two levels apart.
+            let apart = !fixed.is_empty()
+                && reps.iter().enumerate().all(|(a, ra)| {
+                    reps[a + 1..]
+                        .iter()
+                        .all(|rb| fixed.iter().any(|&o| ra.values[o] != rb.values[o]))
+                });
+            dropped[j] = apart;
+        }
+        dropped
     }
 
     pub fn dimensions(&self) -> &[Dimension] {
@@ -336,14 +403,17 @@ pub enum Features {
     /// declared), constant ones at 0.5, categorical ones one-hot over their declared levels.
     Space,
     /// Numeric dimensions on a log scale when declared so or when their positive values span a
-    /// ratio of 4 or more; constant dimensions and unused levels dropped.
+    /// ratio of 4 or more; constant dimensions, unused levels and categorical dimensions that
+    /// only relabel others (`vm_type` beside `vcpus` and `memory_gib`) dropped.
     LogAuto,
     /// [`Features::LogAuto`] plus the products of the amounts (numeric dimensions with only
     /// positive values and at least three of them): nodes x vCPUs per node is the cluster's
     /// cores, nodes x vCPUs x memory per vCPU its memory. A job whose data fits in the cluster's
     /// memory runs in another regime, and that cliff, diagonal across the per-node axes, is a
     /// one-dimensional step along a product, which a length-scale per input cannot follow.
-    /// (Of more than eight amounts, the first eight.)
+    /// Products are taken over a basis of the amounts' logs, so a declared total (nodes x
+    /// vCPUs per node beside both) is an input once and multiplies nothing. (Of more than eight
+    /// such amounts, the first eight.)
     Products,
 }
 
@@ -379,6 +449,34 @@ fn spans_a_log_scale(xs: &[f64]) -> bool {
     let min = xs.iter().cloned().fold(f64::INFINITY, f64::min);
     let max = xs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     min > 0.0 && max / min >= 4.0
+}
+
+/// The columns (logs of amounts) that are not, up to a constant, a linear combination of
+/// earlier ones: a basis of their span chosen in order, by Gram-Schmidt on the centred columns.
+fn log_independent(columns: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let centred = |c: &[f64]| {
+        let mean = c.iter().sum::<f64>() / c.len().max(1) as f64;
+        c.iter().map(|v| v - mean).collect::<Vec<f64>>()
+    };
+    let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    let mut kept = Vec::new();
+    for column in columns {
+        let mut r = centred(&column);
+        let norm = dot(&r, &r).sqrt();
+        for q in &basis {
+            let along = dot(&r, q);
+            for (x, y) in r.iter_mut().zip(q) {
+                *x -= along * y;
+            }
+        }
+        let rest = dot(&r, &r).sqrt();
+        if rest > 1e-9 * norm {
+            basis.push(r.iter().map(|x| x / rest).collect());
+            kept.push(column);
+        }
+    }
+    kept
 }
 
 fn distinct(xs: &[f64]) -> usize {
@@ -477,6 +575,163 @@ mod tests {
         }
         // Declared encoding is untouched by the choice.
         assert_eq!(s.features(Features::Space)[5], s.encoded(5));
+    }
+
+    /// A Scout-like catalogue (3 families x 3 sizes x 3 cluster sizes) with the columns named.
+    fn spelled(columns: &[&str]) -> Space {
+        let types = [
+            ("c4.large", "c4", "large", 2.0, 3.75),
+            ("c4.xlarge", "c4", "xlarge", 4.0, 7.5),
+            ("c4.2xlarge", "c4", "2xlarge", 8.0, 15.0),
+            ("m4.large", "m4", "large", 2.0, 8.0),
+            ("m4.xlarge", "m4", "xlarge", 4.0, 16.0),
+            ("m4.2xlarge", "m4", "2xlarge", 8.0, 32.0),
+            ("r4.large", "r4", "large", 2.0, 15.25),
+            ("r4.xlarge", "r4", "xlarge", 4.0, 30.5),
+            ("r4.2xlarge", "r4", "2xlarge", 8.0, 61.0),
+        ];
+        let mut configs = vec![];
+        for (vm, family, size, vcpus, mem) in types {
+            for nodes in [4.0, 8.0, 16.0] {
+                let value = |c: &str| match c {
+                    "vm_type" => Value::Cat(vm.into()),
+                    "family" => Value::Cat(family.into()),
+                    "size" => Value::Cat(size.into()),
+                    "nodes" => Value::Num(nodes),
+                    "vcpus" => Value::Num(vcpus),
+                    "memory_gib" => Value::Num(mem),
+                    "total_vcpus" => Value::Num(nodes * vcpus),
+                    "total_memory_gib" => Value::Num(nodes * mem),
+                    "memory_per_vcpu" => Value::Num(mem / vcpus),
+                    other => panic!("no column {other}"),
+                };
+                configs.push(Config {
+                    name: format!("{nodes}_{vm}"),
+                    values: columns.iter().map(|c| value(c)).collect(),
+                    price_per_hour: nodes * vcpus * 0.05,
+                });
+            }
+        }
+        let mut dims: Vec<Dimension> = columns
+            .iter()
+            .enumerate()
+            .map(|(j, c)| Dimension {
+                name: c.to_string(),
+                kind: match &configs[0].values[j] {
+                    Value::Num(_) => Kind::Numeric { log: false },
+                    Value::Cat(_) => {
+                        let mut levels: Vec<String> =
+                            configs.iter().map(|k| k.values[j].to_string()).collect();
+                        levels.dedup();
+                        levels.sort();
+                        levels.dedup();
+                        Kind::Categorical { levels }
+                    }
+                },
+            })
+            .collect();
+        Space::auto_log(&mut dims, &configs);
+        Space::new(dims, configs).unwrap()
+    }
+
+    /// The columns of a feature matrix, each as its values over the configurations, sorted.
+    fn columns(x: &[Vec<f64>]) -> Vec<Vec<u64>> {
+        let mut cols: Vec<Vec<u64>> = (0..x[0].len())
+            .map(|c| x.iter().map(|r| (r[c] * 1e9).round() as u64).collect())
+            .collect();
+        cols.sort();
+        cols
+    }
+
+    #[test]
+    fn the_inputs_do_not_depend_on_how_a_catalogue_is_spelled() {
+        let plain = spelled(&["nodes", "vcpus", "memory_gib"]);
+        // The same catalogue with the type's name and size beside its shape (they relabel it)
+        // and the cluster totals (products the model forms itself).
+        let verbose = spelled(&[
+            "vm_type",
+            "size",
+            "nodes",
+            "vcpus",
+            "memory_gib",
+            "total_vcpus",
+            "total_memory_gib",
+        ]);
+        for how in [Features::LogAuto, Features::Products] {
+            let (p, v) = (plain.features(how), verbose.features(how));
+            assert!(v.iter().flatten().all(|x| (0.0..=1.0).contains(x)));
+            if how == Features::Products {
+                // nodes, vcpus, memory, four products: the totals are two of them.
+                assert_eq!(p[0].len(), 7);
+                assert_eq!(columns(&p), columns(&v), "{how:?}");
+            } else {
+                // No one-hot columns: the totals stay the catalogue's own axes.
+                assert_eq!(v[0].len(), 5, "{how:?}");
+            }
+        }
+        // Products: 5 amounts would have given 10 pairs and their product; a basis gives 4.
+        let totals = spelled(&["nodes", "vcpus", "memory_gib", "total_vcpus"]);
+        assert_eq!(totals.features(Features::Products)[0].len(), 7);
+        // A ratio of two amounts stays an input (it is not one of the products) but is not
+        // multiplied: 7 + 1 columns.
+        let ratio = spelled(&["nodes", "vcpus", "memory_gib", "memory_per_vcpu"]);
+        assert_eq!(ratio.features(Features::Products)[0].len(), 8);
+        // The declared encoding keeps every column as declared: 9 + 3 one-hot, 5 numeric.
+        assert_eq!(verbose.encoded_dim(), 17);
+    }
+
+    #[test]
+    fn a_grouping_that_is_not_a_relabelling_stays() {
+        // `family` is a function of vcpus and memory but groups several shapes: it stays.
+        let with_family = spelled(&["family", "nodes", "vcpus", "memory_gib"]);
+        assert_eq!(with_family.features(Features::LogAuto)[0].len(), 3 + 3);
+        // Two spellings of one thing: the first declared stays (`family` here; `size` goes).
+        let both = spelled(&["family", "size", "vm_type"]);
+        let x = both.features(Features::LogAuto);
+        assert_eq!(
+            x[0].len(),
+            3 + 3,
+            "family and size one-hot, vm_type relabels them"
+        );
+        let only_type = spelled(&["vm_type", "nodes"]);
+        assert_eq!(only_type.features(Features::LogAuto)[0].len(), 9 + 1);
+        // A category told apart only by a column that differs for every configuration is not
+        // a relabelling of it: `nodes` takes one value per level of neither.
+        let dims = vec![
+            Dimension {
+                name: "threads".into(),
+                kind: Kind::Numeric { log: false },
+            },
+            Dimension {
+                name: "codec".into(),
+                kind: Kind::Categorical {
+                    levels: vec!["a".into(), "b".into()],
+                },
+            },
+        ];
+        let configs: Vec<Config> = (1..=6)
+            .map(|t| Config {
+                name: format!("{t}"),
+                values: vec![
+                    Value::Num(t as f64),
+                    Value::Cat(if t % 2 == 0 { "a" } else { "b" }.into()),
+                ],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let s = Space::new(dims, configs).unwrap();
+        assert_eq!(s.features(Features::Products)[0].len(), 1 + 2);
+    }
+
+    #[test]
+    fn log_independence_keeps_a_basis_in_order() {
+        let a = vec![0.0, 1.0, 2.0, 3.0];
+        let b = vec![0.0, 1.0, 0.0, 1.0];
+        let sum: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+        let ratio: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - 2.0 * y + 5.0).collect();
+        let c = vec![1.0, 0.0, 0.0, 2.0];
+        let kept = log_independent(vec![a.clone(), b.clone(), sum, ratio, c.clone()]);
+        assert_eq!(kept, vec![a, b, c]);
     }
 
     #[test]
