@@ -381,7 +381,7 @@ fn numbers_no_command_can_mean_are_refused() {
         ),
         (
             vec!["tune", "--dataset", csv_arg, "--budget", &huge],
-            "--budget must be at most 30",
+            "the largest selected catalogue has 3 configurations,",
         ),
         (
             vec!["compare", "--dataset", csv_arg, "--out", csv_arg],

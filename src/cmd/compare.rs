@@ -83,21 +83,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.launch_overhead
         )));
     }
-    // No strategy evaluates a configuration twice, so a budget past the largest catalogue adds
-    // nothing but size to summary.json and traces.csv (a million made 200 MB). The default (30)
-    // is kept as it is for small catalogues: their searches end when the catalogue does.
     let largest = selected
         .iter()
         .map(|&w| dataset.workloads[w].space.len())
         .max()
         .unwrap_or(0);
-    if args.budget > largest.max(30) {
-        return Err(bad_input(anyhow::anyhow!(
-            "--budget {}: the largest selected catalogue has {largest} configurations, and no \
-             strategy evaluates one twice; use --budget {largest} or less",
-            args.budget
-        )));
-    }
+    super::check_budget(args.budget, largest)?;
     let strategies = super::strategy_list(
         args.strategies.as_deref(),
         &dataset.workloads[selected[0]].space,

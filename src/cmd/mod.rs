@@ -49,6 +49,22 @@ pub fn check_count(flag: &str, value: u64, lo: u64, hi: u64) -> anyhow::Result<(
     Ok(())
 }
 
+/// Checks `--budget` against the catalogues a run replays on (`largest`: the most
+/// configurations any of them has). No strategy evaluates a configuration twice, so a budget
+/// past the largest catalogue adds nothing but size to summary.json and traces.csv (a million
+/// made 200 MB); the default, 30, stays allowed for small catalogues, whose searches end when
+/// the catalogue does.
+pub fn check_budget(budget: usize, largest: usize) -> anyhow::Result<()> {
+    check_count("--budget", budget as u64, 1, u64::MAX)?;
+    if budget > largest.max(30) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--budget {budget}: the largest selected catalogue has {largest} configurations, and \
+             no strategy evaluates one twice; use --budget {largest} or less"
+        )));
+    }
+    Ok(())
+}
+
 /// The strategies to run: the explicit list (every name must exist), or every strategy the
 /// optimiser provides now (those it does not know yet are skipped with a note).
 pub fn strategy_list(

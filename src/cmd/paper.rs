@@ -81,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .map(|w| w.space.len())
         .max()
         .unwrap_or(0);
-    super::check_count("--budget", args.budget as u64, 1, largest.max(30) as u64)?;
+    super::check_budget(args.budget, largest)?;
     let selected: Vec<usize> = (0..dataset.workloads.len()).collect();
     let cmp = run_compare(
         &dataset,

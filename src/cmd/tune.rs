@@ -97,14 +97,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let Some(first) = datasets.iter().find_map(|d| d.workloads.first()) else {
         return Err(bad_input(anyhow::anyhow!("the datasets hold no workload")));
     };
-    // As for compare: no strategy evaluates a configuration twice, so a budget past the largest
-    // catalogue only adds size.
     let largest = datasets
         .iter()
         .flat_map(|d| d.workloads.iter().map(|w| w.space.len()))
         .max()
         .unwrap_or(0);
-    super::check_count("--budget", args.budget as u64, 1, largest.max(30) as u64)?;
+    super::check_budget(args.budget, largest)?;
     let workloads: usize = datasets.iter().map(|d| d.workloads.len()).sum();
     if let Folds::K(k) = folds {
         if k > workloads {
