@@ -2,11 +2,12 @@
 """Writes Scout's recorded runs as generic CSV v1, with the configuration spelled by the columns
 asked for, to measure whether a strategy depends on how a catalogue is written down.
 
-    python3 experiments/scripts/scout_as_generic.py --columns vm_type,nodes,vcpus,memory_gib \\
-        --out out/scout-basic.csv
-    cherrypick compare --dataset out/scout-basic.csv --failed-runtime 7200 --seeds 20
+    python3 experiments/scripts/scout_as_generic.py --columns vm_type,vcpus,memory_gib \\
+        --out out/scout-named.csv
+    cherrypick compare --dataset out/scout-named.csv --failed-runtime 7200 --seeds 50
 
-Reads `$CHERRYPICK_DATA_DIR/scout/scout_osr_multiple_nodes_flat.csv` (default: ../shared/datasets).
+Reads `$CHERRYPICK_DATA_DIR/scout/scout_osr_multiple_nodes_flat.csv` (default: the datasets folder
+beside the repository, `../shared/datasets`).
 A failed run is written with `completed=false` and no cost; `nodes` and `price_per_node_hour` are
 always written (the loader prices a configuration whose only run failed from them, and so they
 are features too, as in any generic CSV).
@@ -43,12 +44,20 @@ def main():
     unknown = [c for c in columns if c not in COLUMNS]
     if unknown:
         sys.exit(f"--columns: unknown {', '.join(unknown)} (known: {', '.join(COLUMNS)})")
-    data = os.environ.get("CHERRYPICK_DATA_DIR", os.path.join("..", "shared", "datasets"))
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    default = os.path.join(repository, "..", "shared", "datasets")
+    data = os.environ.get("CHERRYPICK_DATA_DIR", default)
     source = os.path.join(data, "scout", "scout_osr_multiple_nodes_flat.csv")
     if os.path.exists(args.out):
         sys.exit(f"{args.out}: exists; not overwritten")
-    with open(source, newline="") as f:
-        runs = list(csv.DictReader(f))
+    try:
+        with open(source, newline="") as f:
+            runs = list(csv.DictReader(f))
+    except OSError as e:
+        sys.exit(f"{source}: {e.strerror} (set CHERRYPICK_DATA_DIR to the datasets folder)")
+    folder = os.path.dirname(args.out)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
     with open(args.out, "x", newline="") as f:
         out = csv.writer(f)
         out.writerow(
