@@ -298,20 +298,73 @@ impl Space {
         out
     }
 
-    /// Categorical dimensions that only relabel others, which the surrogate's inputs leave
-    /// out: each level has one value of each of some other dimensions, and those values tell
-    /// the levels apart (`vm_type` beside `vcpus` and `memory_gib`, `size` beside `vcpus`).
-    /// One-hot, such a dimension adds a column per level and says nothing the others do not,
-    /// and with a few dozen observations every extra length-scale is one more to get wrong; so
-    /// the inputs do not depend on how a catalogue is spelled. Checked from the last dimension
-    /// to the first, so of two spellings of one thing the first declared stays. A dimension that
-    /// is merely a function of others stays (`family` beside `vcpus` and `memory_gib`: the
-    /// grouping it names is not an axis of theirs).
+    /// Dimensions that only relabel others, which the surrogate's inputs leave out: each value
+    /// comes with one value of each of some other dimensions, and those values tell the values
+    /// apart (`vm_type` beside `vcpus` and `memory_gib`, `size` beside `vcpus`). One-hot, such a
+    /// dimension adds a column per level and says nothing the others do not, and with a few
+    /// dozen observations every extra length-scale is one more to get wrong; so the inputs do
+    /// not depend on how a catalogue is spelled. A number is left out only when it is a price
+    /// the other dimensions determine: its log is, up to a constant, the configuration's price
+    /// per hour less other amounts (a price per node-hour, which a generic CSV carries to be
+    /// priced), and no two configurations that the others leave alike differ in it (two
+    /// machine types may cost the same). `bo` knows the price already (it models cost over
+    /// price), and as an amount it would add products (price x nodes, price x vCPUs, ...).
+    /// Other numbers keep an order and a scale that a relabelling would lose (memory beside a
+    /// family and vCPUs).
+    /// Categorical dimensions are checked first, each kind from the last declared to the first,
+    /// so of two spellings of one thing the first declared stays. A dimension that is merely a
+    /// function of others stays (`family` beside `vcpus` and `memory_gib`: the grouping it
+    /// names is not an axis of theirs).
     fn relabelling_dimensions(&self) -> Vec<bool> {
         let d = self.dimensions.len();
         let mut dropped = vec![false; d];
-        for j in (0..d).rev() {
-            if !matches!(self.dimensions[j].kind, Kind::Categorical { .. }) {
+        let categorical = |j: usize| matches!(self.dimensions[j].kind, Kind::Categorical { .. });
+        let ln_amount = |j: usize| -> Option<Vec<f64>> {
+            let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
+            (!categorical(j) && raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3)
+                .then(|| raw.iter().map(|x| x.ln()).collect())
+        };
+        let ln_price: Option<Vec<f64>> = self
+            .configs
+            .iter()
+            .all(|c| c.price_per_hour > 0.0)
+            .then(|| self.configs.iter().map(|c| c.price_per_hour.ln()).collect());
+        let order: Vec<usize> = (0..d)
+            .rev()
+            .filter(|&j| categorical(j))
+            .chain((0..d).rev().filter(|&j| !categorical(j)))
+            .collect();
+        for j in order {
+            // A number goes only if it is a price, and then only if the others determine it.
+            if !categorical(j) {
+                let (Some(col), Some(price)) = (ln_amount(j), &ln_price) else {
+                    continue;
+                };
+                // In the span of the price and the other amounts, and not of the others alone.
+                let others: Vec<Vec<f64>> = (0..d)
+                    .filter(|&o| o != j && !dropped[o])
+                    .filter_map(ln_amount)
+                    .collect();
+                let spans = |mut columns: Vec<Vec<f64>>| {
+                    let rank = log_independent(columns.clone()).len();
+                    columns.push(col.clone());
+                    log_independent(columns).len() == rank
+                };
+                let with_price: Vec<Vec<f64>> = std::iter::once(price.clone())
+                    .chain(others.clone())
+                    .collect();
+                if spans(others) || !spans(with_price) {
+                    continue;
+                }
+                // A price goes if the other dimensions tell apart every two configurations it
+                // tells apart (it need not tell machine types apart: two may cost the same).
+                let kept: Vec<usize> = (0..d).filter(|&o| o != j && !dropped[o]).collect();
+                dropped[j] = self.configs.iter().enumerate().all(|(i, a)| {
+                    self.configs[..i].iter().all(|b| {
+                        a.values[j] == b.values[j]
+                            || kept.iter().any(|&o| a.values[o] != b.values[o])
+                    })
+                });
                 continue;
             }
             // One configuration per level of `j`, in order of first appearance.
@@ -403,8 +456,8 @@ pub enum Features {
     /// declared), constant ones at 0.5, categorical ones one-hot over their declared levels.
     Space,
     /// Numeric dimensions on a log scale when declared so or when their positive values span a
-    /// ratio of 4 or more; constant dimensions, unused levels and categorical dimensions that
-    /// only relabel others (`vm_type` beside `vcpus` and `memory_gib`) dropped.
+    /// ratio of 4 or more; constant dimensions, unused levels and dimensions that only relabel
+    /// others (`vm_type`, or a price per node-hour, beside `vcpus` and `memory_gib`) dropped.
     LogAuto,
     /// [`Features::LogAuto`] plus the products of the amounts (numeric dimensions with only
     /// positive values and at least three of them): nodes x vCPUs per node is the cluster's
@@ -579,19 +632,20 @@ mod tests {
 
     /// A Scout-like catalogue (3 families x 3 sizes x 3 cluster sizes) with the columns named.
     fn spelled(columns: &[&str]) -> Space {
+        // Scout's AWS prices: c4.large and m4.large cost the same.
         let types = [
-            ("c4.large", "c4", "large", 2.0, 3.75),
-            ("c4.xlarge", "c4", "xlarge", 4.0, 7.5),
-            ("c4.2xlarge", "c4", "2xlarge", 8.0, 15.0),
-            ("m4.large", "m4", "large", 2.0, 8.0),
-            ("m4.xlarge", "m4", "xlarge", 4.0, 16.0),
-            ("m4.2xlarge", "m4", "2xlarge", 8.0, 32.0),
-            ("r4.large", "r4", "large", 2.0, 15.25),
-            ("r4.xlarge", "r4", "xlarge", 4.0, 30.5),
-            ("r4.2xlarge", "r4", "2xlarge", 8.0, 61.0),
+            ("c4.large", "c4", "large", 2.0, 3.75, 0.1),
+            ("c4.xlarge", "c4", "xlarge", 4.0, 7.5, 0.199),
+            ("c4.2xlarge", "c4", "2xlarge", 8.0, 15.0, 0.398),
+            ("m4.large", "m4", "large", 2.0, 8.0, 0.1),
+            ("m4.xlarge", "m4", "xlarge", 4.0, 16.0, 0.2),
+            ("m4.2xlarge", "m4", "2xlarge", 8.0, 32.0, 0.4),
+            ("r4.large", "r4", "large", 2.0, 15.25, 0.133),
+            ("r4.xlarge", "r4", "xlarge", 4.0, 30.5, 0.266),
+            ("r4.2xlarge", "r4", "2xlarge", 8.0, 61.0, 0.532),
         ];
         let mut configs = vec![];
-        for (vm, family, size, vcpus, mem) in types {
+        for (vm, family, size, vcpus, mem, price) in types {
             for nodes in [4.0, 8.0, 16.0] {
                 let value = |c: &str| match c {
                     "vm_type" => Value::Cat(vm.into()),
@@ -603,12 +657,13 @@ mod tests {
                     "total_vcpus" => Value::Num(nodes * vcpus),
                     "total_memory_gib" => Value::Num(nodes * mem),
                     "memory_per_vcpu" => Value::Num(mem / vcpus),
+                    "price_per_node_hour" => Value::Num(price),
                     other => panic!("no column {other}"),
                 };
                 configs.push(Config {
                     name: format!("{nodes}_{vm}"),
                     values: columns.iter().map(|c| value(c)).collect(),
-                    price_per_hour: nodes * vcpus * 0.05,
+                    price_per_hour: nodes * price,
                 });
             }
         }
@@ -669,6 +724,28 @@ mod tests {
                 assert_eq!(v[0].len(), 5, "{how:?}");
             }
         }
+        // A price per node-hour is the cluster's price over its nodes, and vcpus and memory
+        // determine it: a generic CSV that carries it to be priced gets the inputs of one
+        // without it, wherever it is declared.
+        for priced in [
+            spelled(&["nodes", "price_per_node_hour", "vcpus", "memory_gib"]),
+            spelled(&["price_per_node_hour", "nodes", "vcpus", "memory_gib"]),
+            spelled(&["nodes", "vcpus", "memory_gib", "price_per_node_hour"]),
+        ] {
+            for how in [Features::LogAuto, Features::Products] {
+                assert_eq!(
+                    columns(&plain.features(how)),
+                    columns(&priced.features(how))
+                );
+            }
+        }
+        // A number that relabels others but is no price stays: memory is told apart by family
+        // and vCPUs (9 + 3 one-hot columns, then nodes, vcpus, memory).
+        let named = spelled(&["vm_type", "family", "nodes", "vcpus", "memory_gib"]);
+        assert_eq!(named.features(Features::LogAuto)[0].len(), 3 + 3);
+        // A price the other columns do not determine stays: two-vCPU types differ in it.
+        let price_tells = spelled(&["nodes", "vcpus", "price_per_node_hour"]);
+        assert_eq!(price_tells.features(Features::LogAuto)[0].len(), 3);
         // Products: 5 amounts would have given 10 pairs and their product; a basis gives 4.
         let totals = spelled(&["nodes", "vcpus", "memory_gib", "total_vcpus"]);
         assert_eq!(totals.features(Features::Products)[0].len(), 7);
