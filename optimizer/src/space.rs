@@ -213,7 +213,7 @@ impl Space {
         let relabels = if declared {
             vec![false; self.dimensions.len()]
         } else {
-            self.relabelling_dimensions()
+            self.total_dimensions(self.relabelling_dimensions())
         };
         for (j, d) in self.dimensions.iter().enumerate() {
             if relabels[j] {
@@ -257,11 +257,10 @@ impl Space {
                 }
             }
         }
-        // Products of a basis: an amount that is already a product or ratio of earlier ones
-        // (total vCPUs beside nodes and vCPUs per node) stays an input but multiplies nothing,
-        // else its pairs with the others would be powers and cross-terms no job feels (nodes
-        // squared times vCPUs). Past eight amounts the pairs alone would swamp the surrogate:
-        // the first eight serve.
+        // Products of a basis: an amount in the span of earlier ones (and not a product of
+        // them, which is left out above) stays an input but multiplies nothing, else its pairs
+        // with the others would be powers and cross-terms no job feels. Past eight amounts the
+        // pairs alone would swamp the surrogate: the first eight serve.
         let mut amounts = log_independent(amounts);
         amounts.truncate(8);
         if how == Features::Products && amounts.len() >= 2 {
@@ -405,6 +404,62 @@ impl Space {
         dropped
     }
 
+    /// `skip` and, besides, the amounts that are a product of two or more others (their logs
+    /// a sum, up to a constant and a scale): cluster totals declared beside nodes and per-node
+    /// amounts. The products' encoding forms them again from their factors (the same column),
+    /// and the initial design spreads over the catalogue's own axes, not over their products;
+    /// so a catalogue that lists its totals gets the inputs of one that does not. Checked from
+    /// the last declared to the first, against those not left out.
+    fn total_dimensions(&self, mut skip: Vec<bool>) -> Vec<bool> {
+        let scaled_ln = |j: usize| -> Option<Vec<f64>> {
+            if matches!(self.dimensions[j].kind, Kind::Categorical { .. }) {
+                return None;
+            }
+            let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
+            if !(raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3) {
+                return None;
+            }
+            Some(raw.iter().map(|x| x.ln()).collect())
+        };
+        let scale = |t: &[f64]| -> Vec<f64> {
+            let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
+            let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            t.iter().map(|v| (v - lo) / (hi - lo)).collect()
+        };
+        let d = self.dimensions.len();
+        for j in (0..d).rev() {
+            let Some(col) = (!skip[j]).then(|| scaled_ln(j)).flatten() else {
+                continue;
+            };
+            let col = scale(&col);
+            let others: Vec<Vec<f64>> = (0..d)
+                .filter(|&o| o != j && !skip[o])
+                .filter_map(scaled_ln)
+                .take(8)
+                .collect();
+            // The subsets the products' encoding forms: all of them of up to four amounts,
+            // else the pairs and the whole.
+            let k = others.len();
+            skip[j] = (1u32..(1 << k))
+                .filter(|m| {
+                    m.count_ones() >= 2 && (k <= 4 || m.count_ones() == 2 || *m == (1 << k) - 1)
+                })
+                .any(|mask| {
+                    let sum: Vec<f64> = (0..self.configs.len())
+                        .map(|i| {
+                            (0..k)
+                                .filter(|b| mask & (1 << b) != 0)
+                                .map(|b| others[b][i])
+                                .sum()
+                        })
+                        .collect();
+                    let sum = scale(&sum);
+                    sum.iter().zip(&col).all(|(a, b)| (a - b).abs() < 1e-9)
+                });
+        }
+        skip
+    }
+
     pub fn dimensions(&self) -> &[Dimension] {
         &self.dimensions
     }
@@ -456,17 +511,18 @@ pub enum Features {
     /// declared), constant ones at 0.5, categorical ones one-hot over their declared levels.
     Space,
     /// Numeric dimensions on a log scale when declared so or when their positive values span a
-    /// ratio of 4 or more; constant dimensions, unused levels and dimensions that only relabel
-    /// others (`vm_type`, or a price per node-hour, beside `vcpus` and `memory_gib`) dropped.
+    /// ratio of 4 or more; constant dimensions, unused levels, dimensions that only relabel
+    /// others (`vm_type`, or a price per node-hour, beside `vcpus` and `memory_gib`) and
+    /// amounts that are products of others (`total_vcpus` beside `nodes` and `vcpus`) dropped.
     LogAuto,
     /// [`Features::LogAuto`] plus the products of the amounts (numeric dimensions with only
     /// positive values and at least three of them): nodes x vCPUs per node is the cluster's
     /// cores, nodes x vCPUs x memory per vCPU its memory. A job whose data fits in the cluster's
     /// memory runs in another regime, and that cliff, diagonal across the per-node axes, is a
     /// one-dimensional step along a product, which a length-scale per input cannot follow.
-    /// Products are taken over a basis of the amounts' logs, so a declared total (nodes x
-    /// vCPUs per node beside both) is an input once and multiplies nothing. (Of more than eight
-    /// such amounts, the first eight.)
+    /// A declared total (nodes x vCPUs per node beside both) is formed again as one of the
+    /// products, and products are taken over a basis of the amounts' logs, so nothing is
+    /// multiplied twice. (Of more than eight such amounts, the first eight.)
     Products,
 }
 
@@ -702,7 +758,7 @@ mod tests {
     fn the_inputs_do_not_depend_on_how_a_catalogue_is_spelled() {
         let plain = spelled(&["nodes", "vcpus", "memory_gib"]);
         // The same catalogue with the type's name and size beside its shape (they relabel it)
-        // and the cluster totals (products the model forms itself).
+        // and the cluster totals (products the model forms itself): the same inputs.
         let verbose = spelled(&[
             "vm_type",
             "size",
@@ -712,18 +768,17 @@ mod tests {
             "total_vcpus",
             "total_memory_gib",
         ]);
+        // Totals first: the same.
+        let totals_first = spelled(&["total_memory_gib", "nodes", "vcpus", "memory_gib"]);
         for how in [Features::LogAuto, Features::Products] {
-            let (p, v) = (plain.features(how), verbose.features(how));
-            assert!(v.iter().flatten().all(|x| (0.0..=1.0).contains(x)));
-            if how == Features::Products {
-                // nodes, vcpus, memory, four products: the totals are two of them.
-                assert_eq!(p[0].len(), 7);
-                assert_eq!(columns(&p), columns(&v), "{how:?}");
-            } else {
-                // No one-hot columns: the totals stay the catalogue's own axes.
-                assert_eq!(v[0].len(), 5, "{how:?}");
-            }
+            let p = plain.features(how);
+            assert!(p.iter().flatten().all(|x| (0.0..=1.0).contains(x)));
+            assert_eq!(p, verbose.features(how), "{how:?}");
+            assert_eq!(p, totals_first.features(how), "{how:?}");
         }
+        // nodes, vcpus, memory, four products.
+        assert_eq!(plain.features(Features::Products)[0].len(), 7);
+        assert_eq!(plain.features(Features::LogAuto)[0].len(), 3);
         // A price per node-hour is the cluster's price over its nodes, and vcpus and memory
         // determine it: a generic CSV that carries it to be priced gets the inputs of one
         // without it, wherever it is declared.
@@ -746,13 +801,22 @@ mod tests {
         // A price the other columns do not determine stays: two-vCPU types differ in it.
         let price_tells = spelled(&["nodes", "vcpus", "price_per_node_hour"]);
         assert_eq!(price_tells.features(Features::LogAuto)[0].len(), 3);
-        // Products: 5 amounts would have given 10 pairs and their product; a basis gives 4.
-        let totals = spelled(&["nodes", "vcpus", "memory_gib", "total_vcpus"]);
-        assert_eq!(totals.features(Features::Products)[0].len(), 7);
-        // A ratio of two amounts stays an input (it is not one of the products) but is not
-        // multiplied: 7 + 1 columns.
-        let ratio = spelled(&["nodes", "vcpus", "memory_gib", "memory_per_vcpu"]);
-        assert_eq!(ratio.features(Features::Products)[0].len(), 8);
+        // Memory per node beside vCPUs and memory per vCPU is their product: formed again.
+        let per_vcpu = spelled(&["nodes", "vcpus", "memory_per_vcpu"]);
+        let both = spelled(&["nodes", "vcpus", "memory_gib", "memory_per_vcpu"]);
+        for how in [Features::LogAuto, Features::Products] {
+            assert_eq!(per_vcpu.features(how), both.features(how), "{how:?}");
+        }
+        // With a total and a ratio declared besides, memory per node and total vCPUs are both
+        // products of the rest (vCPUs x memory per vCPU, nodes x vCPUs): 7 columns.
+        let ratio = spelled(&[
+            "nodes",
+            "memory_gib",
+            "vcpus",
+            "total_vcpus",
+            "memory_per_vcpu",
+        ]);
+        assert_eq!(ratio.features(Features::Products)[0].len(), 7);
         // The declared encoding keeps every column as declared: 9 + 3 one-hot, 5 numeric.
         assert_eq!(verbose.encoded_dim(), 17);
     }
