@@ -227,8 +227,8 @@ impl Space {
                         .iter()
                         .map(|x| if use_log { x.ln() } else { *x })
                         .collect();
-                    if raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3 {
-                        amounts.push(raw.iter().map(|x| x.ln()).collect());
+                    if let Some(ln) = self.ln_amount(j) {
+                        amounts.push(ln);
                     }
                     push_scaled(&mut out, &t, declared);
                 }
@@ -264,28 +264,8 @@ impl Space {
         let mut amounts = log_independent(amounts);
         amounts.truncate(8);
         if how == Features::Products && amounts.len() >= 2 {
-            // Every subset of two or more amounts when there are few, else the pairs and the
-            // product of all (which for nodes, vCPUs and memory per vCPU is total memory).
-            let k = amounts.len();
-            let subsets: Vec<u32> = if k <= 4 {
-                (1u32..(1 << k)).filter(|m| m.count_ones() >= 2).collect()
-            } else {
-                let mut v: Vec<u32> = (0..k)
-                    .flat_map(|a| ((a + 1)..k).map(move |b| (1u32 << a) | (1u32 << b)))
-                    .collect();
-                v.push((1u32 << k) - 1);
-                v
-            };
-            for mask in subsets {
-                let t: Vec<f64> = (0..n)
-                    .map(|i| {
-                        (0..k)
-                            .filter(|b| mask & (1 << b) != 0)
-                            .map(|b| amounts[b][i])
-                            .sum()
-                    })
-                    .collect();
-                push_scaled(&mut out, &t, false);
+            for mask in product_subsets(amounts.len()) {
+                push_scaled(&mut out, &log_product(&amounts, mask), false);
             }
         }
         // A catalogue where nothing varies: give the surrogate one constant input.
@@ -318,11 +298,6 @@ impl Space {
         let d = self.dimensions.len();
         let mut dropped = vec![false; d];
         let categorical = |j: usize| matches!(self.dimensions[j].kind, Kind::Categorical { .. });
-        let ln_amount = |j: usize| -> Option<Vec<f64>> {
-            let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
-            (!categorical(j) && raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3)
-                .then(|| raw.iter().map(|x| x.ln()).collect())
-        };
         let ln_price: Option<Vec<f64>> = self
             .configs
             .iter()
@@ -336,13 +311,13 @@ impl Space {
         for j in order {
             // A number goes only if it is a price, and then only if the others determine it.
             if !categorical(j) {
-                let (Some(col), Some(price)) = (ln_amount(j), &ln_price) else {
+                let (Some(col), Some(price)) = (self.ln_amount(j), &ln_price) else {
                     continue;
                 };
                 // In the span of the price and the other amounts, and not of the others alone.
                 let others: Vec<Vec<f64>> = (0..d)
                     .filter(|&o| o != j && !dropped[o])
-                    .filter_map(ln_amount)
+                    .filter_map(|o| self.ln_amount(o))
                     .collect();
                 let spans = |mut columns: Vec<Vec<f64>>| {
                     let rank = log_independent(columns.clone()).len();
@@ -411,53 +386,36 @@ impl Space {
     /// so a catalogue that lists its totals gets the inputs of one that does not. Checked from
     /// the last declared to the first, against those not left out.
     fn total_dimensions(&self, mut skip: Vec<bool>) -> Vec<bool> {
-        let scaled_ln = |j: usize| -> Option<Vec<f64>> {
-            if matches!(self.dimensions[j].kind, Kind::Categorical { .. }) {
-                return None;
-            }
-            let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
-            if !(raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3) {
-                return None;
-            }
-            Some(raw.iter().map(|x| x.ln()).collect())
-        };
-        let scale = |t: &[f64]| -> Vec<f64> {
-            let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
-            let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-            t.iter().map(|v| (v - lo) / (hi - lo)).collect()
-        };
         let d = self.dimensions.len();
         for j in (0..d).rev() {
-            let Some(col) = (!skip[j]).then(|| scaled_ln(j)).flatten() else {
+            let Some(col) = (!skip[j]).then(|| self.ln_amount(j)).flatten() else {
                 continue;
             };
-            let col = scale(&col);
+            let Some(col) = min_max(&col) else {
+                continue;
+            };
             let others: Vec<Vec<f64>> = (0..d)
                 .filter(|&o| o != j && !skip[o])
-                .filter_map(scaled_ln)
+                .filter_map(|o| self.ln_amount(o))
                 .take(8)
                 .collect();
-            // The subsets the products' encoding forms: all of them of up to four amounts,
-            // else the pairs and the whole.
-            let k = others.len();
-            skip[j] = (1u32..(1 << k))
-                .filter(|m| {
-                    m.count_ones() >= 2 && (k <= 4 || m.count_ones() == 2 || *m == (1 << k) - 1)
-                })
-                .any(|mask| {
-                    let sum: Vec<f64> = (0..self.configs.len())
-                        .map(|i| {
-                            (0..k)
-                                .filter(|b| mask & (1 << b) != 0)
-                                .map(|b| others[b][i])
-                                .sum()
-                        })
-                        .collect();
-                    let sum = scale(&sum);
-                    sum.iter().zip(&col).all(|(a, b)| (a - b).abs() < 1e-9)
-                });
+            skip[j] = product_subsets(others.len()).into_iter().any(|mask| {
+                min_max(&log_product(&others, mask))
+                    .is_some_and(|sum| sum.iter().zip(&col).all(|(a, b)| (a - b).abs() < 1e-9))
+            });
         }
         skip
+    }
+
+    /// The logs of dimension `j`'s values if it is an amount: a number, positive, with three
+    /// or more distinct values.
+    fn ln_amount(&self, j: usize) -> Option<Vec<f64>> {
+        if matches!(self.dimensions[j].kind, Kind::Categorical { .. }) {
+            return None;
+        }
+        let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
+        (raw.iter().all(|x| *x > 0.0) && distinct(&raw) >= 3)
+            .then(|| raw.iter().map(|x| x.ln()).collect())
     }
 
     pub fn dimensions(&self) -> &[Dimension] {
@@ -529,10 +487,7 @@ pub enum Features {
 /// Appends `t` min-max scaled to [0, 1] as one column; a constant column is 0.5 when `keep_constant`,
 /// else left out (and so is a copy of a column already there).
 fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) {
-    let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
-    let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    if hi > lo {
-        let col: Vec<f64> = t.iter().map(|v| (v - lo) / (hi - lo)).collect();
+    if let Some(col) = min_max(t) {
         let width = out.first().map_or(0, Vec::len);
         let duplicate = !keep_constant
             && (0..width).any(|c| {
@@ -550,6 +505,43 @@ fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) {
             row.push(0.5);
         }
     }
+}
+
+/// `t` min-max scaled to [0, 1]; `None` when it is constant.
+fn min_max(t: &[f64]) -> Option<Vec<f64>> {
+    let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    (hi > lo).then(|| t.iter().map(|v| (v - lo) / (hi - lo)).collect())
+}
+
+/// The subsets of `k` amounts (bit masks) whose products the products' encoding forms: every
+/// subset of two or more when there are few, else the pairs and the product of all (which for
+/// nodes, vCPUs and memory per vCPU is total memory).
+fn product_subsets(k: usize) -> Vec<u32> {
+    if k <= 4 {
+        (1u32..(1 << k)).filter(|m| m.count_ones() >= 2).collect()
+    } else {
+        let mut v: Vec<u32> = (0..k)
+            .flat_map(|a| ((a + 1)..k).map(move |b| (1u32 << a) | (1u32 << b)))
+            .collect();
+        v.push((1u32 << k) - 1);
+        v
+    }
+}
+
+/// The log of the product of the amounts in `mask`, from their logs.
+fn log_product(ln_amounts: &[Vec<f64>], mask: u32) -> Vec<f64> {
+    let n = ln_amounts.first().map_or(0, Vec::len);
+    (0..n)
+        .map(|i| {
+            ln_amounts
+                .iter()
+                .enumerate()
+                .filter(|(b, _)| mask & (1 << b) != 0)
+                .map(|(_, c)| c[i])
+                .sum()
+        })
+        .collect()
 }
 
 /// Whether positive values span a ratio of 4 or more: the rule that puts a dimension on a log
