@@ -261,8 +261,7 @@ impl Space {
         // them, which is left out above) stays an input but multiplies nothing, else its pairs
         // with the others would be powers and cross-terms no job feels. Past eight amounts the
         // pairs alone would swamp the surrogate: the first eight serve.
-        let mut amounts = log_independent(amounts);
-        amounts.truncate(8);
+        let amounts = product_basis(amounts);
         if how == Features::Products && amounts.len() >= 2 {
             for mask in product_subsets(amounts.len()) {
                 push_scaled(&mut out, &log_product(&amounts, mask), false);
@@ -277,23 +276,30 @@ impl Space {
         out
     }
 
-    /// Dimensions that only relabel others, which the surrogate's inputs leave out: each value
-    /// comes with one value of each of some other dimensions, and those values tell the values
-    /// apart (`vm_type` beside `vcpus` and `memory_gib`, `size` beside `vcpus`). One-hot, such a
-    /// dimension adds a column per level and says nothing the others do not, and with a few
-    /// dozen observations every extra length-scale is one more to get wrong; so the inputs do
-    /// not depend on how a catalogue is spelled. A number is left out only when it is a price
-    /// the other dimensions determine: its log is, up to a constant, the configuration's price
-    /// per hour less other amounts (a price per node-hour, which a generic CSV carries to be
-    /// priced), and no two configurations that the others leave alike differ in it (two
-    /// machine types may cost the same). `bo` knows the price already (it models cost over
-    /// price), and as an amount it would add products (price x nodes, price x vCPUs, ...).
-    /// Other numbers keep an order and a scale that a relabelling would lose (memory beside a
-    /// family and vCPUs).
-    /// Categorical dimensions are checked first, each kind from the last declared to the first,
-    /// so of two spellings of one thing the first declared stays. A dimension that is merely a
-    /// function of others stays (`family` beside `vcpus` and `memory_gib`: the grouping it
-    /// names is not an axis of theirs).
+    /// Dimensions that only relabel others, which the surrogate's inputs leave out.
+    ///
+    /// A category goes when other dimensions (not left out) take one value per level of it and
+    /// those values tell every two levels apart (`vm_type` beside `vcpus` and `memory_gib`,
+    /// `size` beside `vcpus`). One-hot, such a dimension adds a column per level and says
+    /// nothing the others do not, and with a few dozen observations every extra length-scale
+    /// is one more to get wrong; so the inputs do not depend on how a catalogue is spelled. A
+    /// dimension that is merely a function of others stays (`family` beside `vcpus` and
+    /// `memory_gib`: the grouping it names is not an axis of theirs).
+    ///
+    /// A number goes only when it reads as a price the other dimensions determine: its log is
+    /// a linear combination (up to a constant) of the log of the configuration's price per
+    /// hour and the other amounts' logs, but not of the other amounts' alone, and no two
+    /// configurations that the others leave alike differ in it (two machine types may cost the
+    /// same). A price per node-hour, which a generic CSV carries to be priced, is one. `bo`
+    /// knows the price already (it models cost over price), and as an amount it would add
+    /// products (price x nodes, price x vCPUs, ...). Numbers cannot say what they mean: in a
+    /// catalogue whose price per node is exactly proportional to memory per node, memory
+    /// reads as a price and goes too. Two price columns both stay (each is a combination of
+    /// the other). Other numbers keep an order and a scale that a relabelling would lose
+    /// (memory beside a family and vCPUs).
+    ///
+    /// Numbers are checked first, then categories, each kind from the last declared to the
+    /// first, so of two categories that relabel each other the first declared stays.
     fn relabelling_dimensions(&self) -> Vec<bool> {
         let d = self.dimensions.len();
         let mut dropped = vec![false; d];
@@ -303,10 +309,12 @@ impl Space {
             .iter()
             .all(|c| c.price_per_hour > 0.0)
             .then(|| self.configs.iter().map(|c| c.price_per_hour.ln()).collect());
+        // Prices first: a price that stayed would tell machine types apart and so make their
+        // name look like a relabelling of it, leaving the price (a worse input) in its place.
         let order: Vec<usize> = (0..d)
             .rev()
-            .filter(|&j| categorical(j))
-            .chain((0..d).rev().filter(|&j| !categorical(j)))
+            .filter(|&j| !categorical(j))
+            .chain((0..d).rev().filter(|&j| categorical(j)))
             .collect();
         for j in order {
             // A number goes only if it is a price, and then only if the others determine it.
@@ -384,10 +392,40 @@ impl Space {
     /// amounts. The products' encoding forms them again from their factors (the same column),
     /// and the initial design spreads over the catalogue's own axes, not over their products;
     /// so a catalogue that lists its totals gets the inputs of one that does not. Checked from
-    /// the last declared to the first, against those not left out.
-    fn total_dimensions(&self, mut skip: Vec<bool>) -> Vec<bool> {
+    /// the last declared to the first, against those not left out. A total goes only if the
+    /// products of what stays form it again: when they do not (its factors went too, or the
+    /// products are only pairs and it is a product of three), the first declared of those
+    /// lost stays and the rest are checked again, until every total left out is formed again.
+    fn total_dimensions(&self, skip: Vec<bool>) -> Vec<bool> {
         let d = self.dimensions.len();
-        for j in (0..d).rev() {
+        let mut kept = vec![false; d];
+        loop {
+            let dropped = self.totals_once(skip.clone(), &kept);
+            let basis = product_basis(
+                (0..d)
+                    .filter(|&o| !dropped[o])
+                    .filter_map(|o| self.ln_amount(o))
+                    .collect(),
+            );
+            let products: Vec<Vec<f64>> = product_subsets(basis.len())
+                .into_iter()
+                .filter_map(|mask| min_max(&log_product(&basis, mask)))
+                .collect();
+            let formed = |j: usize| {
+                let col = self.ln_amount(j).as_deref().and_then(min_max);
+                col.is_some_and(|col| products.iter().any(|p| same_column(p, &col)))
+            };
+            match (0..d).find(|&j| dropped[j] && !skip[j] && !formed(j)) {
+                Some(j) => kept[j] = true,
+                None => return dropped,
+            }
+        }
+    }
+
+    /// One pass of [`Space::total_dimensions`], leaving `kept` in.
+    fn totals_once(&self, mut skip: Vec<bool>, kept: &[bool]) -> Vec<bool> {
+        let d = self.dimensions.len();
+        for j in (0..d).rev().filter(|&j| !kept[j]) {
             let Some(col) = (!skip[j]).then(|| self.ln_amount(j)).flatten() else {
                 continue;
             };
@@ -400,8 +438,7 @@ impl Space {
                 .take(8)
                 .collect();
             skip[j] = product_subsets(others.len()).into_iter().any(|mask| {
-                min_max(&log_product(&others, mask))
-                    .is_some_and(|sum| sum.iter().zip(&col).all(|(a, b)| (a - b).abs() < 1e-9))
+                min_max(&log_product(&others, mask)).is_some_and(|sum| same_column(&sum, &col))
             });
         }
         skip
@@ -512,6 +549,19 @@ fn min_max(t: &[f64]) -> Option<Vec<f64>> {
     let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     (hi > lo).then(|| t.iter().map(|v| (v - lo) / (hi - lo)).collect())
+}
+
+/// The amounts whose products the products' encoding forms: a basis of their logs' span,
+/// chosen in order, of at most eight.
+fn product_basis(ln_amounts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+    let mut basis = log_independent(ln_amounts);
+    basis.truncate(8);
+    basis
+}
+
+/// Whether two scaled columns are the same.
+fn same_column(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-9)
 }
 
 /// The subsets of `k` amounts (bit masks) whose products the products' encoding forms: every
@@ -693,7 +743,14 @@ mod tests {
             ("r4.2xlarge", "r4", "2xlarge", 8.0, 61.0, 0.532),
         ];
         let mut configs = vec![];
-        for (vm, family, size, vcpus, mem, price) in types {
+        // A later price list in which no two types cost the same, when a column asks for it.
+        let later = columns.contains(&"later_price_per_node_hour");
+        for (k, (vm, family, size, vcpus, mem, price)) in types.into_iter().enumerate() {
+            let price = if later && vm == "m4.large" {
+                0.105
+            } else {
+                price
+            };
             for nodes in [4.0, 8.0, 16.0] {
                 let value = |c: &str| match c {
                     "vm_type" => Value::Cat(vm.into()),
@@ -705,7 +762,10 @@ mod tests {
                     "total_vcpus" => Value::Num(nodes * vcpus),
                     "total_memory_gib" => Value::Num(nodes * mem),
                     "memory_per_vcpu" => Value::Num(mem / vcpus),
-                    "price_per_node_hour" => Value::Num(price),
+                    "price_per_node_hour" | "later_price_per_node_hour" => Value::Num(price),
+                    // Two more amounts of a node, unrelated to its shape.
+                    "disk_gb" => Value::Num([50.0, 400.0, 100.0][k % 3] * (1 + k / 3) as f64),
+                    "network_gbps" => Value::Num([1.0, 10.0, 5.0][k / 3]),
                     other => panic!("no column {other}"),
                 };
                 configs.push(Config {
@@ -811,6 +871,56 @@ mod tests {
         assert_eq!(ratio.features(Features::Products)[0].len(), 7);
         // The declared encoding keeps every column as declared: 9 + 3 one-hot, 5 numeric.
         assert_eq!(verbose.encoded_dim(), 17);
+        // A price that tells every two types apart does not make the type's name look like a
+        // relabelling of it and stay in its place: the name stays, the price goes, wherever
+        // either is declared.
+        let named = spelled(&["vm_type", "nodes"]);
+        for priced in [
+            spelled(&["vm_type", "nodes", "later_price_per_node_hour"]),
+            spelled(&["later_price_per_node_hour", "nodes", "vm_type"]),
+        ] {
+            for how in [Features::LogAuto, Features::Products] {
+                assert_eq!(
+                    columns(&named.features(how)),
+                    columns(&priced.features(how))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_declared_total_is_left_out_only_where_the_products_form_it_again() {
+        let ln = |s: &Space, name: &str| {
+            let j = s.dimension_index(name).unwrap();
+            min_max(&s.ln_amount(j).unwrap()).unwrap()
+        };
+        let has = |s: &Space, col: &[f64]| {
+            let x = s.features(Features::Products);
+            (0..x[0].len()).any(|c| same_column(&x.iter().map(|r| r[c]).collect::<Vec<_>>(), col))
+        };
+        // Five amounts besides it, so the products are the pairs and the product of all:
+        // total memory (nodes x vCPUs x memory per vCPU) is none of them, and memory per node,
+        // a product of two, goes. The total stays an input of its own.
+        let s = spelled(&[
+            "nodes",
+            "vcpus",
+            "memory_per_vcpu",
+            "memory_gib",
+            "disk_gb",
+            "network_gbps",
+            "total_memory_gib",
+        ]);
+        let kept = s.total_dimensions(vec![false; 7]);
+        assert_eq!(kept, [false, false, false, true, false, false, false]);
+        assert!(has(&s, &ln(&s, "total_memory_gib")));
+        assert!(has(&s, &ln(&s, "memory_gib")));
+        // With fewer amounts every subset is formed and the total goes.
+        let s = spelled(&["nodes", "vcpus", "memory_gib", "total_memory_gib"]);
+        assert_eq!(
+            s.total_dimensions(vec![false; 4]),
+            [false, false, false, true]
+        );
+        assert!(has(&s, &ln(&s, "total_memory_gib")));
     }
 
     #[test]
@@ -818,7 +928,8 @@ mod tests {
         // `family` is a function of vcpus and memory but groups several shapes: it stays.
         let with_family = spelled(&["family", "nodes", "vcpus", "memory_gib"]);
         assert_eq!(with_family.features(Features::LogAuto)[0].len(), 3 + 3);
-        // Two spellings of one thing: the first declared stays (`family` here; `size` goes).
+        // Family and size together name a type: `vm_type` relabels the pair and goes; each of
+        // them groups several types and stays.
         let both = spelled(&["family", "size", "vm_type"]);
         let x = both.features(Features::LogAuto);
         assert_eq!(
