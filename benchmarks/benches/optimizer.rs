@@ -1,6 +1,7 @@
 //! Criterion benchmarks of the optimizer crate: one `ask` of `bo` and `cherrypick` over a
 //! 69-configuration catalogue (the Scout shape) after 10 and 30 observations, hyper-parameter
-//! refit included, and GP fit and predict on their own. Inputs are synthetic and seeded, built
+//! refit included, GP fit and predict on their own, and the model's inputs of a
+//! 5,000-configuration catalogue. Inputs are synthetic and seeded, built
 //! outside the timed closures. After 30 observations of this smooth cost every model strategy
 //! is ready to stop, so that ask is the one that ends a search: `bo`'s includes the stop's
 //! confirmation over the warping's uncertainty, `bo:stop-warp=held` is the same ask without it.
@@ -11,6 +12,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use optimizer::gp::{FittedGp, GpConfig, GpData};
 use optimizer::rng::Rng;
+use optimizer::space::Features;
 use optimizer::strategies::{ModelSettings, ModelStrategy};
 use optimizer::{Config, Dimension, Kind, Optimizer, Outcome, Space, StrategyOptions, Value};
 
@@ -159,5 +161,77 @@ fn bench_gp(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_ask, bench_gp);
+/// A large catalogue spelled verbosely: 50 machine types (a name, a family, vCPUs, memory and
+/// a price per node-hour each) x 10 cluster sizes x 10 parallelism settings, with the cluster's
+/// vCPUs as a column too: 5,000 configurations.
+fn verbose_catalogue() -> Space {
+    let mut configs = Vec::new();
+    for t in 0..50usize {
+        let family = ["a", "b", "c", "d", "e"][t % 5];
+        let vcpus = [2.0, 4.0, 8.0, 16.0, 32.0, 48.0, 64.0, 72.0, 96.0, 128.0][t / 5];
+        let memory = vcpus * [1.0, 2.0, 4.0, 8.0, 3.0][t % 5];
+        let price = 0.01 * vcpus + 0.004 * memory + 0.0001 * t as f64;
+        for nodes in 1..=10 {
+            for parallelism in 1..=10 {
+                let (n, p) = (nodes as f64, parallelism as f64 * 8.0);
+                configs.push(Config {
+                    name: format!("{nodes}x{t}/{parallelism}"),
+                    values: vec![
+                        Value::Cat(format!("type{t}")),
+                        Value::Cat(family.into()),
+                        Value::Num(n),
+                        Value::Num(vcpus),
+                        Value::Num(memory),
+                        Value::Num(p),
+                        Value::Num(price),
+                        Value::Num(n * vcpus),
+                    ],
+                    price_per_hour: n * price,
+                });
+            }
+        }
+    }
+    let levels = |prefix: &str, k: usize| (0..k).map(|i| format!("{prefix}{i}")).collect();
+    let numeric = |name: &str| Dimension {
+        name: name.into(),
+        kind: Kind::Numeric { log: false },
+    };
+    let mut dims = vec![
+        Dimension {
+            name: "vm_type".into(),
+            kind: Kind::Categorical {
+                levels: levels("type", 50),
+            },
+        },
+        Dimension {
+            name: "family".into(),
+            kind: Kind::Categorical {
+                levels: ["a", "b", "c", "d", "e"].map(String::from).to_vec(),
+            },
+        },
+        numeric("nodes"),
+        numeric("vcpus"),
+        numeric("memory_gib"),
+        numeric("parallelism"),
+        numeric("price_per_node_hour"),
+        numeric("total_vcpus"),
+    ];
+    Space::auto_log(&mut dims, &configs);
+    Space::new(dims, configs).expect("valid synthetic catalogue")
+}
+
+fn bench_inputs(c: &mut Criterion) {
+    let space = verbose_catalogue();
+    let mut g = c.benchmark_group("inputs");
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(2));
+    // What `bo` builds once per search: which columns relabel or total others, and products.
+    g.bench_function("products_5000_configs", |b| {
+        b.iter(|| space.features(Features::Products))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_ask, bench_gp, bench_inputs);
 criterion_main!(benches);

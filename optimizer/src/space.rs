@@ -2,6 +2,7 @@
 //! price per hour for the whole cluster, plus the normalised numeric encoding the surrogate sees.
 
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 
 /// Index of a configuration in its [`Space`].
 pub type ConfigId = usize;
@@ -341,50 +342,30 @@ impl Space {
                 // A price goes if the other dimensions tell apart every two configurations it
                 // tells apart (it need not tell machine types apart: two may cost the same).
                 let kept: Vec<usize> = (0..d).filter(|&o| o != j && !dropped[o]).collect();
-                dropped[j] = self.configs.iter().enumerate().all(|(i, a)| {
-                    self.configs[..i].iter().all(|b| {
-                        a.values[j] == b.values[j]
-                            || kept.iter().any(|&o| a.values[o] != b.values[o])
-                    })
-                });
+                dropped[j] = self.determined_by(j, &kept);
                 continue;
             }
-            // One configuration per level of `j`, in order of first appearance.
-            let mut reps: Vec<&Config> = Vec::new();
-            let mut level_of: Vec<usize> = Vec::with_capacity(self.configs.len());
-            for c in &self.configs {
-                let k = match reps.iter().position(|r| r.values[j] == c.values[j]) {
-                    Some(k) => k,
-                    None => {
-                        reps.push(c);
-                        reps.len() - 1
-                    }
-                };
-                level_of.push(k);
-            }
-            if reps.len() < 2 {
+            if distinct_values(self.configs.iter().map(|c| &c.values[j])) < 2 {
                 continue;
             }
-            // The other dimensions that take one value per level of `j`.
+            // The other dimensions that take one value per level of `j`, and whose values
+            // tell every two levels apart.
             let fixed: Vec<usize> = (0..d)
-                .filter(|&o| o != j && !dropped[o])
-                .filter(|&o| {
-                    self.configs
-                        .iter()
-                        .zip(&level_of)
-                        .all(|(c, &k)| c.values[o] == reps[k].values[o])
-                })
+                .filter(|&o| o != j && !dropped[o] && self.determined_by(o, &[j]))
                 .collect();
-            // ... and whose values tell every two levels apart.
-            let apart = !fixed.is_empty()
-                && reps.iter().enumerate().all(|(a, ra)| {
-                    reps[a + 1..]
-                        .iter()
-                        .all(|rb| fixed.iter().any(|&o| ra.values[o] != rb.values[o]))
-                });
+            let apart = !fixed.is_empty() && self.determined_by(j, &fixed);
             dropped[j] = apart;
         }
         dropped
+    }
+
+    /// Whether every two configurations alike in the dimensions `by` are alike in `j`.
+    fn determined_by(&self, j: usize, by: &[usize]) -> bool {
+        let mut seen: HashMap<Vec<Key>, Key> = HashMap::with_capacity(self.configs.len());
+        self.configs.iter().all(|c| {
+            let at = by.iter().map(|&o| Key::of(&c.values[o])).collect();
+            *seen.entry(at).or_insert_with(|| Key::of(&c.values[j])) == Key::of(&c.values[j])
+        })
     }
 
     /// `skip` and, besides, the amounts that are a product of two or more others (their logs
@@ -628,6 +609,27 @@ fn log_independent(columns: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
         }
     }
     kept
+}
+
+/// A value as a hash key: equal keys for equal values (a dimension's numbers are finite).
+#[derive(PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Num(u64),
+    Cat(&'a str),
+}
+
+impl<'a> Key<'a> {
+    fn of(v: &'a Value) -> Self {
+        match v {
+            // + 0.0 makes -0.0 the same key as 0.0.
+            Value::Num(x) => Key::Num((x + 0.0).to_bits()),
+            Value::Cat(s) => Key::Cat(s),
+        }
+    }
+}
+
+fn distinct_values<'a>(values: impl Iterator<Item = &'a Value>) -> usize {
+    values.map(Key::of).collect::<HashSet<_>>().len()
 }
 
 fn distinct(xs: &[f64]) -> usize {
