@@ -119,20 +119,23 @@ def main():
         sys.exit(f"{args.out}: exists; not overwritten")
     runs = list(DATASETS[args.dataset](data))
     folder = os.path.dirname(args.out)
-    if folder:
-        os.makedirs(folder, exist_ok=True)
-    with open(args.out, "x", newline="") as f:
-        out = csv.writer(f)
-        out.writerow(
-            ["workload", "config", "runtime_s", "completed", "nodes", "price_per_node_hour"]
-            + columns
-        )
-        for workload, config, runtime, nodes, price, values in runs:
-            done = runtime is not None
+    try:
+        if folder:
+            os.makedirs(folder, exist_ok=True)
+        with open(args.out, "x", newline="") as f:
+            out = csv.writer(f)
             out.writerow(
-                [workload, config, runtime if done else "", str(done).lower(), nodes, price]
-                + [values[c] for c in columns]
+                ["workload", "config", "runtime_s", "completed", "nodes", "price_per_node_hour"]
+                + columns
             )
+            for workload, config, runtime, nodes, price, values in runs:
+                done = runtime is not None
+                out.writerow(
+                    [workload, config, runtime if done else "", str(done).lower(), nodes, price]
+                    + [values[c] for c in columns]
+                )
+    except OSError as e:
+        sys.exit(f"{e.filename or args.out}: {e.strerror}")
 
 
 if __name__ == "__main__":
