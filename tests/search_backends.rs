@@ -80,6 +80,9 @@ fn dataproc_dry_run_prints_requests_and_a_worst_case_with_the_whole_cluster() {
         "/upload/storage/v1/b/stage/o?uploadType=media",
         "# price: ",
         "# dry run: nothing was sent",
+        // What the model will see: the two types have one shape, so only the cluster size
+        // varies; one partition count is no input.
+        "model inputs (bo): workers; left out: partitions (constant)\n",
     ] {
         assert!(out.contains(want), "missing `{want}` in:\n{out}");
     }

@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use optimizer::strategies::ModelSettings;
 use optimizer::UnknownStrategy;
 use serde::Serialize;
 
@@ -72,6 +73,44 @@ pub struct Comparison {
     pub runs: Vec<Run>,
     /// Wall time of all replays, in seconds.
     pub wall_s: f64,
+    /// What each model strategy's inputs are on these workloads' catalogues.
+    pub inputs: Vec<ModelInputs>,
+}
+
+/// A model strategy's inputs (`optimizer::Inputs`, as a line) and the workloads whose
+/// catalogues give them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInputs {
+    pub strategy: String,
+    pub inputs: String,
+    pub workloads: Vec<String>,
+}
+
+/// The inputs of every model strategy in `strategies` on the workloads `selected`, workloads
+/// with the same inputs together, in order of first appearance.
+fn model_inputs(dataset: &Dataset, selected: &[usize], strategies: &[String]) -> Vec<ModelInputs> {
+    let mut out: Vec<ModelInputs> = Vec::new();
+    for s in strategies {
+        let Some(Ok(model)) = ModelSettings::parse(s) else {
+            continue;
+        };
+        for &w in selected {
+            let workload = &dataset.workloads[w];
+            let inputs = workload.space.inputs(model.features).to_string();
+            match out
+                .iter_mut()
+                .find(|m| m.strategy == *s && m.inputs == inputs)
+            {
+                Some(m) => m.workloads.push(workload.name.clone()),
+                None => out.push(ModelInputs {
+                    strategy: s.clone(),
+                    inputs,
+                    workloads: vec![workload.name.clone()],
+                }),
+            }
+        }
+    }
+    out
 }
 
 /// Runs the comparison on the workloads `selected` (indices into `dataset.workloads`).
@@ -187,6 +226,7 @@ pub fn run_compare(
         launch_overhead_s: options.launch_overhead_s,
         runs,
         wall_s,
+        inputs: model_inputs(dataset, selected, &options.strategies),
     })
 }
 
@@ -376,5 +416,57 @@ mod tests {
         assert_eq!(json["parallel"], 4);
         assert!(json["aggregate_sequential"].is_array());
         assert!(serde_json::to_value(one.summary()).unwrap()["aggregate_sequential"].is_null());
+    }
+
+    #[test]
+    fn the_model_strategies_inputs_are_told_per_catalogue() {
+        let mut d = dataset();
+        let w = d.workloads[0].clone();
+        // The same runs, the catalogue with a column that never varies.
+        let mut dims = w.space.dimensions().to_vec();
+        dims.push(Dimension {
+            name: "zone".into(),
+            kind: Kind::Categorical {
+                levels: vec!["a".into()],
+            },
+        });
+        let configs: Vec<Config> = w
+            .space
+            .configs()
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                c.values.push(Value::Cat("a".into()));
+                c
+            })
+            .collect();
+        d.workloads.push(Workload::new(
+            "zoned".into(),
+            Space::new(dims, configs).unwrap(),
+            w.runs.clone(),
+        ));
+        d.workloads.push(Workload {
+            name: "again".into(),
+            ..w
+        });
+        let got = model_inputs(
+            &d,
+            &[0, 1, 2],
+            &["random".into(), "bo".into(), "cherrypick".into()],
+        );
+        let line = |strategy: &str, inputs: &str, workloads: &[&str]| ModelInputs {
+            strategy: strategy.into(),
+            inputs: inputs.into(),
+            workloads: workloads.iter().map(|w| w.to_string()).collect(),
+        };
+        assert_eq!(
+            got,
+            [
+                line("bo", "x", &["w", "again"]),
+                line("bo", "x; left out: zone (constant)", &["zoned"]),
+                line("cherrypick", "x", &["w", "again"]),
+                line("cherrypick", "x; left out: zone (constant)", &["zoned"]),
+            ]
+        );
     }
 }

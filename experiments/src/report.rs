@@ -222,6 +222,21 @@ pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
     {
         md.push_str("No workload where `bo` is worse than cherrypick or random at 10 or 15 evaluations (mean normalised cost).\n\n");
     }
+    if !cmp.inputs.is_empty() {
+        md.push_str(
+            "What each model strategy's surrogate sees on these catalogues (its inputs; \
+             products of amounts; columns left out, and why):\n\n",
+        );
+        for m in &cmp.inputs {
+            let on = if m.workloads.len() == cmp.workloads.len() {
+                "every workload".to_string()
+            } else {
+                m.workloads.join(", ")
+            };
+            let _ = writeln!(md, "- `{}` on {on}: {}", m.strategy, m.inputs);
+        }
+        md.push('\n');
+    }
     for (w, name) in cmp.workloads.iter().enumerate() {
         let _ = writeln!(
             md,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use optimizer::journal::Journal;
+use optimizer::strategies::ModelSettings;
 use optimizer::{ConfigId, ProbeLimits, Runner};
 
 use crate::dataproc::{Credentials, DataprocOptions, DataprocRunner};
@@ -390,6 +391,14 @@ fn dry_run(
             settings.strategy,
             settings.seed
         ),
+    }
+    // What a model strategy will look at, so a catalogue's spelling holds no surprise.
+    if let Some(Ok(model)) = ModelSettings::parse(&settings.strategy) {
+        crate::say!(
+            "model inputs ({}): {}",
+            settings.strategy,
+            space.inputs(model.features)
+        );
     }
     crate::say!("dry run: nothing was launched");
 }

@@ -21,7 +21,7 @@ pub use driver::{
 };
 pub use journal::ProbeLog;
 pub use outcome::{History, Observation, Outcome, SPEND_METRIC};
-pub use space::{Config, ConfigId, Dimension, Kind, Space, SpaceError, Value};
+pub use space::{Config, ConfigId, Dimension, Inputs, Kind, LeftOut, Space, SpaceError, Value};
 pub use strategies::{build_strategy, StrategyOptions, UnknownStrategy, STRATEGY_NAMES};
 pub use strategy::{Optimizer, Proposal, Termination};
 

@@ -206,21 +206,36 @@ impl Space {
     /// The surrogate's inputs for every configuration, encoded as `how` says; every column in
     /// [0, 1]. This is the crate's one feature encoder: strategies ask it, never re-encode.
     pub fn features(&self, how: Features) -> Vec<Vec<f64>> {
+        self.encode(how).0
+    }
+
+    /// What the inputs encoded as `how` are made of and what they leave out, and why: for a
+    /// user to see what the model looks at (`search`'s plan, `compare`'s summary).
+    pub fn inputs(&self, how: Features) -> Inputs {
+        self.encode(how).1
+    }
+
+    fn encode(&self, how: Features) -> (Vec<Vec<f64>>, Inputs) {
         let declared = how == Features::Space;
+        let d = self.dimensions.len();
         let n = self.configs.len();
         let mut out = vec![Vec::new(); n];
-        // ln of every amount (positive numeric dimension with 3 or more distinct values).
-        let mut amounts: Vec<Vec<f64>> = Vec::new();
-        let relabels = if declared {
-            vec![false; self.dimensions.len()]
+        let ln: Vec<Option<Vec<f64>>> = (0..d).map(|j| self.ln_amount(j)).collect();
+        // The dimension behind each column pushed so far (a category's levels all name it).
+        let mut source: Vec<usize> = Vec::new();
+        let mut left_out: Vec<Option<LeftOut>> = if declared {
+            vec![None; d]
         } else {
-            self.total_dimensions(self.relabelling_dimensions())
+            self.total_dimensions(self.relabelling_dimensions(&ln), &ln)
         };
-        for (j, d) in self.dimensions.iter().enumerate() {
-            if relabels[j] {
+        let mut kept = Vec::new();
+        // Every amount (positive numeric dimension with 3 or more distinct values).
+        let mut amounts: Vec<usize> = Vec::new();
+        for (j, dim) in self.dimensions.iter().enumerate() {
+            if left_out[j].is_some() {
                 continue;
             }
-            match &d.kind {
+            match &dim.kind {
                 Kind::Numeric { log } => {
                     let raw: Vec<f64> = self.configs.iter().map(|c| c.values[j].num()).collect();
                     let use_log = *log || (!declared && spans_a_log_scale(&raw));
@@ -228,10 +243,17 @@ impl Space {
                         .iter()
                         .map(|x| if use_log { x.ln() } else { *x })
                         .collect();
-                    if let Some(ln) = self.ln_amount(j) {
-                        amounts.push(ln);
+                    if ln[j].is_some() {
+                        amounts.push(j);
                     }
-                    push_scaled(&mut out, &t, declared);
+                    match push_scaled(&mut out, &t, declared) {
+                        Pushed::Column => {
+                            source.push(j);
+                            kept.push(j);
+                        }
+                        Pushed::Constant => left_out[j] = Some(LeftOut::Constant),
+                        Pushed::CopyOf(c) => left_out[j] = Some(LeftOut::CopyOf(source[c])),
+                    }
                 }
                 Kind::Categorical { levels } => {
                     let used: Vec<&String> = levels
@@ -245,6 +267,7 @@ impl Space {
                         })
                         .collect();
                     if used.len() < 2 {
+                        left_out[j] = Some(LeftOut::Constant);
                         continue;
                     }
                     for (row, c) in out.iter_mut().zip(&self.configs) {
@@ -255,6 +278,8 @@ impl Space {
                             });
                         }
                     }
+                    source.extend(std::iter::repeat_n(j, used.len()));
+                    kept.push(j);
                 }
             }
         }
@@ -262,10 +287,14 @@ impl Space {
         // them, which is left out above) stays an input but multiplies nothing, else its pairs
         // with the others would be powers and cross-terms no job feels. Past eight amounts the
         // pairs alone would swamp the surrogate: the first eight serve.
-        let amounts = product_basis(amounts);
-        if how == Features::Products && amounts.len() >= 2 {
-            for mask in product_subsets(amounts.len()) {
-                push_scaled(&mut out, &log_product(&amounts, mask), false);
+        let basis = product_basis(&amounts, &ln);
+        let mut products = Vec::new();
+        if how == Features::Products && basis.len() >= 2 {
+            let logs: Vec<Vec<f64>> = basis.iter().filter_map(|&j| ln[j].clone()).collect();
+            for mask in product_subsets(basis.len()) {
+                if let Pushed::Column = push_scaled(&mut out, &log_product(&logs, mask), false) {
+                    products.push(in_mask(&basis, mask));
+                }
             }
         }
         // A catalogue where nothing varies: give the surrogate one constant input.
@@ -274,7 +303,23 @@ impl Space {
                 row.push(0.5);
             }
         }
-        out
+        let inputs = Inputs {
+            names: self.dimensions.iter().map(|d| d.name.clone()).collect(),
+            one_hot: (0..d)
+                .map(|j| match self.dimensions[j].kind {
+                    Kind::Categorical { .. } => source.iter().filter(|&&s| s == j).count(),
+                    Kind::Numeric { .. } => 0,
+                })
+                .collect(),
+            kept,
+            products,
+            left_out: left_out
+                .into_iter()
+                .enumerate()
+                .filter_map(|(j, why)| why.map(|why| (j, why)))
+                .collect(),
+        };
+        (out, inputs)
     }
 
     /// Dimensions that only relabel others, which the surrogate's inputs leave out.
@@ -301,9 +346,9 @@ impl Space {
     ///
     /// Numbers are checked first, then categories, each kind from the last declared to the
     /// first, so of two categories that relabel each other the first declared stays.
-    fn relabelling_dimensions(&self) -> Vec<bool> {
+    fn relabelling_dimensions(&self, ln: &[Option<Vec<f64>>]) -> Vec<Option<LeftOut>> {
         let d = self.dimensions.len();
-        let mut dropped = vec![false; d];
+        let mut dropped: Vec<Option<LeftOut>> = vec![None; d];
         let categorical = |j: usize| matches!(self.dimensions[j].kind, Kind::Categorical { .. });
         let ln_price: Option<Vec<f64>> = self
             .configs
@@ -320,18 +365,18 @@ impl Space {
         for j in order {
             // A number goes only if it is a price, and then only if the others determine it.
             if !categorical(j) {
-                let (Some(col), Some(price)) = (self.ln_amount(j), &ln_price) else {
+                let (Some(col), Some(price)) = (&ln[j], &ln_price) else {
                     continue;
                 };
                 // In the span of the price and the other amounts, and not of the others alone.
                 let others: Vec<Vec<f64>> = (0..d)
-                    .filter(|&o| o != j && !dropped[o])
-                    .filter_map(|o| self.ln_amount(o))
+                    .filter(|&o| o != j && dropped[o].is_none())
+                    .filter_map(|o| ln[o].clone())
                     .collect();
                 let spans = |mut columns: Vec<Vec<f64>>| {
-                    let rank = log_independent(columns.clone()).len();
+                    let rank = log_independent(&columns).len();
                     columns.push(col.clone());
-                    log_independent(columns).len() == rank
+                    log_independent(&columns).len() == rank
                 };
                 let with_price: Vec<Vec<f64>> = std::iter::once(price.clone())
                     .chain(others.clone())
@@ -341,8 +386,10 @@ impl Space {
                 }
                 // A price goes if the other dimensions tell apart every two configurations it
                 // tells apart (it need not tell machine types apart: two may cost the same).
-                let kept: Vec<usize> = (0..d).filter(|&o| o != j && !dropped[o]).collect();
-                dropped[j] = self.determined_by(j, &kept);
+                let kept: Vec<usize> = (0..d).filter(|&o| o != j && dropped[o].is_none()).collect();
+                if self.determined_by(j, &kept) {
+                    dropped[j] = Some(LeftOut::Price);
+                }
                 continue;
             }
             if distinct_values(self.configs.iter().map(|c| &c.values[j])) < 2 {
@@ -351,10 +398,11 @@ impl Space {
             // The other dimensions that take one value per level of `j`, and whose values
             // tell every two levels apart.
             let fixed: Vec<usize> = (0..d)
-                .filter(|&o| o != j && !dropped[o] && self.determined_by(o, &[j]))
+                .filter(|&o| o != j && dropped[o].is_none() && self.determined_by(o, &[j]))
                 .collect();
-            let apart = !fixed.is_empty() && self.determined_by(j, &fixed);
-            dropped[j] = apart;
+            if !fixed.is_empty() && self.determined_by(j, &fixed) {
+                dropped[j] = Some(LeftOut::Relabels(fixed));
+            }
         }
         dropped
     }
@@ -377,26 +425,34 @@ impl Space {
     /// products of what stays form it again: when they do not (its factors went too, or the
     /// products are only pairs and it is a product of three), the first declared of those
     /// lost stays and the rest are checked again, until every total left out is formed again.
-    fn total_dimensions(&self, skip: Vec<bool>) -> Vec<bool> {
+    fn total_dimensions(
+        &self,
+        skip: Vec<Option<LeftOut>>,
+        ln: &[Option<Vec<f64>>],
+    ) -> Vec<Option<LeftOut>> {
         let d = self.dimensions.len();
         let mut kept = vec![false; d];
         loop {
-            let dropped = self.totals_once(skip.clone(), &kept);
-            let basis = product_basis(
-                (0..d)
-                    .filter(|&o| !dropped[o])
-                    .filter_map(|o| self.ln_amount(o))
-                    .collect(),
-            );
+            let dropped = self.totals_once(skip.clone(), &kept, ln);
+            let amounts: Vec<usize> = (0..d)
+                .filter(|&o| dropped[o].is_none() && ln[o].is_some())
+                .collect();
+            let basis: Vec<Vec<f64>> = product_basis(&amounts, ln)
+                .into_iter()
+                .filter_map(|o| ln[o].clone())
+                .collect();
             let products: Vec<Vec<f64>> = product_subsets(basis.len())
                 .into_iter()
                 .filter_map(|mask| min_max(&log_product(&basis, mask)))
                 .collect();
             let formed = |j: usize| {
-                let col = self.ln_amount(j).as_deref().and_then(min_max);
+                let col = ln[j].as_deref().and_then(min_max);
                 col.is_some_and(|col| products.iter().any(|p| same_column(p, &col)))
             };
-            match (0..d).find(|&j| dropped[j] && !skip[j] && !formed(j)) {
+            let lost = (0..d).find(|&j| {
+                matches!(dropped[j], Some(LeftOut::ProductOf(_))) && skip[j].is_none() && !formed(j)
+            });
+            match lost {
                 Some(j) => kept[j] = true,
                 None => return dropped,
             }
@@ -404,23 +460,31 @@ impl Space {
     }
 
     /// One pass of [`Space::total_dimensions`], leaving `kept` in.
-    fn totals_once(&self, mut skip: Vec<bool>, kept: &[bool]) -> Vec<bool> {
+    fn totals_once(
+        &self,
+        mut skip: Vec<Option<LeftOut>>,
+        kept: &[bool],
+        ln: &[Option<Vec<f64>>],
+    ) -> Vec<Option<LeftOut>> {
         let d = self.dimensions.len();
         for j in (0..d).rev().filter(|&j| !kept[j]) {
-            let Some(col) = (!skip[j]).then(|| self.ln_amount(j)).flatten() else {
+            let Some(col) = skip[j].is_none().then_some(ln[j].as_ref()).flatten() else {
                 continue;
             };
-            let Some(col) = min_max(&col) else {
+            let Some(col) = min_max(col) else {
                 continue;
             };
-            let others: Vec<Vec<f64>> = (0..d)
-                .filter(|&o| o != j && !skip[o])
-                .filter_map(|o| self.ln_amount(o))
+            let others: Vec<usize> = (0..d)
+                .filter(|&o| o != j && skip[o].is_none() && ln[o].is_some())
                 .take(8)
                 .collect();
-            skip[j] = product_subsets(others.len()).into_iter().any(|mask| {
-                min_max(&log_product(&others, mask)).is_some_and(|sum| same_column(&sum, &col))
+            let logs: Vec<Vec<f64>> = others.iter().filter_map(|&o| ln[o].clone()).collect();
+            let factors = product_subsets(others.len()).into_iter().find(|&mask| {
+                min_max(&log_product(&logs, mask)).is_some_and(|sum| same_column(&sum, &col))
             });
+            if let Some(mask) = factors {
+                skip[j] = Some(LeftOut::ProductOf(in_mask(&others, mask)));
+            }
         }
         skip
     }
@@ -502,26 +566,120 @@ pub enum Features {
     Products,
 }
 
-/// Appends `t` min-max scaled to [0, 1] as one column; a constant column is 0.5 when `keep_constant`,
-/// else left out (and so is a copy of a column already there).
-fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) {
+/// Why the model's inputs leave a dimension out (indices are dimensions of the same space).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeftOut {
+    /// One value (a category: one level used) over the whole catalogue.
+    Constant,
+    /// Scaled, the same column as this dimension's.
+    CopyOf(usize),
+    /// A category whose levels these dimensions tell apart, each taking one value per level.
+    Relabels(Vec<usize>),
+    /// A price that the other dimensions determine; the model knows the price already.
+    Price,
+    /// The product of these amounts, which the products' encoding forms again (or, without
+    /// products, which a catalogue that does not declare it would not have).
+    ProductOf(Vec<usize>),
+}
+
+/// What a catalogue's inputs to the model are made of, as [`Space::inputs`] tells it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inputs {
+    /// The space's dimension names, which the indices below refer to.
+    pub names: Vec<String>,
+    /// Per dimension, how many one-hot columns it has (0 for a number or one left out).
+    pub one_hot: Vec<usize>,
+    /// Dimensions that are inputs, in declared order.
+    pub kept: Vec<usize>,
+    /// The products that are inputs, each as its factors.
+    pub products: Vec<Vec<usize>>,
+    /// Dimensions left out, and why.
+    pub left_out: Vec<(usize, LeftOut)>,
+}
+
+impl std::fmt::Display for Inputs {
+    /// One line: `nodes, vcpus, memory_gib; products: nodes x vcpus, ...; left out: vm_type
+    /// (relabels vcpus, memory_gib), ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names = |js: &[usize], sep: &str| {
+            js.iter()
+                .map(|&j| self.names[j].as_str())
+                .collect::<Vec<_>>()
+                .join(sep)
+        };
+        let kept: Vec<String> = self
+            .kept
+            .iter()
+            .map(|&j| match self.one_hot[j] {
+                0 => self.names[j].clone(),
+                k => format!("{} (one-hot, {k} levels)", self.names[j]),
+            })
+            .collect();
+        if kept.is_empty() {
+            write!(f, "none (nothing varies)")?;
+        } else {
+            write!(f, "{}", kept.join(", "))?;
+        }
+        if !self.products.is_empty() {
+            let products: Vec<String> = self.products.iter().map(|p| names(p, " x ")).collect();
+            write!(f, "; products: {}", products.join(", "))?;
+        }
+        if !self.left_out.is_empty() {
+            let left: Vec<String> = self
+                .left_out
+                .iter()
+                .map(|(j, why)| {
+                    let why = match why {
+                        LeftOut::Constant => "constant".to_string(),
+                        LeftOut::CopyOf(o) => format!("the same column as {}", self.names[*o]),
+                        LeftOut::Relabels(by) => format!("relabels {}", names(by, ", ")),
+                        LeftOut::Price => "a price the other columns determine".to_string(),
+                        LeftOut::ProductOf(by) => names(by, " x "),
+                    };
+                    format!("{} ({why})", self.names[*j])
+                })
+                .collect();
+            write!(f, "; left out: {}", left.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// What [`push_scaled`] did with a column.
+enum Pushed {
+    Column,
+    /// Left out: constant.
+    Constant,
+    /// Left out: the same as the column at this index.
+    CopyOf(usize),
+}
+
+/// Appends `t` min-max scaled to [0, 1] as one column; a constant column is 0.5 when
+/// `keep_constant`, else left out (and so is a copy of a column already there).
+fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) -> Pushed {
     if let Some(col) = min_max(t) {
         let width = out.first().map_or(0, Vec::len);
-        let duplicate = !keep_constant
-            && (0..width).any(|c| {
-                out.iter()
+        let copy_of = (0..width).find(|&c| {
+            !keep_constant
+                && out
+                    .iter()
                     .zip(&col)
                     .all(|(row, v)| (row[c] - v).abs() < 1e-12)
-            });
-        if !duplicate {
-            for (row, v) in out.iter_mut().zip(col) {
-                row.push(v);
-            }
+        });
+        if let Some(c) = copy_of {
+            return Pushed::CopyOf(c);
         }
+        for (row, v) in out.iter_mut().zip(col) {
+            row.push(v);
+        }
+        Pushed::Column
     } else if keep_constant {
         for row in out.iter_mut() {
             row.push(0.5);
         }
+        Pushed::Column
+    } else {
+        Pushed::Constant
     }
 }
 
@@ -532,10 +690,15 @@ fn min_max(t: &[f64]) -> Option<Vec<f64>> {
     (hi > lo).then(|| t.iter().map(|v| (v - lo) / (hi - lo)).collect())
 }
 
-/// The amounts whose products the products' encoding forms: a basis of their logs' span,
-/// chosen in order, of at most eight.
-fn product_basis(ln_amounts: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
-    let mut basis = log_independent(ln_amounts);
+/// Of the amounts `amounts` (dimension indices; `ln` their logs by dimension), those whose
+/// products the products' encoding forms: a basis of their logs' span, chosen in order, of at
+/// most eight.
+fn product_basis(amounts: &[usize], ln: &[Option<Vec<f64>>]) -> Vec<usize> {
+    let logs: Vec<Vec<f64>> = amounts.iter().filter_map(|&j| ln[j].clone()).collect();
+    let mut basis: Vec<usize> = log_independent(&logs)
+        .into_iter()
+        .map(|k| amounts[k])
+        .collect();
     basis.truncate(8);
     basis
 }
@@ -558,6 +721,16 @@ fn product_subsets(k: usize) -> Vec<u32> {
         v.push((1u32 << k) - 1);
         v
     }
+}
+
+/// The entries of `items` that `mask` picks.
+fn in_mask(items: &[usize], mask: u32) -> Vec<usize> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(b, _)| mask & (1 << b) != 0)
+        .map(|(_, &j)| j)
+        .collect()
 }
 
 /// The log of the product of the amounts in `mask`, from their logs.
@@ -583,9 +756,10 @@ fn spans_a_log_scale(xs: &[f64]) -> bool {
     min > 0.0 && max / min >= 4.0
 }
 
-/// The columns (logs of amounts) that are not, up to a constant, a linear combination of
-/// earlier ones: a basis of their span chosen in order, by Gram-Schmidt on the centred columns.
-fn log_independent(columns: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+/// The indices of the columns (logs of amounts) that are not, up to a constant, a linear
+/// combination of earlier ones: a basis of their span chosen in order, by Gram-Schmidt on the
+/// centred columns.
+fn log_independent(columns: &[Vec<f64>]) -> Vec<usize> {
     let centred = |c: &[f64]| {
         let mean = c.iter().sum::<f64>() / c.len().max(1) as f64;
         c.iter().map(|v| v - mean).collect::<Vec<f64>>()
@@ -593,8 +767,8 @@ fn log_independent(columns: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
     let dot = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f64>();
     let mut basis: Vec<Vec<f64>> = Vec::new();
     let mut kept = Vec::new();
-    for column in columns {
-        let mut r = centred(&column);
+    for (k, column) in columns.iter().enumerate() {
+        let mut r = centred(column);
         let norm = dot(&r, &r).sqrt();
         for q in &basis {
             let along = dot(&r, q);
@@ -605,7 +779,7 @@ fn log_independent(columns: Vec<Vec<f64>>) -> Vec<Vec<f64>> {
         let rest = dot(&r, &r).sqrt();
         if rest > 1e-9 * norm {
             basis.push(r.iter().map(|x| x / rest).collect());
-            kept.push(column);
+            kept.push(k);
         }
     }
     kept
@@ -912,17 +1086,79 @@ mod tests {
             "network_gbps",
             "total_memory_gib",
         ]);
-        let kept = s.total_dimensions(vec![false; 7]);
-        assert_eq!(kept, [false, false, false, true, false, false, false]);
+        let inputs = s.inputs(Features::Products);
+        assert_eq!(inputs.left_out, [(3, LeftOut::ProductOf(vec![1, 2]))]);
+        assert_eq!(inputs.kept, [0, 1, 2, 4, 5, 6]);
         assert!(has(&s, &ln(&s, "total_memory_gib")));
         assert!(has(&s, &ln(&s, "memory_gib")));
         // With fewer amounts every subset is formed and the total goes.
         let s = spelled(&["nodes", "vcpus", "memory_gib", "total_memory_gib"]);
-        assert_eq!(
-            s.total_dimensions(vec![false; 4]),
-            [false, false, false, true]
-        );
+        let inputs = s.inputs(Features::Products);
+        assert_eq!(inputs.left_out, [(3, LeftOut::ProductOf(vec![0, 2]))]);
         assert!(has(&s, &ln(&s, "total_memory_gib")));
+    }
+
+    #[test]
+    fn the_inputs_say_what_they_are_made_of_and_what_they_leave_out() {
+        let s = spelled(&[
+            "vm_type",
+            "size",
+            "nodes",
+            "vcpus",
+            "memory_gib",
+            "total_vcpus",
+            "price_per_node_hour",
+        ]);
+        assert_eq!(
+            s.inputs(Features::Products).to_string(),
+            "nodes, vcpus, memory_gib; products: nodes x vcpus, nodes x memory_gib, \
+             vcpus x memory_gib, nodes x vcpus x memory_gib; left out: vm_type (relabels vcpus, \
+             memory_gib), size (relabels vcpus), total_vcpus (nodes x vcpus), \
+             price_per_node_hour (a price the other columns determine)"
+        );
+        // The same without products; as declared, everything is an input.
+        assert!(s
+            .inputs(Features::LogAuto)
+            .to_string()
+            .starts_with("nodes, vcpus, memory_gib; left out: vm_type"));
+        assert_eq!(
+            s.inputs(Features::Space).to_string(),
+            "vm_type (one-hot, 9 levels), size (one-hot, 3 levels), nodes, vcpus, memory_gib, \
+             total_vcpus, price_per_node_hour"
+        );
+        // A number that does not vary and a copy of another column are left out too.
+        let dims = vec![
+            Dimension {
+                name: "a".into(),
+                kind: Kind::Numeric { log: false },
+            },
+            Dimension {
+                name: "twice_a".into(),
+                kind: Kind::Numeric { log: false },
+            },
+            Dimension {
+                name: "zone".into(),
+                kind: Kind::Categorical {
+                    levels: vec!["x".into(), "y".into()],
+                },
+            },
+        ];
+        let configs: Vec<Config> = (1..=3)
+            .map(|t| Config {
+                name: format!("{t}"),
+                values: vec![
+                    Value::Num(t as f64),
+                    Value::Num(2.0 * t as f64),
+                    Value::Cat("x".into()),
+                ],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let s = Space::new(dims, configs).unwrap();
+        assert_eq!(
+            s.inputs(Features::Products).to_string(),
+            "a; left out: twice_a (the same column as a), zone (constant)"
+        );
     }
 
     #[test]
@@ -976,8 +1212,7 @@ mod tests {
         let sum: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
         let ratio: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - 2.0 * y + 5.0).collect();
         let c = vec![1.0, 0.0, 0.0, 2.0];
-        let kept = log_independent(vec![a.clone(), b.clone(), sum, ratio, c.clone()]);
-        assert_eq!(kept, vec![a, b, c]);
+        assert_eq!(log_independent(&[a, b, sum, ratio, c]), [0, 1, 4]);
     }
 
     #[test]
