@@ -226,7 +226,7 @@ impl Space {
         let mut left_out: Vec<Option<LeftOut>> = if declared {
             vec![None; d]
         } else {
-            self.total_dimensions(self.relabelling_dimensions(&ln), &ln)
+            self.total_dimensions(self.relabelling_dimensions(), &ln)
         };
         let mut kept = Vec::new();
         // Every amount (positive numeric dimension with 3 or more distinct values).
@@ -332,21 +332,20 @@ impl Space {
     /// dimension that is merely a function of others stays (`family` beside `vcpus` and
     /// `memory_gib`: the grouping it names is not an axis of theirs).
     ///
-    /// A number goes only when it reads as a price the other dimensions determine: its log is
-    /// a linear combination (up to a constant) of the log of the configuration's price per
-    /// hour and the other amounts' logs, but not of the other amounts' alone, and no two
-    /// configurations that the others leave alike differ in it (two machine types may cost the
-    /// same). A price per node-hour, which a generic CSV carries to be priced, is one. `bo`
-    /// knows the price already (it models cost over price), and as an amount it would add
-    /// products (price x nodes, price x vCPUs, ...). Numbers cannot say what they mean: in a
-    /// catalogue whose price per node is exactly proportional to memory per node, memory
-    /// reads as a price and goes too. Two price columns both stay (each is a combination of
-    /// the other). Other numbers keep an order and a scale that a relabelling would lose
-    /// (memory beside a family and vCPUs).
+    /// A number goes only when it is a price the other dimensions determine
+    /// ([`Space::is_a_price`]: its name says so, and it is the configuration's price per hour
+    /// over a product of other numbers, up to a constant factor) and no two configurations
+    /// that the others leave alike differ in it (two machine types may cost the same). A price
+    /// per node-hour, which a generic CSV carries to be priced, is one, and so is a cluster's
+    /// price beside it. `bo` knows the price already (it models cost over price), and as an
+    /// amount it would add products (price x nodes, price x vCPUs, ...). The name is read
+    /// because numbers cannot say what they mean: in one family priced per vCPU, vCPUs are
+    /// the price per node-hour up to a factor, and they must stay an axis. Other numbers keep
+    /// an order and a scale that a relabelling would lose (memory beside a family and vCPUs).
     ///
     /// Numbers are checked first, then categories, each kind from the last declared to the
     /// first, so of two categories that relabel each other the first declared stays.
-    fn relabelling_dimensions(&self, ln: &[Option<Vec<f64>>]) -> Vec<Option<LeftOut>> {
+    fn relabelling_dimensions(&self) -> Vec<Option<LeftOut>> {
         let d = self.dimensions.len();
         let mut dropped: Vec<Option<LeftOut>> = vec![None; d];
         let categorical = |j: usize| matches!(self.dimensions[j].kind, Kind::Categorical { .. });
@@ -365,23 +364,10 @@ impl Space {
         for j in order {
             // A number goes only if it is a price, and then only if the others determine it.
             if !categorical(j) {
-                let (Some(col), Some(price)) = (&ln[j], &ln_price) else {
+                let Some(price) = &ln_price else {
                     continue;
                 };
-                // In the span of the price and the other amounts, and not of the others alone.
-                let others: Vec<Vec<f64>> = (0..d)
-                    .filter(|&o| o != j && dropped[o].is_none())
-                    .filter_map(|o| ln[o].clone())
-                    .collect();
-                let spans = |mut columns: Vec<Vec<f64>>| {
-                    let rank = log_independent(&columns).len();
-                    columns.push(col.clone());
-                    log_independent(&columns).len() == rank
-                };
-                let with_price: Vec<Vec<f64>> = std::iter::once(price.clone())
-                    .chain(others.clone())
-                    .collect();
-                if spans(others) || !spans(with_price) {
+                if !self.is_a_price(j, price, &dropped) {
                     continue;
                 }
                 // A price goes if the other dimensions tell apart every two configurations it
@@ -405,6 +391,47 @@ impl Space {
             }
         }
         dropped
+    }
+
+    /// Whether number `j` is a price: its name says so (`price` or `cost` in it, as in a
+    /// generic CSV's `price_per_node_hour`) and its values are the configuration's price per
+    /// hour (`ln_price`, its logs) over the product of some other positive numbers not left
+    /// out (none, nodes, nodes and vCPUs, ...; the first eight that vary), up to a constant
+    /// factor (a currency, or hours against seconds).
+    fn is_a_price(&self, j: usize, ln_price: &[f64], dropped: &[Option<LeftOut>]) -> bool {
+        let name = self.dimensions[j].name.to_lowercase();
+        if !(name.contains("price") || name.contains("cost")) {
+            return false;
+        }
+        let logs = |o: usize| -> Option<Vec<f64>> {
+            let raw: Vec<f64> = self.configs.iter().map(|c| c.values[o].num()).collect();
+            raw.iter()
+                .all(|x| *x > 0.0)
+                .then(|| raw.iter().map(|x| x.ln()).collect())
+        };
+        let Some(col) = logs(j) else {
+            return false;
+        };
+        let numeric = |o: usize| matches!(self.dimensions[o].kind, Kind::Numeric { .. });
+        let others: Vec<Vec<f64>> = (0..self.dimensions.len())
+            .filter(|&o| o != j && dropped[o].is_none() && numeric(o))
+            .filter_map(logs)
+            .filter(|l| min_max(l).is_some())
+            .take(8)
+            .collect();
+        (0u32..1 << others.len()).any(|mask| {
+            let per = if mask == 0 {
+                vec![0.0; col.len()]
+            } else {
+                log_product(&others, mask)
+            };
+            let (lo, hi) = (0..col.len())
+                .map(|i| col[i] + per[i] - ln_price[i])
+                .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+                    (lo.min(v), hi.max(v))
+                });
+            hi - lo < 1e-9
+        })
     }
 
     /// Whether every two configurations alike in the dimensions `by` are alike in `j`.
@@ -551,9 +578,10 @@ pub enum Features {
     /// declared), constant ones at 0.5, categorical ones one-hot over their declared levels.
     Space,
     /// Numeric dimensions on a log scale when declared so or when their positive values span a
-    /// ratio of 4 or more; constant dimensions, unused levels, dimensions that only relabel
-    /// others (`vm_type`, or a price per node-hour, beside `vcpus` and `memory_gib`) and
-    /// amounts that are products of others (`total_vcpus` beside `nodes` and `vcpus`) dropped.
+    /// ratio of 4 or more; constant dimensions, copies, unused levels, dimensions that only
+    /// relabel others (`vm_type`, or a price per node-hour, beside `vcpus` and `memory_gib`)
+    /// and amounts that are products of others which [`Features::Products`] forms again
+    /// (`total_vcpus` beside `nodes` and `vcpus`) dropped. [`Space::inputs`] says which.
     LogAuto,
     /// [`Features::LogAuto`] plus the products of the amounts (numeric dimensions with only
     /// positive values and at least three of them): nodes x vCPUs per node is the cluster's
@@ -1023,7 +1051,8 @@ mod tests {
             }
         }
         // A number that relabels others but is no price stays: memory is told apart by family
-        // and vCPUs (9 + 3 one-hot columns, then nodes, vcpus, memory).
+        // and vCPUs. The type's name goes (it relabels family, vCPUs and memory): 3 one-hot
+        // family columns, then nodes, vcpus, memory.
         let named = spelled(&["vm_type", "family", "nodes", "vcpus", "memory_gib"]);
         assert_eq!(named.features(Features::LogAuto)[0].len(), 3 + 3);
         // A price the other columns do not determine stays: two-vCPU types differ in it.
@@ -1062,6 +1091,106 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A catalogue of machine types `(name, vcpus, memory_gib, price per node-hour)` x `nodes`
+    /// with the columns named (`cluster_price` is the price per hour).
+    fn shaped(types: &[(&str, f64, f64, f64)], nodes: &[f64], columns: &[&str]) -> Space {
+        let mut configs = vec![];
+        for &(vm, vcpus, mem, price) in types {
+            for &n in nodes {
+                let value = |c: &str| match c {
+                    "vm_type" => Value::Cat(vm.into()),
+                    "nodes" => Value::Num(n),
+                    "vcpus" => Value::Num(vcpus),
+                    "memory_gib" => Value::Num(mem),
+                    "price_per_node_hour" => Value::Num(price),
+                    "cluster_price" => Value::Num(n * price),
+                    other => panic!("no column {other}"),
+                };
+                configs.push(Config {
+                    name: format!("{n}_{vm}"),
+                    values: columns.iter().map(|c| value(c)).collect(),
+                    price_per_hour: n * price,
+                });
+            }
+        }
+        let dims: Vec<Dimension> = columns
+            .iter()
+            .map(|c| Dimension {
+                name: c.to_string(),
+                kind: if *c == "vm_type" {
+                    Kind::Categorical {
+                        levels: types.iter().map(|t| t.0.to_string()).collect(),
+                    }
+                } else {
+                    Kind::Numeric { log: false }
+                },
+            })
+            .collect();
+        Space::new(dims, configs).unwrap()
+    }
+
+    #[test]
+    fn only_a_column_that_says_it_is_a_price_is_read_as_one() {
+        let nodes = [2.0, 4.0, 8.0, 16.0];
+        let three = [
+            ("a", 2.0, 4.0, 0.085),
+            ("b", 4.0, 16.0, 0.192),
+            ("c", 8.0, 32.0, 0.504),
+        ];
+        let inputs = |types: &[(&str, f64, f64, f64)], columns: &[&str]| {
+            shaped(types, &nodes, columns)
+                .inputs(Features::Products)
+                .to_string()
+        };
+        // With three types, the logs of any two per-node amounts and the price span every
+        // function of the type: memory (or vCPUs) is no price for that, whatever the order.
+        let plain = "nodes, vcpus, memory_gib; products: nodes x vcpus, nodes x memory_gib, \
+                     vcpus x memory_gib, nodes x vcpus x memory_gib";
+        assert_eq!(inputs(&three, &["nodes", "vcpus", "memory_gib"]), plain);
+        assert!(inputs(&three, &["nodes", "memory_gib", "vcpus"])
+            .starts_with("nodes, memory_gib, vcpus; products: nodes x memory_gib, nodes x vcpus"));
+        // ... and the price per node-hour is one, as is the cluster's price beside it.
+        assert_eq!(
+            inputs(
+                &three,
+                &["nodes", "vcpus", "memory_gib", "price_per_node_hour"]
+            ),
+            format!("{plain}; left out: price_per_node_hour (a price the other columns determine)")
+        );
+        assert!(inputs(
+            &three,
+            &[
+                "nodes",
+                "price_per_node_hour",
+                "cluster_price",
+                "vcpus",
+                "memory_gib"
+            ]
+        )
+        .ends_with(
+            "left out: price_per_node_hour (a price the other columns determine), \
+             cluster_price (a price the other columns determine)"
+        ));
+        // One family priced per vCPU: vCPUs stay an amount beside the type's name, which
+        // they relabel.
+        let family = [
+            ("s", 2.0, 8.0, 0.1),
+            ("m", 4.0, 16.0, 0.2),
+            ("l", 8.0, 32.0, 0.4),
+        ];
+        assert_eq!(
+            inputs(&family, &["vm_type", "nodes", "vcpus"]),
+            "nodes, vcpus; products: nodes x vcpus; left out: vm_type (relabels vcpus)"
+        );
+        // A price of two values still goes before the type's name, which then stays.
+        let two = [("x", 2.0, 8.0, 0.1), ("y", 4.0, 8.0, 0.2)];
+        assert_eq!(
+            inputs(&two, &["vm_type", "nodes", "price_per_node_hour"]),
+            "vm_type (one-hot, 2 levels), nodes; left out: price_per_node_hour (a price the \
+             other columns determine)"
+        );
     }
 
     #[test]
@@ -1178,7 +1307,7 @@ mod tests {
         let only_type = spelled(&["vm_type", "nodes"]);
         assert_eq!(only_type.features(Features::LogAuto)[0].len(), 9 + 1);
         // A category told apart only by a column that differs for every configuration is not
-        // a relabelling of it: `nodes` takes one value per level of neither.
+        // a relabelling of it: `threads` takes several values per level of `codec`.
         let dims = vec![
             Dimension {
                 name: "threads".into(),
