@@ -297,6 +297,9 @@ impl Space {
                 }
             }
         }
+        if !declared {
+            self.name_kept_reasons(&mut left_out);
+        }
         // A catalogue where nothing varies: give the surrogate one constant input.
         if !declared && out.first().is_some_and(|r| r.is_empty()) {
             for row in &mut out {
@@ -320,6 +323,49 @@ impl Space {
                 .collect(),
         };
         (out, inputs)
+    }
+
+    /// Restates each reason for leaving a dimension out in dimensions that stay, where a rule
+    /// named one that a later rule left out too: a total whose factors include another total
+    /// names that one's factors instead, and a category that relabels a constant or a total
+    /// names only the dimensions that stay, when those alone tell its levels apart. The
+    /// reasons stay true (a total is its factors' product; a category determined by a set is
+    /// determined by any subset that still tells its levels apart); the inputs do not change.
+    fn name_kept_reasons(&self, left_out: &mut [Option<LeftOut>]) {
+        let factors = |j: usize| match &left_out[j] {
+            Some(LeftOut::ProductOf(by)) => Some(by.clone()),
+            _ => None,
+        };
+        let mut restated: Vec<(usize, LeftOut)> = Vec::new();
+        for (j, why) in left_out.iter().enumerate() {
+            match why {
+                Some(LeftOut::ProductOf(by)) => {
+                    // A total is left out only beside those not left out when it is checked, so
+                    // the chain of totals it names ends.
+                    let mut by = by.clone();
+                    while let Some(k) = by.iter().position(|&f| factors(f).is_some()) {
+                        let inner = factors(by.remove(k)).unwrap_or_default();
+                        by.extend(inner);
+                    }
+                    by.sort_unstable();
+                    restated.push((j, LeftOut::ProductOf(by)));
+                }
+                Some(LeftOut::Relabels(by)) => {
+                    let staying: Vec<usize> = by
+                        .iter()
+                        .copied()
+                        .filter(|&o| left_out[o].is_none())
+                        .collect();
+                    if !staying.is_empty() && self.determined_by(j, &staying) {
+                        restated.push((j, LeftOut::Relabels(staying)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        for (j, why) in restated {
+            left_out[j] = Some(why);
+        }
     }
 
     /// Dimensions that only relabel others, which the surrogate's inputs leave out.
@@ -970,6 +1016,8 @@ mod tests {
                     // Two more amounts of a node, unrelated to its shape.
                     "disk_gb" => Value::Num([50.0, 400.0, 100.0][k % 3] * (1 + k / 3) as f64),
                     "network_gbps" => Value::Num([1.0, 10.0, 5.0][k / 3]),
+                    // The same everywhere.
+                    "region" => Value::Cat("us-east-1".into()),
                     other => panic!("no column {other}"),
                 };
                 configs.push(Config {
@@ -1225,6 +1273,58 @@ mod tests {
         let inputs = s.inputs(Features::Products);
         assert_eq!(inputs.left_out, [(3, LeftOut::ProductOf(vec![0, 2]))]);
         assert!(has(&s, &ln(&s, "total_memory_gib")));
+    }
+
+    #[test]
+    fn a_reason_for_leaving_a_column_out_names_columns_that_stay() {
+        let why = |s: &Space, name: &str| {
+            let j = s.dimension_index(name).unwrap();
+            let inputs = s.inputs(Features::Products);
+            let (_, why) = inputs
+                .left_out
+                .iter()
+                .find(|(o, _)| *o == j)
+                .unwrap()
+                .clone();
+            let by = match &why {
+                LeftOut::Relabels(by) | LeftOut::ProductOf(by) => by.clone(),
+                _ => vec![],
+            };
+            for o in by {
+                assert!(
+                    inputs.kept.contains(&o),
+                    "{name}: {why:?} names a column left out"
+                );
+            }
+            why
+        };
+        // A constant takes one value per machine type too, but tells none apart.
+        let s = spelled(&["vm_type", "region", "vcpus", "memory_gib", "nodes"]);
+        assert_eq!(why(&s, "vm_type"), LeftOut::Relabels(vec![2, 3]));
+        // Memory per node goes as vCPUs x memory per vCPU, which tell the types apart alone.
+        let s = spelled(&["vm_type", "vcpus", "memory_per_vcpu", "memory_gib", "nodes"]);
+        assert_eq!(why(&s, "memory_gib"), LeftOut::ProductOf(vec![1, 2]));
+        assert_eq!(why(&s, "vm_type"), LeftOut::Relabels(vec![1, 2]));
+        // Total memory is first found as total vCPUs x memory per vCPU; total vCPUs goes too,
+        // so the reason is told in its factors.
+        let s = spelled(&[
+            "total_vcpus",
+            "memory_per_vcpu",
+            "nodes",
+            "vcpus",
+            "total_memory_gib",
+        ]);
+        assert_eq!(why(&s, "total_vcpus"), LeftOut::ProductOf(vec![2, 3]));
+        assert_eq!(
+            why(&s, "total_memory_gib"),
+            LeftOut::ProductOf(vec![1, 2, 3])
+        );
+        assert_eq!(
+            s.inputs(Features::Products).to_string(),
+            "memory_per_vcpu, nodes, vcpus; products: memory_per_vcpu x nodes, \
+             memory_per_vcpu x vcpus, nodes x vcpus, memory_per_vcpu x nodes x vcpus; left out: \
+             total_vcpus (nodes x vcpus), total_memory_gib (memory_per_vcpu x nodes x vcpus)"
+        );
     }
 
     #[test]
