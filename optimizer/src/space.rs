@@ -891,6 +891,24 @@ fn distinct(xs: &[f64]) -> usize {
 mod tests {
     use super::*;
 
+    /// A number on a linear scale named `name`.
+    fn number(name: &str) -> Dimension {
+        Dimension {
+            name: name.into(),
+            kind: Kind::Numeric { log: false },
+        }
+    }
+
+    /// A category named `name` with these levels.
+    fn category(name: &str, levels: &[&str]) -> Dimension {
+        Dimension {
+            name: name.into(),
+            kind: Kind::Categorical {
+                levels: levels.iter().map(|l| l.to_string()).collect(),
+            },
+        }
+    }
+
     fn dims() -> Vec<Dimension> {
         vec![
             Dimension {
@@ -1357,20 +1375,9 @@ mod tests {
         );
         // A number that does not vary and a copy of another column are left out too.
         let dims = vec![
-            Dimension {
-                name: "a".into(),
-                kind: Kind::Numeric { log: false },
-            },
-            Dimension {
-                name: "twice_a".into(),
-                kind: Kind::Numeric { log: false },
-            },
-            Dimension {
-                name: "zone".into(),
-                kind: Kind::Categorical {
-                    levels: vec!["x".into(), "y".into()],
-                },
-            },
+            number("a"),
+            number("twice_a"),
+            category("zone", &["x", "y"]),
         ];
         let configs: Vec<Config> = (1..=3)
             .map(|t| Config {
@@ -1408,18 +1415,7 @@ mod tests {
         assert_eq!(only_type.features(Features::LogAuto)[0].len(), 9 + 1);
         // A category told apart only by a column that differs for every configuration is not
         // a relabelling of it: `threads` takes several values per level of `codec`.
-        let dims = vec![
-            Dimension {
-                name: "threads".into(),
-                kind: Kind::Numeric { log: false },
-            },
-            Dimension {
-                name: "codec".into(),
-                kind: Kind::Categorical {
-                    levels: vec!["a".into(), "b".into()],
-                },
-            },
-        ];
+        let dims = vec![number("threads"), category("codec", &["a", "b"])];
         let configs: Vec<Config> = (1..=6)
             .map(|t| Config {
                 name: format!("{t}"),
