@@ -100,6 +100,13 @@ pub struct Space {
     encoded: Vec<Vec<f64>>,
 }
 
+/// How far (in ln, about 1%) a column named as a price may stray from the configuration's price
+/// over other columns and still be read as one: a generic CSV without a price column prices a
+/// configuration from its runs' cost over runtime, and costs written to four decimals put that
+/// a few tenths of a percent off the price per node-hour beside it. A column that close to a
+/// price tells the model nothing the price and the other columns do not.
+const PRICE_AGREEMENT: f64 = 0.01;
+
 /// What a serialised [`Space`] holds, before it is checked.
 #[derive(Deserialize)]
 struct SpaceParts {
@@ -443,7 +450,7 @@ impl Space {
     /// generic CSV's `price_per_node_hour`) and its values are the configuration's price per
     /// hour (`ln_price`, its logs) over the product of some other positive numbers not left
     /// out (none, nodes, nodes and vCPUs, ...; the first eight that vary), up to a constant
-    /// factor (a currency, or hours against seconds).
+    /// factor (a currency, or hours against seconds) and within [`PRICE_AGREEMENT`].
     fn is_a_price(&self, j: usize, ln_price: &[f64], dropped: &[Option<LeftOut>]) -> bool {
         let name = self.dimensions[j].name.to_lowercase();
         if !(name.contains("price") || name.contains("cost")) {
@@ -476,7 +483,7 @@ impl Space {
                 .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
                     (lo.min(v), hi.max(v))
                 });
-            hi - lo < 1e-9
+            hi - lo < PRICE_AGREEMENT
         })
     }
 
@@ -1250,6 +1257,31 @@ mod tests {
             inputs(&family, &["vm_type", "nodes", "vcpus"]),
             "nodes, vcpus; products: nodes x vcpus; left out: vm_type (relabels vcpus)"
         );
+        // A price worked out from rounded costs and runtimes is still the price beside it:
+        // within 0.4% here, one config in two off each way.
+        let exact = shaped(
+            &three,
+            &nodes,
+            &["nodes", "vcpus", "memory_gib", "price_per_node_hour"],
+        );
+        let mut configs = exact.configs.clone();
+        for (i, c) in configs.iter_mut().enumerate() {
+            c.price_per_hour *= if i % 2 == 0 { 1.004 } else { 0.996 };
+        }
+        let rounded = Space::new(exact.dimensions.clone(), configs.clone()).unwrap();
+        assert_eq!(
+            rounded.inputs(Features::Products).to_string(),
+            format!("{plain}; left out: price_per_node_hour (a price the other columns determine)")
+        );
+        // A percent or more off, it is a column of its own.
+        for (i, c) in configs.iter_mut().enumerate() {
+            c.price_per_hour *= if i % 2 == 0 { 1.01 } else { 0.99 };
+        }
+        let apart = Space::new(exact.dimensions.clone(), configs).unwrap();
+        assert!(!apart
+            .inputs(Features::Products)
+            .to_string()
+            .contains("left out: price_per_node_hour"));
         // A price of two values still goes before the type's name, which then stays.
         let two = [("x", 2.0, 8.0, 0.1), ("y", 4.0, 8.0, 0.2)];
         assert_eq!(
