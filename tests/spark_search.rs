@@ -171,12 +171,17 @@ batch_numbers = "2"
         let parts = info.params["partitions"].to_string();
         assert_eq!(metrics["partitions"].to_string(), parts);
         // Spark's REST API saw one task per partition for preprocessing (plus read-speed tasks).
-        assert!(
-            metrics["spark_tasks"] >= metrics["partitions"],
-            "{metrics:?}"
-        );
-        assert_eq!(metrics["spark_failed_tasks"], 0.0);
-        assert!(metrics["spark_executors"] >= 1.0);
+        let spark = |key: &str| -> f64 {
+            *metrics.get(key).unwrap_or_else(|| {
+                panic!(
+                    "probe {}: no `{key}` from Spark's REST API; stderr tail:\n{}",
+                    r.index, log.stderr
+                )
+            })
+        };
+        assert!(spark("spark_tasks") >= metrics["partitions"], "{metrics:?}");
+        assert_eq!(spark("spark_failed_tasks"), 0.0);
+        assert!(spark("spark_executors") >= 1.0);
         let command = log.command.as_deref().unwrap();
         let executors = info.params["executors"].to_string();
         assert!(

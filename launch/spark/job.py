@@ -31,6 +31,9 @@ from pyspark.sql import SparkSession
 RESULT_PREFIX = "CHERRYPICK_RESULT "
 # Bytes of a failed task's stderr carried into the error the driver reports.
 ERR_TAIL = 2000
+# Reads of the driver's REST API for the run's Spark metrics, and seconds each may wait.
+REST_TRIES = 3
+REST_TIMEOUT_S = 30
 
 
 def parse_args(argv):
@@ -113,22 +116,28 @@ def images_per_s(row):
 
 
 def rest_metrics(sc):
-    """Totals over the application's stages and executors from the driver's REST API."""
+    """Totals over the application's stages and executors from the driver's REST API, and why
+    they could not be read (None when they were)."""
     url = sc.uiWebUrl
     if not url:
-        return {}
+        return {}, "no Spark metrics: the driver has no web UI (spark.ui.enabled is false)"
     base = f"{url}/api/v1/applications/{sc.applicationId}"
+    problem = None
+    # The listener bus updates the REST view asynchronously, and a driver on a busy machine can
+    # take many seconds to answer: three tries, each waiting a little longer first.
+    for attempt in range(REST_TRIES):
+        time.sleep(0.5 * (attempt + 1))
+        try:
+            with urllib.request.urlopen(f"{base}/stages", timeout=REST_TIMEOUT_S) as r:
+                stages = json.load(r)
+            with urllib.request.urlopen(f"{base}/executors", timeout=REST_TIMEOUT_S) as r:
+                executors = json.load(r)
+            break
+        except Exception as e:  # metrics are extra: never fail a finished job over them
+            problem = f"no Spark metrics: the REST API at {base} did not answer in {attempt + 1} tries ({e})"
+    else:
+        return {}, problem
     out = {}
-    try:
-        # The listener bus updates the REST view asynchronously; give it a moment to settle.
-        time.sleep(0.5)
-        with urllib.request.urlopen(f"{base}/stages", timeout=10) as r:
-            stages = json.load(r)
-        with urllib.request.urlopen(f"{base}/executors", timeout=10) as r:
-            executors = json.load(r)
-    except Exception as e:  # metrics are extra: never fail a finished job over them
-        print(f"cherrypick: Spark REST API not readable ({e})", file=sys.stderr)
-        return {}
     out["spark_stages"] = len(stages)
     out["spark_tasks"] = sum(s.get("numCompleteTasks", 0) for s in stages)
     out["spark_failed_tasks"] = sum(s.get("numFailedTasks", 0) for s in stages)
@@ -137,7 +146,7 @@ def rest_metrics(sc):
     out["spark_jvm_gc_s"] = sum(s.get("jvmGcTime", 0) for s in stages) / 1e3
     out["spark_executors"] = sum(1 for e in executors if e.get("id") != "driver")
     out["spark_cores"] = sum(e.get("totalCores", 0) for e in executors if e.get("id") != "driver")
-    return out
+    return out, None
 
 
 def main(argv):
@@ -166,9 +175,13 @@ def main(argv):
             result["read_images_per_s_mean"] = sum(rates) / len(rates)
             result["read_images_per_s_max"] = max(rates)
     result["runtime_s"] = time.perf_counter() - t0
-    result.update(rest_metrics(sc))
+    metrics, problem = rest_metrics(sc)
+    result.update(metrics)
     print(RESULT_PREFIX + json.dumps(result, sort_keys=True), flush=True)
     spark.stop()
+    # After Spark's own shutdown lines, so the tail of stderr that the journal keeps shows it.
+    if problem:
+        print(f"cherrypick: {problem}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
