@@ -188,6 +188,18 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         );
         assert_eq!(std::fs::read(&j).unwrap(), before, "{out}");
     }
+    // Another journal (perhaps one a running search writes) is never replaced by a CSV.
+    let other = d.join("other.jsonl");
+    journal(&other, serde_json::json!({}), 1);
+    let kept = std::fs::read(&other).unwrap();
+    let o = run(&["journal", "export", js, "--csv", other.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("other.jsonl: that file is a search journal"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&other).unwrap(), kept);
     // A device is never replaced.
     let o = run(&["journal", "export", js, "--csv", "/dev/null"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

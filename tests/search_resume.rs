@@ -243,6 +243,36 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
     assert_eq!(other.status.code(), Some(2), "{err}");
     assert!(err.contains("seed 5"), "{err}");
 
+    // The same catalogue running another job (here the command's sleep changed) is another
+    // search: its probes' figures would not compare with the recorded ones.
+    let space = std::fs::read_to_string(d.join("space.toml")).unwrap();
+    std::fs::write(
+        d.join("space.toml"),
+        space.replace("sleep 0.3;", "sleep 0.2;"),
+    )
+    .unwrap();
+    let other_job = search(&d, "j.jsonl", &["--resume"]).output().unwrap();
+    let err = String::from_utf8_lossy(&other_job.stderr);
+    assert_eq!(other_job.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("belongs to another search: it ran another job: `backend.command.template`"),
+        "{err}"
+    );
+    assert_eq!(
+        probes_or_empty(&d.join("j.jsonl")),
+        2,
+        "nothing recorded was lost"
+    );
+    std::fs::write(d.join("space.toml"), space).unwrap();
+    let same_job = search(&d, "j.jsonl", &["--resume", "--budget", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        same_job.status.success(),
+        "{}",
+        String::from_utf8_lossy(&same_job.stderr)
+    );
+
     // n2-standard-4 x 8 for 20 s is $0.0086: a $0.01 limit allows one such probe at most.
     let capped = search(&d, "s.jsonl", &["--budget", "8", "--max-spend", "0.01"])
         .output()

@@ -19,10 +19,11 @@
 //!
 //! Anything else is only a catalogue feature (priced and modelled, not passed to the workload).
 //!
-//! A probe past its time limit (or interrupted) is reported at once and cancelled: preprocessing
-//! starts no more images and commits no more shards, and no later step starts. The next probe
-//! waits for the cancelled one's threads to finish their image in hand before it starts its
-//! clock, so timings are never shared with a leftover run.
+//! A probe past its time limit (or interrupted) is cancelled: preprocessing starts no more images
+//! and commits no more shards, the read-speed test reads no further shard or image, and no later
+//! step starts. Its runtime is taken when the limit hit; the probe is reported once its threads
+//! have finished the image or read in hand (and its scratch output is removed), so timings are
+//! never shared with a leftover run and a stopped search leaves nothing of it running.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -310,6 +311,7 @@ impl LocalRunner {
                         parallel: p
                             .count(&["concurrency", "parallel"])?
                             .unwrap_or(threads.max(1)),
+                        cancel: None,
                     });
                 }
             }
@@ -387,6 +389,7 @@ fn run_plan(plan: &Plan, out: &Path) -> Result<BTreeMap<String, f64>, String> {
         .preprocess
         .as_ref()
         .and_then(|p| p.cancel.as_ref())
+        .or(plan.read_speed.as_ref().and_then(|r| r.cancel.as_ref()))
         .is_some_and(|c| c.load(Ordering::SeqCst));
     if cancelled {
         return Err("cancelled".into());
@@ -431,6 +434,9 @@ impl LocalRunner {
         if let Some(p) = plan.preprocess.as_mut() {
             p.cancel = Some(cancel.clone());
         }
+        if let Some(r) = plan.read_speed.as_mut() {
+            r.cancel = Some(cancel.clone());
+        }
         // Wait (off the clock) for the cores it runs on: a cancelled probe's threads may still
         // hold some, and with several probes in flight the others hold theirs.
         let need = if self.shared {
@@ -448,25 +454,30 @@ impl LocalRunner {
         let repeat = self.repeat;
         let start = Instant::now();
         let stop = cancel.clone();
-        let work = tokio::task::spawn_blocking(move || {
+        let mut work = tokio::task::spawn_blocking(move || {
             let _guard = guard;
-            let mut times = Vec::with_capacity(repeat);
-            let mut metrics = BTreeMap::new();
-            for _ in 0..repeat {
-                if stop.load(Ordering::SeqCst) {
-                    return Err("cancelled".to_string());
+            let runs = || {
+                let mut times = Vec::with_capacity(repeat);
+                let mut metrics = BTreeMap::new();
+                for _ in 0..repeat {
+                    if stop.load(Ordering::SeqCst) {
+                        return Err("cancelled".to_string());
+                    }
+                    let t = Instant::now();
+                    metrics = run_plan(&plan, &out)?;
+                    times.push(t.elapsed().as_secs_f64());
                 }
-                let t = Instant::now();
-                metrics = run_plan(&plan, &out)?;
-                times.push(t.elapsed().as_secs_f64());
-            }
-            // The shards are not kept: the scratch folder would grow with every probe.
+                times.sort_by(f64::total_cmp);
+                Ok((times[times.len() / 2], metrics))
+            };
+            let result = runs();
+            // The shards are not kept, whatever became of the probe: the scratch folder would
+            // grow with every probe.
             let _ = std::fs::remove_dir_all(&out);
-            times.sort_by(f64::total_cmp);
-            Ok((times[times.len() / 2], metrics))
+            result
         });
         let end = tokio::select! {
-            r = work => End::Done(r.unwrap_or_else(|e| Err(format!("the workload panicked: {e}")))),
+            r = &mut work => End::Done(r.unwrap_or_else(|e| Err(format!("the workload panicked: {e}")))),
             hit = limit_reached(limits) => match hit {
                 LimitHit::TimedOut => End::TimedOut,
                 LimitHit::Interrupted => End::Interrupted,
@@ -475,6 +486,11 @@ impl LocalRunner {
         let elapsed = start.elapsed().as_secs_f64();
         if !matches!(end, End::Done(_)) {
             cancel.store(true, Ordering::SeqCst);
+            // Its threads stop within an image or a read (the flag is checked before each), and
+            // the probe ends only once they have: a search stopped by a signal then lets go of
+            // its journal with nothing of it still running, and no probe shares a core or a
+            // scratch folder with a leftover one.
+            let _ = work.await;
         }
         match end {
             End::TimedOut => timed_out(elapsed, price),
@@ -547,6 +563,76 @@ mod tests {
         assert_eq!(all.cores_used(1), cores);
         assert!(all.share_cores(1).is_ok());
         assert!(all.share_cores(2).is_err());
+    }
+
+    /// A probe stopped by its time limit or by the user ends only once its threads have: the
+    /// read-speed test (here a cell of 6.4 million images that would read for minutes) stops at
+    /// the cancel flag too, every core is free again when the probe reports, and its scratch
+    /// output is gone, as it is after a probe that completes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stopped_probe_reports_once_its_threads_are_done_and_leaves_no_output() {
+        let dir = std::env::temp_dir().join(format!("cp-local-stop-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"threads\"\n\
+             count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = [1]\n\
+             [workload]\ndataset = \"photos\"\ngenerate = { images = 12, seed = 1 }\n\
+             tasks = [\"preprocess\", \"read-speed\"]\n\
+             params = { size = 32, batch_size = 64, batch_number = 100000 }\n";
+        let space_file = dir.join("space.toml");
+        let spec = parse(
+            text,
+            &space_file,
+            &LoadOptions {
+                backend: BackendKind::Local,
+                prices: None,
+            },
+        )
+        .unwrap();
+        prepare_dataset(
+            &dir.join("photos"),
+            Some(&GenerateSpec {
+                images: 12,
+                seed: 1,
+            }),
+        )
+        .unwrap();
+        let runner = LocalRunner::new(Arc::new(spec), dir.join("scratch")).unwrap();
+        let space = runner.spec.space.clone();
+        let out = dir.join("scratch").join("probe-0");
+
+        let timed = ProbeLimits {
+            timeout: Some(std::time::Duration::from_millis(400)),
+            interrupt: None,
+        };
+        let report = runner.run(&space, 0, &timed).await;
+        assert!(
+            matches!(report.outcome, Outcome::TimedOut { .. }),
+            "{:?}",
+            report.outcome
+        );
+        assert_eq!(runner.cores.available_permits(), runner.machine_cores);
+        assert!(!out.exists(), "a timed-out probe left {}", out.display());
+
+        let flag = Arc::new(AtomicBool::new(false));
+        let user = ProbeLimits {
+            timeout: None,
+            interrupt: Some(flag.clone()),
+        };
+        let press = flag.clone();
+        let ctrl_c = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+            press.store(true, Ordering::SeqCst);
+        });
+        let report = runner.run(&space, 0, &user).await;
+        ctrl_c.await.unwrap();
+        match &report.outcome {
+            Outcome::Failed { reason, .. } => assert!(reason.contains("interrupted"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(runner.cores.available_permits(), runner.machine_cores);
+        assert!(!out.exists(), "an interrupted probe left {}", out.display());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// The folder a dataset is generated in comes from its whole name: `photos.v1` must not

@@ -59,6 +59,7 @@ impl Settings {
             "probe_timeout_s": self.probe_timeout.map(|d| d.as_secs_f64()),
             "honour_stop": self.honour_stop,
         });
+        options["job"] = job_json(spec);
         if let Some(id) = &self.search_id {
             options["search_id"] = id.clone().into();
         }
@@ -75,6 +76,49 @@ impl Settings {
             timeout: self.probe_timeout,
             interrupt: None,
         }
+    }
+}
+
+/// What a probe runs, as the journal header keeps it: the space file's workload (its scratch
+/// folder aside, which moves no measurement) and its backend settings (the command backend's
+/// log size aside). A resume must run the same job, or its probes' figures would not compare
+/// with the recorded ones.
+fn job_json(spec: &SearchSpec) -> serde_json::Value {
+    let mut workload = serde_json::to_value(&spec.workload).unwrap_or_default();
+    if let Some(w) = workload.as_object_mut() {
+        w.remove("scratch");
+    }
+    let mut backend = serde_json::to_value(&spec.backend).unwrap_or_default();
+    if let Some(c) = backend.get_mut("command").and_then(|c| c.as_object_mut()) {
+        c.remove("log_bytes");
+    }
+    serde_json::json!({ "workload": workload, "backend": backend })
+}
+
+/// The first place two JSON values differ, as a dotted path with both values (`None`: equal).
+fn first_difference(
+    recorded: &serde_json::Value,
+    here: &serde_json::Value,
+    path: &str,
+) -> Option<String> {
+    use serde_json::Value;
+    match (recorded, here) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let null = Value::Null;
+                let inner = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                first_difference(a.get(k).unwrap_or(&null), b.get(k).unwrap_or(&null), &inner)
+            })
+        }
+        _ if recorded == here => None,
+        _ => Some(format!(
+            "`{path}` was {recorded}, this space file has {here}"
+        )),
     }
 }
 
@@ -136,15 +180,16 @@ impl StopSignals {
             };
             if first.set(got).is_ok() {
                 crate::note!(
-                    "\n{}: stopping: no new probe; the running one is cancelled (its process group \
-                     stopped, its cluster deleted); finished probes are in the journal",
+                    "\n{}: stopping: no new probe; the running one is cancelled and cleaned up \
+                     (its threads, process group or cluster, as its backend runs it); finished \
+                     probes are in the journal",
                     got.name()
                 );
                 interrupt.store(true, Ordering::SeqCst);
             } else {
                 crate::note!(
-                    "{}: already stopping; waiting for the running probe to be cancelled and its \
-                     cluster deleted",
+                    "{}: already stopping; waiting for the running probe to be cancelled and \
+                     cleaned up",
                     got.name()
                 );
             }
@@ -209,6 +254,16 @@ fn open_journal(
     };
     j.header
         .check_matches(space, &settings.strategy, settings.seed)
+        .and_then(|()| {
+            // Journals written before the header kept the job have nothing to compare.
+            match j.header.options.get("job") {
+                Some(recorded) => match first_difference(recorded, &job_json(spec), "") {
+                    Some(d) => Err(format!("it ran another job: {d}")),
+                    None => Ok(()),
+                },
+                None => Ok(()),
+            }
+        })
         .map_err(|why| {
             Error::JournalInput(format!(
                 "{} belongs to another search: {why}",

@@ -47,6 +47,14 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             a.csv.display()
         )));
     }
+    // Another search's journal (perhaps one a search is writing now) is never replaced by a CSV.
+    if optimizer::journal::is_journal(&a.csv) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--csv {}: that file is a search journal; export never replaces one, choose another \
+             output file",
+            a.csv.display()
+        )));
+    }
     let workload = a.workload.clone().unwrap_or_else(|| {
         a.journal
             .file_stem()

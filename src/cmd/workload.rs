@@ -248,6 +248,7 @@ fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
         repetitions: a.repetitions,
         decode: a.decode,
         parallel: a.parallel,
+        cancel: None,
     };
     let started = std::time::Instant::now();
     let rows = workload::readspeed::run(&opts).map_err(lib_err)?;

@@ -4,8 +4,8 @@
 //! CSV that `regress` fits.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::dataset::scan;
@@ -58,6 +58,9 @@ pub struct ReadSpeedOptions {
     pub decode: bool,
     /// Cells run at once (0 = all cores).
     pub parallel: usize,
+    /// Set by another thread to stop the run early ([`Error::Cancelled`]): checked before each
+    /// shard or image is read, so a cell of millions of images stops within one.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ReadSpeedOptions {
@@ -70,6 +73,7 @@ impl Default for ReadSpeedOptions {
             repetitions: 3,
             decode: false,
             parallel: 0,
+            cancel: None,
         }
     }
 }
@@ -276,6 +280,7 @@ fn read_cell(
     source: Source,
     want: usize,
     decoder: Option<&mut Transformer>,
+    cancel: Option<&AtomicBool>,
 ) -> Result<(usize, u64), Error> {
     let mut decoder = decoder;
     let (mut images, mut bytes) = (0usize, 0u64);
@@ -284,6 +289,9 @@ fn read_cell(
         for key in &plan.keys {
             if images >= want {
                 break 'outer;
+            }
+            if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                return Err(Error::Cancelled);
             }
             let data = fetch(storage, plan, key)?;
             match source {
@@ -391,18 +399,24 @@ pub fn run_with(
                         return;
                     };
                     let t0 = Instant::now();
-                    let r = read_cell(storage, &plan, opts.source, bs * bn, decoder.as_mut()).map(
-                        |(images, bytes)| ReadSpeedRow {
-                            source: opts.source,
-                            decode: opts.decode,
-                            batch_size: bs,
-                            batch_number: bn,
-                            repetition: rep,
-                            images,
-                            bytes,
-                            seconds: t0.elapsed().as_secs_f64(),
-                        },
-                    );
+                    let r = read_cell(
+                        storage,
+                        &plan,
+                        opts.source,
+                        bs * bn,
+                        decoder.as_mut(),
+                        opts.cancel.as_deref(),
+                    )
+                    .map(|(images, bytes)| ReadSpeedRow {
+                        source: opts.source,
+                        decode: opts.decode,
+                        batch_size: bs,
+                        batch_number: bn,
+                        repetition: rep,
+                        images,
+                        bytes,
+                        seconds: t0.elapsed().as_secs_f64(),
+                    });
                     let failed = r.is_err();
                     rows.lock().unwrap_or_else(|p| p.into_inner()).push((i, r));
                     if failed {
@@ -517,6 +531,22 @@ mod tests {
         })
         .unwrap();
         assert_eq!(img_rows[0].images, 12);
+
+        // A raised cancel flag stops the grid before it reads anything, from either source.
+        for source in [Source::TfRecord, Source::Images] {
+            let input = match source {
+                Source::TfRecord => &out,
+                Source::Images => &data,
+            };
+            let e = run(&ReadSpeedOptions {
+                input: input.display().to_string(),
+                source,
+                cancel: Some(Arc::new(AtomicBool::new(true))),
+                ..opts.clone()
+            })
+            .unwrap_err();
+            assert!(matches!(e, Error::Cancelled), "{e}");
+        }
 
         // A damaged shard is an error naming the file.
         let shard = std::fs::read_dir(&out)

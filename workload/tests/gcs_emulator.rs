@@ -142,6 +142,7 @@ fn preprocess_and_read_speed_from_gs_to_gs() {
         repetitions: 2,
         decode: true,
         parallel: 2,
+        cancel: None,
     })
     .unwrap();
     assert_eq!(rows.len(), 2 * 2 * 2);

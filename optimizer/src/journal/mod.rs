@@ -119,10 +119,23 @@ impl Header {
             ));
         }
         for (a, b) in self.space.configs.iter().zip(&here.configs) {
-            if a != b {
+            if a.name != b.name {
                 return Err(format!(
-                    "its configuration `{}` differs from this space's `{}` (name, values or price)",
+                    "its configuration `{}` is `{}` in this space",
                     a.name, b.name
+                ));
+            }
+            if a.values != b.values {
+                return Err(format!(
+                    "its configuration `{}` has other values in this space",
+                    a.name
+                ));
+            }
+            if a.price_per_hour != b.price_per_hour {
+                return Err(format!(
+                    "its configuration `{}` was priced {:.6} per hour, this space prices it \
+                     {:.6} (another price table or objective)",
+                    a.name, a.price_per_hour, b.price_per_hour
                 ));
             }
         }
@@ -398,6 +411,20 @@ enum Parsed {
     Event(Event),
 }
 
+/// Whether the file at `path` begins as a journal this code writes (its header's first field):
+/// what a command writing files must never replace. An unreadable, missing or special file
+/// (a FIFO, a device) is not one.
+pub fn is_journal(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let start = format!("{{\"format\":\"{FORMAT}\"");
+    let mut head = vec![0u8; start.len()];
+    // Only a regular file is opened: a FIFO would wait for a writer.
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .is_ok_and(|()| head == start.as_bytes())
+}
+
 /// Whether `text`, a first line cut short, can be the start of a header this code wrote.
 fn could_be_torn_header(text: &str) -> bool {
     let start = format!("{{\"format\":\"{FORMAT}\"");
@@ -670,6 +697,22 @@ mod tests {
             .check_matches(&s, "grid", 8)
             .unwrap_err()
             .contains("seed"));
+        // A configuration that differs is named once, with what differs.
+        let mut configs = s.configs().to_vec();
+        configs[2].price_per_hour = 1.0;
+        let repriced = Space::new(s.dimensions().to_vec(), configs.clone()).unwrap();
+        assert_eq!(
+            j.header.check_matches(&repriced, "grid", 7).unwrap_err(),
+            "its configuration `w3` was priced 0.300000 per hour, this space prices it \
+             1.000000 (another price table or objective)"
+        );
+        configs[2].price_per_hour = s.configs()[2].price_per_hour;
+        configs[2].name = "w3b".into();
+        let renamed = Space::new(s.dimensions().to_vec(), configs).unwrap();
+        assert_eq!(
+            j.header.check_matches(&renamed, "grid", 7).unwrap_err(),
+            "its configuration `w3` is `w3b` in this space"
+        );
         let outcomes = j.outcomes(&s).unwrap();
         assert_eq!(outcomes[1].0, 2);
         assert!(
