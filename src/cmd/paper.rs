@@ -25,7 +25,8 @@ pub struct Args {
     /// Evaluation budget for --compare.
     #[arg(long, default_value_t = 30)]
     pub budget: usize,
-    /// Strategies for --compare (default: cherrypick,bo,random as available).
+    /// Strategies for --compare: of those listed, `cherrypick` and `bo` are replayed, the two
+    /// whose stop rule the table sets beside the paper's (default: both).
     #[arg(long)]
     pub strategies: Option<String>,
 }
@@ -36,6 +37,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| data_root().join("cherrypick"));
     let rows = paper::table1(&dir, args.keep_16_core).map_err(bad_input)?;
+    // Everything --compare is given is checked before anything is printed.
+    let compare = if args.compare {
+        prepare_compare(&args, &dir)?
+    } else {
+        None
+    };
     println!(
         "Table 1 of the CherryPick paper from its recorded runs in {}\n(cost = count x (vm_cost + disk_cost x disk_size / 720) / 3600 x time; {})\n",
         dir.display(),
@@ -49,39 +56,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.compare {
         return Ok(());
     }
-    let dataset = load(
-        &DatasetSpec::Cherrypick,
-        &LoadOptions {
-            data_dir: Some(dir),
-            failed_runtime_s: None,
-            keep_16_core: args.keep_16_core,
-        },
-    )
-    .map_err(bad_input)?;
-    let space = &dataset.workloads[0].space;
-    let strategies = match args.strategies.as_deref() {
-        Some(list) => super::strategy_list(Some(list), space)?,
-        None => {
-            let all = super::strategy_list(None, space)?;
-            ["cherrypick", "bo", "random"]
-                .iter()
-                .filter(|s| all.iter().any(|a| a == *s))
-                .map(|s| s.to_string())
-                .collect()
-        }
-    };
-    if !strategies.iter().any(|s| s == "cherrypick" || s == "bo") {
-        println!("\n(neither the `cherrypick` nor the `bo` strategy is available in this build: nothing to compare)");
+    let Some((dataset, strategies)) = compare else {
+        println!("\n(--compare replays `cherrypick` and `bo`, the strategies with a stop rule to set beside the paper's; neither is among those given: nothing to compare)");
         return Ok(());
-    }
-    super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
-    let largest = dataset
-        .workloads
-        .iter()
-        .map(|w| w.space.len())
-        .max()
-        .unwrap_or(0);
-    super::check_budget(args.budget, largest)?;
+    };
     let selected: Vec<usize> = (0..dataset.workloads.len()).collect();
     let cmp = run_compare(
         &dataset,
@@ -101,4 +79,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!();
     print!("{}", paper::stop_comparison_markdown(&cmp, &summary));
     Ok(())
+}
+
+/// The dataset and the strategies `--compare` replays (only those with a stop rule to set
+/// beside the paper's: `cherrypick` and `bo`), its numbers checked; `None` when neither
+/// strategy is in this build or the list.
+fn prepare_compare(
+    args: &Args,
+    dir: &std::path::Path,
+) -> anyhow::Result<Option<(experiments::Dataset, Vec<String>)>> {
+    let dataset = load(
+        &DatasetSpec::Cherrypick,
+        &LoadOptions {
+            data_dir: Some(dir.to_path_buf()),
+            failed_runtime_s: None,
+            keep_16_core: args.keep_16_core,
+        },
+    )
+    .map_err(bad_input)?;
+    let space = &dataset.workloads[0].space;
+    let strategies: Vec<String> = super::strategy_list(args.strategies.as_deref(), space)?
+        .into_iter()
+        .filter(|s| s == "cherrypick" || s == "bo")
+        .collect();
+    if strategies.is_empty() {
+        return Ok(None);
+    }
+    super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
+    let largest = dataset
+        .workloads
+        .iter()
+        .map(|w| w.space.len())
+        .max()
+        .unwrap_or(0);
+    super::check_budget(args.budget, largest)?;
+    Ok(Some((dataset, strategies)))
 }

@@ -494,7 +494,7 @@ impl ModelSettings {
                 | StopRule::WorthIt { min_runs, .. } => *min_runs = count(1, 100_000)?,
                 StopRule::Never => return Err(err("stop=never has no minimum")),
             },
-            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, explore-model, noise, prior, warp, samples, stop-samples, stop, threshold, margin, prob, runs, min-runs)")),
+            _ => return Err(err("unknown key (known: initial, design, features, target, failed, pending, acquisition, explore, explore-model, noise, prior, warp, samples, stop-samples, stop-warp, stop, threshold, margin, prob, runs, min-runs)")),
         }
         Ok(())
     }
