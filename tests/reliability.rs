@@ -706,6 +706,31 @@ fn every_stop_signal_cancels_the_probe_keeps_the_journal_and_names_itself_in_the
         assert_eq!(j.records.len(), 2, "signal {signal}");
         assert!(!j.torn_tail);
         assert!(!d.join("runs.jsonl.lock").exists(), "signal {signal}");
+        // The cancelled probe is not a record, but what it cost is kept ...
+        assert_eq!(j.abandoned.len(), 1, "signal {signal}");
+        assert!(j.abandoned[0].spend_usd > 0.0, "signal {signal}");
+        let recorded: f64 = j.records.iter().map(|r| r.outcome.spend_usd()).sum();
+        // ... and a resumed search counts it in what was spent (and against --max-spend).
+        let resumed = Command::new(BIN)
+            .args(["search", "--backend", "command", "--strategy", "grid"])
+            .args([
+                "--budget",
+                "2",
+                "--probe-timeout",
+                "120",
+                "--resume",
+                "--space",
+            ])
+            .arg(d.join("space.toml"))
+            .arg("--journal")
+            .arg(d.join("runs.jsonl"))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&resumed.stdout).into_owned()
+            + &String::from_utf8_lossy(&resumed.stderr);
+        assert!(resumed.status.success(), "{out}");
+        let want = format!("${:.6} spent", recorded + j.abandoned_spend());
+        assert!(out.contains(&want), "want {want}:\n{out}");
         let _ = std::fs::remove_dir_all(d);
     }
 }

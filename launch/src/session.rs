@@ -206,6 +206,8 @@ struct Opened {
     in_flight: Vec<Proposal>,
     /// The next launch event's number, when the journal records launches.
     next_launch: Option<usize>,
+    /// What probes cancelled by a signal in earlier runs were billed.
+    abandoned_usd: f64,
 }
 
 fn open_journal(
@@ -250,6 +252,7 @@ fn open_journal(
             resumed: false,
             in_flight: Vec::new(),
             next_launch: (settings.parallel > 1).then_some(0),
+            abandoned_usd: 0.0,
         });
     };
     j.header
@@ -321,6 +324,7 @@ fn open_journal(
         resumed: true,
         in_flight,
         next_launch,
+        abandoned_usd: j.abandoned_spend(),
     })
 }
 
@@ -379,6 +383,7 @@ pub fn run<R: Runner + Sync>(
         resumed,
         in_flight,
         next_launch,
+        abandoned_usd,
     } = open_journal(spec, settings, journal_path, resume)?;
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
@@ -388,6 +393,12 @@ pub fn run<R: Runner + Sync>(
             journal_path.display(),
             settings.strategy,
             settings.seed
+        );
+    }
+    if abandoned_usd > 0.0 {
+        crate::say!(
+            "probes cancelled by a stop signal in earlier runs cost ${abandoned_usd:.6}: counted as \
+             spent (they run again)"
         );
     }
     retell(strategy.as_mut(), recorded, &mut progress);
@@ -419,6 +430,7 @@ pub fn run<R: Runner + Sync>(
         },
         parallel: settings.parallel,
         relaunch: in_flight,
+        spent_before_usd: abandoned_usd,
     };
     let started = Instant::now();
     let result = rt.block_on(async {

@@ -92,6 +92,9 @@ pub trait Observer {
     /// A probe finished and was told to the strategy: `proposal` is what was asked, `report`
     /// what the runner said.
     fn on_outcome(&mut self, _index: usize, _proposal: &Proposal, _report: &Report) {}
+    /// A probe a stop signal cancelled came back unfinished: it is not told to the strategy (a
+    /// resumed search runs it again), but `report.billed_usd` was spent.
+    fn on_abandoned(&mut self, _index: usize, _proposal: &Proposal, _report: &Report) {}
     /// The search ended.
     fn on_finish(&mut self, _result: &SearchResult) {}
 }
@@ -116,6 +119,9 @@ pub struct DriveOptions {
     /// when it stopped); the strategy is told they are pending. They count against the budget
     /// and the spend limit like any other launch.
     pub relaunch: Vec<Proposal>,
+    /// Spent before this drive on probes the strategy was never told (a resumed search's
+    /// cancelled ones); counted against the spend limit and in the result's spend.
+    pub spent_before_usd: f64,
 }
 
 /// What a drive produced.
@@ -150,7 +156,7 @@ pub async fn drive<R: Runner>(
     let parallel = options.parallel.max(1);
     let mut stop_fired_at = None;
     // Probes told before this drive (a resumed search's journal) were billed what they record.
-    let mut spent = optimizer.history().total_spend();
+    let mut spent = optimizer.history().total_spend() + options.spent_before_usd;
     let mut launched = optimizer.history().len();
     let mut in_flight = Vec::with_capacity(parallel);
     let mut ended: Option<Termination> = None;
@@ -241,6 +247,12 @@ pub async fn drive<R: Runner>(
         // aborted by it: it did not finish, so it is neither told nor recorded, and a resumed
         // search runs it again. A probe that completed meanwhile is kept.
         if interrupted(&options.limits) && !matches!(report.outcome, Outcome::Completed { .. }) {
+            // It was paid for all the same: counted here, and kept by observers (the journal)
+            // so that a resumed search counts it too.
+            spent += report.billed_usd;
+            for o in observers.iter_mut() {
+                o.on_abandoned(index, &proposal, &report);
+            }
             ended = Some(Termination::Interrupted);
             continue;
         }
@@ -525,6 +537,112 @@ mod tests {
         assert_eq!(most, 1);
         assert_eq!(result.evaluations, 5);
         assert!(matches!(result.termination, Termination::SpendLimit { .. }));
+    }
+
+    /// Completes every probe in 10 s at 1 cent a second, but a stop signal arrives while the
+    /// probe of configuration 2 runs: it comes back failed, having cost 0.3 USD.
+    struct SignalledAtTwo;
+
+    impl Runner for SignalledAtTwo {
+        fn run(
+            &self,
+            _space: &Space,
+            config: ConfigId,
+            limits: &ProbeLimits,
+        ) -> impl Future<Output = Report> + Send {
+            let outcome = if config == 2 {
+                if let Some(flag) = &limits.interrupt {
+                    flag.store(true, Ordering::SeqCst);
+                }
+                Outcome::Failed {
+                    reason: "interrupted by the user".into(),
+                    elapsed_s: 30.0,
+                    cost_usd: 0.3,
+                }
+            } else {
+                Outcome::Completed {
+                    runtime_s: 10.0,
+                    cost_usd: 0.1,
+                    metrics: Default::default(),
+                }
+            };
+            std::future::ready(Report::new(outcome))
+        }
+    }
+
+    #[derive(Default)]
+    struct Abandoned(Vec<(usize, ConfigId, f64)>);
+
+    impl Observer for Abandoned {
+        fn on_abandoned(&mut self, index: usize, proposal: &Proposal, report: &Report) {
+            self.0.push((index, proposal.config, report.billed_usd));
+        }
+    }
+
+    /// A probe a signal cancelled is not told (a resumed search runs it again) but it was paid
+    /// for: the drive counts it, observers hear of it, and a later drive given what it spent
+    /// counts that against the spend limit.
+    #[test]
+    fn a_probe_a_signal_cancelled_is_paid_for_though_not_told() {
+        let space = space(&[10.0; 6]);
+        let mut grid = Grid::new(space.clone());
+        let mut seen = Abandoned::default();
+        let options = DriveOptions {
+            limits: ProbeLimits {
+                timeout: None,
+                interrupt: Some(Arc::new(AtomicBool::new(false))),
+            },
+            ..Default::default()
+        };
+        let result = block_on(drive(
+            &space,
+            &mut grid,
+            &SignalledAtTwo,
+            &options,
+            &mut [&mut seen],
+        ));
+        assert_eq!(result.termination, Termination::Interrupted);
+        assert_eq!(result.evaluations, 2);
+        assert_eq!(grid.history().len(), 2, "the cancelled probe is not told");
+        assert_eq!(seen.0, vec![(2, 2, 0.3)]);
+        assert!((result.spent_usd - 0.5).abs() < 1e-12);
+
+        // Resumed with that 0.3 USD spent beside the two records' 0.2: a probe that may cost
+        // 1 USD (100 s at 1 cent a second) passes a 1.45 USD limit, so none is launched; without
+        // the cancelled probe's spend one would be.
+        let resumed = |spent_before_usd: f64| {
+            let mut grid = Grid::new(space.clone());
+            for c in 0..2 {
+                grid.tell(
+                    c,
+                    Outcome::Completed {
+                        runtime_s: 10.0,
+                        cost_usd: 0.1,
+                        metrics: Default::default(),
+                    },
+                );
+            }
+            let options = DriveOptions {
+                max_spend_usd: Some(1.45),
+                spent_before_usd,
+                limits: ProbeLimits {
+                    timeout: Some(Duration::from_secs(100)),
+                    interrupt: None,
+                },
+                budget: Some(3),
+                ..Default::default()
+            };
+            block_on(drive(&space, &mut grid, &SignalledAtTwo, &options, &mut []))
+        };
+        let counted = resumed(0.3);
+        assert!(matches!(
+            counted.termination,
+            Termination::SpendLimit { .. }
+        ));
+        assert_eq!(counted.evaluations, 2);
+        assert!((counted.spent_usd - 0.5).abs() < 1e-12);
+        let uncounted = resumed(0.0);
+        assert_eq!(uncounted.evaluations, 3);
     }
 
     #[test]

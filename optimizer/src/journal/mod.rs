@@ -197,12 +197,29 @@ pub struct LaunchRecord {
     pub expected_improvement: Option<f64>,
 }
 
+/// A probe a stop signal cancelled (an `abandoned` event): it is not a result (no record, and
+/// a resumed search runs it again) but it was paid for, so a resumed search counts what it
+/// spent against its spend limit. Readers that predate it skip it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AbandonedRecord {
+    pub config: String,
+    /// What it was billed (the backend's rule: wall time from launch until it was gone).
+    pub spend_usd: f64,
+    /// RFC 3339 UTC launch and cancellation times.
+    pub started: String,
+    pub finished: String,
+    /// Its `launch` event, when the journal records launches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch: Option<usize>,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 enum Event {
     // Boxed: records are large and `Unknown` carries nothing.
     Probe(Box<ProbeRecord>),
     Launch(LaunchRecord),
+    Abandoned(AbandonedRecord),
     /// An event a later minor version added: skipped.
     #[serde(other)]
     Unknown,
@@ -213,6 +230,7 @@ enum Event {
 pub(crate) enum EventRef<'a> {
     Probe(&'a ProbeRecord),
     Launch(&'a LaunchRecord),
+    Abandoned(&'a AbandonedRecord),
 }
 
 /// Reading or writing a journal went wrong.
@@ -260,6 +278,8 @@ pub struct Journal {
     pub records: Vec<ProbeRecord>,
     /// `launch` events (journals written with several probes in flight).
     pub launches: Vec<LaunchRecord>,
+    /// Probes a stop signal cancelled (see [`AbandonedRecord`]).
+    pub abandoned: Vec<AbandonedRecord>,
     /// A last line cut short (the writer was killed mid-write) was dropped.
     pub torn_tail: bool,
     /// Byte length of the intact part; appending starts here.
@@ -278,6 +298,7 @@ impl Journal {
         let mut header: Option<Header> = None;
         let mut records = Vec::new();
         let mut launches: Vec<LaunchRecord> = Vec::new();
+        let mut abandoned: Vec<AbandonedRecord> = Vec::new();
         let mut torn_tail = false;
         let mut valid_len = 0u64;
         let mut line_no = 0usize;
@@ -335,6 +356,21 @@ impl Journal {
                     })?;
                     launches.push(l);
                 }
+                Ok(Parsed::Event(Event::Abandoned(a))) => {
+                    if !(names.contains(&a.config) && a.spend_usd.is_finite() && a.spend_usd >= 0.0)
+                    {
+                        return Err(JournalError::Corrupt {
+                            path: path.to_path_buf(),
+                            line: line_no,
+                            problem: format!(
+                                "abandoned probe of `{}` spending {}: not a configuration of the \
+                                 header, or not a spend",
+                                a.config, a.spend_usd
+                            ),
+                        });
+                    }
+                    abandoned.push(a);
+                }
                 Ok(Parsed::Event(Event::Unknown)) => {}
                 Err(e) => {
                     // Only the very last line may be cut short, and only a line without its
@@ -359,9 +395,16 @@ impl Journal {
             header,
             records,
             launches,
+            abandoned,
             torn_tail,
             valid_len,
         })
+    }
+
+    /// What the probes a stop signal cancelled were billed, all told: a resumed search counts
+    /// it against its spend limit beside its records' cost.
+    pub fn abandoned_spend(&self) -> f64 {
+        self.abandoned.iter().map(|a| a.spend_usd).sum()
     }
 
     /// Probes launched and never finished (the search died with them in flight), in launch
@@ -672,6 +715,45 @@ mod tests {
         dir.join("runs.jsonl")
     }
 
+    /// A probe a signal cancelled is kept as what it spent: read back, summed, never a record;
+    /// one naming a configuration the header lacks, or a spend that is not one, is corrupt.
+    #[test]
+    fn an_abandoned_probe_is_read_back_as_spend_only() {
+        let path = temp("abandoned");
+        let s = space();
+        let h = Header::new(&s, "grid", 7, serde_json::json!({}));
+        let mut w = JournalWriter::create(&path, &h).unwrap();
+        w.append(&record(0, "w1", 10.0)).unwrap();
+        let cancelled = |config: &str, spend_usd: f64| AbandonedRecord {
+            config: config.into(),
+            spend_usd,
+            started: rfc3339(SystemTime::UNIX_EPOCH),
+            finished: rfc3339(SystemTime::UNIX_EPOCH),
+            launch: None,
+        };
+        w.append_abandoned(&cancelled("w2", 0.25)).unwrap();
+        w.append_abandoned(&cancelled("w2", 0.5)).unwrap();
+        let j = Journal::read(&path).unwrap();
+        assert_eq!(j.records.len(), 1);
+        assert_eq!(j.abandoned.len(), 2);
+        assert_eq!(j.abandoned_spend(), 0.75);
+        drop(w);
+        for (config, spend) in [("w9", 0.1), ("w2", -1.0)] {
+            let mut w = JournalWriter::append_to(&path, &Journal::read(&path).unwrap()).unwrap();
+            w.append_abandoned(&cancelled(config, spend)).unwrap();
+            drop(w);
+            let err = Journal::read(&path).unwrap_err().to_string();
+            assert!(
+                err.contains(":5: corrupt journal record: abandoned probe"),
+                "{err}"
+            );
+            // Take the bad line back out.
+            let text = std::fs::read_to_string(&path).unwrap();
+            let kept: Vec<&str> = text.lines().take(4).collect();
+            std::fs::write(&path, kept.join("\n") + "\n").unwrap();
+        }
+    }
+
     #[test]
     fn round_trips_header_and_records() {
         let path = temp("roundtrip");
@@ -968,6 +1050,7 @@ mod tests {
                 header: Header::new(&space(), "grid", 1, Default::default()),
                 records: Vec::new(),
                 launches: Vec::new(),
+                abandoned: Vec::new(),
                 torn_tail: false,
                 valid_len: 0,
             };

@@ -11,7 +11,7 @@ use crate::outcome::Outcome;
 use crate::space::{ConfigId, Space};
 use crate::strategy::Proposal;
 
-use super::{rfc3339, JournalError, JournalWriter, LaunchRecord, ProbeRecord};
+use super::{rfc3339, AbandonedRecord, JournalError, JournalWriter, LaunchRecord, ProbeRecord};
 
 /// Writes a journal record for every probe a live drive finishes.
 ///
@@ -114,6 +114,26 @@ impl Observer for JournalObserver {
         match self.writer.append(&record) {
             Ok(()) => self.next_index += 1,
             Err(e) => self.fail(e),
+        }
+    }
+
+    fn on_abandoned(&mut self, index: usize, proposal: &Proposal, report: &Report) {
+        let (number, started) = self
+            .launched
+            .remove(&index)
+            .unwrap_or_else(|| (index, SystemTime::now()));
+        if report.recorded || self.error.is_some() {
+            return;
+        }
+        let record = AbandonedRecord {
+            config: self.space.config(proposal.config).name.clone(),
+            spend_usd: report.billed_usd,
+            started: rfc3339(started),
+            finished: rfc3339(SystemTime::now()),
+            launch: self.next_launch.map(|_| number),
+        };
+        if let Err(e) = self.writer.append_abandoned(&record) {
+            self.fail(e);
         }
     }
 

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{EventRef, Header, Journal, JournalError, LaunchRecord, ProbeRecord};
+use super::{AbandonedRecord, EventRef, Header, Journal, JournalError, LaunchRecord, ProbeRecord};
 
 /// Appends records to a journal, syncing each one to disk before returning.
 ///
@@ -141,6 +141,13 @@ impl JournalWriter {
     pub fn append_launch(&mut self, record: &LaunchRecord) -> Result<(), JournalError> {
         let line = serde_json::to_string(&EventRef::Launch(record))
             .expect("a launch record always serialises");
+        self.write_line(&line)
+    }
+
+    /// Appends one `abandoned` event (a probe a stop signal cancelled) and syncs it.
+    pub fn append_abandoned(&mut self, record: &AbandonedRecord) -> Result<(), JournalError> {
+        let line = serde_json::to_string(&EventRef::Abandoned(record))
+            .expect("an abandoned record always serialises");
         self.write_line(&line)
     }
 
