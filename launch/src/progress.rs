@@ -35,6 +35,13 @@ impl Observer for Progress {
         self.launched = Some(Instant::now());
     }
 
+    fn on_abandoned(&mut self, _index: usize, _proposal: &Proposal, _report: &Report) {
+        // Time inside a probe a signal cancelled is probe time, not the loop's overhead.
+        if let Some(t0) = self.launched.take() {
+            self.probe_seconds += t0.elapsed().as_secs_f64();
+        }
+    }
+
     fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
         if let Some(t0) = self.launched.take() {
             self.probe_seconds += t0.elapsed().as_secs_f64();

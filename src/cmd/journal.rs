@@ -61,6 +61,13 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "journal".into())
     });
+    if journal.torn_tail {
+        eprintln!(
+            "note: {}: its last line was cut short by a crash and is not exported (a resumed \
+             search runs that probe again)",
+            a.journal.display()
+        );
+    }
     let text = experiments::generic::journal_to_csv(&journal, &workload).map_err(bad_input)?;
     write_atomically(&a.csv, text.as_bytes())?;
     println!(
