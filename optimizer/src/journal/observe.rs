@@ -64,6 +64,15 @@ impl JournalObserver {
     pub fn error(&mut self) -> Option<JournalError> {
         self.error.take()
     }
+    /// The launch number and start time of drive launch `index`, which has ended; `None` when
+    /// nothing is to be written of it (a report read from a record, or a write already failed).
+    fn ended(&mut self, index: usize, report: &Report) -> Option<(usize, SystemTime)> {
+        let launched = self
+            .launched
+            .remove(&index)
+            .unwrap_or_else(|| (index, SystemTime::now()));
+        (!report.recorded && self.error.is_none()).then_some(launched)
+    }
     /// Number of records in the journal now.
     pub fn records(&self) -> usize {
         self.next_index
@@ -94,13 +103,9 @@ impl Observer for JournalObserver {
     }
 
     fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
-        let (number, started) = self
-            .launched
-            .remove(&index)
-            .unwrap_or_else(|| (index, SystemTime::now()));
-        if report.recorded || self.error.is_some() {
+        let Some((number, started)) = self.ended(index, report) else {
             return;
-        }
+        };
         let record = ProbeRecord {
             index: self.next_index,
             config: self.space.config(proposal.config).name.clone(),
@@ -118,13 +123,9 @@ impl Observer for JournalObserver {
     }
 
     fn on_abandoned(&mut self, index: usize, proposal: &Proposal, report: &Report) {
-        let (number, started) = self
-            .launched
-            .remove(&index)
-            .unwrap_or_else(|| (index, SystemTime::now()));
-        if report.recorded || self.error.is_some() {
+        let Some((number, started)) = self.ended(index, report) else {
             return;
-        }
+        };
         let record = AbandonedRecord {
             config: self.space.config(proposal.config).name.clone(),
             spend_usd: report.billed_usd,
