@@ -560,6 +560,7 @@ mod tests {
         let journal = Journal {
             header: Header::new(&space, "grid", 1, serde_json::Value::Null),
             launches: Vec::new(),
+            abandoned: Vec::new(),
             records: vec![
                 probe(
                     0,
