@@ -255,6 +255,16 @@ fn open_journal(
             abandoned_usd: 0.0,
         });
     };
+    let opening = |error| match error {
+        // The journal is in use or changed under us: the user's to sort out (exit 2).
+        JournalError::Locked { .. } | JournalError::Changed { .. } => journal_in_use(error),
+        error => Error::Journal {
+            context: "opening the journal to append",
+            error,
+        },
+    };
+    // In use by another search: said first, whatever else differs.
+    JournalWriter::ensure_free(path).map_err(opening)?;
     j.header
         .check_matches(space, &settings.strategy, settings.seed)
         .and_then(|()| {
@@ -310,14 +320,7 @@ fn open_journal(
         .collect::<Result<Vec<_>, _>>()?;
     // A journal that records launches goes on recording them, whatever --parallel is now.
     let next_launch = (settings.parallel > 1 || !j.launches.is_empty()).then(|| j.next_launch());
-    let writer = JournalWriter::append_to(path, &j).map_err(|error| match error {
-        // The journal is in use or changed under us: the user's to sort out (exit 2).
-        JournalError::Locked { .. } | JournalError::Changed { .. } => journal_in_use(error),
-        error => Error::Journal {
-            context: "opening the journal to append",
-            error,
-        },
-    })?;
+    let writer = JournalWriter::append_to(path, &j).map_err(opening)?;
     Ok(Opened {
         writer,
         recorded,

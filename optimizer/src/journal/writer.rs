@@ -119,6 +119,14 @@ impl JournalWriter {
     }
 
     /// Takes the journal's lock on `file` and leaves a note with this process's pid.
+    /// [`JournalError::Locked`] (naming the holder) while another process writes the journal at
+    /// `path`; takes the lock and lets it go at once, writing nothing. A resume asks this first,
+    /// so a journal in use is reported as such before anything read in it is questioned.
+    pub fn ensure_free(path: &Path) -> Result<(), JournalError> {
+        let file = open_for_append(path, false)?;
+        lock_exclusive(&file, path)
+    }
+
     fn locked(path: &Path, file: File) -> Result<JournalWriter, JournalError> {
         lock_exclusive(&file, path)?;
         let note = lock_note(path);
