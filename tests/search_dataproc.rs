@@ -263,8 +263,21 @@ fn sigterm_during_a_probe_deletes_its_cluster() {
             assert_eq!(state, "DELETING", "{name}");
         }
     }
-    let (_, records) = journal(&s.dir);
-    assert!(records.is_empty(), "the cancelled probe is not recorded");
+    let (_, events) = journal(&s.dir);
+    assert!(
+        events.iter().all(|e| e["event"] != "probe"),
+        "the cancelled probe is not recorded"
+    );
+    // What its cluster cost is kept, for a resumed search's spend limit.
+    let abandoned: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "abandoned")
+        .collect();
+    assert_eq!(abandoned.len(), 1, "{events:?}");
+    assert!(
+        abandoned[0]["spend_usd"].as_f64().is_some_and(|s| s > 0.0),
+        "{events:?}"
+    );
 }
 
 impl Setup {
