@@ -993,3 +993,55 @@ template = '''echo $$ > pgid-{workers}; sleep 60; echo CHERRYPICK_METRIC runtime
     assert_eq!(text.matches("\"event\":\"probe\"").count(), 0, "{text}");
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A journal that cannot be opened as asked (one there without `--resume`, none there with
+/// it) is refused before the local backend generates its dataset: nothing is made first.
+#[test]
+fn a_journal_that_cannot_be_opened_is_refused_before_the_dataset_is_made() {
+    let d = dir("early");
+    std::fs::write(
+        d.join("space.toml"),
+        "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"threads\"\n\
+         count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = [1, 2]\n\
+         [workload]\ndataset = \"photos\"\ngenerate = { images = 40, seed = 1 }\n\
+         tasks = [\"preprocess\"]\n",
+    )
+    .unwrap();
+    let j = d.join("runs.jsonl");
+    journal(&j, serde_json::json!({}), 1);
+    let before = std::fs::read(&j).unwrap();
+    let space = d.join("space.toml").display().to_string();
+    let search = |journal: &Path, resume: bool| {
+        let mut args = vec![
+            "search",
+            "--backend",
+            "local",
+            "--space",
+            &space,
+            "--journal",
+        ];
+        let journal = journal.display().to_string();
+        args.push(&journal);
+        if resume {
+            args.push("--resume");
+        }
+        run(&args)
+    };
+    let o = search(&j, false);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("journal already exists"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&j).unwrap(), before);
+    let o = search(&d.join("none.jsonl"), true);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no journal there to --resume"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("photos").exists(), "a dataset was made first");
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -224,11 +224,16 @@ fn dataproc_runner(
     DataprocRunner::new(spec.clone(), options, credentials)
 }
 
+/// The journal to write, refused at once (before a dataset is generated or a cluster looked
+/// for) where the search could not open it: a journal there without `--resume`, or none there
+/// with it. The session checks again under the journal's lock.
 fn journal_arg(request: &Request) -> Result<PathBuf, Error> {
-    request
+    let path = request
         .journal
         .clone()
-        .ok_or_else(|| Error::Setup("--journal FILE is required (or use --dry-run)".into()))
+        .ok_or_else(|| Error::Setup("--journal FILE is required (or use --dry-run)".into()))?;
+    session::check_journal_early(&path, request.resume)?;
+    Ok(path)
 }
 
 /// `runs.jsonl` -> `runs.scratch/`.

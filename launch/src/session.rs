@@ -221,10 +221,7 @@ fn open_journal(
         match Journal::read(path) {
             Ok(j) => Some(j),
             Err(JournalError::Io { error, .. }) if error.kind() == std::io::ErrorKind::NotFound => {
-                return Err(Error::JournalInput(format!(
-                    "{}: no journal there to --resume (run without --resume to start a new search)",
-                    path.display()
-                )));
+                return Err(no_journal_to_resume(path));
             }
             // Killed before the header reached the disk: nothing to resume. The file is not
             // removed here: `create` starts it over once it holds the lock, and refuses if
@@ -329,6 +326,29 @@ fn open_journal(
         next_launch,
         abandoned_usd: j.abandoned_spend(),
     })
+}
+
+fn no_journal_to_resume(path: &Path) -> Error {
+    Error::JournalInput(format!(
+        "{}: no journal there to --resume (run without --resume to start a new search)",
+        path.display()
+    ))
+}
+
+/// What opening the journal at `path` would refuse, said before any slow set-up: nothing there
+/// to `--resume`, or a journal there (one with a header) without it. Opening checks again.
+pub fn check_journal_early(path: &Path, resume: bool) -> Result<(), Error> {
+    let exists = std::fs::symlink_metadata(path).is_ok();
+    if resume && !exists {
+        return Err(no_journal_to_resume(path));
+    }
+    if !resume && optimizer::journal::is_journal(path) {
+        return Err(Error::JournalInput(format!(
+            "{}: journal already exists (resume it with --resume, or choose another path)",
+            path.display()
+        )));
+    }
+    Ok(())
 }
 
 fn journal_in_use(e: JournalError) -> Error {
