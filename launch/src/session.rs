@@ -344,8 +344,9 @@ pub fn check_journal_early(path: &Path, resume: bool) -> Result<(), Error> {
     }
     if !resume && optimizer::journal::is_journal(path) {
         return Err(Error::JournalInput(format!(
-            "{}: journal already exists (resume it with --resume, or choose another path)",
-            path.display()
+            "{}: {}",
+            path.display(),
+            optimizer::journal::ALREADY_EXISTS
         )));
     }
     Ok(())

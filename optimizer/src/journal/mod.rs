@@ -459,7 +459,7 @@ enum Parsed {
 /// (a FIFO, a device) is not one.
 pub fn is_journal(path: &std::path::Path) -> bool {
     use std::io::Read;
-    let start = format!("{{\"format\":\"{FORMAT}\"");
+    let start = header_start();
     let mut head = vec![0u8; start.len()];
     // Only a regular file is opened: a FIFO would wait for a writer.
     std::fs::metadata(path).is_ok_and(|m| m.is_file())
@@ -470,9 +470,18 @@ pub fn is_journal(path: &std::path::Path) -> bool {
 
 /// Whether `text`, a first line cut short, can be the start of a header this code wrote.
 fn could_be_torn_header(text: &str) -> bool {
-    let start = format!("{{\"format\":\"{FORMAT}\"");
+    let start = header_start();
     text.starts_with(&start) || start.starts_with(text)
 }
+
+/// How every header this code writes begins (its first field, the format).
+fn header_start() -> String {
+    format!("{{\"format\":\"{FORMAT}\"")
+}
+
+/// Why a new search cannot start on a journal that already holds one.
+pub const ALREADY_EXISTS: &str =
+    "journal already exists (resume it with --resume, or choose another path)";
 
 /// Checks one probe record against the header and the records before it (`lines[i]` = line of
 /// record `i`): records are numbered 0, 1, ... in order, name a configuration of the space, and

@@ -41,7 +41,7 @@ impl JournalWriter {
                 _ => {
                     return Err(io(std::io::Error::new(
                         std::io::ErrorKind::AlreadyExists,
-                        "journal already exists (resume it with --resume, or choose another path)",
+                        super::ALREADY_EXISTS,
                     )))
                 }
             }
