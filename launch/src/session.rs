@@ -8,9 +8,14 @@
 //! is returned so the binary exits with its code. Later signals only say the stop is under way:
 //! ending the process there would leave the group running or the cluster billed.
 //!
-//! Resuming re-tells every probe the journal holds to a fresh strategy (same name and seed) and
-//! then asks it for the next one: every paid probe is in the model, whatever the strategy would
-//! choose now (a different build may choose differently), and none is run again.
+//! Resuming brings a fresh strategy (same name and seed) to where the journal left it, then asks
+//! it for the next one. A journal of probes run one at a time is replayed: the strategy is asked
+//! before each recorded probe is told, as the search that wrote it was, so a strategy that
+//! chooses each recorded probe again is in the state that search was in (its random draws and
+//! sampling chains included) and goes on as it would have without the stop. Where it would
+//! choose otherwise (another build, another runtime limit) or probes ran several at a time, every
+//! probe is told to a fresh strategy without asking: every paid probe is in the model, whatever
+//! the strategy would choose now, and none is run again.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -208,6 +213,9 @@ struct Opened {
     next_launch: Option<usize>,
     /// What probes cancelled by a signal in earlier runs were billed.
     abandoned_usd: f64,
+    /// The journal's probes ran one at a time, so asking before each record was told is how
+    /// they were chosen.
+    one_at_a_time: bool,
 }
 
 fn open_journal(
@@ -242,7 +250,7 @@ fn open_journal(
         if settings.parallel > 1 {
             header.version = optimizer::journal::VERSION_PARALLEL;
         }
-        let writer = JournalWriter::create(path, &header).map_err(journal_in_use)?;
+        let writer = JournalWriter::create(path, &header).map_err(creating)?;
         return Ok(Opened {
             writer,
             recorded: Vec::new(),
@@ -250,6 +258,7 @@ fn open_journal(
             in_flight: Vec::new(),
             next_launch: (settings.parallel > 1).then_some(0),
             abandoned_usd: 0.0,
+            one_at_a_time: true,
         });
     };
     let opening = |error| match error {
@@ -317,6 +326,7 @@ fn open_journal(
         .collect::<Result<Vec<_>, _>>()?;
     // A journal that records launches goes on recording them, whatever --parallel is now.
     let next_launch = (settings.parallel > 1 || !j.launches.is_empty()).then(|| j.next_launch());
+    let one_at_a_time = j.launches.is_empty() && j.records.iter().all(|r| r.launch.is_none());
     let writer = JournalWriter::append_to(path, &j).map_err(opening)?;
     Ok(Opened {
         writer,
@@ -325,6 +335,7 @@ fn open_journal(
         in_flight,
         next_launch,
         abandoned_usd: j.abandoned_spend(),
+        one_at_a_time,
     })
 }
 
@@ -356,14 +367,77 @@ fn journal_in_use(e: JournalError) -> Error {
     Error::JournalInput(e.to_string())
 }
 
-/// Tells `strategy` every probe of a resumed journal, in journal order, and shows them.
-fn retell(
+/// Why a new journal could not be started: the disk's doing (full, over quota, failing: exit 1,
+/// as when a later record cannot be written) or the user's (the path is taken, held by another
+/// search, not a file, not writable: exit 2).
+fn creating(error: JournalError) -> Error {
+    use std::io::ErrorKind;
+    let the_disk = matches!(&error, JournalError::Io { error, .. }
+        if matches!(error.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+            || error.raw_os_error() == Some(libc::EIO));
+    if the_disk {
+        Error::Journal {
+            context: "starting the journal",
+            error,
+        }
+    } else {
+        journal_in_use(error)
+    }
+}
+
+/// How a resumed journal's probes reached the strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retold {
+    /// Asked before each was told: the strategy chose every one again.
+    Replayed,
+    /// Told without asking, because the strategy chose otherwise before the probe of this
+    /// index (from 0).
+    ChoseOtherwiseAt(usize),
+    /// Told without asking, because probes ran several at a time.
+    RanSeveralAtATime,
+}
+
+/// Asks `strategy` before telling each of `recorded`, as the search that recorded them did.
+/// Returns the index of the first probe it would not have chosen (its state is then spoilt by
+/// that ask: start a fresh one).
+fn replay(
     strategy: &mut dyn Optimizer,
+    recorded: &[(ConfigId, Outcome, Option<f64>)],
+) -> Result<(), usize> {
+    for (index, (config, outcome, _)) in recorded.iter().enumerate() {
+        match strategy.ask() {
+            Some(p) if p.config == *config => strategy.tell(*config, outcome.clone()),
+            _ => return Err(index),
+        }
+    }
+    Ok(())
+}
+
+/// Brings `strategy` (fresh) to where a resumed journal left it: replayed when its probes ran
+/// one at a time and the strategy chooses each again, else told every probe without asking
+/// (`fresh` makes another strategy when a replay has spoilt the first). Shows every probe.
+fn retell(
+    strategy: &mut Box<dyn Optimizer>,
+    fresh: impl FnOnce() -> Result<Box<dyn Optimizer>, Error>,
     recorded: Vec<(ConfigId, Outcome, Option<f64>)>,
+    one_at_a_time: bool,
     progress: &mut Progress,
-) {
+) -> Result<Retold, Error> {
+    let how = if !one_at_a_time {
+        Retold::RanSeveralAtATime
+    } else {
+        match replay(strategy.as_mut(), &recorded) {
+            Ok(()) => Retold::Replayed,
+            Err(index) => {
+                *strategy = fresh()?;
+                Retold::ChoseOtherwiseAt(index)
+            }
+        }
+    };
     for (index, (config, outcome, ei)) in recorded.into_iter().enumerate() {
-        strategy.tell(config, outcome.clone());
+        if how != Retold::Replayed {
+            strategy.tell(config, outcome.clone());
+        }
         let proposal = Proposal {
             config,
             expected_improvement: ei,
@@ -371,6 +445,7 @@ fn retell(
         };
         progress.on_outcome(index, &proposal, &Report::recorded(outcome));
     }
+    Ok(how)
 }
 
 /// Runs (or resumes) a journaled search with `runner`, printing progress and a summary.
@@ -400,7 +475,8 @@ pub fn run<R: Runner + Sync>(
         seed: settings.seed,
         max_runtime_s: settings.max_runtime_s,
     };
-    let mut strategy = build_strategy(&settings.strategy, space.clone(), &strategy_options)?;
+    let fresh = || build_strategy(&settings.strategy, space.clone(), &strategy_options);
+    let mut strategy = fresh()?;
     let Opened {
         writer,
         recorded,
@@ -408,12 +484,13 @@ pub fn run<R: Runner + Sync>(
         in_flight,
         next_launch,
         abandoned_usd,
+        one_at_a_time,
     } = open_journal(spec, settings, journal_path, resume)?;
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
     if resumed {
         crate::say!(
-            "resuming {}: {already} finished probes re-told to a fresh `{}` strategy (seed {})",
+            "resuming {}: {already} finished probes, to a fresh `{}` strategy (seed {})",
             journal_path.display(),
             settings.strategy,
             settings.seed
@@ -425,7 +502,31 @@ pub fn run<R: Runner + Sync>(
              spent (they run again)"
         );
     }
-    retell(strategy.as_mut(), recorded, &mut progress);
+    let retold = retell(
+        &mut strategy,
+        || fresh().map_err(Error::from),
+        recorded,
+        one_at_a_time,
+        &mut progress,
+    )?;
+    if resumed && already > 0 {
+        match retold {
+            Retold::Replayed => crate::say!(
+                "replayed: the strategy chose each recorded probe again, so it goes on as the \
+                 search would have without the stop"
+            ),
+            Retold::ChoseOtherwiseAt(index) => crate::say!(
+                "told without replaying: the strategy would not have chosen probe {} (another \
+                 build or runtime limit wrote the journal); every probe is in its model, and \
+                 what it chooses next may differ from what the search would have chosen",
+                index + 1
+            ),
+            Retold::RanSeveralAtATime => crate::say!(
+                "told without replaying: the journal's probes ran several at a time, so the order \
+                 they were chosen in depends on when each finished"
+            ),
+        }
+    }
     if !in_flight.is_empty() {
         let names: Vec<&str> = in_flight
             .iter()
@@ -615,6 +716,120 @@ mod tests {
         assert_eq!(j.records.len(), 5);
         let in_journal: f64 = j.records.iter().map(|r| r.outcome.spend_usd()).sum();
         assert!((result.spent_usd - in_journal).abs() < 1e-12);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    /// A journal that cannot be started because the disk is full is the disk's failure (exit 1,
+    /// as for a record that cannot be written later), not the user's input; a path another
+    /// search holds or a file already there is the user's (exit 2).
+    #[test]
+    fn a_full_disk_is_not_bad_input_but_a_taken_path_is() {
+        let io = |error: std::io::Error| JournalError::Io {
+            path: "/j".into(),
+            error,
+        };
+        for disk in [
+            std::io::Error::from_raw_os_error(libc::ENOSPC),
+            std::io::Error::from_raw_os_error(libc::EDQUOT),
+            std::io::Error::from_raw_os_error(libc::EIO),
+        ] {
+            let e = creating(io(disk));
+            assert!(!e.is_bad_input(), "{e}");
+            assert!(e.to_string().contains("starting the journal"), "{e}");
+        }
+        for input in [
+            io(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                optimizer::journal::ALREADY_EXISTS,
+            )),
+            io(std::io::Error::from_raw_os_error(libc::EACCES)),
+            io(std::io::Error::other("not a regular file")),
+            JournalError::Locked {
+                path: "/j".into(),
+                pid: Some(1),
+            },
+        ] {
+            assert!(creating(input).is_bad_input());
+        }
+    }
+
+    /// Answers with a rugged runtime that depends only on the configuration.
+    struct Rugged;
+
+    impl Runner for Rugged {
+        async fn run(&self, space: &Space, config: ConfigId, _: &ProbeLimits) -> Report {
+            let runtime = 30.0 + ((config * 7919) % 23) as f64 * 5.0 + config as f64;
+            Report::new(Outcome::Completed {
+                runtime_s: runtime,
+                cost_usd: space.config(config).price_per_hour * runtime / 3600.0,
+                metrics: BTreeMap::new(),
+            })
+        }
+    }
+
+    fn rugged_spec() -> SearchSpec {
+        parse(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\", \"e2-standard-4\", \"e2-standard-8\"]\n\
+             count = \"workers\"\n[catalogue.dimensions]\nworkers = [1, 2, 3, 4, 6, 8, 12, 16]\n",
+            Path::new("/tmp/space.toml"),
+            &LoadOptions {
+                backend: BackendKind::Command,
+                prices: None,
+            },
+        )
+        .unwrap()
+    }
+
+    /// Each record's configuration and the expected improvement the strategy gave it.
+    fn journal_choices(path: &Path) -> Vec<(String, Option<f64>)> {
+        Journal::read(path)
+            .unwrap()
+            .records
+            .into_iter()
+            .map(|r| (r.config, r.expected_improvement))
+            .collect()
+    }
+
+    /// A search stopped after any of its probes and resumed chooses what the uninterrupted
+    /// search chose, probe for probe and with the same expected improvement, and ends the same
+    /// way: for model strategies (whose hyper-parameter chains carry over from ask to ask) and
+    /// the others alike.
+    #[test]
+    fn a_resumed_search_goes_on_as_the_uninterrupted_one() {
+        let dir = std::env::temp_dir().join(format!("cp-session-replay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let spec = rugged_spec();
+        for (strategy, honour_stop) in [
+            ("bo", true),
+            ("bo", false),
+            ("cherrypick", true),
+            ("random", false),
+            ("coordinate", false),
+        ] {
+            let mut settings = settings(strategy, 7, 14);
+            settings.honour_stop = honour_stop;
+            let whole = dir.join(format!("{strategy}-{honour_stop}.jsonl"));
+            let ended = run(&spec, &settings, &whole, false, Rugged).unwrap().result;
+            let chosen = journal_choices(&whole);
+            assert!(chosen.len() >= 6, "{strategy}: {}", chosen.len());
+            let text = std::fs::read_to_string(&whole).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            for cut in [1, 4, chosen.len() - 1] {
+                let path = dir.join(format!("{strategy}-{honour_stop}-{cut}.jsonl"));
+                std::fs::write(&path, format!("{}\n", lines[..=cut].join("\n"))).unwrap();
+                let resumed = run(&spec, &settings, &path, true, Rugged).unwrap().result;
+                assert_eq!(
+                    journal_choices(&path),
+                    chosen,
+                    "{strategy} (stop rule {honour_stop}) resumed after {cut} probes"
+                );
+                assert_eq!(
+                    resumed.termination, ended.termination,
+                    "{strategy} after {cut}"
+                );
+                assert_eq!(resumed.best, ended.best, "{strategy} after {cut}");
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
