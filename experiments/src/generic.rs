@@ -533,7 +533,7 @@ mod tests {
 
     #[test]
     fn a_journal_written_as_csv_reads_back() {
-        use optimizer::journal::{Header, ProbeRecord};
+        use optimizer::journal::{Header, ProbeRecord, Step};
         let dims = vec![Dimension {
             name: "workers".into(),
             kind: Kind::Numeric { log: false },
@@ -561,6 +561,7 @@ mod tests {
             header: Header::new(&space, "grid", 1, serde_json::Value::Null),
             launches: Vec::new(),
             abandoned: Vec::new(),
+            order: vec![Step::Record(0), Step::Record(1)],
             records: vec![
                 probe(
                     0,

@@ -9,13 +9,14 @@
 //! ending the process there would leave the group running or the cluster billed.
 //!
 //! Resuming brings a fresh strategy (same name and seed) to where the journal left it, then asks
-//! it for the next one. A journal of probes run one at a time is replayed: the strategy is asked
-//! before each recorded probe is told, as the search that wrote it was, so a strategy that
-//! chooses each recorded probe again is in the state that search was in (its random draws and
-//! sampling chains included) and goes on as it would have without the stop. Where it would
-//! choose otherwise (another build, another runtime limit) or probes ran several at a time, every
-//! probe is told to a fresh strategy without asking: every paid probe is in the model, whatever
-//! the strategy would choose now, and none is run again.
+//! it for the next one. The journal is replayed: the strategy is asked where the search that
+//! wrote it asked (before each record of a probe run one at a time, at each launch event of
+//! probes run several at a time) and told each record where it was written, so a strategy that
+//! chooses each recorded probe again is in the state that search was in (its random draws,
+//! sampling chains and pending probes included) and goes on as it would have without the stop.
+//! Where it would choose otherwise (another build, another runtime or spend limit), every probe
+//! is told to a fresh strategy without asking: every paid probe is in the model, whatever the
+//! strategy would choose now, and none is run again.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use optimizer::journal::{Header, Journal, JournalError, JournalObserver, JournalWriter};
+use optimizer::journal::{Header, Journal, JournalError, JournalObserver, JournalWriter, Step};
 use optimizer::{
     build_strategy, drive, ConfigId, DriveOptions, Observer, Optimizer, Outcome, ProbeLimits,
-    Proposal, Report, Runner, SearchResult, StrategyOptions,
+    Proposal, Report, Runner, SearchResult, Space, StrategyOptions,
 };
 
 use crate::error::Error;
@@ -213,9 +214,8 @@ struct Opened {
     next_launch: Option<usize>,
     /// What probes cancelled by a signal in earlier runs were billed.
     abandoned_usd: f64,
-    /// The journal's probes ran one at a time, so asking before each record was told is how
-    /// they were chosen.
-    one_at_a_time: bool,
+    /// The asks and tells that wrote the journal, in order (see [`replay_plan`]).
+    plan: Vec<Replay>,
 }
 
 fn open_journal(
@@ -258,7 +258,7 @@ fn open_journal(
             in_flight: Vec::new(),
             next_launch: (settings.parallel > 1).then_some(0),
             abandoned_usd: 0.0,
-            one_at_a_time: true,
+            plan: Vec::new(),
         });
     };
     let opening = |error| match error {
@@ -326,7 +326,8 @@ fn open_journal(
         .collect::<Result<Vec<_>, _>>()?;
     // A journal that records launches goes on recording them, whatever --parallel is now.
     let next_launch = (settings.parallel > 1 || !j.launches.is_empty()).then(|| j.next_launch());
-    let one_at_a_time = j.launches.is_empty() && j.records.iter().all(|r| r.launch.is_none());
+    let plan = replay_plan(&j, space)
+        .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
     let writer = JournalWriter::append_to(path, &j).map_err(opening)?;
     Ok(Opened {
         writer,
@@ -335,7 +336,7 @@ fn open_journal(
         in_flight,
         next_launch,
         abandoned_usd: j.abandoned_spend(),
-        one_at_a_time,
+        plan,
     })
 }
 
@@ -385,59 +386,94 @@ fn creating(error: JournalError) -> Error {
     }
 }
 
-/// How a resumed journal's probes reached the strategy.
+/// One step of the search that wrote a journal, as its strategy saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retold {
-    /// Asked before each was told: the strategy chose every one again.
-    Replayed,
-    /// Told without asking, because the strategy chose otherwise before the probe of this
-    /// index (from 0).
-    ChoseOtherwiseAt(usize),
-    /// Told without asking, because probes ran several at a time.
-    RanSeveralAtATime,
+enum Replay {
+    /// It asked, and was given this configuration.
+    Ask(ConfigId),
+    /// It told the outcome of the journal's record of this index.
+    Tell(usize),
 }
 
-/// Asks `strategy` before telling each of `recorded`, as the search that recorded them did.
-/// Returns the index of the first probe it would not have chosen (its state is then spoilt by
-/// that ask: start a fresh one).
+/// The asks and tells that wrote `journal`, in order: each launch event is an ask (unless its
+/// probe is a re-run of one launched before and never finished, which a resumed search runs
+/// without asking), and each record a tell, preceded by its ask when no launch event stood for
+/// it (probes run one at a time write none).
+fn replay_plan(journal: &Journal, space: &Space) -> Result<Vec<Replay>, String> {
+    let find = |name: &str, what: String| {
+        space.find(name).ok_or_else(|| {
+            format!("{what} names configuration `{name}`, which is not in the space")
+        })
+    };
+    let mut plan = Vec::with_capacity(2 * journal.records.len());
+    let mut outstanding = std::collections::HashSet::new();
+    for step in &journal.order {
+        match *step {
+            Step::Launch(i) => {
+                let l = &journal.launches[i];
+                let config = find(&l.config, format!("launch {}", l.launch))?;
+                if outstanding.insert(config) {
+                    plan.push(Replay::Ask(config));
+                }
+            }
+            Step::Record(i) => {
+                let r = &journal.records[i];
+                let config = find(&r.config, format!("probe {}", r.index))?;
+                if !outstanding.remove(&config) {
+                    plan.push(Replay::Ask(config));
+                }
+                plan.push(Replay::Tell(i));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+/// Asks and tells `strategy` what the search that wrote the journal did (`plan`, telling
+/// `recorded`). Returns the first configuration it would not have chosen (its state is then
+/// spoilt by that ask: start a fresh one).
 fn replay(
     strategy: &mut dyn Optimizer,
+    plan: &[Replay],
     recorded: &[(ConfigId, Outcome, Option<f64>)],
-) -> Result<(), usize> {
-    for (index, (config, outcome, _)) in recorded.iter().enumerate() {
-        match strategy.ask() {
-            Some(p) if p.config == *config => strategy.tell(*config, outcome.clone()),
-            _ => return Err(index),
+) -> Result<(), ConfigId> {
+    for step in plan {
+        match *step {
+            Replay::Ask(config) => match strategy.ask() {
+                Some(p) if p.config == config => {}
+                _ => return Err(config),
+            },
+            Replay::Tell(i) => {
+                let (config, outcome, _) = &recorded[i];
+                strategy.tell(*config, outcome.clone());
+            }
         }
     }
     Ok(())
 }
 
-/// Brings `strategy` (fresh) to where a resumed journal left it: replayed when its probes ran
-/// one at a time and the strategy chooses each again, else told every probe without asking
-/// (`fresh` makes another strategy when a replay has spoilt the first). Shows every probe.
+/// Brings `strategy` (fresh) to where a resumed journal left it: replayed when it chooses each
+/// recorded probe again, else told every probe without asking (`fresh` makes another strategy
+/// when a replay has spoilt the first). Shows every probe. Returns the first configuration the
+/// strategy would not have chosen, if any.
 fn retell(
     strategy: &mut Box<dyn Optimizer>,
     fresh: impl FnOnce() -> Result<Box<dyn Optimizer>, Error>,
+    plan: &[Replay],
     recorded: Vec<(ConfigId, Outcome, Option<f64>)>,
-    one_at_a_time: bool,
     progress: &mut Progress,
-) -> Result<Retold, Error> {
-    let how = if !one_at_a_time {
-        Retold::RanSeveralAtATime
-    } else {
-        match replay(strategy.as_mut(), &recorded) {
-            Ok(()) => Retold::Replayed,
-            Err(index) => {
-                *strategy = fresh()?;
-                Retold::ChoseOtherwiseAt(index)
+) -> Result<Option<ConfigId>, Error> {
+    let otherwise = match replay(strategy.as_mut(), plan, &recorded) {
+        Ok(()) => None,
+        Err(config) => {
+            *strategy = fresh()?;
+            for (config, outcome, _) in &recorded {
+                strategy.tell(*config, outcome.clone());
             }
+            Some(config)
         }
     };
     for (index, (config, outcome, ei)) in recorded.into_iter().enumerate() {
-        if how != Retold::Replayed {
-            strategy.tell(config, outcome.clone());
-        }
         let proposal = Proposal {
             config,
             expected_improvement: ei,
@@ -445,7 +481,7 @@ fn retell(
         };
         progress.on_outcome(index, &proposal, &Report::recorded(outcome));
     }
-    Ok(how)
+    Ok(otherwise)
 }
 
 /// Runs (or resumes) a journaled search with `runner`, printing progress and a summary.
@@ -484,7 +520,7 @@ pub fn run<R: Runner + Sync>(
         in_flight,
         next_launch,
         abandoned_usd,
-        one_at_a_time,
+        plan,
     } = open_journal(spec, settings, journal_path, resume)?;
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
@@ -502,28 +538,25 @@ pub fn run<R: Runner + Sync>(
              spent (they run again)"
         );
     }
-    let retold = retell(
+    let otherwise = retell(
         &mut strategy,
         || fresh().map_err(Error::from),
+        &plan,
         recorded,
-        one_at_a_time,
         &mut progress,
     )?;
-    if resumed && already > 0 {
-        match retold {
-            Retold::Replayed => crate::say!(
+    if resumed && !plan.is_empty() {
+        match otherwise {
+            None => crate::say!(
                 "replayed: the strategy chose each recorded probe again, so it goes on as the \
                  search would have without the stop"
             ),
-            Retold::ChoseOtherwiseAt(index) => crate::say!(
-                "told without replaying: the strategy would not have chosen probe {} (another \
-                 build or runtime limit wrote the journal); every probe is in its model, and \
-                 what it chooses next may differ from what the search would have chosen",
-                index + 1
-            ),
-            Retold::RanSeveralAtATime => crate::say!(
-                "told without replaying: the journal's probes ran several at a time, so the order \
-                 they were chosen in depends on when each finished"
+            Some(config) => crate::say!(
+                "told without replaying: the strategy would not have chosen {} where the search \
+                 that wrote the journal did (another build, runtime limit or spend limit); every \
+                 probe is in its model, and what it chooses next may differ from what the \
+                 search would have chosen",
+                space.config(config).name
             ),
         }
     }
@@ -789,45 +822,49 @@ mod tests {
             .collect()
     }
 
-    /// A search stopped after any of its probes and resumed chooses what the uninterrupted
+    /// A search stopped at any line of its journal and resumed chooses what the uninterrupted
     /// search chose, probe for probe and with the same expected improvement, and ends the same
     /// way: for model strategies (whose hyper-parameter chains carry over from ask to ask) and
-    /// the others alike.
+    /// the others alike, one probe at a time or several (where the probes in flight are run
+    /// again first, as launched).
     #[test]
     fn a_resumed_search_goes_on_as_the_uninterrupted_one() {
         let dir = std::env::temp_dir().join(format!("cp-session-replay-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let spec = rugged_spec();
-        for (strategy, honour_stop) in [
-            ("bo", true),
-            ("bo", false),
-            ("cherrypick", true),
-            ("random", false),
-            ("coordinate", false),
+        for (strategy, honour_stop, parallel) in [
+            ("bo", true, 1),
+            ("bo", false, 1),
+            ("cherrypick", true, 1),
+            ("random", false, 1),
+            ("coordinate", false, 1),
+            ("bo", false, 3),
+            ("bo", true, 2),
+            ("random", false, 2),
         ] {
             let mut settings = settings(strategy, 7, 14);
             settings.honour_stop = honour_stop;
-            let whole = dir.join(format!("{strategy}-{honour_stop}.jsonl"));
+            settings.parallel = parallel;
+            let name = format!("{strategy}-{honour_stop}-{parallel}");
+            let whole = dir.join(format!("{name}.jsonl"));
             let ended = run(&spec, &settings, &whole, false, Rugged).unwrap().result;
             let chosen = journal_choices(&whole);
-            assert!(chosen.len() >= 6, "{strategy}: {}", chosen.len());
+            assert!(chosen.len() >= 6, "{name}: {}", chosen.len());
             let text = std::fs::read_to_string(&whole).unwrap();
             let lines: Vec<&str> = text.lines().collect();
-            for cut in [1, 4, chosen.len() - 1] {
-                let path = dir.join(format!("{strategy}-{honour_stop}-{cut}.jsonl"));
+            // Every cut from the header's first event to the last but one line.
+            for cut in 1..lines.len() - 1 {
+                let path = dir.join(format!("{name}-{cut}.jsonl"));
                 std::fs::write(&path, format!("{}\n", lines[..=cut].join("\n"))).unwrap();
                 let resumed = run(&spec, &settings, &path, true, Rugged).unwrap().result;
                 assert_eq!(
                     journal_choices(&path),
                     chosen,
-                    "{strategy} (stop rule {honour_stop}) resumed after {cut} probes"
+                    "{name}: resumed after line {cut}"
                 );
-                assert_eq!(
-                    resumed.termination, ended.termination,
-                    "{strategy} after {cut}"
-                );
-                assert_eq!(resumed.best, ended.best, "{strategy} after {cut}");
+                assert_eq!(resumed.termination, ended.termination, "{name} after {cut}");
+                assert_eq!(resumed.best, ended.best, "{name} after {cut}");
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

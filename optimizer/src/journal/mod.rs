@@ -197,6 +197,14 @@ pub struct LaunchRecord {
     pub expected_improvement: Option<f64>,
 }
 
+/// One of a journal's launches or records, by its index in [`Journal::launches`] or
+/// [`Journal::records`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Launch(usize),
+    Record(usize),
+}
+
 /// A probe a stop signal cancelled (an `abandoned` event): it is not a result (no record, and
 /// a resumed search runs it again) but it was paid for, so a resumed search counts what it
 /// spent against its spend limit. Readers that predate it skip it.
@@ -280,6 +288,9 @@ pub struct Journal {
     pub launches: Vec<LaunchRecord>,
     /// Probes a stop signal cancelled (see [`AbandonedRecord`]).
     pub abandoned: Vec<AbandonedRecord>,
+    /// Launches and records in the order they were written: the order in which the search
+    /// asked its strategy and told it.
+    pub order: Vec<Step>,
     /// A last line cut short (the writer was killed mid-write) was dropped.
     pub torn_tail: bool,
     /// Byte length of the intact part; appending starts here.
@@ -299,6 +310,7 @@ impl Journal {
         let mut records = Vec::new();
         let mut launches: Vec<LaunchRecord> = Vec::new();
         let mut abandoned: Vec<AbandonedRecord> = Vec::new();
+        let mut order: Vec<Step> = Vec::new();
         let mut torn_tail = false;
         let mut valid_len = 0u64;
         let mut line_no = 0usize;
@@ -344,6 +356,7 @@ impl Journal {
                         }
                     })?;
                     record_lines.push(line_no);
+                    order.push(Step::Record(records.len()));
                     records.push(*r);
                 }
                 Ok(Parsed::Event(Event::Launch(l))) => {
@@ -354,6 +367,7 @@ impl Journal {
                             problem,
                         }
                     })?;
+                    order.push(Step::Launch(launches.len()));
                     launches.push(l);
                 }
                 Ok(Parsed::Event(Event::Abandoned(a))) => {
@@ -396,6 +410,7 @@ impl Journal {
             records,
             launches,
             abandoned,
+            order,
             torn_tail,
             valid_len,
         })
@@ -1060,6 +1075,7 @@ mod tests {
                 records: Vec::new(),
                 launches: Vec::new(),
                 abandoned: Vec::new(),
+                order: Vec::new(),
                 torn_tail: false,
                 valid_len: 0,
             };
