@@ -188,6 +188,24 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         );
         assert_eq!(std::fs::read(&j).unwrap(), before, "{out}");
     }
+    // A blank workload name would write rows no reader of generic CSV takes.
+    let blank = d.join("blank.csv");
+    let o = run(&[
+        "journal",
+        "export",
+        js,
+        "--csv",
+        blank.to_str().unwrap(),
+        "--workload",
+        " ",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--workload names no workload"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!blank.exists());
     // Another journal (perhaps one a running search writes) is never replaced by a CSV.
     let other = d.join("other.jsonl");
     journal(&other, serde_json::json!({}), 1);
@@ -1044,4 +1062,127 @@ fn a_journal_that_cannot_be_opened_is_refused_before_the_dataset_is_made() {
     );
     assert!(!d.join("photos").exists(), "a dataset was made first");
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// `compare` and `tune` never write their reports over (or into) what they read, refuse an output
+/// folder they cannot make before any replay runs, take one dataset under two spellings as given
+/// twice, and refuse a FIFO or a device as a dataset instead of blocking on it or reading it for
+/// ever.
+#[test]
+fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
+    let d = dir("reports-inputs");
+    let same = d.join("same");
+    std::fs::create_dir_all(&same).unwrap();
+    let csv = same.join("traces.csv");
+    let text = "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,20,1,2\nw,c,30,3,3\n\
+                v,a,30,3,1\nv,b,20,1,2\nv,c,10,1,3\n";
+    std::fs::write(&csv, text).unwrap();
+    let csv_arg = csv.to_str().unwrap();
+    let same_arg = same.to_str().unwrap();
+    let under_a_file = csv.join("sub");
+    let respelled = format!("{}/./traces.csv", same.display());
+    let fifo = d.join("fifo.csv");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let fifo_arg = fifo.to_str().unwrap();
+    let zero = d.join("zero.csv");
+    std::os::unix::fs::symlink("/dev/zero", &zero).unwrap();
+    let out = d.join("out");
+    let out_arg = out.to_str().unwrap();
+    let quick = ["--seeds", "1", "--budget", "3"];
+    for (args, want) in [
+        (
+            vec!["compare", "--dataset", csv_arg, "--out", same_arg],
+            "traces.csv is read from there",
+        ),
+        (
+            vec![
+                "tune",
+                "--dataset",
+                csv_arg,
+                "--folds",
+                "2",
+                "--out",
+                same_arg,
+            ],
+            "traces.csv is read from there",
+        ),
+        (
+            vec![
+                "compare",
+                "--dataset",
+                csv_arg,
+                "--out",
+                under_a_file.to_str().unwrap(),
+            ],
+            "cannot create the folder",
+        ),
+        (
+            vec![
+                "tune",
+                "--dataset",
+                csv_arg,
+                "--dataset",
+                &respelled,
+                "--folds",
+                "datasets",
+            ],
+            "is given twice",
+        ),
+        (
+            vec![
+                "tune",
+                "--dataset",
+                csv_arg,
+                "--folds",
+                "datasets",
+                "--out",
+                out_arg,
+            ],
+            "needs at least two --dataset",
+        ),
+        (
+            vec!["compare", "--dataset", fifo_arg, "--out", out_arg],
+            "not a regular file",
+        ),
+        (
+            vec![
+                "tune",
+                "--dataset",
+                zero.to_str().unwrap(),
+                "--out",
+                out_arg,
+            ],
+            "not a regular file",
+        ),
+    ] {
+        let mut child = Command::new(BIN)
+            .args(&args)
+            .args(quick)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(
+            !err.contains("comparing") && !err.contains("tuning"),
+            "{args:?} ran: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        text,
+        "the dataset is intact"
+    );
+    assert_eq!(
+        std::fs::read_dir(&same).unwrap().count(),
+        1,
+        "nothing written beside it"
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

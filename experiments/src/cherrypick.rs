@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
-use crate::dataset::{csv_error, list_dir, DataError, Dataset, Workload};
+use crate::dataset::{csv_error, list_dir, open_csv, DataError, Dataset, Workload};
 
 /// One row of a CP CSV, already checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,11 +56,11 @@ const COLUMNS: &[&str] = &[
 
 /// Reads every row of one CP CSV (no filtering).
 pub fn read_runs(path: &Path) -> Result<Vec<CpRun>, DataError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
-    let headers = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+    let (mut reader, lines) = open_csv(path)?;
+    let headers = reader
+        .headers()
+        .map_err(|e| csv_error(path, &lines, e))?
+        .clone();
     let mut index = BTreeMap::new();
     for col in COLUMNS {
         let i = headers
@@ -76,8 +76,8 @@ pub fn read_runs(path: &Path) -> Result<Vec<CpRun>, DataError> {
     }
     let mut runs = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line());
+        let record = record.map_err(|e| csv_error(path, &lines, e))?;
+        let line = lines.of(record.position());
         let field = |name: &str, problem: String| DataError::Field {
             path: path.to_path_buf(),
             line,

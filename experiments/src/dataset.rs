@@ -78,6 +78,20 @@ impl DatasetSpec {
             _ => Err(DataError::UnknownDataset(s.to_string())),
         }
     }
+    /// What [`load`] reads: the dataset's folder, or the CSV file.
+    pub fn source(&self, options: &LoadOptions) -> PathBuf {
+        let dir = |sub: &str| {
+            options
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| data_root().join(sub))
+        };
+        match self {
+            DatasetSpec::Scout => dir("scout"),
+            DatasetSpec::Cherrypick => dir("cherrypick"),
+            DatasetSpec::Csv(path) => path.clone(),
+        }
+    }
     /// Name used in reports (`scout`, `cherrypick`, or the CSV's path).
     pub fn name(&self) -> String {
         match self {
@@ -284,27 +298,78 @@ pub fn data_root() -> PathBuf {
 
 /// Loads the dataset named by `spec`.
 pub fn load(spec: &DatasetSpec, options: &LoadOptions) -> Result<Dataset, DataError> {
-    let dir = |sub: &str| {
-        options
-            .data_dir
-            .clone()
-            .unwrap_or_else(|| data_root().join(sub))
-    };
+    let source = spec.source(options);
     match spec {
-        DatasetSpec::Scout => crate::scout::load(&dir("scout")),
-        DatasetSpec::Cherrypick => {
-            crate::cherrypick::load(&dir("cherrypick"), options.keep_16_core)
-        }
-        DatasetSpec::Csv(path) => crate::generic::load(path, options.failed_runtime_s),
+        DatasetSpec::Scout => crate::scout::load(&source),
+        DatasetSpec::Cherrypick => crate::cherrypick::load(&source, options.keep_16_core),
+        DatasetSpec::Csv(_) => crate::generic::load(&source, options.failed_runtime_s),
     }
 }
 
 /// Reads a whole file, naming it in the error.
 pub(crate) fn read_file(path: &Path) -> Result<String, DataError> {
-    std::fs::read_to_string(path).map_err(|error| DataError::Io {
+    let bytes = read_bytes(path)?;
+    String::from_utf8(bytes).map_err(|_| DataError::Io {
+        path: path.to_path_buf(),
+        error: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        ),
+    })
+}
+
+/// Reads a whole regular file, naming it in the error. Anything else is refused before it is
+/// opened: a FIFO would block the command for ever, and a device (`/dev/zero`) read until
+/// memory runs out.
+pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    let io = |error| DataError::Io {
         path: path.to_path_buf(),
         error,
-    })
+    };
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(io(std::io::Error::other("not a regular file")));
+    }
+    std::fs::read(path).map_err(io)
+}
+
+/// Where each line of a text starts, to name the line of a CSV record from its byte offset:
+/// the csv crate's own line count is one short once a file has CRLF line endings (as Excel and
+/// Python's `csv` module write them).
+pub(crate) struct Lines(Vec<u64>);
+
+impl Lines {
+    fn new(bytes: &[u8]) -> Lines {
+        Lines(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(_, &b)| b == b'\n')
+                .map(|(i, _)| i as u64)
+                .collect(),
+        )
+    }
+
+    /// The line (from 1) of the record at `position`, or 0 when it is not known. After a CRLF
+    /// the reader places the next record at the `\n` itself, which therefore counts; no record
+    /// starts at a newline of its own.
+    pub(crate) fn of(&self, position: Option<&csv::Position>) -> u64 {
+        position.map_or(0, |p| {
+            self.0.partition_point(|&newline| newline <= p.byte()) as u64 + 1
+        })
+    }
+}
+
+/// A CSV reader over a file read whole.
+pub(crate) type CsvReader = csv::Reader<std::io::Cursor<Vec<u8>>>;
+
+/// Opens a CSV file (fields trimmed) read whole, with its lines (see [`Lines`]).
+pub(crate) fn open_csv(path: &Path) -> Result<(CsvReader, Lines), DataError> {
+    let bytes = read_bytes(path)?;
+    let lines = Lines::new(&bytes);
+    let reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(std::io::Cursor::new(bytes));
+    Ok((reader, lines))
 }
 
 /// Lists a directory's entries sorted by name, naming it in the error.
@@ -327,8 +392,8 @@ pub(crate) fn list_dir(path: &Path) -> Result<Vec<PathBuf>, DataError> {
 }
 
 /// A CSV reader's error as a data error naming the file (and the line, for a bad row).
-pub(crate) fn csv_error(path: &Path, e: csv::Error) -> DataError {
-    let line = e.position().map_or(0, |p| p.line());
+pub(crate) fn csv_error(path: &Path, lines: &Lines, e: csv::Error) -> DataError {
+    let line = lines.of(e.position());
     match e.kind() {
         csv::ErrorKind::Io(_) => DataError::File {
             path: path.to_path_buf(),

@@ -8,7 +8,7 @@ use std::path::Path;
 use optimizer::journal::Journal;
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
-use crate::dataset::{csv_error, DataError, Dataset, Workload};
+use crate::dataset::{csv_error, open_csv, DataError, Dataset, Workload};
 
 const RESERVED: &[&str] = &["workload", "config", "runtime_s", "cost_usd", "completed"];
 
@@ -35,13 +35,10 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
             });
         }
     }
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| csv_error(path, e))?;
+    let (mut reader, lines) = open_csv(path)?;
     let headers: Vec<String> = reader
         .headers()
-        .map_err(|e| csv_error(path, e))?
+        .map_err(|e| csv_error(path, &lines, e))?
         .iter()
         .map(str::to_string)
         .collect();
@@ -82,8 +79,8 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
     }
     let mut rows = Vec::new();
     for record in reader.records() {
-        let record = record.map_err(|e| csv_error(path, e))?;
-        let line = record.position().map_or(0, |p| p.line());
+        let record = record.map_err(|e| csv_error(path, &lines, e))?;
+        let line = lines.of(record.position());
         let field = |i: usize, problem: String| DataError::Field {
             path: path.to_path_buf(),
             line,
@@ -527,6 +524,15 @@ mod tests {
             assert!(
                 e.contains(name) && e.contains(want1) && e.contains(want2),
                 "{name}: {e}"
+            );
+            // The same file with CRLF line endings (Excel's, Python's `csv` module's) names the
+            // same line: the csv crate's own count is one short there.
+            let crlf = format!("crlf-{name}");
+            let p = write(&crlf, &text.replace('\n', "\r\n"));
+            let e = load(&p, None).unwrap_err().to_string();
+            assert!(
+                e.contains(&crlf) && e.contains(want1) && e.contains(want2),
+                "{crlf}: {e}"
             );
         }
     }

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use experiments::{
     load, paper, plot, report, run_compare, CompareOptions, DatasetSpec, LoadOptions,
 };
@@ -55,15 +54,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let spec = DatasetSpec::parse(&args.dataset).map_err(bad_input)?;
-    let dataset = load(
-        &spec,
-        &LoadOptions {
-            data_dir: args.data_dir.clone(),
-            failed_runtime_s: args.failed_runtime,
-            keep_16_core: false,
-        },
-    )
-    .map_err(bad_input)?;
+    let load_options = LoadOptions {
+        data_dir: args.data_dir.clone(),
+        failed_runtime_s: args.failed_runtime,
+        keep_16_core: false,
+    };
+    let dataset = load(&spec, &load_options).map_err(bad_input)?;
     let selected = dataset.select(&args.workloads).map_err(bad_input)?;
     crate::cmd::replay::check_numbers(Some(args.budget), args.max_runtime, args.failed_runtime)?;
     super::check_count("--seeds", args.seeds, 1, super::MAX_SEEDS)?;
@@ -93,6 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.strategies.as_deref(),
         &dataset.workloads[selected[0]].space,
     )?;
+    super::make_out_folder(&args.out, &[spec.source(&load_options)])?;
     let options = CompareOptions {
         strategies,
         seeds: args.seeds,
@@ -115,8 +112,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cmp = run_compare(&dataset, &selected, &options).map_err(bad_input)?;
     let summary = cmp.summary();
 
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
     let json = serde_json::to_string_pretty(&summary)?;
     report::write_text(&args.out.join("summary.json"), &json)?;
     let mut md = report::summary_markdown(&cmp, &summary);

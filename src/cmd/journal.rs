@@ -33,6 +33,13 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn export(a: &ExportArgs) -> anyhow::Result<()> {
+    // A blank workload name makes rows every reader of generic CSV refuses.
+    if a.workload.as_deref().is_some_and(|w| w.trim().is_empty()) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--workload names no workload; give a name or leave the option out (the journal's \
+             file name is used)"
+        )));
+    }
     let journal = Journal::read(&a.journal).map_err(bad_input)?;
     // The header's catalogue is checked as a search or replay checks it: a configuration
     // whose values do not match the dimensions would make rows of the wrong width.

@@ -33,6 +33,38 @@ pub fn check_out_folder(out: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Makes the output folder of a command that reads `inputs` (files or folders), once every
+/// other argument has been checked and before any replay runs, so a folder that cannot be made
+/// is said at once rather than after the replays. Refuses a folder that holds an input or lies
+/// in one: a report written there could replace the input (a dataset saved as `traces.csv` in
+/// `--out`), or become part of it (a `summary.json` among a dataset's run folders).
+pub fn make_out_folder(out: &std::path::Path, inputs: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    check_out_folder(out)?;
+    std::fs::create_dir_all(out).map_err(|e| {
+        bad_input(anyhow::anyhow!(
+            "--out {}: cannot create the folder: {e}",
+            out.display()
+        ))
+    })?;
+    let resolved = out
+        .canonicalize()
+        .map_err(|e| bad_input(anyhow::anyhow!("--out {}: {e}", out.display())))?;
+    for input in inputs {
+        let Ok(read) = input.canonicalize() else {
+            continue;
+        };
+        if read.starts_with(&resolved) || resolved.starts_with(&read) {
+            return Err(bad_input(anyhow::anyhow!(
+                "--out {}: {} is read from there, and the reports written there could replace \
+                 it or mix with it; choose another output folder",
+                out.display(),
+                input.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses a count given on the command line outside `lo..=hi`, naming the flag, before anything
 /// is allocated for it.
 pub fn check_count(flag: &str, value: u64, lo: u64, hi: u64) -> anyhow::Result<()> {

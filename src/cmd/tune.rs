@@ -4,7 +4,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use experiments::tune::{tune, Folds, TuneOptions, SELECTED};
 use experiments::{load, report, DatasetSpec, LoadOptions};
 
@@ -72,27 +71,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(jobs) = args.jobs {
         super::check_count("--jobs", jobs as u64, 1, super::MAX_THREADS)?;
     }
+    let load_options = LoadOptions {
+        data_dir: None,
+        failed_runtime_s: args.failed_runtime,
+        keep_16_core: false,
+    };
     let mut datasets = Vec::new();
+    let mut sources: Vec<std::path::PathBuf> = Vec::new();
     for d in &args.datasets {
         let spec = DatasetSpec::parse(d).map_err(bad_input)?;
-        let data = load(
-            &spec,
-            &LoadOptions {
-                data_dir: None,
-                failed_runtime_s: args.failed_runtime,
-                keep_16_core: false,
-            },
-        )
-        .map_err(bad_input)?;
-        datasets.push(data);
-    }
-    for (i, d) in datasets.iter().enumerate() {
-        if datasets[..i].iter().any(|e| e.name == d.name) {
+        let source = spec.source(&load_options);
+        // The same file under two spellings (`a.csv`, `./a.csv`, a link) is the same dataset.
+        let same = |s: &std::path::PathBuf| {
+            s == &source
+                || matches!((s.canonicalize(), source.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        if sources.iter().any(same) {
             return Err(bad_input(anyhow::anyhow!(
-                "dataset `{}` is given twice: its workloads would be chosen on and reported on at once",
-                d.name
+                "dataset `{d}` is given twice: its workloads would be chosen on and reported on at once"
             )));
         }
+        datasets.push(load(&spec, &load_options).map_err(bad_input)?);
+        sources.push(source);
+    }
+    if matches!(folds, Folds::Datasets) && datasets.len() < 2 {
+        return Err(bad_input(anyhow::anyhow!(
+            "--folds datasets holds out one dataset at a time, so it needs at least two --dataset"
+        )));
     }
     let Some(first) = datasets.iter().find_map(|d| d.workloads.first()) else {
         return Err(bad_input(anyhow::anyhow!("the datasets hold no workload")));
@@ -118,6 +123,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         super::strategy_list(Some(&args.baselines), space)?
     };
+    super::make_out_folder(&args.out, &sources)?;
     let options = TuneOptions {
         candidates,
         baselines,
@@ -136,8 +142,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         options.budget
     );
     let summary = tune(&datasets, &options).map_err(bad_input)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("{}: cannot create output folder", args.out.display()))?;
     report::write_text(
         &args.out.join("summary.json"),
         &serde_json::to_string_pretty(&summary)?,
