@@ -1,6 +1,7 @@
 //! The CherryPick paper (NSDI 2017) on its own recorded runs: Table 1 (spread of cost across
 //! configurations) and the `cherrypick`/`bo` strategies at their stop beside the published figures.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -37,10 +38,20 @@ pub struct Table1Row {
 pub fn table1(dir: &Path, keep_16_core: bool) -> Result<Vec<Table1Row>, DataError> {
     let mut out = Vec::new();
     for (name, path) in files(dir)? {
-        let costs: Vec<f64> = read_runs(&path)?
+        // Repeated (vm, count, disk) rows are runs of one configuration, as the loader groups
+        // them: each configuration counts once, at its mean cost.
+        let mut runs: BTreeMap<(String, u32, String), Vec<f64>> = BTreeMap::new();
+        for r in read_runs(&path)?
             .iter()
             .filter(|r| keep_16_core || r.cores() != 16)
-            .map(|r| r.cost_usd())
+        {
+            runs.entry((r.vm_name.clone(), r.count, r.disk_name.clone()))
+                .or_default()
+                .push(r.cost_usd());
+        }
+        let costs: Vec<f64> = runs
+            .values()
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
             .collect();
         if costs.is_empty() {
             return Err(DataError::File {
@@ -138,4 +149,28 @@ pub fn stop_comparison_markdown(cmp: &Comparison, summary: &Summary) -> String {
     }
     s.push('\n');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A configuration run twice counts once in Table 1, at its mean cost, as in the replays.
+    #[test]
+    fn a_configuration_run_twice_counts_once_at_its_mean_cost() {
+        let dir = std::env::temp_dir().join(format!("cp-paper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let head = "num_machines,time,vm_name,cpu_count,ram,vm_speed,vm_cost,disk_name,\
+                    disk_speed,disk_cost,disk_size\n";
+        let row = |n: u32, time: f64| format!("{n},{time},c4.large,2,3.75,fast,0.1,ebs,slow,0,0\n");
+        let text = format!("{head}{}{}{}", row(2, 100.0), row(4, 100.0), row(2, 300.0));
+        std::fs::write(dir.join("CP_w.csv"), text).unwrap();
+        let rows = table1(&dir, true).unwrap();
+        assert_eq!(rows[0].configs, 2);
+        // Costs: 2 machines at a mean 200 s, 4 machines at 100 s: the same, so the min is both.
+        let per_second = 0.1 / 3600.0;
+        assert!((rows[0].min_cost - 2.0 * per_second * 200.0).abs() < 1e-12);
+        assert!((rows[0].max_over_min - 1.0).abs() < 1e-12);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
