@@ -1143,6 +1143,16 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
             "needs at least two --dataset",
         ),
         (
+            vec![
+                "compare",
+                "--dataset",
+                csv_arg,
+                "--strategies",
+                "bo,random,bo",
+            ],
+            "strategy `bo` is listed twice",
+        ),
+        (
             vec!["compare", "--dataset", fifo_arg, "--out", out_arg],
             "not a regular file",
         ),

@@ -114,6 +114,12 @@ pub fn strategy_list(
             if names.is_empty() {
                 return Err(bad_input(anyhow::anyhow!("--strategies names no strategy")));
             }
+            // The same strategy twice would be two identical rows, and a choice "by 0" in tune.
+            for (i, n) in names.iter().enumerate() {
+                if names[..i].contains(n) {
+                    return Err(bad_input(anyhow::anyhow!("strategy `{n}` is listed twice")));
+                }
+            }
             for n in &names {
                 optimizer::build_strategy(n, space.clone(), &opts).map_err(bad_input)?;
             }
