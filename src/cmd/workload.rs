@@ -28,19 +28,21 @@ pub struct ReadSpeedArgs {
     /// tfrecord or images.
     #[arg(long, default_value = "tfrecord")]
     source: workload::readspeed::Source,
+    /// A cell reads batch_size x batch_number images (at most 1000000000).
     #[arg(long, value_delimiter = ',', default_value = "8,16,32,64")]
     batch_sizes: Vec<usize>,
     #[arg(long, value_delimiter = ',', default_value = "10,30,60")]
     batch_numbers: Vec<usize>,
+    /// Repetitions of each cell (at most 100000 cells in the grid).
     #[arg(long, default_value_t = 3)]
     repetitions: usize,
-    /// Decode each JPEG as well as reading it.
+    /// Decode each JPEG as well as reading it (images that fail to decode are counted apart).
     #[arg(long)]
     decode: bool,
-    /// Cells timed at once (0 = all cores).
+    /// Cells timed at once (0 = all cores; at most 1024).
     #[arg(long, default_value_t = 0)]
     parallel: usize,
-    /// CSV file to write.
+    /// CSV file to write (never one of the files read).
     #[arg(long)]
     out: PathBuf,
 }
@@ -59,7 +61,8 @@ pub struct GenArgs {
     /// Output folder.
     #[arg(long)]
     out: PathBuf,
-    /// Number of images (split over the five classes like the real set's 633/898/641/699/799).
+    /// Number of images (split over the five classes like the real set's 633/898/641/699/799;
+    /// at most 1000000).
     #[arg(long, default_value_t = 3670)]
     images: usize,
     #[arg(long, default_value_t = 1)]
@@ -139,7 +142,8 @@ fn parse_part(s: &str) -> Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-/// Maps a library error to the CLI's exit codes (bad input or unwritable output -> 2).
+/// Maps a library error to the CLI's exit codes (bad input or unwritable output -> 2; a full or
+/// failing disk -> 1, see `workload::Error::is_bad_input`).
 fn lib_err(e: workload::Error) -> anyhow::Error {
     if e.is_bad_input() {
         bad_input(e)
@@ -250,15 +254,13 @@ fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
         parallel: a.parallel,
         cancel: None,
     };
+    // Before the run: an output that is one of the inputs, or cannot be written, is refused
+    // without spending the run.
+    workload::readspeed::check_output(&opts, &a.out).map_err(lib_err)?;
     let started = std::time::Instant::now();
     let rows = workload::readspeed::run(&opts).map_err(lib_err)?;
     let wall = started.elapsed().as_secs_f64();
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| bad_input(anyhow::anyhow!("cannot create {}: {e}", dir.display())))?;
-    }
-    std::fs::write(&a.out, workload::readspeed::to_csv(&rows))
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot write {}: {e}", a.out.display())))?;
+    workload::readspeed::write_csv(&a.out, &rows).map_err(lib_err)?;
     println!(
         "{:>10} {:>12} {:>4} {:>8} {:>12} {:>10}",
         "batch_size", "batch_number", "rep", "images", "images/s", "MB/s"
@@ -275,7 +277,15 @@ fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
         );
     }
     let images: usize = rows.iter().map(|r| r.images).sum();
+    let failures: usize = rows.iter().map(|r| r.decode_failures).sum();
     let bytes: u64 = rows.iter().map(|r| r.bytes).sum();
+    if failures > 0 {
+        eprintln!(
+            "warning: {failures} of the {} images read could not be decoded; they are not \
+             counted in images or images/s (column decode_failures)",
+            images + failures
+        );
+    }
     println!(
         "{} cells, {} images, {:.1} MB in {:.2} s wall: {:.0} images/s, {:.1} MB/s overall; wrote {}",
         rows.len(),
@@ -293,16 +303,10 @@ fn regress(a: RegressArgs) -> anyhow::Result<()> {
     let points = workload::regress::read_csv(&a.csv).map_err(lib_err)?;
     let fit = workload::regress::fit(&points).map_err(lib_err)?;
     println!("{fit}");
-    std::fs::create_dir_all(&a.out)
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot create {}: {e}", a.out.display())))?;
-    let json = a.out.join("regression.json");
-    std::fs::write(&json, serde_json::to_string_pretty(&fit.to_json())? + "\n")
-        .map_err(|e| bad_input(anyhow::anyhow!("cannot write {}: {e}", json.display())))?;
-    let png = a.out.join("regression.png");
-    let with_text = workload::regress::plot(&points, &fit, &png).map_err(lib_err)?;
-    if !with_text {
+    let w = workload::regress::write_outputs(&points, &fit, &a.out).map_err(lib_err)?;
+    if !w.with_text {
         eprintln!("warning: no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plot drawn without text");
     }
-    println!("wrote {} and {}", json.display(), png.display());
+    println!("wrote {} and {}", w.json.display(), w.png.display());
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! The flowers dataset: the class list, a seeded synthetic stand-in generator (`gen-dataset`) and
 //! the scan of any `<root>/<class>/*` folder (local or gs://) into labelled inputs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::rng::SplitMix64;
 use crate::storage::{Storage, StorageError};
@@ -13,15 +13,21 @@ pub const CLASSES: [&str; 5] = ["daisy", "dandelion", "roses", "sunflowers", "tu
 /// Image counts of the real flower_photos set (3670 in all).
 pub const COUNTS: [usize; 5] = [633, 898, 641, 699, 799];
 pub const TOTAL: usize = 3670;
+/// Most images `gen-dataset` makes: about 270 times the real set, some 50 GB of JPEGs and hours
+/// of generating. Past it a count is a typo, and its job list alone would not fit in memory.
+pub const MAX_IMAGES: usize = 1_000_000;
 
 /// Per-class counts for `total` images, proportional to the real set (largest remainder), so 3670
-/// gives exactly the real counts.
+/// gives exactly the real counts. Any `usize` works: `total * count` is formed in 128 bits, where
+/// it cannot overflow (in `usize` it wrapped, and the remainder loop never ended).
 pub fn class_counts(total: usize) -> [usize; 5] {
     let mut out = [0usize; 5];
     let mut rem: Vec<(usize, usize)> = Vec::new();
     for (i, &c) in COUNTS.iter().enumerate() {
-        out[i] = total * c / TOTAL;
-        rem.push(((total * c) % TOTAL, i));
+        let scaled = total as u128 * c as u128;
+        // Both fit: the quotient is at most `total`, the remainder below TOTAL.
+        out[i] = (scaled / TOTAL as u128) as usize;
+        rem.push(((scaled % TOTAL as u128) as usize, i));
     }
     rem.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut left = total - out.iter().sum::<usize>();
@@ -258,6 +264,12 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, Error> {
     if opts.images == 0 {
         return Err(Error::Options("--images must be at least 1".into()));
     }
+    if opts.images > MAX_IMAGES {
+        return Err(Error::Options(format!(
+            "--images {}: at most {MAX_IMAGES} images are generated",
+            opts.images
+        )));
+    }
     let counts = class_counts(opts.images);
     let mut jobs = Vec::new();
     for (class, &n) in counts.iter().enumerate() {
@@ -328,19 +340,39 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, Error> {
 /// One labelled input image found by [`scan`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InputImage {
-    /// Key relative to the storage root, `<class>/<file>`.
+    /// Key relative to the storage root, `<class>/<file>` (a name that is not UTF-8 shown
+    /// lossily).
     pub key: String,
+    /// Index of `label` in the class list ([`NO_CLASS`] when `unusable`).
     pub class: usize,
     pub label: String,
     pub size: u64,
+    /// The local file, named exactly (see [`crate::storage::ObjectInfo::path`]).
+    pub path: Option<PathBuf>,
+    /// Why the file cannot be a labelled example, when it cannot: preprocessing reports and
+    /// skips it as it does a damaged JPEG, while the rest of the run goes on.
+    pub unusable: Option<String>,
+}
+
+/// The class of an [`InputImage`] that has none (see [`InputImage::unusable`]).
+pub const NO_CLASS: usize = usize::MAX;
+
+/// Whether the class folder of a local `<class>/<file>` path has a name that is not UTF-8: a
+/// label is text (TensorFlow reads it as a string), so such a folder gives none.
+fn class_name_not_utf8(path: Option<&Path>) -> bool {
+    path.and_then(Path::parent)
+        .and_then(Path::file_name)
+        .is_some_and(|n| n.to_str().is_none())
 }
 
 /// Lists `<root>/<class>/<file>`: classes are the first-level folders sorted by name (labels
-/// 0..n), files inside them sorted by name; deeper files and files at the root are ignored.
+/// 0..n), files inside them sorted by name; deeper files and files at the root are ignored. The
+/// files of a class folder whose name is not UTF-8 are listed as unusable (with no class), not
+/// dropped, so they are reported.
 pub fn scan(storage: &dyn Storage) -> Result<(Vec<String>, Vec<InputImage>), StorageError> {
     let objects = storage.list()?;
     let mut classes: Vec<String> = Vec::new();
-    let mut files: Vec<(String, String, u64)> = Vec::new();
+    let mut images: Vec<InputImage> = Vec::new();
     for o in objects {
         let mut parts = o.key.split('/');
         let (Some(class), Some(file), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -349,25 +381,33 @@ pub fn scan(storage: &dyn Storage) -> Result<(Vec<String>, Vec<InputImage>), Sto
         if class.is_empty() || file.is_empty() || class.starts_with('.') || file.starts_with('.') {
             continue;
         }
-        if !classes.iter().any(|c| c == class) {
+        let unusable = class_name_not_utf8(o.path.as_deref()).then(|| {
+            format!(
+                "the class folder's name ({class}) is not UTF-8, and a label must be text; \
+                 rename the folder"
+            )
+        });
+        if unusable.is_none() && !classes.iter().any(|c| c == class) {
             classes.push(class.to_string());
         }
-        files.push((class.to_string(), o.key.clone(), o.size));
+        images.push(InputImage {
+            label: class.to_string(),
+            key: o.key,
+            class: NO_CLASS,
+            size: o.size,
+            path: o.path,
+            unusable,
+        });
     }
     classes.sort();
-    files.sort_by(|a, b| a.1.cmp(&b.1));
-    let images = files
-        .into_iter()
-        .map(|(class, key, size)| {
-            let idx = classes.binary_search(&class).unwrap_or(0);
-            InputImage {
-                key,
-                class: idx,
-                label: class,
-                size,
-            }
-        })
-        .collect();
+    // Stable, after the listing's (key, path) order: names that are not UTF-8 and show as one
+    // key keep a fixed order.
+    images.sort_by(|a, b| a.key.cmp(&b.key));
+    for image in &mut images {
+        if image.unusable.is_none() {
+            image.class = classes.binary_search(&image.label).unwrap_or(0);
+        }
+    }
     Ok((classes, images))
 }
 
@@ -382,6 +422,50 @@ mod tests {
             assert_eq!(class_counts(n).iter().sum::<usize>(), n);
         }
         assert_eq!(class_counts(7340), COUNTS.map(|c| 2 * c));
+    }
+
+    /// Counts no machine can hold: `class_counts` used to overflow `total * count` (wrapping
+    /// in a release build, whose remainder loop then never ended) and `generate` to allocate a
+    /// job per image before the first was made.
+    #[test]
+    fn image_counts_no_machine_can_hold_are_refused_and_never_overflow() {
+        for total in [
+            usize::MAX,
+            usize::MAX / 3,
+            5_026_338_869_833,
+            MAX_IMAGES + 1,
+        ] {
+            let counts = class_counts(total);
+            assert_eq!(
+                counts.iter().map(|&c| c as u128).sum::<u128>(),
+                total as u128,
+                "{total}"
+            );
+            // Proportional to the real set within one image.
+            for (c, real) in counts.iter().zip(COUNTS) {
+                let exact = total as f64 * real as f64 / TOTAL as f64;
+                assert!((*c as f64 - exact).abs() <= 1.0 + exact * 1e-15, "{total}");
+            }
+        }
+        let out = tempdir("gen-huge");
+        for images in [MAX_IMAGES + 1, 5_026_338_869_833, usize::MAX] {
+            let e = generate(&GenOptions {
+                out: out.clone(),
+                images,
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(e.is_bad_input(), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("--images {images}: at most 1000000")),
+                "{e}"
+            );
+            assert!(
+                !out.exists(),
+                "nothing is created before the count is checked"
+            );
+        }
     }
 
     #[test]

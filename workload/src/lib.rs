@@ -45,10 +45,12 @@ pub enum Error {
 }
 
 impl Error {
-    /// True when the user's input is at fault (maps to exit code 2 in the CLI).
+    /// True when the user's input is at fault (maps to exit code 2 in the CLI). A disk that is
+    /// full, over its quota or failing is the machine's fault, not the input's (exit 1).
     pub fn is_bad_input(&self) -> bool {
         match self {
-            Error::Input(_) | Error::Output(_) | Error::Options(_) | Error::Record(_) => true,
+            Error::Input(e) | Error::Output(e) => e.kind != StorageErrorKind::Disk,
+            Error::Options(_) | Error::Record(_) => true,
             Error::Other(_) | Error::Cancelled => false,
         }
     }

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Instant;
@@ -157,25 +158,130 @@ pub fn parse_shard_name(name: &str) -> Option<(usize, usize)> {
     Some((index.parse().ok()?, count.parse().ok()?))
 }
 
+/// The shard index of the hidden temporary a shard is written under until it is complete
+/// (`.flowersNN.partial-<pid>`, see [`Storage::create`]) and the pid of the process writing it,
+/// or `None` for any other name.
+fn parse_partial_shard_name(name: &str) -> Option<(usize, u32)> {
+    let (hint, pid) = storage::parse_partial_name(name)?;
+    let index = hint.strip_prefix("flowers")?;
+    if index.len() < 2 || !index.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((index.parse().ok()?, pid))
+}
+
 /// Removes the shards an earlier run left in `output` that this run replaces: every shard of a
-/// whole run, or the shards numbered `part` of one part. Other files are left alone.
+/// whole run, or the shards numbered `part` of one part. Other files are left alone. The same
+/// goes for the hidden temporaries of unfinished shards that a killed run (SIGINT, SIGKILL)
+/// left, those of a process still running excepted (another part may be writing one). Only
+/// the finished shards are listed in the summary.
 fn remove_earlier_shards(output: &dyn Storage, part: Option<usize>) -> Result<Vec<String>, Error> {
     let mut removed = Vec::new();
     for o in output.list().map_err(Error::Output)? {
         // Only the top level: shards are written there.
-        let Some((index, _)) = parse_shard_name(&o.key) else {
-            continue;
-        };
-        if part.is_none_or(|p| p == index) {
-            output.delete(&o.key).map_err(Error::Output)?;
-            removed.push(o.key);
+        if let Some((index, _)) = parse_shard_name(&o.key) {
+            if part.is_none_or(|p| p == index) {
+                output.delete(&o.key).map_err(Error::Output)?;
+                removed.push(o.key);
+            }
+        } else if let Some((index, pid)) = parse_partial_shard_name(&o.key) {
+            if part.is_none_or(|p| p == index) && !storage::process_running(pid) {
+                output.delete(&o.key).map_err(Error::Output)?;
+            }
         }
     }
     Ok(removed)
 }
 
+/// A local folder resolved as the kernel will once it exists: its nearest existing ancestor
+/// with symlinks resolved, then the rest of the path (which, not existing yet, holds no link;
+/// its `..` undo the component before). `None` when no ancestor resolves.
+fn resolve_folder(path: &Path) -> Option<PathBuf> {
+    let absolute = std::path::absolute(path).ok()?;
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    let mut base = loop {
+        match std::fs::canonicalize(existing) {
+            Ok(p) => break p,
+            Err(_) => {
+                rest.push(existing.components().next_back()?.as_os_str().to_owned());
+                existing = existing.parent()?;
+            }
+        }
+    };
+    for component in rest.iter().rev() {
+        match component.to_str() {
+            Some("..") => {
+                base.pop();
+            }
+            Some(".") => {}
+            _ => base.push(component),
+        }
+    }
+    Some(base)
+}
+
+/// Refuses an output folder that is the input folder or inside it (the next run would read its
+/// shards as images of one more class, and remove them while reading them), and an input inside
+/// the output folder (every run would list it among the outputs, and its files sit where the
+/// shards go). Local paths are resolved first, so a symlink or `..` does not hide the overlap;
+/// `gs://` locations are compared as bucket and prefix.
+fn check_folders(input: &str, output: &str) -> Result<(), Error> {
+    let (inside, same) = match (input.strip_prefix("gs://"), output.strip_prefix("gs://")) {
+        (Some(i), Some(o)) => {
+            let (i, o) = (i.trim_end_matches('/'), o.trim_end_matches('/'));
+            let under = |a: &str, b: &str| {
+                a.strip_prefix(b)
+                    .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+            };
+            ([under(o, i), under(i, o)], i == o)
+        }
+        (None, None) => {
+            let (Some(i), Some(o)) = (
+                resolve_folder(Path::new(input)),
+                resolve_folder(Path::new(output)),
+            ) else {
+                return Ok(());
+            };
+            ([o.starts_with(&i), i.starts_with(&o)], i == o)
+        }
+        _ => return Ok(()),
+    };
+    let (why, harm) = if same {
+        (
+            "is the input folder",
+            "the next run would read the shards as images",
+        )
+    } else if inside[0] {
+        (
+            "is inside the input folder",
+            "the next run would read the shards as images",
+        )
+    } else if inside[1] {
+        (
+            "contains the input folder",
+            "every run would list the images among its outputs",
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Error::Options(format!(
+        "--output {output} {why} {input}: {harm}; choose an output folder outside the input \
+         and not above it"
+    )))
+}
+
+/// Removes the shards a failed run committed, so that none of them looks like a finished
+/// run's; what cannot be removed is left (the run's error is the one reported).
+fn remove_shards(output: &dyn Storage, shards: &[ShardInfo]) {
+    for shard in shards {
+        let _ = output.delete(&shard.name);
+    }
+}
+
 /// Runs preprocessing between the storages named in `opts`.
 pub fn run(opts: &PreprocessOptions) -> Result<PreprocessSummary, Error> {
+    check_folders(&opts.input, &opts.output)?;
     let input = storage::open(&opts.input).map_err(Error::Input)?;
     let output = storage::open(&opts.output).map_err(Error::Output)?;
     run_with(opts, input.as_ref(), output.as_ref())
@@ -201,6 +307,7 @@ pub fn run_part(
             "--part {part}/{parts}: the part must be below {parts}"
         )));
     }
+    check_folders(&opts.input, &opts.output)?;
     let input = storage::open(&opts.input).map_err(Error::Input)?;
     let output = storage::open(&opts.output).map_err(Error::Output)?;
     let opts = PreprocessOptions {
@@ -317,7 +424,11 @@ fn run_inner(
         r
     });
     bar.finish_and_clear();
-    result?;
+    if let Err(e) = result {
+        // The shards committed before the error would look like a finished run's.
+        remove_shards(output, &summary.shards);
+        return Err(e);
+    }
     // A whole run that wrote nothing failed. One part of a split run may hold only a few
     // images, all bad, while the run as a whole is fine: its summary lists them instead.
     if part.is_none() && summary.images_written == 0 && !summary.skipped.is_empty() {
@@ -385,7 +496,17 @@ fn worker(
             }
         }
         let img = &images[idx];
-        let done = match input.get(&img.key) {
+        if let Some(reason) = &img.unusable {
+            let skip = Done::Skip {
+                reason: reason.clone(),
+                bytes_in: 0,
+            };
+            if tx.send((idx, Ok(skip))).is_err() {
+                return;
+            }
+            continue;
+        }
+        let done = match storage::get_listed(input, &img.key, img.path.as_deref()) {
             Err(e) => Err(Error::Input(e)),
             Ok(data) => {
                 let bytes_in = data.len() as u64;
@@ -725,8 +846,339 @@ mod tests {
         let _ = std::fs::remove_dir_all(&out);
     }
 
+    /// An output folder that is the input, inside it (however it is spelt) or around it is
+    /// refused before anything is written: a second run used to read the first run's shards as
+    /// a sixth class, remove them while reading them, and fail with a partial shard left.
+    #[test]
+    fn an_output_inside_the_input_or_around_it_is_refused() {
+        use std::os::unix::fs::symlink;
+        let data = tmp("nest-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 5,
+            seed: 1,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let link = tmp("nest-link");
+        symlink(&data, &link).unwrap();
+        let d = data.display();
+        let cases = [
+            (format!("{d}"), format!("{d}"), "is the input folder"),
+            (format!("{d}"), format!("{d}/"), "is the input folder"),
+            (
+                format!("{d}"),
+                format!("{d}/shards"),
+                "is inside the input folder",
+            ),
+            (
+                format!("{d}"),
+                format!("{d}/a/b/../shards"),
+                "is inside the input folder",
+            ),
+            (
+                format!("{d}"),
+                format!("{d}/daisy/new"),
+                "is inside the input folder",
+            ),
+            (
+                format!("{d}"),
+                format!("{}/shards", link.display()),
+                "is inside the input folder",
+            ),
+            (
+                format!("{d}/daisy"),
+                format!("{d}"),
+                "contains the input folder",
+            ),
+            (
+                format!("{}/daisy", link.display()),
+                format!("{d}/.."),
+                "contains the input folder",
+            ),
+            (
+                "gs://b/flowers".into(),
+                "gs://b/flowers/out".into(),
+                "is inside",
+            ),
+            (
+                "gs://b/flowers/".into(),
+                "gs://b/flowers".into(),
+                "is the input",
+            ),
+            (
+                "gs://b/flowers/x".into(),
+                "gs://b/flowers".into(),
+                "contains",
+            ),
+        ];
+        for (input, output, why) in cases {
+            let opts = PreprocessOptions {
+                input: input.clone(),
+                output: output.clone(),
+                threads: 1,
+                ..Default::default()
+            };
+            for e in [run(&opts).unwrap_err(), run_part(&opts, 0, 2).unwrap_err()] {
+                assert!(e.is_bad_input(), "{input} {output}: {e}");
+                assert!(
+                    e.to_string().contains(&format!("--output {output} {why}")),
+                    "{input} {output}: {e}"
+                );
+            }
+        }
+        // Nothing was created in the input.
+        let mut top: Vec<String> = shard_files(&data);
+        top.sort();
+        assert_eq!(top, crate::dataset::CLASSES);
+        // Beside the input (a name that merely starts the same), or a bucket's other prefix.
+        let beside = format!("{d}-shards");
+        for (input, output) in [
+            (format!("{d}"), beside.clone()),
+            ("gs://b/flowers".into(), "gs://b/flowers2".into()),
+            ("gs://b/flowers".into(), "gs://c/flowers/out".into()),
+        ] {
+            assert!(check_folders(&input, &output).is_ok(), "{input} {output}");
+        }
+        let s = run(&PreprocessOptions {
+            input: data.display().to_string(),
+            output: beside.clone(),
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.images_written, 5);
+        for p in [data, beside.into(), link] {
+            let _ = std::fs::remove_dir_all(&p);
+            let _ = std::fs::remove_file(&p);
+        }
+    }
+
+    /// A file or class folder whose name is not UTF-8 used to be opened by its lossy name and
+    /// stop the whole run with a false "No such file or directory": the file is opened by its
+    /// exact name, and a class folder that cannot give a text label has its files reported and
+    /// skipped, one by one, while the rest is written.
+    #[test]
+    fn names_that_are_not_utf8_are_opened_as_listed() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let data = tmp("utf8-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 10,
+            seed: 5,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let good = std::fs::read(data.join("daisy/daisy_0000.jpg")).unwrap();
+        std::fs::write(
+            data.join("daisy").join(OsStr::from_bytes(b"caf\xe9.jpg")),
+            &good,
+        )
+        .unwrap();
+        let bad_class = data.join(OsStr::from_bytes(b"ros\xe9s"));
+        std::fs::create_dir_all(&bad_class).unwrap();
+        std::fs::write(bad_class.join("a.jpg"), &good).unwrap();
+        std::fs::write(bad_class.join(OsStr::from_bytes(b"\xff.jpg")), &good).unwrap();
+        let out = tmp("utf8-out");
+        let s = run(&PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            shards: 2,
+            threads: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.classes, crate::dataset::CLASSES);
+        assert_eq!((s.images_found, s.images_written), (13, 11));
+        assert_eq!(s.skipped.len(), 2, "{:?}", s.skipped);
+        assert!(s
+            .skipped
+            .iter()
+            .all(|k| k.key.starts_with("ros\u{fffd}s/") && k.reason.contains("not UTF-8")));
+        // The file with the non-UTF-8 name is in a shard, labelled daisy.
+        let mut daisies = 0;
+        for info in &s.shards {
+            let bytes = std::fs::read(out.join(&info.name)).unwrap();
+            for r in tfrecord::SliceReader::new(&bytes, &info.name) {
+                let ex = crate::example::decode(r.unwrap()).unwrap();
+                daisies += usize::from(ex.bytes("label") == Some(b"daisy".as_slice()));
+            }
+        }
+        assert_eq!(daisies, 1 + crate::dataset::class_counts(10)[0]);
+        // Read-speed reads every image file, whatever its name.
+        let rows = crate::readspeed::run(&crate::readspeed::ReadSpeedOptions {
+            input: data.display().to_string(),
+            source: crate::readspeed::Source::Images,
+            batch_sizes: vec![13],
+            batch_numbers: vec![1],
+            repetitions: 1,
+            decode: true,
+            parallel: 1,
+            cancel: None,
+        })
+        .unwrap();
+        assert_eq!((rows[0].images, rows[0].decode_failures), (13, 0));
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    /// Fails reading one object after `ok` reads, like a disk error mid-run.
+    struct FailingInput {
+        inner: LocalStorage,
+        ok: AtomicUsize,
+    }
+
+    impl Storage for FailingInput {
+        fn location(&self) -> String {
+            self.inner.location()
+        }
+        fn list(&self) -> Result<Vec<storage::ObjectInfo>, storage::StorageError> {
+            // Without paths, so that reads come through `get`.
+            let mut l = self.inner.list()?;
+            l.iter_mut().for_each(|o| o.path = None);
+            Ok(l)
+        }
+        fn get(&self, key: &str) -> Result<Vec<u8>, storage::StorageError> {
+            if self.ok.fetch_sub(1, Ordering::SeqCst) == 0 {
+                return Err(storage::StorageError::io(
+                    "read",
+                    key,
+                    &std::io::Error::from_raw_os_error(libc::EIO),
+                ));
+            }
+            self.inner.get(key)
+        }
+        fn put(&self, key: &str, data: &[u8]) -> Result<(), storage::StorageError> {
+            self.inner.put(key, data)
+        }
+        fn delete(&self, key: &str) -> Result<(), storage::StorageError> {
+            self.inner.delete(key)
+        }
+        fn create(&self, hint: &str) -> Result<Box<dyn ObjectWriter>, storage::StorageError> {
+            self.inner.create(hint)
+        }
+        fn prepare_output(&self) -> Result<(), storage::StorageError> {
+            self.inner.prepare_output()
+        }
+    }
+
+    /// A run that fails after committing some shards removes them: they looked like a whole
+    /// run's (the names carry their counts), and read-speed would have measured them.
+    #[test]
+    fn a_failed_run_leaves_no_shard_that_looks_complete() {
+        let data = tmp("fail-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 20,
+            seed: 6,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let out = tmp("fail-out");
+        let input = FailingInput {
+            inner: LocalStorage::new(&data),
+            ok: AtomicUsize::new(14),
+        };
+        let opts = PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            shards: 4,
+            threads: 1,
+            ..Default::default()
+        };
+        let e = run_with(&opts, &input, &LocalStorage::new(&out)).unwrap_err();
+        // An EIO is the disk's failure, not the input's (exit 1).
+        assert!(matches!(e, Error::Input(_)) && !e.is_bad_input(), "{e}");
+        // Shards 0 and 1 (10 images) were committed before the 15th read failed.
+        assert!(shard_files(&out).is_empty(), "{:?}", shard_files(&out));
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    /// The hidden temporaries of a run that was killed are removed by the next run into the
+    /// folder (a part's run only its own number's); those of a running process, and files that
+    /// merely look alike, are left.
+    #[test]
+    fn temporaries_of_a_killed_run_are_removed_by_the_next() {
+        let data = tmp("partial-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 6,
+            seed: 7,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let out = tmp("partial-out");
+        std::fs::create_dir_all(&out).unwrap();
+        // A process that has ended (waited for, so its pid is not running).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        // init runs as long as the machine does (and is not this run, whose own temporaries
+        // take its pid).
+        let alive = 1;
+        for name in [
+            format!(".flowers00.partial-{dead}"),
+            format!(".flowers01.partial-{dead}"),
+            format!(".flowers02.partial-{alive}"),
+            format!(".flowers1.partial-{dead}"),
+            format!(".notes.partial-{dead}"),
+            format!("flowers03.partial-{dead}"),
+        ] {
+            std::fs::write(out.join(name), b"half a shard").unwrap();
+        }
+        let opts = PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            threads: 1,
+            ..Default::default()
+        };
+        run_part(&opts, 1, 2).unwrap();
+        let names = shard_files(&out);
+        assert!(
+            names.contains(&format!(".flowers00.partial-{dead}")),
+            "{names:?}"
+        );
+        assert!(
+            !names.contains(&format!(".flowers01.partial-{dead}")),
+            "{names:?}"
+        );
+        run(&opts).unwrap();
+        let names = shard_files(&out);
+        let left: Vec<&String> = names.iter().filter(|n| n.contains("partial")).collect();
+        assert_eq!(
+            left,
+            [
+                format!(".flowers02.partial-{alive}"),
+                format!(".flowers1.partial-{dead}"),
+                format!(".notes.partial-{dead}"),
+                format!("flowers03.partial-{dead}"),
+            ]
+            .iter()
+            .collect::<Vec<_>>()
+        );
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
     #[test]
     fn shard_names_parse() {
+        for (name, want) in [
+            (".flowers00.partial-123", Some((0, 123))),
+            (".flowers12.partial-4", Some((12, 4))),
+            (".flowers0.partial-4", None),
+            (".flowers00.partial-", None),
+            (".flowers00.partial-1x", None),
+            ("flowers00.partial-1", None),
+            (".write-probe-1", None),
+        ] {
+            assert_eq!(parse_partial_shard_name(name), want, "{name}");
+        }
         assert_eq!(parse_shard_name("flowers00-230.tfrec"), Some((0, 230)));
         assert_eq!(parse_shard_name("flowers123-1.tfrec"), Some((123, 1)));
         for other in [

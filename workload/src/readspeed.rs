@@ -78,6 +78,14 @@ impl Default for ReadSpeedOptions {
     }
 }
 
+/// Most images one cell may read (batch_size x batch_number): a thousand million, hours even
+/// without decoding; past it a product is a typo (or wrapped around), not a measurement.
+pub const MAX_CELL_IMAGES: usize = 1_000_000_000;
+/// Most cells in a grid (batch sizes x batch numbers x repetitions): each is timed on its own.
+pub const MAX_CELLS: usize = 100_000;
+/// Most cells timed at once (`--parallel`), as for the other commands' thread counts.
+pub const MAX_PARALLEL: usize = 1024;
+
 /// One timed cell.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ReadSpeedRow {
@@ -86,7 +94,12 @@ pub struct ReadSpeedRow {
     pub batch_size: usize,
     pub batch_number: usize,
     pub repetition: usize,
+    /// Images read (and, with `decode`, decoded): what the throughput counts.
     pub images: usize,
+    /// With `decode`, images read that failed to decode: read but not counted in `images`
+    /// (images + decode_failures = batch_size x batch_number).
+    pub decode_failures: usize,
+    /// Bytes read, the failed images' included.
     pub bytes: u64,
     pub seconds: f64,
 }
@@ -101,8 +114,8 @@ impl ReadSpeedRow {
 }
 
 /// Header of the CSV [`write_csv`] writes (and `regress` reads).
-pub const CSV_HEADER: &str =
-    "source,decode,batch_size,batch_number,repetition,images,bytes,seconds,images_per_s,mb_per_s";
+pub const CSV_HEADER: &str = "source,decode,batch_size,batch_number,repetition,images,bytes,\
+     seconds,images_per_s,mb_per_s,decode_failures";
 
 /// Renders rows as CSV, header first.
 pub fn to_csv(rows: &[ReadSpeedRow]) -> String {
@@ -110,7 +123,7 @@ pub fn to_csv(rows: &[ReadSpeedRow]) -> String {
     s.push('\n');
     for r in rows {
         s.push_str(&format!(
-            "{},{},{},{},{},{},{},{:.6},{:.3},{:.3}\n",
+            "{},{},{},{},{},{},{},{:.6},{:.3},{:.3},{}\n",
             r.source,
             r.decode,
             r.batch_size,
@@ -120,18 +133,57 @@ pub fn to_csv(rows: &[ReadSpeedRow]) -> String {
             r.bytes,
             r.seconds,
             r.images_per_s(),
-            r.mb_per_s()
+            r.mb_per_s(),
+            r.decode_failures
         ));
     }
     s
 }
 
+/// Checks, before the grid runs, that the CSV can go to `out`: it is not one of the files the
+/// run reads (the same device and inode, so through a symlink or a hard link too: writing it
+/// would replace a shard or an image with the results), and it is a file that may be written
+/// (see [`storage::write_output_file`]).
+pub fn check_output(opts: &ReadSpeedOptions, out: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(target) = std::fs::metadata(out) {
+        if !opts.input.starts_with("gs://") {
+            let storage = storage::open(&opts.input).map_err(Error::Input)?;
+            let plan = plan(storage.as_ref(), opts.source)?;
+            for (key, path) in &plan.objects {
+                let Some(meta) = path.as_deref().and_then(|p| std::fs::metadata(p).ok()) else {
+                    continue;
+                };
+                if (meta.dev(), meta.ino()) == (target.dev(), target.ino()) {
+                    return Err(Error::Options(format!(
+                        "--out {}: that is {}/{key}, one of the files this run reads; choose \
+                         another output file",
+                        out.display(),
+                        storage.location()
+                    )));
+                }
+            }
+        }
+    }
+    storage::check_output_file(out).map_err(Error::Output)
+}
+
+/// Writes the rows as CSV to `path` (creating its folder): whole or not at all, see
+/// [`storage::write_output_file`]. A full disk is not the input's fault (exit 1, not 2).
+pub fn write_csv(path: &Path, rows: &[ReadSpeedRow]) -> Result<(), Error> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::Output(crate::StorageError::io("create folder", dir.display(), &e))
+        })?;
+    }
+    storage::write_output_file(path, to_csv(rows).as_bytes()).map_err(Error::Output)
+}
+
 /// The objects one cell reads through, in order; cycled when a cell wants more records than the
 /// dataset holds (like `dataset.repeat()`), so every cell does the work its size says.
 struct Plan {
-    keys: Vec<String>,
-    /// Set when the storage is a local folder: objects are then mapped, not copied.
-    local_root: Option<PathBuf>,
+    /// Key and, in a local folder, the file's exact path (objects are then mapped, not copied).
+    objects: Vec<(String, Option<PathBuf>)>,
 }
 
 /// A read-only memory map of a whole local file. Reading shards through the page cache this way
@@ -146,7 +198,7 @@ impl Mapped {
     /// Maps `path`; `None` for an empty file (mmap refuses length 0).
     fn open(path: &Path) -> std::io::Result<Option<Mapped>> {
         use std::os::fd::AsRawFd;
-        let f = std::fs::File::open(path)?;
+        let f = storage::open_regular(path)?;
         let len = usize::try_from(f.metadata()?.len())
             .map_err(|_| std::io::Error::other("file larger than the address space"))?;
         if len == 0 {
@@ -200,10 +252,9 @@ impl std::ops::Deref for Object {
     }
 }
 
-fn fetch(storage: &dyn Storage, plan: &Plan, key: &str) -> Result<Object, Error> {
-    if let Some(root) = &plan.local_root {
-        let path = root.join(key);
-        return match Mapped::open(&path) {
+fn fetch(storage: &dyn Storage, key: &str, path: Option<&Path>) -> Result<Object, Error> {
+    if let Some(path) = path {
+        return match Mapped::open(path) {
             Ok(Some(m)) => Ok(Object::Mapped(m)),
             Ok(None) => Ok(Object::Owned(Vec::new())),
             Err(e) => Err(Error::Input(crate::StorageError::io(
@@ -217,22 +268,24 @@ fn fetch(storage: &dyn Storage, plan: &Plan, key: &str) -> Result<Object, Error>
 }
 
 fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
-    let keys: Vec<String> = match source {
+    let objects: Vec<(String, Option<PathBuf>)> = match source {
         Source::TfRecord => storage
             .list()
             .map_err(Error::Input)?
             .into_iter()
             .filter(|o| o.key.ends_with(".tfrec") || o.key.ends_with(".tfrecord"))
             .filter(|o| !o.key.rsplit('/').next().unwrap_or("").starts_with('.'))
-            .map(|o| o.key)
+            .map(|o| (o.key, o.path))
             .collect(),
+        // Every image file, also those a label could not be given to (no labels are read here).
         Source::Images => scan(storage)
             .map_err(Error::Input)?
             .1
             .into_iter()
-            .map(|i| i.key)
+            .map(|i| (i.key, i.path))
             .collect(),
     };
+    let keys: Vec<String> = objects.iter().map(|(k, _)| k.clone()).collect();
     if source == Source::TfRecord {
         check_one_run(&keys, &storage.location())?;
     }
@@ -246,11 +299,7 @@ fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
             storage.location()
         )));
     }
-    // A local folder (not gs://, and really there) is read through memory maps.
-    let location = storage.location();
-    let local_root = (!location.starts_with("gs://") && Path::new(&location).is_dir())
-        .then(|| PathBuf::from(location));
-    Ok(Plan { keys, local_root })
+    Ok(Plan { objects })
 }
 
 /// Refuses shards of two preprocessing runs in one folder: two `flowersNN-COUNT.tfrec` files of
@@ -273,6 +322,43 @@ fn check_one_run(keys: &[String], location: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// What one cell read.
+#[derive(Default)]
+struct Cell {
+    /// Read, and decoded when decoding.
+    images: usize,
+    /// Read but not decodable (only when decoding).
+    decode_failures: usize,
+    bytes: u64,
+    /// The first image that failed to decode and why, for the message when none decodes.
+    first_failure: Option<String>,
+}
+
+impl Cell {
+    /// Counts one image read, decoding it when asked: an image that fails to decode is read
+    /// but not counted as decoded (the throughput would claim work that was not done).
+    fn count(
+        &mut self,
+        decoder: Option<&mut Transformer>,
+        jpeg: &[u8],
+        what: impl FnOnce() -> String,
+    ) {
+        match decoder.map(|d| d.decode(jpeg).map(|_| ())) {
+            Some(Err(e)) => {
+                self.decode_failures += 1;
+                if self.first_failure.is_none() {
+                    self.first_failure = Some(format!("{}: {e}", what()));
+                }
+            }
+            Some(Ok(())) | None => self.images += 1,
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.images + self.decode_failures
+    }
+}
+
 /// Reads `want` records (or files) starting at the first object, decoding if asked.
 fn read_cell(
     storage: &dyn Storage,
@@ -281,32 +367,28 @@ fn read_cell(
     want: usize,
     decoder: Option<&mut Transformer>,
     cancel: Option<&AtomicBool>,
-) -> Result<(usize, u64), Error> {
+) -> Result<Cell, Error> {
     let mut decoder = decoder;
-    let (mut images, mut bytes) = (0usize, 0u64);
+    let mut cell = Cell::default();
     let mut empty_pass = true;
     'outer: loop {
-        for key in &plan.keys {
-            if images >= want {
+        for (key, path) in &plan.objects {
+            if cell.done() >= want {
                 break 'outer;
             }
             if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
                 return Err(Error::Cancelled);
             }
-            let data = fetch(storage, plan, key)?;
+            let data = fetch(storage, key, path.as_deref())?;
             match source {
                 Source::Images => {
-                    bytes += data.len() as u64;
-                    if let Some(d) = decoder.as_deref_mut() {
-                        // A broken image counts as read; its decode error is not the reader's.
-                        let _ = d.decode(&data);
-                    }
-                    images += 1;
+                    cell.bytes += data.len() as u64;
+                    cell.count(decoder.as_deref_mut(), &data, || key.clone());
                     empty_pass = false;
                 }
                 Source::TfRecord => {
-                    for rec in SliceReader::new(&data, key) {
-                        if images >= want {
+                    for (index, rec) in SliceReader::new(&data, key).enumerate() {
+                        if cell.done() >= want {
                             break 'outer;
                         }
                         let rec = rec?;
@@ -314,14 +396,13 @@ fn read_cell(
                             .map_err(|e| Error::Options(format!("{key}: {e}")))?;
                         let img = ex.bytes("image").ok_or_else(|| {
                             Error::Options(format!(
-                                "{key}: record {images} has no single `image` bytes feature"
+                                "{key}: record {index} has no single `image` bytes feature"
                             ))
                         })?;
-                        bytes += rec.len() as u64;
-                        if let Some(d) = decoder.as_deref_mut() {
-                            let _ = d.decode(img);
-                        }
-                        images += 1;
+                        cell.bytes += rec.len() as u64;
+                        cell.count(decoder.as_deref_mut(), img, || {
+                            format!("{key}: record {index}")
+                        });
                         empty_pass = false;
                     }
                 }
@@ -334,7 +415,7 @@ fn read_cell(
             )));
         }
     }
-    Ok((images, bytes))
+    Ok(cell)
 }
 
 /// Runs the grid on the storage named in `opts.input`.
@@ -358,18 +439,12 @@ pub fn run_with(
             "batch sizes and batch numbers must be positive".into(),
         ));
     }
+    let cells = grid(opts)?;
     let plan = plan(storage, opts.source)?;
-    let mut cells = Vec::new();
-    for &bs in &opts.batch_sizes {
-        for &bn in &opts.batch_numbers {
-            for rep in 0..opts.repetitions {
-                cells.push((bs, bn, rep));
-            }
-        }
-    }
     let threads = crate::resolve_threads(opts.parallel).min(cells.len());
     let next = AtomicUsize::new(0);
-    let rows: Mutex<Vec<(usize, Result<ReadSpeedRow, Error>)>> = Mutex::new(Vec::new());
+    type Timed = Result<(ReadSpeedRow, Option<String>), Error>;
+    let rows: Mutex<Vec<(usize, Timed)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
@@ -403,19 +478,23 @@ pub fn run_with(
                         storage,
                         &plan,
                         opts.source,
-                        bs * bn,
+                        bs * bn, // checked by `grid`
                         decoder.as_mut(),
                         opts.cancel.as_deref(),
                     )
-                    .map(|(images, bytes)| ReadSpeedRow {
-                        source: opts.source,
-                        decode: opts.decode,
-                        batch_size: bs,
-                        batch_number: bn,
-                        repetition: rep,
-                        images,
-                        bytes,
-                        seconds: t0.elapsed().as_secs_f64(),
+                    .map(|cell| {
+                        let row = ReadSpeedRow {
+                            source: opts.source,
+                            decode: opts.decode,
+                            batch_size: bs,
+                            batch_number: bn,
+                            repetition: rep,
+                            images: cell.images,
+                            decode_failures: cell.decode_failures,
+                            bytes: cell.bytes,
+                            seconds: t0.elapsed().as_secs_f64(),
+                        };
+                        (row, cell.first_failure)
                     });
                     let failed = r.is_err();
                     rows.lock().unwrap_or_else(|p| p.into_inner()).push((i, r));
@@ -430,7 +509,67 @@ pub fn run_with(
     });
     let mut rows = rows.into_inner().unwrap_or_else(|p| p.into_inner());
     rows.sort_by_key(|(i, _)| *i);
-    rows.into_iter().map(|(_, r)| r).collect()
+    let rows: Vec<(ReadSpeedRow, Option<String>)> =
+        rows.into_iter().map(|(_, r)| r).collect::<Result<_, _>>()?;
+    // Some images that do not decode are the caller's to report (the rows count them apart);
+    // none decoding at all measured nothing.
+    let decoded: usize = rows.iter().map(|(r, _)| r.images).sum();
+    if opts.decode && decoded == 0 {
+        let failed: usize = rows.iter().map(|(r, _)| r.decode_failures).sum();
+        let first = rows.iter().find_map(|(_, f)| f.as_deref()).unwrap_or("");
+        return Err(Error::Options(format!(
+            "--decode: none of the {failed} images read under {} could be decoded (first: \
+             {first}); nothing was measured",
+            storage.location()
+        )));
+    }
+    Ok(rows.into_iter().map(|(r, _)| r).collect())
+}
+
+/// The grid's cells (batch size, batch number, repetition) in order, after checking that each
+/// cell's image count and the number of cells are numbers a run can mean: a product that
+/// overflows used to wrap round to a cell of no images or of years.
+fn grid(opts: &ReadSpeedOptions) -> Result<Vec<(usize, usize, usize)>, Error> {
+    if opts.parallel > MAX_PARALLEL {
+        return Err(Error::Options(format!(
+            "--parallel {}: at most {MAX_PARALLEL} cells can be timed at once",
+            opts.parallel
+        )));
+    }
+    for &bs in &opts.batch_sizes {
+        for &bn in &opts.batch_numbers {
+            if bs.checked_mul(bn).is_none_or(|n| n > MAX_CELL_IMAGES) {
+                return Err(Error::Options(format!(
+                    "--batch-sizes {bs} x --batch-numbers {bn}: a cell reads batch_size x \
+                     batch_number images, at most {MAX_CELL_IMAGES}"
+                )));
+            }
+        }
+    }
+    let cells = opts
+        .batch_sizes
+        .len()
+        .checked_mul(opts.batch_numbers.len())
+        .and_then(|n| n.checked_mul(opts.repetitions))
+        .filter(|&n| n <= MAX_CELLS)
+        .ok_or_else(|| {
+            Error::Options(format!(
+                "{} --batch-sizes x {} --batch-numbers x --repetitions {}: more than {MAX_CELLS} \
+                 cells",
+                opts.batch_sizes.len(),
+                opts.batch_numbers.len(),
+                opts.repetitions
+            ))
+        })?;
+    let mut out = Vec::with_capacity(cells);
+    for &bs in &opts.batch_sizes {
+        for &bn in &opts.batch_numbers {
+            for rep in 0..opts.repetitions {
+                out.push((bs, bn, rep));
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -473,6 +612,234 @@ mod tests {
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A folder `tag` holding one shard of `records` copies of a record whose image is `jpeg`.
+    fn one_shard(tag: &str, jpeg: &[u8], records: usize) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cherrypick-rs-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut payload = Vec::new();
+        crate::example::encode_flower(jpeg, 0, "daisy", &mut payload);
+        let mut shard = Vec::new();
+        for _ in 0..records {
+            crate::tfrecord::append_record(&mut shard, &payload);
+        }
+        std::fs::write(dir.join(crate::preprocess::shard_name(0, records)), shard).unwrap();
+        dir
+    }
+
+    /// Products and grids no run can mean are refused before anything is read, naming the
+    /// options: `batch_size * batch_number` used to wrap round (4294967296 x 4294967296 read
+    /// 0 images and "succeeded"; usize::MAX x 2 read for ever).
+    #[test]
+    fn cells_no_run_can_mean_are_refused_naming_the_options() {
+        let dir = one_shard("huge", b"\xff\xd8\xff\xd9", 3);
+        let opts = ReadSpeedOptions {
+            input: dir.display().to_string(),
+            repetitions: 1,
+            parallel: 1,
+            ..Default::default()
+        };
+        for (bs, bn) in [
+            (1usize << 32, 1usize << 32),
+            (usize::MAX, 2),
+            (usize::MAX, 1),
+            (MAX_CELL_IMAGES + 1, 1),
+            (1, MAX_CELL_IMAGES + 1),
+        ] {
+            let started = Instant::now();
+            let e = run(&ReadSpeedOptions {
+                batch_sizes: vec![bs],
+                batch_numbers: vec![bn],
+                ..opts.clone()
+            })
+            .unwrap_err();
+            assert!(started.elapsed().as_secs() < 5);
+            assert!(e.is_bad_input(), "{e}");
+            assert!(
+                e.to_string()
+                    .contains(&format!("--batch-sizes {bs} x --batch-numbers {bn}")),
+                "{e}"
+            );
+        }
+        for (repetitions, parallel, want) in [
+            (
+                usize::MAX,
+                1,
+                "--repetitions 18446744073709551615: more than 100000 cells",
+            ),
+            (MAX_CELLS, 1, "--repetitions 100000: more than 100000 cells"),
+            (1, MAX_PARALLEL + 1, "--parallel 1025: at most 1024"),
+        ] {
+            let e = run(&ReadSpeedOptions {
+                batch_sizes: vec![1, 2],
+                batch_numbers: vec![1],
+                repetitions,
+                parallel,
+                ..opts.clone()
+            })
+            .unwrap_err();
+            assert!(e.is_bad_input() && e.to_string().contains(want), "{e}");
+        }
+        // The largest cell allowed is still taken (here only counted, not read).
+        assert_eq!(
+            grid(&ReadSpeedOptions {
+                batch_sizes: vec![MAX_CELL_IMAGES],
+                batch_numbers: vec![1],
+                ..opts
+            })
+            .unwrap()
+            .len(),
+            1
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The CSV never replaces a file the run reads: the output is compared with every input by
+    /// device and inode, so a symlink or a hard link to a shard is refused too.
+    #[test]
+    fn the_output_is_never_one_of_the_files_read() {
+        use std::os::unix::fs::symlink;
+        let dir = one_shard("out-in", b"\xff\xd8\xff\xd9", 2);
+        let shard = dir.join("flowers00-2.tfrec");
+        let before = std::fs::read(&shard).unwrap();
+        let opts = ReadSpeedOptions {
+            input: dir.display().to_string(),
+            ..Default::default()
+        };
+        let elsewhere = dir.with_extension("links");
+        let _ = std::fs::remove_dir_all(&elsewhere);
+        std::fs::create_dir_all(&elsewhere).unwrap();
+        symlink(&shard, elsewhere.join("link.csv")).unwrap();
+        std::fs::hard_link(&shard, elsewhere.join("hard.csv")).unwrap();
+        for out in [
+            shard.clone(),
+            elsewhere.join("link.csv"),
+            elsewhere.join("hard.csv"),
+            dir.join(".").join("flowers00-2.tfrec"),
+        ] {
+            let e = check_output(&opts, &out).unwrap_err();
+            assert!(e.is_bad_input(), "{e}");
+            assert!(
+                e.to_string().contains("one of the files this run reads")
+                    && e.to_string().contains("flowers00-2.tfrec"),
+                "{e}"
+            );
+        }
+        assert_eq!(std::fs::read(&shard).unwrap(), before);
+        // The images a run reads, likewise; other files (and new ones) may be written.
+        std::fs::create_dir_all(dir.join("daisy")).unwrap();
+        std::fs::write(dir.join("daisy/a.jpg"), b"x").unwrap();
+        let images = ReadSpeedOptions {
+            source: Source::Images,
+            ..opts.clone()
+        };
+        assert!(check_output(&images, &dir.join("daisy/a.jpg")).is_err());
+        assert!(check_output(&images, &shard).is_ok());
+        assert!(check_output(&opts, &dir.join("results.csv")).is_ok());
+        assert!(check_output(&opts, &elsewhere.join("new/results.csv")).is_ok());
+        // A folder in the way is refused before the run, not after it.
+        let e = check_output(&opts, &elsewhere).unwrap_err();
+        assert!(
+            e.is_bad_input() && e.to_string().contains("a folder"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_dir_all(&elsewhere);
+    }
+
+    /// A disk that cannot take the CSV (here /dev/full) is an I/O failure, not the input's
+    /// fault; a path that is a folder is the input's.
+    #[test]
+    fn a_full_disk_is_not_bad_input_but_a_folder_in_the_way_is() {
+        let row = ReadSpeedRow {
+            source: Source::TfRecord,
+            decode: false,
+            batch_size: 1,
+            batch_number: 1,
+            repetition: 0,
+            images: 1,
+            decode_failures: 0,
+            bytes: 10,
+            seconds: 0.5,
+        };
+        let e = write_csv(Path::new("/dev/full"), std::slice::from_ref(&row)).unwrap_err();
+        assert!(!e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains("/dev/full"), "{e}");
+        let e = write_csv(&std::env::temp_dir(), std::slice::from_ref(&row)).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        // A device with room takes it.
+        write_csv(Path::new("/dev/null"), &[row]).unwrap();
+    }
+
+    /// Images that fail to decode are read but not counted as decoded (a folder of junk .jpg
+    /// files used to report 156,000 decoded images/s); when none decodes, nothing was measured.
+    #[test]
+    fn images_that_fail_to_decode_are_not_counted_as_decoded() {
+        let base = std::env::temp_dir().join(format!("cherrypick-rs-junk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("daisy")).unwrap();
+        for i in 0..20 {
+            std::fs::write(base.join(format!("daisy/{i:02}.jpg")), b"junk, not a JPEG").unwrap();
+        }
+        let opts = ReadSpeedOptions {
+            input: base.display().to_string(),
+            source: Source::Images,
+            batch_sizes: vec![2, 4],
+            batch_numbers: vec![3, 5],
+            repetitions: 1,
+            decode: true,
+            parallel: 2,
+            ..Default::default()
+        };
+        let e = run(&opts).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(
+            e.to_string().contains("--decode: none of the")
+                && e.to_string().contains("daisy/00.jpg: not a JPEG"),
+            "{e}"
+        );
+        // Without decoding, the same files are read and counted.
+        let rows = run(&ReadSpeedOptions {
+            decode: false,
+            ..opts.clone()
+        })
+        .unwrap();
+        assert!(rows
+            .iter()
+            .all(|r| r.images == r.batch_size * r.batch_number && r.decode_failures == 0));
+        // Two good images among the junk: only they count as decoded.
+        generate(&GenOptions {
+            out: base.join("gen"),
+            images: 5,
+            seed: 1,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        for (i, src) in ["daisy/daisy_0000.jpg", "roses/roses_0000.jpg"]
+            .iter()
+            .enumerate()
+        {
+            std::fs::copy(
+                base.join("gen").join(src),
+                base.join(format!("daisy/0{i}.jpg")),
+            )
+            .unwrap();
+        }
+        std::fs::remove_dir_all(base.join("gen")).unwrap();
+        let rows = run(&opts).unwrap();
+        for r in &rows {
+            let want = r.batch_size * r.batch_number;
+            assert_eq!(r.images + r.decode_failures, want, "{r:?}");
+            // 22 files cycle from the two good ones: cells of 6 to 20 images decode just 2.
+            assert_eq!(r.images, 2, "{r:?}");
+        }
+        let csv = to_csv(&rows);
+        assert!(csv.lines().next().unwrap().ends_with(",decode_failures"));
+        assert!(csv.lines().nth(1).unwrap().ends_with(",4"), "{csv}");
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

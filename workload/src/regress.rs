@@ -1,8 +1,9 @@
 //! OLS regression of read throughput on batch_size, batch_number and their product (the
 //! coursework's analysis of the read-speed grid), with standard errors, R^2, JSON and a PNG plot.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::storage::{self, StagedFile};
 use crate::Error;
 
 /// One observation: (batch_size, batch_number, throughput in images/s).
@@ -19,16 +20,18 @@ pub struct Coefficient {
     pub name: &'static str,
     pub estimate: f64,
     pub std_error: f64,
-    /// estimate / std_error.
-    pub t: f64,
+    /// estimate / std_error; `None` when the standard error is 0 (the ratio means nothing).
+    pub t: Option<f64>,
 }
 
 /// The fit of `throughput = b0 + b1*batch_size + b2*batch_number + b3*batch_size*batch_number`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Fit {
     pub coefficients: Vec<Coefficient>,
-    pub r_squared: f64,
-    pub adj_r_squared: f64,
+    /// `None` when the throughput is the same in every row: with no variation to explain
+    /// (total sum of squares 0), R^2 is undefined, not 1.
+    pub r_squared: Option<f64>,
+    pub adj_r_squared: Option<f64>,
     /// Residual standard error.
     pub sigma: f64,
     pub n: usize,
@@ -51,8 +54,9 @@ impl Fit {
             .sum()
     }
 
+    /// The fit as JSON; an undefined R^2 is `null`, with a `note` saying why.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "model": "images_per_s ~ batch_size + batch_number + batch_size:batch_number",
             "n": self.n,
             "r_squared": self.r_squared,
@@ -61,7 +65,13 @@ impl Fit {
             "coefficients": self.coefficients.iter().map(|c| serde_json::json!({
                 "name": c.name, "estimate": c.estimate, "std_error": c.std_error, "t": c.t,
             })).collect::<Vec<_>>(),
-        })
+        });
+        if self.r_squared.is_none() {
+            v["note"] = "R^2 undefined: images_per_s is the same in every row (total sum of \
+                         squares 0)"
+                .into();
+        }
+        v
     }
 }
 
@@ -78,17 +88,21 @@ impl std::fmt::Display for Fit {
             "term", "estimate", "std. error", "t"
         )?;
         for c in &self.coefficients {
+            let t = c.t.map_or_else(|| "-".to_string(), |t| format!("{t:.2}"));
             writeln!(
                 f,
-                "{:<26} {:>14.4} {:>14.4} {:>9.2}",
-                c.name, c.estimate, c.std_error, c.t
+                "{:<26} {:>14.4} {:>14.4} {:>9}",
+                c.name, c.estimate, c.std_error, t
             )?;
         }
-        write!(
-            f,
-            "R^2 = {:.4}, adjusted R^2 = {:.4}, residual std. error = {:.3}",
-            self.r_squared, self.adj_r_squared, self.sigma
-        )
+        match (self.r_squared, self.adj_r_squared) {
+            (Some(r2), Some(adj)) => write!(f, "R^2 = {r2:.4}, adjusted R^2 = {adj:.4}")?,
+            _ => write!(
+                f,
+                "R^2 undefined: images_per_s is the same in every row (nothing to explain)"
+            )?,
+        }
+        write!(f, ", residual std. error = {:.3}", self.sigma)
     }
 }
 
@@ -173,9 +187,19 @@ pub fn fit(points: &[Point]) -> Result<Fit, Error> {
     let inv = invert(xtx).ok_or_else(|| {
         Error::Options("regression is singular: the grid needs at least two distinct batch sizes and two distinct batch numbers".into())
     })?;
-    let beta: Vec<f64> = (0..k)
-        .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
-        .collect();
+    // A constant throughput is fitted exactly by its intercept. Solved numerically, rounding
+    // leaves residuals of 1e-13 whose ratios came out as R^2 = 1 and t = 1e14; the exact fit
+    // (every other term 0, no residual) says plainly that there was nothing to explain.
+    let constant = points.iter().all(|p| p.throughput == points[0].throughput);
+    let beta: Vec<f64> = if constant {
+        let mut b = vec![0.0; k];
+        b[0] = points[0].throughput;
+        b
+    } else {
+        (0..k)
+            .map(|i| (0..k).map(|j| inv[i][j] * xty[j]).sum())
+            .collect()
+    };
     let mean = points.iter().map(|p| p.throughput).sum::<f64>() / n as f64;
     let (mut ss_res, mut ss_tot) = (0.0, 0.0);
     for (row, p) in x.iter().zip(points) {
@@ -185,12 +209,8 @@ pub fn fit(points: &[Point]) -> Result<Fit, Error> {
     }
     let dof = (n - k) as f64;
     let sigma2 = ss_res / dof;
-    let r_squared = if ss_tot > 0.0 {
-        1.0 - ss_res / ss_tot
-    } else {
-        1.0
-    };
-    let adj_r_squared = 1.0 - (1.0 - r_squared) * (n as f64 - 1.0) / dof;
+    let r_squared = (!constant && ss_tot > 0.0).then(|| 1.0 - ss_res / ss_tot);
+    let adj_r_squared = r_squared.map(|r2| 1.0 - (1.0 - r2) * (n as f64 - 1.0) / dof);
     let coefficients = (0..k)
         .map(|i| {
             let se = (sigma2 * inv[i][i]).max(0.0).sqrt();
@@ -198,11 +218,7 @@ pub fn fit(points: &[Point]) -> Result<Fit, Error> {
                 name: NAMES[i],
                 estimate: beta[i],
                 std_error: se,
-                t: if se > 0.0 {
-                    beta[i] / se
-                } else {
-                    f64::INFINITY
-                },
+                t: (se > 0.0).then(|| beta[i] / se),
             }
         })
         .collect();
@@ -218,10 +234,18 @@ pub fn fit(points: &[Point]) -> Result<Fit, Error> {
 /// Largest value [`read_csv`] takes in any column.
 const MAX_VALUE: f64 = 1e12;
 
-/// Reads (batch_size, batch_number, images_per_s) from a read-speed CSV, by header name.
+/// Reads (batch_size, batch_number, images_per_s) from a read-speed CSV, by header name. Only a
+/// regular file is read: a FIFO would block, a device such as /dev/zero never end.
 pub fn read_csv(path: &Path) -> Result<Vec<Point>, Error> {
-    let text = std::fs::read_to_string(path)
+    let bytes = storage::read_regular_file(path)
         .map_err(|e| Error::Input(crate::StorageError::io("read", path.display(), &e)))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        Error::Options(format!(
+            "{}: not UTF-8 text (byte {}); give the CSV file read-speed wrote",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     let mut lines = text
         .lines()
         .enumerate()
@@ -283,12 +307,13 @@ const FONT_PATHS: [&str; 4] = [
 ];
 
 /// Registers a system font once per process; `false` when none is found (plots go without text).
+/// Only a regular file is read (`CHERRYPICK_FONT=/dev/zero` would be read until memory ran out).
 fn load_font() -> bool {
     static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *FONT.get_or_init(|| {
         let env = std::env::var("CHERRYPICK_FONT").ok();
         for p in env.iter().map(String::as_str).chain(FONT_PATHS) {
-            if let Ok(bytes) = std::fs::read(p) {
+            if let Ok(bytes) = storage::read_regular_file(Path::new(p)) {
                 // plotters keeps registered fonts for the process lifetime.
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
                 if plotters::style::register_font(
@@ -306,15 +331,56 @@ fn load_font() -> bool {
     })
 }
 
+/// What [`write_outputs`] wrote.
+#[derive(Clone, Debug)]
+pub struct Written {
+    pub json: PathBuf,
+    pub png: PathBuf,
+    /// Whether the plot has text (a TrueType font was found).
+    pub with_text: bool,
+}
+
+/// Writes `regression.json` and `regression.png` into `dir` (created if needed), both or
+/// neither: each goes to a temporary beside its destination first, and only when both are
+/// complete and synced are they renamed over the destinations. (Writing the JSON before drawing
+/// the plot left a new JSON beside an old plot, or none, when the plot failed.) A destination
+/// that is not a regular file is refused before anything is written.
+pub fn write_outputs(points: &[Point], fit: &Fit, dir: &Path) -> Result<Written, Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Output(crate::StorageError::io("create folder", dir.display(), &e)))?;
+    let (json_path, png_path) = (dir.join("regression.json"), dir.join("regression.png"));
+    let json = StagedFile::new(&json_path).map_err(Error::Output)?;
+    let png = StagedFile::new(&png_path).map_err(Error::Output)?;
+    let text = serde_json::to_string_pretty(&fit.to_json())
+        .map_err(|e| Error::Other(format!("rendering the fit as JSON: {e}")))?;
+    json.write((text + "\n").as_bytes())
+        .map_err(Error::Output)?;
+    let with_text = draw(points, fit, png.path(), &png_path)?;
+    json.sync().map_err(Error::Output)?;
+    png.sync().map_err(Error::Output)?;
+    png.commit().map_err(Error::Output)?;
+    json.commit().map_err(Error::Output)?;
+    Ok(Written {
+        json: json_path,
+        png: png_path,
+        with_text,
+    })
+}
+
 /// Draws throughput against batch_size x batch_number: the observations, the model's fitted
 /// value at each, and the straight-line fit on the product. Returns whether text was drawn.
 pub fn plot(points: &[Point], fit: &Fit, path: &Path) -> Result<bool, Error> {
+    draw(points, fit, path, path)
+}
+
+/// [`plot`] into `path`, naming `shown` in errors (the destination a temporary stands for).
+fn draw(points: &[Point], fit: &Fit, path: &Path, shown: &Path) -> Result<bool, Error> {
     use plotters::prelude::*;
     let with_text = load_font();
     let err = |e: String| {
         Error::Output(crate::StorageError {
             op: "draw",
-            location: path.display().to_string(),
+            location: shown.display().to_string(),
             kind: crate::StorageErrorKind::Other,
             message: e,
         })
@@ -426,7 +492,7 @@ mod tests {
         for (e, want) in est.iter().zip([100.0, 2.0, -0.5, 0.01]) {
             assert!((e - want).abs() < 1e-8, "{est:?}");
         }
-        assert!((fit.r_squared - 1.0).abs() < 1e-12);
+        assert!((fit.r_squared.unwrap() - 1.0).abs() < 1e-12);
         assert!(fit.coefficients.iter().all(|c| c.std_error < 1e-6));
     }
 
@@ -440,7 +506,8 @@ mod tests {
             p.throughput += if i % 2 == 0 { 1.0 } else { -1.0 };
         }
         let fit = fit(&pts).unwrap();
-        assert!(fit.r_squared > 0.99 && fit.r_squared < 1.0);
+        let r2 = fit.r_squared.unwrap();
+        assert!(r2 > 0.99 && r2 < 1.0, "{r2}");
         // sigma^2 = SSR/(n-4); SSR <= 12 (the noise itself), so sigma <= sqrt(12/8).
         assert!(
             fit.sigma > 0.0 && fit.sigma <= (12.0f64 / 8.0).sqrt() + 1e-9,
@@ -487,6 +554,105 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("batch_number"));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A constant throughput leaves nothing to explain: R^2 is undefined (null in the JSON and
+    /// said so in the text), not 1, and no t statistic of 1e14 comes out of rounding noise.
+    #[test]
+    fn a_constant_throughput_has_no_r_squared() {
+        for c in [1234.5, 0.1, 0.0] {
+            let fit = fit(&grid(|_, _| c)).unwrap();
+            assert_eq!((fit.r_squared, fit.adj_r_squared), (None, None), "{c}");
+            assert_eq!(fit.coefficients[0].estimate, c);
+            assert!(
+                fit.coefficients
+                    .iter()
+                    .all(|k| k.t.is_none() && k.std_error == 0.0),
+                "{:?}",
+                fit.coefficients
+            );
+            let json = fit.to_json();
+            assert!(json["r_squared"].is_null() && json["adj_r_squared"].is_null());
+            assert!(json["note"].as_str().unwrap().contains("R^2 undefined"));
+            let text = fit.to_string();
+            assert!(text.contains("R^2 undefined"), "{text}");
+            assert!(!text.contains("R^2 = "), "{text}");
+        }
+        // Any variation at all gives an R^2.
+        let fit = fit(&grid(|bs, _| 100.0 + bs)).unwrap();
+        assert!(fit.r_squared.is_some() && fit.to_json().get("note").is_none());
+    }
+
+    /// Only a regular file is read as the CSV: a FIFO used to block until a writer came, and
+    /// /dev/zero was read until memory ran out.
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_reading_it() {
+        let dir = std::env::temp_dir().join(format!("cherrypick-reg-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("results.csv");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        for (path, what) in [
+            (fifo.clone(), "a FIFO"),
+            (PathBuf::from("/dev/null"), "a character device"),
+            (dir.clone(), "a folder"),
+        ] {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let p = path.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(read_csv(&p).map_err(|e| (e.is_bad_input(), e.to_string())));
+            });
+            let r = rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("{}: still reading after 10 s", path.display()));
+            let (bad_input, msg) = r.unwrap_err();
+            assert!(bad_input, "{msg}");
+            assert!(
+                msg.contains(&path.display().to_string())
+                    && msg.contains(&format!("not a regular file ({what})")),
+                "{msg}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// Both outputs or neither: a plot that cannot be written no longer leaves a new JSON behind,
+    /// and the temporaries are gone after an error.
+    #[test]
+    fn outputs_are_written_both_or_neither() {
+        let pts = grid(|bs, bn| 1000.0 + 3.0 * bs + bn);
+        let fit = fit(&pts).unwrap();
+        let dir = std::env::temp_dir().join(format!("cherrypick-reg-out-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // A folder where the plot goes: refused before the JSON is written.
+        std::fs::create_dir_all(dir.join("regression.png")).unwrap();
+        let e = write_outputs(&pts, &fit, &dir).unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(e.to_string().contains("regression.png"), "{e}");
+        let names = |d: &Path| -> Vec<String> {
+            let mut v: Vec<String> = std::fs::read_dir(d)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&dir), vec!["regression.png"]);
+        std::fs::remove_dir(dir.join("regression.png")).unwrap();
+        let w = write_outputs(&pts, &fit, &dir).unwrap();
+        assert!(w.json.is_file() && w.png.is_file());
+        assert_eq!(names(&dir), vec!["regression.json", "regression.png"]);
+        // A failing second run leaves the first run's JSON as it was.
+        let before = std::fs::read(&w.json).unwrap();
+        std::fs::remove_file(&w.png).unwrap();
+        std::fs::create_dir(&w.png).unwrap();
+        let other = super::fit(&grid(|bs, bn| 10.0 + bs * bn)).unwrap();
+        assert!(write_outputs(&pts, &other, &dir).is_err());
+        assert_eq!(std::fs::read(&w.json).unwrap(), before);
+        assert_eq!(names(&dir), vec!["regression.json", "regression.png"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 

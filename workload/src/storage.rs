@@ -11,6 +11,9 @@ pub enum StorageErrorKind {
     PermissionDenied,
     /// Timeouts, 429 and 5xx: retried with backoff before surfacing.
     Transient,
+    /// The local disk is full, over its quota or failing (EIO): the machine's fault, not the
+    /// input's, so not a usage error.
+    Disk,
     Other,
 }
 
@@ -30,6 +33,8 @@ impl StorageError {
             io::ErrorKind::NotFound => StorageErrorKind::NotFound,
             io::ErrorKind::PermissionDenied => StorageErrorKind::PermissionDenied,
             io::ErrorKind::Interrupted | io::ErrorKind::TimedOut => StorageErrorKind::Transient,
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StorageErrorKind::Disk,
+            _ if e.raw_os_error() == Some(libc::EIO) => StorageErrorKind::Disk,
             _ => StorageErrorKind::Other,
         };
         StorageError {
@@ -44,8 +49,73 @@ impl StorageError {
 /// An object (file) under a storage root.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ObjectInfo {
+    /// `/`-separated key; a local name that is not UTF-8 appears here lossily (for messages).
     pub key: String,
     pub size: u64,
+    /// The file itself, when the storage is a local folder. Read it through this path, not the
+    /// key: a name that is not UTF-8 is kept exactly here, so the file opened is the file listed.
+    pub path: Option<PathBuf>,
+}
+
+/// Reads a whole object listed by [`Storage::list`]: a local one through its exact path (see
+/// [`ObjectInfo::path`]), any other through its key.
+pub fn get_listed(
+    storage: &dyn Storage,
+    key: &str,
+    path: Option<&Path>,
+) -> Result<Vec<u8>, StorageError> {
+    match path {
+        Some(p) => read_regular_file(p).map_err(|e| StorageError::io("read", p.display(), &e)),
+        None => storage.get(key),
+    }
+}
+
+/// Opens a local file for reading, refusing anything that is not a regular file before a byte
+/// is read: a FIFO would block until a writer came (its `open` too, hence `O_NONBLOCK`, which
+/// changes nothing for a regular file), and a device such as `/dev/zero` would be read until
+/// memory ran out. The check is on the opened descriptor, so the file checked is the file read.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("not a regular file ({})", describe(meta.file_type())),
+        ));
+    }
+    Ok(file)
+}
+
+/// Reads a whole local file through [`open_regular`].
+pub fn read_regular_file(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = open_regular(path)?;
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// What a file that is not a regular one is, for messages.
+fn describe(ft: std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        "a folder"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a plain file"
+    }
 }
 
 /// A streaming writer for one output object. Nothing is visible under the final name until
@@ -121,6 +191,8 @@ fn walk(
     let rd = std::fs::read_dir(dir).map_err(|e| StorageError::io("list", dir.display(), &e))?;
     for entry in rd {
         let entry = entry.map_err(|e| StorageError::io("list", dir.display(), &e))?;
+        // The key is for matching and messages; the file is opened through `path`, which keeps
+        // a name that is not UTF-8 exactly.
         let name = entry.file_name().to_string_lossy().into_owned();
         let key = if prefix.is_empty() {
             name.clone()
@@ -164,6 +236,7 @@ fn walk(
             out.push(ObjectInfo {
                 key,
                 size: meta.len(),
+                path: Some(path),
             });
         }
     }
@@ -182,13 +255,14 @@ impl Storage for LocalStorage {
         let root = folder_id(&root);
         let mut seen = std::collections::HashSet::from([root]);
         walk(&self.root, "", &mut out, &mut vec![root], &mut seen)?;
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        // Two names that are not UTF-8 can show as one key: their paths still order them.
+        out.sort_by(|a, b| a.key.cmp(&b.key).then_with(|| a.path.cmp(&b.path)));
         Ok(out)
     }
 
     fn get(&self, key: &str) -> Result<Vec<u8>, StorageError> {
         let p = self.path(key);
-        std::fs::read(&p).map_err(|e| StorageError::io("read", p.display(), &e))
+        read_regular_file(&p).map_err(|e| StorageError::io("read", p.display(), &e))
     }
 
     fn put(&self, key: &str, data: &[u8]) -> Result<(), StorageError> {
@@ -212,9 +286,7 @@ impl Storage for LocalStorage {
 
     fn create(&self, hint: &str) -> Result<Box<dyn ObjectWriter>, StorageError> {
         // Hidden temporary name in the same folder, so the final rename is atomic.
-        let tmp = self
-            .root
-            .join(format!(".{hint}.partial-{}", std::process::id()));
+        let tmp = self.root.join(partial_name(hint, std::process::id()));
         let file = std::fs::File::create(&tmp)
             .map_err(|e| StorageError::io("create", tmp.display(), &e))?;
         Ok(Box::new(LocalWriter {
@@ -237,6 +309,177 @@ impl Storage for LocalStorage {
         let _ = std::fs::remove_file(probe);
         Ok(())
     }
+}
+
+/// Name of the hidden temporary a local [`Storage::create`] writes: `.<hint>.partial-<pid>`.
+fn partial_name(hint: &str, pid: u32) -> String {
+    format!(".{hint}.partial-{pid}")
+}
+
+/// The (hint, pid) of a temporary named by [`Storage::create`] on a local folder, `None` for any
+/// other name. A process killed while writing (SIGINT, SIGKILL) leaves such a file behind.
+pub fn parse_partial_name(name: &str) -> Option<(&str, u32)> {
+    let (hint, pid) = name.strip_prefix('.')?.rsplit_once(".partial-")?;
+    if hint.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((hint, pid.parse().ok()?))
+}
+
+/// Whether a process with this pid runs on this machine (a temporary it names may be in use).
+pub fn process_running(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists and may be signalled.
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// The file an output path names: a symlink is followed to its target (the link stays, the
+/// target gets the content), a dangling one is refused, and so is anything that exists and is
+/// not a regular file (a folder, a FIFO, a device), unless `devices` allows a character device
+/// (`/dev/null`, a terminal), which is then written directly.
+fn output_target(path: &Path, devices: bool) -> Result<(PathBuf, bool), StorageError> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |message: String| StorageError {
+        op: "write",
+        location: path.display().to_string(),
+        kind: StorageErrorKind::Other,
+        message,
+    };
+    let link = match std::fs::symlink_metadata(path) {
+        Ok(m) => m.file_type().is_symlink(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((path.to_path_buf(), false)),
+        Err(e) => return Err(StorageError::io("write", path.display(), &e)),
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        refuse(format!(
+            "a symlink whose target cannot be written ({e}); remove it or give another file"
+        ))
+    })?;
+    let ft = meta.file_type();
+    if ft.is_char_device() && devices {
+        return Ok((path.to_path_buf(), true));
+    }
+    if !ft.is_file() {
+        return Err(refuse(format!(
+            "exists and is not a regular file ({}); refusing to replace it",
+            describe(ft)
+        )));
+    }
+    if !link {
+        return Ok((path.to_path_buf(), false));
+    }
+    std::fs::canonicalize(path)
+        .map(|p| (p, false))
+        .map_err(|e| refuse(format!("a symlink whose target cannot be resolved: {e}")))
+}
+
+/// A local output file replaced whole or not at all: the content is written to a hidden
+/// temporary beside the destination, which [`StagedFile::commit`] syncs and renames over it, so
+/// a failure (a full disk, a plot that cannot be drawn) leaves the destination as it was. A
+/// symlink is written through; a destination that is not a regular file is refused when staged,
+/// before anything is written. Dropped uncommitted, the temporary is removed.
+pub struct StagedFile {
+    dest: PathBuf,
+    tmp: PathBuf,
+    committed: bool,
+}
+
+impl StagedFile {
+    /// Checks `path` and names its temporary (nothing is created yet). The temporary keeps the
+    /// destination's extension: a plot's encoder picks the image format from it.
+    pub fn new(path: &Path) -> Result<StagedFile, StorageError> {
+        let (dest, _) = output_target(path, false)?;
+        let name = dest.file_name().ok_or_else(|| StorageError {
+            op: "write",
+            location: path.display().to_string(),
+            kind: StorageErrorKind::Other,
+            message: "not a file name".into(),
+        })?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(Path::new(name).file_stem().unwrap_or(name));
+        tmp_name.push(format!(".partial-{}", std::process::id()));
+        if let Some(ext) = Path::new(name).extension() {
+            tmp_name.push(".");
+            tmp_name.push(ext);
+        }
+        let tmp = dest.with_file_name(tmp_name);
+        Ok(StagedFile {
+            dest,
+            tmp,
+            committed: false,
+        })
+    }
+
+    /// Where the content goes until [`StagedFile::commit`].
+    pub fn path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Writes `bytes` to the temporary.
+    pub fn write(&self, bytes: &[u8]) -> Result<(), StorageError> {
+        std::fs::write(&self.tmp, bytes)
+            .map_err(|e| StorageError::io("write", self.tmp.display(), &e))
+    }
+
+    /// Syncs the temporary to the disk, where a full disk shows (before any rename): a caller
+    /// committing several files syncs them all first.
+    pub fn sync(&self) -> Result<(), StorageError> {
+        std::fs::File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| StorageError::io("write", self.tmp.display(), &e))
+    }
+
+    /// Syncs the temporary and renames it over the destination.
+    pub fn commit(mut self) -> Result<(), StorageError> {
+        self.sync()?;
+        std::fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| StorageError::io("rename to", self.dest.display(), &e))?;
+        self.committed = true;
+        Ok(())
+    }
+}
+
+impl Drop for StagedFile {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// Writes a whole local output file: a regular file (or a new one) through a [`StagedFile`], a
+/// character device (`/dev/null`, a terminal) directly, since it has no content to keep. A full
+/// disk is a [`StorageErrorKind::Disk`] error; a folder, a FIFO or a dangling symlink in the
+/// way is refused before anything is written.
+pub fn write_output_file(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+    let (_, device) = output_target(path, true)?;
+    if device {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.flush()))
+            .map_err(|e| StorageError::io("write", path.display(), &e));
+    }
+    let staged = StagedFile::new(path)?;
+    staged.write(bytes)?;
+    staged.commit()
+}
+
+/// Checks, before a long run, that [`write_output_file`] could write `path`: what is there now
+/// may be replaced (see there) and its folder exists or can be created.
+pub fn check_output_file(path: &Path) -> Result<(), StorageError> {
+    output_target(path, true)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StorageError::io("create folder", dir.display(), &e))?;
+    }
+    Ok(())
 }
 
 struct LocalWriter {

@@ -149,6 +149,7 @@ impl GcsStorage {
                     out.push(ObjectInfo {
                         key: key.to_string(),
                         size: o.size.max(0) as u64,
+                        path: None,
                     });
                 }
                 match page.next_page_token {
