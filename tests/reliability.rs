@@ -240,7 +240,7 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
     assert!(std::fs::read_to_string(d.join("target.csv"))
         .unwrap()
         .starts_with("workload,config"));
-    // A failed export (a folder in the way) leaves no temporary file behind.
+    // A failed export (a folder in the way) leaves no temporary file behind (hidden, beside it).
     std::fs::create_dir(d.join("out.csv")).unwrap();
     let o = run(&[
         "journal",
@@ -254,7 +254,7 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         .unwrap()
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.contains("tmp"))
+        .filter(|n| n.starts_with('.') || n.contains("tmp") || n.contains("partial"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
     // A folder that does not exist is named as the user gave it (not the temporary file).
@@ -266,7 +266,11 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         "{}",
         stderr(&o)
     );
-    assert!(!stderr(&o).contains(".x.csv.tmp"), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains(".x.csv.tmp") && !stderr(&o).contains(".x.partial"),
+        "{}",
+        stderr(&o)
+    );
     // A header whose configurations do not match its dimensions is refused, not exported
     // into rows of the wrong width.
     let text = std::fs::read_to_string(&j).unwrap();

@@ -1,10 +1,9 @@
 //! `cherrypick journal ...`: work with search journals (export to generic CSV v1).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use optimizer::journal::Journal;
+use workload::storage::StagedFile;
 
 use crate::exit::bad_input;
 
@@ -96,58 +95,26 @@ fn same_file(a: &Path, b: &Path) -> bool {
 }
 
 /// Writes `bytes` to `path` so that it holds either its old content or all of the new, never a
-/// part: a temporary file beside the destination is written, synced and renamed over it.
+/// part, through the workload's [`StagedFile`] (a temporary beside the destination, written,
+/// synced and renamed over it; removed on every error).
 ///
 /// Rules: a symlink is written through (its target is replaced and the link stays); a dangling
 /// symlink, or a destination that exists and is not a regular file (a device, a FIFO, a
-/// folder), is refused; the temporary file is removed on every error.
+/// folder), is refused, as is a folder that does not exist (named as the user gave it).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let shown = path.display();
-    let dest = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).map_err(|e| {
-            bad_input(anyhow::anyhow!(
-                "{shown} is a symlink whose target cannot be written: {e}"
-            ))
-        })?,
-        _ => path.to_path_buf(),
-    };
-    match std::fs::metadata(&dest) {
-        Ok(m) if !m.is_file() => {
-            return Err(bad_input(anyhow::anyhow!(
-                "{shown} exists and is not a regular file; refusing to replace it"
-            )))
-        }
-        _ => {}
-    }
-    let name = dest
-        .file_name()
-        .ok_or_else(|| bad_input(anyhow::anyhow!("{shown} names no file")))?
-        .to_string_lossy()
-        .into_owned();
     // A missing folder is the user's to create: say so of the path they gave, not of the
-    // temporary file beside it.
-    if let Some(dir) = dest.parent().filter(|d| !d.as_os_str().is_empty()) {
+    // temporary file beside it. (A symlink's folder exists: the link is in it.)
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
             return Err(bad_input(anyhow::anyhow!(
-                "{shown}: the folder {} does not exist",
+                "{}: the folder {} does not exist",
+                path.display(),
                 dir.display()
             )));
         }
     }
-    let tmp = dest.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let written = (|| -> anyhow::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .and_then(|_| f.sync_all())
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, &dest).with_context(|| format!("renaming to {}", dest.display()))
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    let staged = StagedFile::new(path).map_err(bad_input)?;
+    staged.write(bytes)?;
+    staged.commit()?;
+    Ok(())
 }
