@@ -367,13 +367,9 @@ pub fn write_outputs(points: &[Point], fit: &Fit, dir: &Path) -> Result<Written,
     })
 }
 
-/// Draws throughput against batch_size x batch_number: the observations, the model's fitted
-/// value at each, and the straight-line fit on the product. Returns whether text was drawn.
-pub fn plot(points: &[Point], fit: &Fit, path: &Path) -> Result<bool, Error> {
-    draw(points, fit, path, path)
-}
-
-/// [`plot`] into `path`, naming `shown` in errors (the destination a temporary stands for).
+/// Draws throughput against batch_size x batch_number into `path`: the observations, the
+/// model's fitted value at each, and the straight-line fit on the product. Errors name `shown`
+/// (the destination a temporary stands for). Returns whether text was drawn.
 fn draw(points: &[Point], fit: &Fit, path: &Path, shown: &Path) -> Result<bool, Error> {
     use plotters::prelude::*;
     let with_text = load_font();
@@ -663,7 +659,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("cherrypick-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let p = dir.join("fit.png");
-        plot(&pts, &fit, &p).unwrap();
+        draw(&pts, &fit, &p, &p).unwrap();
         let bytes = std::fs::read(&p).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         let _ = std::fs::remove_dir_all(dir);
