@@ -448,12 +448,47 @@ fn numbers_no_command_can_mean_are_refused() {
             "--launch-overhead=-1",
             "--launch-overhead must be between 0 and 86400",
         ),
+        // Echoed as given, not as 309 digits.
+        (
+            "--launch-overhead=1e308",
+            "--launch-overhead must be between 0 and 86400 seconds, got 1e308\n",
+        ),
     ] {
         let o = run(&["compare", "--dataset", csv.to_str().unwrap(), flag]);
         assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
         assert!(stderr(&o).contains(want), "{flag}: {}", stderr(&o));
     }
     assert!(!out.exists(), "nothing written");
+    // A replay refuses a strategy it cannot build before printing anything, and says what an
+    // empty option or a key without a value is.
+    for (strategy, want) in [
+        (
+            "bo:foo",
+            "strategy `bo:foo`: strategy option `foo`: unknown key",
+        ),
+        ("bo:", "strategy `bo:`: strategy option: an empty option"),
+        ("cherrypick::initial=4", "an empty option"),
+    ] {
+        let o = run(&[
+            "replay",
+            "--dataset",
+            csv_arg,
+            "--workload",
+            "w",
+            "--strategy",
+            strategy,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{strategy}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{strategy}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{strategy}: no banner before the error");
+    }
+    // `paper`'s replay options mean nothing without --compare: refused, not ignored.
+    for flag in ["--seeds=3", "--budget=10", "--strategies=bo"] {
+        let o = run(&["paper", flag]);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {}", stderr(&o));
+        assert!(stderr(&o).contains("--compare"), "{flag}: {}", stderr(&o));
+        assert_eq!(stdout(&o), "", "{flag}");
+    }
     // Probes that could share the cores they are measured on are refused (spark: checked against
     // the real cluster's free cores in tests/spark_search.rs).
     let root = env!("CARGO_MANIFEST_DIR");

@@ -49,7 +49,7 @@ pub enum DataError {
         error: SpaceError,
     },
     #[error("workload `{workload}`: {}", match limit_s {
-        Some(t) => format!("no configuration completes within the runtime limit of {t} s"),
+        Some(t) => format!("no configuration completes within the runtime limit of {} s", optimizer::Shown(*t)),
         None => "no configuration has a completed run, so there is no optimum to measure against".into(),
     })]
     NothingFeasible {

@@ -31,7 +31,10 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
         if !(t.is_finite() && t > 0.0) {
             return Err(DataError::File {
                 path: path.to_path_buf(),
-                problem: format!("--failed-runtime must be a positive number of seconds, got {t}"),
+                problem: format!(
+                    "--failed-runtime must be a positive number of seconds, got {}",
+                    optimizer::Shown(t)
+                ),
             });
         }
     }

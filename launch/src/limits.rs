@@ -17,13 +17,13 @@ pub const MAX_LIMIT_S: f64 = 365.0 * 24.0 * 3600.0;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum LimitError {
     /// Zero, negative, infinite or not a number.
-    #[error("{what} must be a positive number of seconds, got {x}")]
+    #[error("{what} must be a positive number of seconds, got {}", optimizer::Shown(*x))]
     NotPositive { what: String, x: f64 },
     /// More than [`MAX_LIMIT_S`].
-    #[error("{what} is {x} s, longer than a year ({MAX_LIMIT_S} s): leave it out for no limit")]
+    #[error("{what} is {} s, longer than a year ({MAX_LIMIT_S} s): leave it out for no limit", optimizer::Shown(*x))]
     TooLong { what: String, x: f64 },
     /// Not representable as a `Duration` (the message includes the reason).
-    #[error("{what}: {x} s: {error}")]
+    #[error("{what}: {} s: {error}", optimizer::Shown(*x))]
     Duration {
         what: String,
         x: f64,

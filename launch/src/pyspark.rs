@@ -43,7 +43,7 @@ pub enum ShapeError {
     #[error("dimension `{dimension}` must be a number, got `{got}`")]
     NotANumber { dimension: String, got: String },
     /// A count that must be a whole number of at least 1 is not.
-    #[error("{what} must be a whole number >= 1, got {got}")]
+    #[error("{what} must be a whole number >= 1, got {}", optimizer::Shown(*got))]
     NotWhole { what: &'static str, got: f64 },
 }
 

@@ -286,7 +286,8 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
     let max_spend_usd = match request.max_spend_usd {
         Some(x) if !(x.is_finite() && x > 0.0) => {
             return Err(Error::Setup(format!(
-                "--max-spend must be a positive number, got {x}"
+                "--max-spend must be a positive number, got {}",
+                optimizer::Shown(x)
             )))
         }
         other => other,

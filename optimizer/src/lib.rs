@@ -32,3 +32,41 @@ pub(crate) fn spare_core() -> bool {
     static SPARE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
+
+/// A number as an error message echoes it: plainly (`0.25`, `86400`) where that is short, in
+/// exponent form (`1e308`, `1e-300`) where the plain form would run to hundreds of digits.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shown(pub f64);
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = self.0.abs();
+        if a == 0.0 || !a.is_finite() || (1e-4..1e16).contains(&a) {
+            write!(f, "{}", self.0)
+        } else {
+            write!(f, "{:e}", self.0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Shown;
+
+    #[test]
+    fn numbers_far_from_one_are_shown_in_exponent_form() {
+        for (x, shown) in [
+            (0.0, "0"),
+            (0.25, "0.25"),
+            (86400.0, "86400"),
+            (-3.5, "-3.5"),
+            (1e308, "1e308"),
+            (-2.5e20, "-2.5e20"),
+            (1e-300, "1e-300"),
+            (f64::INFINITY, "inf"),
+            (f64::NAN, "NaN"),
+        ] {
+            assert_eq!(Shown(x).to_string(), shown);
+        }
+    }
+}

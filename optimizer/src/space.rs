@@ -80,7 +80,7 @@ pub enum SpaceError {
         dimension: String,
         problem: String,
     },
-    #[error("configuration `{config}`: price per hour must be finite and > 0, got {price}")]
+    #[error("configuration `{config}`: price per hour must be finite and > 0, got {}", crate::Shown(*price))]
     BadPrice { config: String, price: f64 },
     #[error("configuration name `{0}` appears twice")]
     DuplicateName(String),

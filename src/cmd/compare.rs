@@ -76,7 +76,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !(args.launch_overhead.is_finite() && (0.0..=86_400.0).contains(&args.launch_overhead)) {
         return Err(bad_input(anyhow::anyhow!(
             "--launch-overhead must be between 0 and 86400 seconds, got {}",
-            args.launch_overhead
+            optimizer::Shown(args.launch_overhead)
         )));
     }
     let largest = selected

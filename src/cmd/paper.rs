@@ -20,14 +20,14 @@ pub struct Args {
     #[arg(long)]
     pub compare: bool,
     /// Seeds per workload for --compare.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, requires = "compare")]
     pub seeds: u64,
     /// Evaluation budget for --compare.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, requires = "compare")]
     pub budget: usize,
     /// Strategies for --compare: of those listed, `cherrypick` and `bo` are replayed, the two
     /// whose stop rule the table sets beside the paper's (default: both).
-    #[arg(long)]
+    #[arg(long, requires = "compare")]
     pub strategies: Option<String>,
 }
 

@@ -106,7 +106,8 @@ pub fn check_numbers(
         if let Some(t) = value {
             if !(t.is_finite() && t > 0.0) {
                 return Err(bad_input(anyhow::anyhow!(
-                    "{flag} must be a positive number of seconds, got {t}"
+                    "{flag} must be a positive number of seconds, got {}",
+                    optimizer::Shown(t)
                 )));
             }
         }
@@ -136,6 +137,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let w = dataset.workload_index(workload_arg).map_err(bad_input)?;
     let workload = &dataset.workloads[w];
     let scale = workload.scale(args.max_runtime).map_err(bad_input)?;
+    // A strategy the build does not know is bad input before anything is printed.
+    build_strategy(
+        strategy,
+        workload.space.clone(),
+        &optimizer::StrategyOptions::default(),
+    )
+    .map_err(bad_input)?;
     let options = RunOptions {
         budget: args.budget,
         max_runtime_s: args.max_runtime,

@@ -167,11 +167,24 @@ pub enum StopWarp {
 
 /// A `key=value` the settings do not accept.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("strategy option `{key}={value}`: {problem}")]
 pub struct SettingError {
     pub key: String,
     pub value: String,
     pub problem: String,
+}
+
+impl std::fmt::Display for SettingError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.key.is_empty(), self.value.is_empty()) {
+            (true, true) => write!(f, "strategy option: {}", self.problem),
+            (false, true) => write!(f, "strategy option `{}`: {}", self.key, self.problem),
+            _ => write!(
+                f,
+                "strategy option `{}={}`: {}",
+                self.key, self.value, self.problem
+            ),
+        }
+    }
 }
 
 impl ModelSettings {
@@ -290,6 +303,15 @@ impl ModelSettings {
         };
         let mut seen: Vec<&str> = Vec::new();
         for part in parts {
+            if part.is_empty() {
+                return Some(Err(SettingError {
+                    key: String::new(),
+                    value: String::new(),
+                    problem: "an empty option (a `:` with nothing after it); options are \
+                              spelled `bo:key=value:key=value`"
+                        .into(),
+                }));
+            }
             let (key, value) = part.split_once('=').unwrap_or((part, ""));
             // The later one would silently win: say which was meant instead.
             if seen.contains(&key) {
@@ -580,6 +602,10 @@ mod tests {
                 "none, optuna or a standard deviation",
             ),
             ("bo:initial=3:initial=4", "`initial` is given twice"),
+            ("bo:", "an empty option"),
+            ("bo::initial=3", "an empty option"),
+            ("bo:colour", "option `colour`: unknown key"),
+            ("bo:noise=", "option `noise`: expected"),
         ] {
             let e = ModelSettings::parse(spec).unwrap().unwrap_err().to_string();
             assert!(e.contains(needle), "{spec}: {e}");
