@@ -118,12 +118,18 @@ pub fn print_summary(
     crate::say!("stopped: {}", result.termination);
     print_best(space, result);
     let overhead = (wall.as_secs_f64() - probe_seconds).max(0.0);
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     crate::say!(
-        "{} probes, ${:.6} spent; {records} records in {}; loop overhead {:.1} ms ({:.3}% of probe time)",
-        result.evaluations,
+        "{}, ${:.6} spent; {} in {}; loop overhead {:.1} ms ({:.3}% of probe time)",
+        count(result.evaluations, "probe"),
         result.spent_usd,
+        count(records, "record"),
         journal.display(),
         overhead * 1000.0,
-        if probe_seconds > 0.0 { 100.0 * overhead / probe_seconds } else { 0.0 }
+        if probe_seconds > 0.0 {
+            100.0 * overhead / probe_seconds
+        } else {
+            0.0
+        }
     );
 }
