@@ -318,18 +318,19 @@ pub(crate) fn read_file(path: &Path) -> Result<String, DataError> {
     })
 }
 
-/// Reads a whole regular file, naming it in the error. Anything else is refused before it is
-/// opened: a FIFO would block the command for ever, and a device (`/dev/zero`) read until
-/// memory runs out.
+/// Reads a whole regular file, naming it in the error. Anything else is refused without being
+/// read ([`optimizer::open_regular`]): a FIFO would block the command for ever, and a device
+/// (`/dev/zero`) be read until memory runs out.
 pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
     let io = |error| DataError::Io {
         path: path.to_path_buf(),
         error,
     };
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Err(io(std::io::Error::other("not a regular file")));
-    }
-    std::fs::read(path).map_err(io)
+    let mut file =
+        optimizer::open_regular(path, std::fs::OpenOptions::new().read(true)).map_err(io)?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
+    Ok(bytes)
 }
 
 /// Where each line of a text starts, to name the line of a CSV record from its byte offset:

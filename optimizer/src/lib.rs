@@ -33,6 +33,31 @@ pub(crate) fn spare_core() -> bool {
     *SPARE.get_or_init(|| std::thread::available_parallelism().is_ok_and(|n| n.get() > 1))
 }
 
+/// Opens `path` with `options`, refusing anything but a regular file before it can block or run
+/// on: a FIFO would wait for a writer (and a signal would not end the wait), a device such as
+/// /dev/zero would be read until memory runs out. The error for anything else is "not a regular
+/// file". The journal and the recorded-run loaders read through it.
+pub fn open_regular(
+    path: &std::path::Path,
+    options: &mut std::fs::OpenOptions,
+) -> std::io::Result<std::fs::File> {
+    let not_regular = || std::io::Error::other("not a regular file");
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Err(not_regular());
+    }
+    #[cfg(unix)]
+    {
+        // Should the path be swapped for a FIFO after the check, the open still returns at once.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(not_regular());
+    }
+    Ok(file)
+}
+
 /// A number as an error message echoes it: plainly (`0.25`, `86400`) where that is short, in
 /// exponent form (`1e308`, `1e-300`) where the plain form would run to hundreds of digits.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -660,31 +660,13 @@ pub fn parse_rfc3339(text: &str) -> Option<f64> {
     Some((days * 86_400 + hour * 3600 + minute * 60) as f64 + second)
 }
 
-/// Opens a journal with `options`, refusing anything but a regular file before it can block
-/// or run on: a FIFO would wait for a writer (and a signal would not end the wait), a device
-/// such as /dev/zero would be read until memory runs out.
+/// Opens a journal with `options`, refusing anything but a regular file (see
+/// [`crate::open_regular`]).
 fn open_regular(path: &Path, options: &mut OpenOptions) -> Result<File, JournalError> {
-    let not_regular = || JournalError::Io {
-        path: path.to_path_buf(),
-        error: std::io::Error::other("not a regular file"),
-    };
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Err(not_regular());
-    }
-    #[cfg(unix)]
-    {
-        // Should the path be swapped for a FIFO after the check, the open still returns at once.
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path).map_err(|error| JournalError::Io {
+    crate::open_regular(path, options).map_err(|error| JournalError::Io {
         path: path.to_path_buf(),
         error,
-    })?;
-    if !file.metadata().is_ok_and(|m| m.is_file()) {
-        return Err(not_regular());
-    }
-    Ok(file)
+    })
 }
 
 #[cfg(test)]
