@@ -605,6 +605,84 @@ fn preprocess_refuses_limit_zero_and_an_input_it_cannot_use_at_all() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// Files outside `<class>/<image>` are named in one stderr line and counted in `--json`, and an
+/// output size no image can have is refused before anything is read, naming the option.
+#[test]
+fn preprocess_says_what_it_left_out_and_refuses_a_size_naming_the_option() {
+    let d = dir("preprocess-layout");
+    let input = d.join("in");
+    let (i, o) = (
+        input.display().to_string(),
+        d.join("out").display().to_string(),
+    );
+    let r = run(&[
+        "workload",
+        "gen-dataset",
+        "--out",
+        &i,
+        "--images",
+        "5",
+        "--threads",
+        "1",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    std::fs::write(input.join("stray.jpg"), b"x").unwrap();
+    std::fs::create_dir_all(input.join("daisy/more")).unwrap();
+    std::fs::write(input.join("daisy/more/a.jpg"), b"x").unwrap();
+    let r = run(&[
+        "workload",
+        "preprocess",
+        "--input",
+        &i,
+        "--output",
+        &o,
+        "--threads",
+        "1",
+        "--json",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&r)).unwrap();
+    assert_eq!(v["images_written"], 5);
+    assert_eq!(
+        v["outside_layout"],
+        serde_json::json!({"top_level": 1, "nested": 1, "examples": ["stray.jpg", "daisy/more/a.jpg"]})
+    );
+    assert_eq!(
+        stderr(&r)
+            .matches("ignored 2 files outside <class>/<image>")
+            .count(),
+        1,
+        "{}",
+        stderr(&r)
+    );
+    for (option, value, want) in [
+        (
+            "--size",
+            "0",
+            "--size 0: the output side must be 1 to 4096 pixels",
+        ),
+        (
+            "--quality",
+            "0",
+            "--quality 0: the JPEG quality must be 1 to 100",
+        ),
+    ] {
+        let r = run(&[
+            "workload",
+            "preprocess",
+            "--input",
+            &i,
+            "--output",
+            &o,
+            option,
+            value,
+        ]);
+        assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+        assert!(stderr(&r).contains(want), "{}", stderr(&r));
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn errors_are_reported_once() {
     let d = dir("crc");

@@ -80,7 +80,7 @@ pub struct PreprocessArgs {
     /// Folder or gs://bucket/prefix for the shards.
     #[arg(long)]
     output: String,
-    /// Output side in pixels.
+    /// Output side in pixels (1-4096).
     #[arg(long, default_value_t = 192)]
     size: u32,
     /// JPEG quality (1-100).
@@ -231,6 +231,11 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
             "images_per_s": s.images_per_s(), "images_per_cpu_s": s.images_per_cpu_s(),
             "peak_rss_bytes": workload::peak_rss_bytes(),
             "shards": shards, "skipped": skipped,
+            "outside_layout": {
+                "top_level": s.outside_layout.top_level,
+                "nested": s.outside_layout.nested,
+                "examples": s.outside_layout.examples,
+            },
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {

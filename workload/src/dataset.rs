@@ -365,20 +365,118 @@ fn class_name_not_utf8(path: Option<&Path>) -> bool {
         .is_some_and(|n| n.to_str().is_none())
 }
 
+/// The files under a scanned root that are not at `<class>/<file>`, which [`scan`] leaves out:
+/// counted, with an example or two, so that a run can say what it did not read (a folder of
+/// images one level too deep used to vanish without a word).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutsideLayout {
+    /// Files directly under the root (`x.jpg`).
+    pub top_level: usize,
+    /// Files in folders below a class folder (`class/sub/x.jpg`).
+    pub nested: usize,
+    /// One or two of their keys, for messages: the first at the top level and the first nested
+    /// one (by key), or the first two of the one kind there is.
+    pub examples: Vec<String>,
+}
+
+impl OutsideLayout {
+    /// Files left out, both kinds.
+    pub fn count(&self) -> usize {
+        self.top_level + self.nested
+    }
+
+    /// Counts one key that is not `<class>/<file>`, `nested` when it lies below a class folder
+    /// rather than at the top level; `first` keeps the first two keys of each kind.
+    fn add(&mut self, key: &str, nested: bool, first: &mut [Vec<String>; 2]) {
+        if nested {
+            self.nested += 1;
+        } else {
+            self.top_level += 1;
+        }
+        let kind = &mut first[usize::from(nested)];
+        if kind.len() < 2 {
+            kind.push(key.to_string());
+        }
+    }
+
+    /// Picks the examples: the first of each kind, or the first two of the one kind there is.
+    fn finish(&mut self, first: [Vec<String>; 2]) {
+        let [top, nested] = first;
+        self.examples = match (top.first(), nested.first()) {
+            (Some(t), Some(n)) => vec![t.clone(), n.clone()],
+            _ => top.into_iter().chain(nested).collect(),
+        };
+    }
+
+    /// The one-line warning a run prints when it leaves files out (`None` when it leaves none),
+    /// naming how many of each kind and one or two of them, never a line per file.
+    pub fn warning(&self, location: &str) -> Option<String> {
+        (self.count() > 0).then(|| {
+            format!(
+                "warning: {location}: {self}; only files directly inside a class folder \
+                 (<class>/<image>) are read"
+            )
+        })
+    }
+}
+
+impl std::fmt::Display for OutsideLayout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.count();
+        write!(
+            f,
+            "ignored {n} {} outside <class>/<image> (",
+            if n == 1 { "file" } else { "files" }
+        )?;
+        let kinds: Vec<String> = [
+            (self.top_level, "at the top level"),
+            (self.nested, "in folders below a class folder"),
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, where_)| format!("{n} {where_}"))
+        .collect();
+        write!(f, "{}", kinds.join(", "))?;
+        if !self.examples.is_empty() {
+            write!(f, "; e.g. {}", self.examples.join(", "))?;
+        }
+        write!(f, ")")
+    }
+}
+
 /// Lists `<root>/<class>/<file>`: classes are the first-level folders sorted by name (labels
-/// 0..n), files inside them sorted by name; deeper files and files at the root are ignored. The
-/// files of a class folder whose name is not UTF-8 are listed as unusable (with no class), not
-/// dropped, so they are reported.
+/// 0..n), files inside them sorted by name; deeper files and files at the root are ignored (see
+/// [`scan_input`], which counts them). The files of a class folder whose name is not UTF-8 are
+/// listed as unusable (with no class), not dropped, so they are reported.
 pub fn scan(storage: &dyn Storage) -> Result<(Vec<String>, Vec<InputImage>), StorageError> {
+    scan_input(storage).map(|(classes, images, _)| (classes, images))
+}
+
+/// [`scan`], also counting the files it leaves out because they are not at `<class>/<file>`:
+/// files at the root and files in folders below a class folder. Hidden files and folders (a
+/// name starting with `.`, such as `.DS_Store` or an unfinished shard's temporary) are left out
+/// without being counted.
+pub fn scan_input(
+    storage: &dyn Storage,
+) -> Result<(Vec<String>, Vec<InputImage>, OutsideLayout), StorageError> {
     let objects = storage.list()?;
     let mut classes: Vec<String> = Vec::new();
     let mut images: Vec<InputImage> = Vec::new();
+    let mut outside = OutsideLayout::default();
+    let mut first = [Vec::new(), Vec::new()];
     for o in objects {
+        if o.key.split('/').any(|p| p.starts_with('.')) {
+            continue;
+        }
         let mut parts = o.key.split('/');
         let (Some(class), Some(file), None) = (parts.next(), parts.next(), parts.next()) else {
+            let nested = o.key.contains('/');
+            outside.add(&o.key, nested, &mut first);
             continue;
         };
-        if class.is_empty() || file.is_empty() || class.starts_with('.') || file.starts_with('.') {
+        if class.is_empty() || file.is_empty() {
+            // `/x.jpg` (an object name with `//` under a gs:// prefix): a file at the top.
+            outside.add(&o.key, !class.is_empty(), &mut first);
             continue;
         }
         let unusable = class_name_not_utf8(o.path.as_deref()).then(|| {
@@ -408,7 +506,8 @@ pub fn scan(storage: &dyn Storage) -> Result<(Vec<String>, Vec<InputImage>), Sto
             image.class = classes.binary_search(&image.label).unwrap_or(0);
         }
     }
-    Ok((classes, images))
+    outside.finish(first);
+    Ok((classes, images, outside))
 }
 
 #[cfg(test)]

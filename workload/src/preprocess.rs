@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::Instant;
 
-use crate::dataset::{scan, InputImage};
+use crate::dataset::{scan_input, InputImage, OutsideLayout};
 use crate::example::encode_flower;
 use crate::rng::SplitMix64;
 use crate::storage::{self, ObjectWriter, Storage};
@@ -88,6 +88,9 @@ pub struct PreprocessSummary {
     pub shards: Vec<ShardInfo>,
     /// Shards of an earlier run removed from the output folder before this one wrote its own.
     pub removed: Vec<String>,
+    /// Files of the input that are not at `<class>/<image>` (at its top level, or in folders
+    /// below a class folder): not read, only counted (and warned about on stderr).
+    pub outside_layout: OutsideLayout,
     pub threads: usize,
     pub elapsed_s: f64,
     /// CPU seconds of the whole process during the run (all threads).
@@ -129,6 +132,9 @@ impl std::fmt::Display for PreprocessSummary {
                 self.removed.len(),
                 self.removed.join(", ")
             )?;
+        }
+        if self.outside_layout.count() > 0 {
+            writeln!(f, "{}", self.outside_layout)?;
         }
         if self.skipped.is_empty() {
             write!(f, "skipped: none")
@@ -279,8 +285,24 @@ fn remove_shards(output: &dyn Storage, shards: &[ShardInfo]) {
     }
 }
 
+/// Checks the options no input can make right, before any storage is opened or listed: at
+/// least one shard, a `--limit` of at least one image, and an output `--size` and `--quality`
+/// within their ranges (see [`TransformOptions::check`](crate::transform::TransformOptions::check)).
+/// [`run`] and [`run_part`] call it first; it is public for callers that want to refuse bad
+/// options before anything else.
+pub fn check_options(opts: &PreprocessOptions) -> Result<(), Error> {
+    if opts.shards == 0 {
+        return Err(Error::Options("--shards must be at least 1".into()));
+    }
+    if opts.limit == Some(0) {
+        return Err(Error::Options("--limit must be at least 1 image".into()));
+    }
+    opts.transform.check().map_err(Error::Options)
+}
+
 /// Runs preprocessing between the storages named in `opts`.
 pub fn run(opts: &PreprocessOptions) -> Result<PreprocessSummary, Error> {
+    check_options(opts)?;
     check_folders(&opts.input, &opts.output)?;
     let input = storage::open(&opts.input).map_err(Error::Input)?;
     let output = storage::open(&opts.output).map_err(Error::Output)?;
@@ -307,13 +329,15 @@ pub fn run_part(
             "--part {part}/{parts}: the part must be below {parts}"
         )));
     }
-    check_folders(&opts.input, &opts.output)?;
-    let input = storage::open(&opts.input).map_err(Error::Input)?;
-    let output = storage::open(&opts.output).map_err(Error::Output)?;
+    // `--part` overrides `--shards`.
     let opts = PreprocessOptions {
         shards: parts,
         ..opts.clone()
     };
+    check_options(&opts)?;
+    check_folders(&opts.input, &opts.output)?;
+    let input = storage::open(&opts.input).map_err(Error::Input)?;
+    let output = storage::open(&opts.output).map_err(Error::Output)?;
     run_inner(&opts, input.as_ref(), output.as_ref(), Some(part))
 }
 
@@ -335,20 +359,26 @@ fn run_inner(
 ) -> Result<PreprocessSummary, Error> {
     let started = Instant::now();
     let cpu0 = crate::process_cpu_seconds();
-    if opts.shards == 0 {
-        return Err(Error::Options("--shards must be at least 1".into()));
-    }
-    if opts.limit == Some(0) {
-        return Err(Error::Options("--limit must be at least 1 image".into()));
-    }
-    // Validate codec options before touching storage.
+    check_options(opts)?;
+    // The codec itself, before touching storage.
     Transformer::new(&opts.transform).map_err(|e| Error::Options(e.to_string()))?;
-    let (classes, mut images) = scan(input).map_err(Error::Input)?;
+    let (classes, mut images, outside_layout) = scan_input(input).map_err(Error::Input)?;
     if images.is_empty() {
+        // The files left out, if any, are the likely mistake (an input one level too high or
+        // too low): said here, in the one message.
         return Err(Error::Options(format!(
-            "no images found under {} (expected <class>/<file> entries)",
-            input.location()
+            "no images found under {} (expected <class>/<file> entries{})",
+            input.location(),
+            if outside_layout.count() > 0 {
+                format!("; {outside_layout}")
+            } else {
+                String::new()
+            }
         )));
+    }
+    // Said before the run (the summary counts them too), in one line however many there are.
+    if let Some(warning) = outside_layout.warning(&input.location()) {
+        eprintln!("{warning}");
     }
     SplitMix64::new(opts.seed).shuffle(&mut images);
     if let Some(limit) = opts.limit {
@@ -397,6 +427,7 @@ fn run_inner(
         classes,
         images_found: n,
         removed,
+        outside_layout,
         threads,
         ..Default::default()
     };
@@ -1188,6 +1219,174 @@ mod tests {
             "x.tfrec",
         ] {
             assert_eq!(parse_shard_name(other), None, "{other}");
+        }
+    }
+
+    /// Files that are not at `<class>/<image>` (at the input's top level, or in folders below a
+    /// class folder) used to be left out without a word. They still are left out (the same
+    /// files are written), but counted in the summary with an example of each kind, and the
+    /// warning is one line however many there are.
+    #[test]
+    fn files_outside_class_folders_are_counted_and_named_not_processed() {
+        use crate::dataset::scan_input;
+        let data = tmp("layout-data");
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 10,
+            seed: 9,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let input = LocalStorage::new(&data);
+        // A clean input: nothing to say.
+        let (_, _, clean) = scan_input(&input).unwrap();
+        assert_eq!(clean, OutsideLayout::default());
+        assert_eq!(clean.warning("x"), None);
+
+        let good = std::fs::read(data.join("daisy/daisy_0000.jpg")).unwrap();
+        for (key, bytes) in [
+            ("stray.jpg", good.as_slice()),
+            ("LICENSE.txt", b"licence text".as_slice()),
+            ("daisy/more/a.jpg", good.as_slice()),
+            ("daisy/more/deeper/b.jpg", good.as_slice()),
+            ("roses/old/c.jpg", good.as_slice()),
+            // Hidden files and folders stay out without being counted.
+            (".DS_Store", b"x".as_slice()),
+            ("daisy/.thumbs/d.jpg", good.as_slice()),
+        ] {
+            input.put(key, bytes).unwrap();
+        }
+        let out = tmp("layout-out");
+        let s = run(&PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            shards: 2,
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        // The same images as without the extra files, and no sixth class from `daisy/more`.
+        assert_eq!((s.images_found, s.images_written), (10, 10));
+        assert!(s.skipped.is_empty(), "{:?}", s.skipped);
+        assert_eq!(s.classes, crate::dataset::CLASSES);
+        assert_eq!(s.shards.iter().map(|k| k.records).sum::<usize>(), 10);
+        assert_eq!(
+            s.outside_layout,
+            OutsideLayout {
+                top_level: 2,
+                nested: 3,
+                examples: vec!["LICENSE.txt".into(), "daisy/more/a.jpg".into()],
+            }
+        );
+        let text = s.to_string();
+        assert!(
+            text.contains(
+                "\nignored 5 files outside <class>/<image> (2 at the top level, 3 in folders \
+                 below a class folder; e.g. LICENSE.txt, daisy/more/a.jpg)\n"
+            ),
+            "{text}"
+        );
+        // Thousands of them: still one line, with two examples.
+        for i in 0..2000 {
+            input.put(&format!("tulips/many/{i:04}.jpg"), b"").unwrap();
+        }
+        let (_, images, outside) = scan_input(&input).unwrap();
+        assert_eq!(images.len(), 10);
+        assert_eq!((outside.top_level, outside.nested), (2, 2003));
+        let warning = outside.warning(&input.location()).unwrap();
+        assert!(
+            warning.starts_with(&format!(
+                "warning: {}: ignored 2005 files outside <class>/<image> (2 at the top level, \
+                 2003 in folders below a class folder; e.g. LICENSE.txt, daisy/more/a.jpg)",
+                data.display()
+            )) && !warning.contains('\n')
+                && !warning.contains("tulips/many/"),
+            "{warning}"
+        );
+        // An input one level too deep (a class folder): its files are all at the top level,
+        // two of them are named, and the error says what was left out.
+        let class = LocalStorage::new(data.join("sunflowers"));
+        let (_, images, outside) = scan_input(&class).unwrap();
+        assert!(images.is_empty(), "{images:?}");
+        assert_eq!((outside.top_level, outside.nested), (2, 0));
+        assert_eq!(
+            outside.examples,
+            ["sunflowers_0000.jpg", "sunflowers_0001.jpg"]
+        );
+        let e = run(&PreprocessOptions {
+            input: data.join("sunflowers").display().to_string(),
+            output: out.display().to_string(),
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.is_bad_input(), "{e}");
+        assert!(
+            e.to_string().contains("no images found under")
+                && e.to_string().contains("files outside <class>/<image> (")
+                && e.to_string().contains(
+                    "ignored 2 files outside <class>/<image> (2 at the top level; e.g. \
+                     sunflowers_0000.jpg, sunflowers_0001.jpg))"
+                ),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&data);
+        let _ = std::fs::remove_dir_all(&out);
+    }
+
+    /// `--size 0` used to fail as "encode failed: invalid size 0 or quality 95 (...)", as if
+    /// the codec were broken; a size outside 1..=4096 (or a quality outside 1..=100) is refused
+    /// before any storage is opened, naming the option and its range.
+    #[test]
+    fn a_size_out_of_range_is_refused_upfront_naming_the_option() {
+        use crate::transform::{TransformOptions, MAX_SIZE};
+        let out = tmp("size-out");
+        let with = |size: u32, quality: u8| PreprocessOptions {
+            // Not there: had it been listed, the error would be about the input.
+            input: tmp("size-no-input").display().to_string(),
+            output: out.display().to_string(),
+            transform: TransformOptions {
+                size,
+                quality,
+                ..Default::default()
+            },
+            threads: 1,
+            ..Default::default()
+        };
+        for (size, quality, want) in [
+            (0, 95, "--size 0: the output side must be 1 to 4096 pixels"),
+            (
+                MAX_SIZE + 1,
+                95,
+                "--size 4097: the output side must be 1 to 4096 pixels",
+            ),
+            (
+                16385,
+                95,
+                "--size 16385: the output side must be 1 to 4096 pixels",
+            ),
+            (
+                u32::MAX,
+                95,
+                "--size 4294967295: the output side must be 1 to 4096 pixels",
+            ),
+            (192, 0, "--quality 0: the JPEG quality must be 1 to 100"),
+            (192, 101, "--quality 101: the JPEG quality must be 1 to 100"),
+        ] {
+            let opts = with(size, quality);
+            for e in [
+                check_options(&opts).unwrap_err(),
+                run(&opts).unwrap_err(),
+                run_part(&opts, 1, 2).unwrap_err(),
+            ] {
+                assert!(matches!(e, Error::Options(_)) && e.is_bad_input(), "{e}");
+                assert_eq!(e.to_string(), want);
+            }
+        }
+        assert!(!out.exists(), "the output folder was made");
+        for size in [1, 192, MAX_SIZE] {
+            check_options(&with(size, 95)).unwrap();
         }
     }
 

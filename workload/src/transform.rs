@@ -84,6 +84,27 @@ pub struct TransformOptions {
     pub decode: DecodeMode,
 }
 
+impl TransformOptions {
+    /// Checks the size and quality before any buffer is sized from them, with a message naming
+    /// the command-line option and the range it takes (`--size 0` used to fail as "encode
+    /// failed: ...", reading like a broken codec rather than a bad option).
+    pub fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_SIZE).contains(&self.size) {
+            return Err(format!(
+                "--size {}: the output side must be 1 to {MAX_SIZE} pixels",
+                self.size
+            ));
+        }
+        if !(1..=100).contains(&self.quality) {
+            return Err(format!(
+                "--quality {}: the JPEG quality must be 1 to 100",
+                self.quality
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for TransformOptions {
     fn default() -> Self {
         TransformOptions {
@@ -112,6 +133,9 @@ pub enum TransformError {
     Resize(String),
     #[error("encode failed: {0}")]
     Encode(String),
+    /// Options no image can be transformed with (see [`TransformOptions::check`]).
+    #[error("{0}")]
+    Options(String),
 }
 
 /// Reject absurd headers before allocating (a corrupt file can claim 65535x65535).
@@ -185,12 +209,7 @@ pub struct Transformer {
 
 impl Transformer {
     pub fn new(opts: &TransformOptions) -> Result<Self, TransformError> {
-        if !(1..=MAX_SIZE).contains(&opts.size) || !(1..=100).contains(&opts.quality) {
-            return Err(TransformError::Encode(format!(
-                "invalid size {} or quality {} (size 1..={MAX_SIZE}, quality 1..=100)",
-                opts.size, opts.quality
-            )));
-        }
+        opts.check().map_err(TransformError::Options)?;
         let dec = Decoder::new(opts.decode).map_err(TransformError::Corrupt)?;
         let mut enc = Compressor::new().map_err(|e| TransformError::Encode(e.to_string()))?;
         enc.set_quality(opts.quality as i32)
@@ -559,7 +578,17 @@ mod tests {
                 quality,
                 ..TransformOptions::default()
             };
-            assert!(Transformer::new(&opts).is_err(), "{size} {quality}");
+            let e = Transformer::new(&opts).err().expect("refused");
+            let (option, value) = if quality == 95 {
+                ("--size", size)
+            } else {
+                ("--quality", u32::from(quality))
+            };
+            assert!(
+                e.to_string().starts_with(&format!("{option} {value}: "))
+                    && !e.to_string().contains("encode failed"),
+                "{e}"
+            );
         }
         let largest = TransformOptions {
             size: MAX_SIZE,
