@@ -184,6 +184,30 @@ pub fn write_csv(path: &Path, rows: &[ReadSpeedRow]) -> Result<(), Error> {
 struct Plan {
     /// Key and, in a local folder, the file's exact path (objects are then mapped, not copied).
     objects: Vec<(String, Option<PathBuf>)>,
+    /// For each object, the record count its name gives (`flowersNN-COUNT.tfrec`, see
+    /// [`crate::preprocess::shard_name`]); `None` for a name without one, and for images.
+    named_records: Vec<Option<usize>>,
+}
+
+/// Where an object of the plan is, for messages: the local file, or the object under the root
+/// (`gs://bucket/prefix/key`).
+fn object_location(storage: &dyn Storage, key: &str, path: Option<&Path>) -> String {
+    match path {
+        Some(p) => p.display().to_string(),
+        None => format!("{}/{key}", storage.location().trim_end_matches('/')),
+    }
+}
+
+/// A shard holding another number of records than its name says: cut short (a copy or upload
+/// that stopped at a record boundary passes every CRC) or not the file preprocess wrote under
+/// that name. Measuring it would time reads of data that is not there (a cell cycles sooner
+/// through fewer records) or of records no run wrote.
+fn count_mismatch(location: &str, named: usize, found: usize) -> Error {
+    Error::Options(format!(
+        "{location}: the shard's name says {named} records but it holds {found}: it is \
+         truncated or not the shard preprocess wrote under that name; re-run preprocess into \
+         this folder"
+    ))
 }
 
 /// A read-only memory map of a whole local file. Reading shards through the page cache this way
@@ -289,6 +313,16 @@ fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
     if source == Source::TfRecord {
         check_one_run(&keys, &storage.location())?;
     }
+    let named_records = keys
+        .iter()
+        .map(|key| match source {
+            Source::TfRecord => {
+                let name = key.rsplit('/').next().unwrap_or(key);
+                crate::preprocess::parse_shard_name(name).map(|(_, records)| records)
+            }
+            Source::Images => None,
+        })
+        .collect();
     if keys.is_empty() {
         return Err(Error::Options(format!(
             "no {} found under {}",
@@ -299,7 +333,10 @@ fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
             storage.location()
         )));
     }
-    Ok(Plan { objects })
+    Ok(Plan {
+        objects,
+        named_records,
+    })
 }
 
 /// Refuses shards of two preprocessing runs in one folder: two `flowersNN-COUNT.tfrec` files of
@@ -360,6 +397,11 @@ impl Cell {
 }
 
 /// Reads `want` records (or files) starting at the first object, decoding if asked.
+///
+/// A shard whose name carries its record count (`flowersNN-COUNT.tfrec`) is checked against it
+/// on the way, without a pass of its own: a record past the count is an error as soon as it is
+/// read, and so are too few records when a pass reaches the shard's end. A cell that stops
+/// inside a shard has read only records that exist, and leaves the rest to a larger cell.
 fn read_cell(
     storage: &dyn Storage,
     plan: &Plan,
@@ -372,7 +414,7 @@ fn read_cell(
     let mut cell = Cell::default();
     let mut empty_pass = true;
     'outer: loop {
-        for (key, path) in &plan.objects {
+        for ((key, path), &named) in plan.objects.iter().zip(&plan.named_records) {
             if cell.done() >= want {
                 break 'outer;
             }
@@ -387,11 +429,29 @@ fn read_cell(
                     empty_pass = false;
                 }
                 Source::TfRecord => {
-                    for (index, rec) in SliceReader::new(&data, key).enumerate() {
-                        if cell.done() >= want {
-                            break 'outer;
-                        }
+                    let mut records = SliceReader::new(&data, key);
+                    let mut index = 0;
+                    while cell.done() < want {
+                        let Some(rec) = records.next() else {
+                            // The shard's end, reached in this pass: all its records were read.
+                            if let Some(named) = named.filter(|&n| n != index) {
+                                let at = object_location(storage, key, path.as_deref());
+                                return Err(count_mismatch(&at, named, index));
+                            }
+                            break;
+                        };
                         let rec = rec?;
+                        if let Some(named) = named.filter(|&n| index >= n) {
+                            // More records than the name says: count them all for the message
+                            // (only on this error path; a damaged one is reported as such).
+                            let mut found = index + 1;
+                            for rest in records.by_ref() {
+                                rest?;
+                                found += 1;
+                            }
+                            let at = object_location(storage, key, path.as_deref());
+                            return Err(count_mismatch(&at, named, found));
+                        }
                         let ex = example::decode(rec)
                             .map_err(|e| Error::Options(format!("{key}: {e}")))?;
                         let img = ex.bytes("image").ok_or_else(|| {
@@ -404,6 +464,10 @@ fn read_cell(
                             format!("{key}: record {index}")
                         });
                         empty_pass = false;
+                        index += 1;
+                    }
+                    if cell.done() >= want {
+                        break 'outer;
                     }
                 }
             }
@@ -612,6 +676,161 @@ mod tests {
             "{e}"
         );
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Reads through [`Storage::get`], as from gs:// (the listing names no local paths).
+    struct ThroughGet(storage::LocalStorage);
+
+    impl Storage for ThroughGet {
+        fn location(&self) -> String {
+            self.0.location()
+        }
+        fn list(&self) -> Result<Vec<storage::ObjectInfo>, crate::StorageError> {
+            let mut l = self.0.list()?;
+            l.iter_mut().for_each(|o| o.path = None);
+            Ok(l)
+        }
+        fn get(&self, key: &str) -> Result<Vec<u8>, crate::StorageError> {
+            self.0.get(key)
+        }
+        fn put(&self, key: &str, data: &[u8]) -> Result<(), crate::StorageError> {
+            self.0.put(key, data)
+        }
+        fn delete(&self, key: &str) -> Result<(), crate::StorageError> {
+            self.0.delete(key)
+        }
+        fn create(
+            &self,
+            hint: &str,
+        ) -> Result<Box<dyn storage::ObjectWriter>, crate::StorageError> {
+            self.0.create(hint)
+        }
+        fn prepare_output(&self) -> Result<(), crate::StorageError> {
+            self.0.prepare_output()
+        }
+    }
+
+    /// A shard holding another number of records than its name says (cut short at a record
+    /// boundary, which passes every CRC, or another file under a shard's name) used to be
+    /// measured, a cell cycling sooner through what was there. It is refused naming the file
+    /// and both counts, whether mapped from a local folder or fetched whole as from gs://, and
+    /// checked in the read the cell does anyway.
+    #[test]
+    fn a_shard_holding_other_than_its_named_record_count_is_refused() {
+        let base = std::env::temp_dir().join(format!("cherrypick-rs-count-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (data, out) = (base.join("data"), base.join("out"));
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 12,
+            seed: 8,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        let s = preprocess::run(&PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            shards: 2,
+            threads: 1,
+            seed: 8,
+            ..Default::default()
+        })
+        .unwrap();
+        let names: Vec<&str> = s.shards.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(names, ["flowers00-6.tfrec", "flowers01-6.tfrec"]);
+        let records = |name: &str| -> Vec<Vec<u8>> {
+            let bytes = std::fs::read(out.join(name)).unwrap();
+            crate::tfrecord::SliceReader::new(&bytes, name)
+                .map(|r| r.unwrap().to_vec())
+                .collect()
+        };
+        let write_shard = |name: &str, recs: &[Vec<u8>]| {
+            let mut shard = Vec::new();
+            for r in recs {
+                crate::tfrecord::append_record(&mut shard, r);
+            }
+            std::fs::write(out.join(name), shard).unwrap();
+        };
+        let (first, second) = (records("flowers00-6.tfrec"), records("flowers01-6.tfrec"));
+        let opts = ReadSpeedOptions {
+            input: out.display().to_string(),
+            batch_sizes: vec![12],
+            batch_numbers: vec![1],
+            repetitions: 1,
+            parallel: 1,
+            ..Default::default()
+        };
+        let shard = out.join("flowers01-6.tfrec");
+        let through_get = ThroughGet(storage::LocalStorage::new(&out));
+        assert_eq!(run(&opts).unwrap()[0].images, 12);
+
+        // Cut short after 4 of its 6 records.
+        write_shard("flowers01-6.tfrec", &second[..4]);
+        let want = "the shard's name says 6 records but it holds 4";
+        for e in [
+            run(&opts).unwrap_err(),
+            run_with(&opts, &through_get).unwrap_err(),
+            // Several cells at once: the same error.
+            run(&ReadSpeedOptions {
+                batch_sizes: vec![11, 12, 13],
+                parallel: 3,
+                ..opts.clone()
+            })
+            .unwrap_err(),
+        ] {
+            assert!(e.is_bad_input(), "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("{}: {want}", shard.display())),
+                "{e}"
+            );
+        }
+        // A raised cancel flag is still a cancellation, not a count error.
+        let e = run(&ReadSpeedOptions {
+            cancel: Some(Arc::new(AtomicBool::new(true))),
+            ..opts.clone()
+        })
+        .unwrap_err();
+        assert!(matches!(e, Error::Cancelled), "{e}");
+
+        // Two records more than the name says (another run's file under this name): refused as
+        // soon as the first extra one is read, counting them all.
+        let longer: Vec<Vec<u8>> = second.iter().chain(&first[..2]).cloned().collect();
+        write_shard("flowers01-6.tfrec", &longer);
+        for e in [
+            run(&ReadSpeedOptions {
+                batch_sizes: vec![13],
+                ..opts.clone()
+            })
+            .unwrap_err(),
+            run_with(
+                &ReadSpeedOptions {
+                    batch_sizes: vec![13],
+                    ..opts.clone()
+                },
+                &through_get,
+            )
+            .unwrap_err(),
+        ] {
+            assert!(e.is_bad_input(), "{e}");
+            assert!(
+                e.to_string().starts_with(&format!(
+                    "{}: the shard's name says 6 records but it holds 8",
+                    shard.display()
+                )),
+                "{e}"
+            );
+        }
+        // Named for what it holds, the same file is read.
+        std::fs::rename(&shard, out.join("flowers01-8.tfrec")).unwrap();
+        let rows = run(&ReadSpeedOptions {
+            batch_sizes: vec![14],
+            ..opts.clone()
+        })
+        .unwrap();
+        assert_eq!(rows[0].images, 14);
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     /// A folder `tag` holding one shard of `records` copies of a record whose image is `jpeg`.

@@ -158,6 +158,34 @@ fn preprocess_and_read_speed_from_gs_to_gs() {
         assert_eq!(r.images, r.batch_size * r.batch_number, "{r:?}");
         assert!(r.bytes > 0 && r.seconds > 0.0, "{r:?}");
     }
+
+    // A shard cut short (the last one, uploaded again without its last record) is refused,
+    // naming its gs:// object and both counts, instead of being measured.
+    let last = &objects[3];
+    let data = output.get(&last.key).unwrap();
+    let mut cut = Vec::new();
+    for rec in workload::tfrecord::SliceReader::new(&data, &last.key).take(7) {
+        workload::tfrecord::append_record(&mut cut, rec.unwrap());
+    }
+    output.put(&last.key, &cut).unwrap();
+    let e = readspeed::run(&ReadSpeedOptions {
+        input: opts.output.clone(),
+        source: Source::TfRecord,
+        batch_sizes: vec![30],
+        batch_numbers: vec![1],
+        repetitions: 1,
+        decode: false,
+        parallel: 1,
+        cancel: None,
+    })
+    .unwrap_err();
+    assert!(e.is_bad_input(), "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "gs://{bucket}/tfrec/flowers03-8.tfrec: the shard's name says 8 records but it holds 7"
+        )),
+        "{e}"
+    );
     let _ = std::fs::remove_dir_all(&local);
 }
 
