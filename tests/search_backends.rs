@@ -155,11 +155,8 @@ fn dataproc_needs_project_region_and_bucket_and_a_gs_dataset() {
     assert!(err.contains("--project `../../other`"), "{err}");
 }
 
-#[test]
-fn spark_without_a_cluster_says_how_to_start_one() {
-    let p = space(
-        "spark",
-        r#"
+/// A Spark space file whose dataset is generated on first use.
+const SPARK_SPACE: &str = r#"
 [catalogue]
 count = "executors"
 count_unit = "vcpu"
@@ -176,8 +173,11 @@ dataset = "flowers"
 tasks = ["preprocess"]
 [workload.generate]
 images = 10
-"#,
-    );
+"#;
+
+#[test]
+fn spark_without_a_cluster_says_how_to_start_one() {
+    let p = space("spark", SPARK_SPACE);
     let (code, _, err) = run(Command::new(BIN)
         .args(["search", "--backend", "spark", "--space"])
         .arg(&p)
@@ -186,4 +186,32 @@ images = 10
         .env_remove("SPARK_MASTER_URL"));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("SPARK_MASTER_URL is not set"), "{err}");
+}
+
+/// A dry run prints each probe's spark-submit line and touches nothing: no dataset generated,
+/// no driver script or scratch folder written, no journal.
+#[test]
+fn a_spark_dry_run_writes_nothing() {
+    let p = space("spark-dry-run", SPARK_SPACE);
+    let d = p.parent().unwrap();
+    let (code, out, err) = run(Command::new(BIN)
+        .args(["search", "--backend", "spark", "--dry-run", "--space"])
+        .arg(&p)
+        .arg("--journal")
+        .arg(d.join("runs.jsonl"))
+        .env("SPARK_MASTER_URL", "spark://127.0.0.1:1")
+        .env("SPARK_SUBMIT", "/opt/spark/bin/spark-submit"));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.matches("/opt/spark/bin/spark-submit --master spark://127.0.0.1:1")
+            .count(),
+        2,
+        "{out}"
+    );
+    let left: Vec<_> = std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["space.toml"], "{out}");
+    let _ = std::fs::remove_dir_all(d);
 }

@@ -85,7 +85,7 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
                 return Ok(None);
             }
             journal_arg(request)?;
-            prepare_dataset(&runner)?;
+            prepare_dataset(runner.dataset(), || runner.prepare())?;
             session(request, &spec, &settings, runner)
         }
         BackendKind::Spark => {
@@ -109,6 +109,8 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
                 });
                 return Ok(None);
             }
+            journal_arg(request)?;
+            prepare_dataset(runner.dataset(), || runner.prepare())?;
             session(request, &spec, &settings, runner)
         }
         BackendKind::Dataproc => {
@@ -249,14 +251,18 @@ fn scratch_dir(journal: Option<&Path>) -> PathBuf {
     )
 }
 
-/// Generates the space file's synthetic dataset if it is not there yet, saying so.
-pub fn prepare_dataset(runner: &LocalRunner) -> Result<(), Error> {
+/// Generates the space file's synthetic dataset if it is not there yet (`prepare`, which
+/// returns how many images it made), saying so.
+pub fn prepare_dataset(
+    dataset: &Path,
+    prepare: impl FnOnce() -> Result<usize, Error>,
+) -> Result<(), Error> {
     let started = Instant::now();
-    let made = runner.prepare()?;
+    let made = prepare()?;
     if made > 0 {
         crate::say!(
             "generated {made} synthetic images in {} ({:.1} s)",
-            runner.dataset().display(),
+            dataset.display(),
             started.elapsed().as_secs_f64()
         );
     }

@@ -97,8 +97,8 @@ pub struct SparkRunner {
 }
 
 impl SparkRunner {
-    /// Checks the options, writes the driver script into the scratch folder and makes the
-    /// synthetic dataset if the space file asks for one and the folder is empty.
+    /// Checks the options and every configuration's shape, touching nothing: a `--dry-run`
+    /// stops here. [`prepare`](Self::prepare) makes the dataset and writes the driver script.
     pub fn new(spec: Arc<SearchSpec>, options: SparkOptions) -> Result<SparkRunner, Error> {
         let setup = Error::Setup;
         let workload = spec.workload.as_ref().ok_or_else(|| {
@@ -129,13 +129,8 @@ impl SparkRunner {
                 ))
             })?;
         }
-        crate::local::prepare_dataset(&input, workload.generate.as_ref())?;
-        std::fs::create_dir_all(&options.scratch)
-            .map_err(|e| setup(format!("cannot create {}: {e}", options.scratch.display())))?;
         let scratch = std::path::absolute(&options.scratch).unwrap_or(options.scratch.clone());
         let job = scratch.join("job.py");
-        std::fs::write(&job, JOB_PY)
-            .map_err(|e| setup(format!("cannot write {}: {e}", job.display())))?;
         Ok(SparkRunner {
             spec,
             options: SparkOptions { scratch, ..options },
@@ -143,6 +138,30 @@ impl SparkRunner {
             input,
             probes: AtomicUsize::new(0),
         })
+    }
+
+    /// Makes the synthetic dataset if the space file asks for one and its folder is empty, and
+    /// writes the driver script into the scratch folder: what a search needs before its first
+    /// probe, and a dry run leaves undone. Returns the number of images generated.
+    pub fn prepare(&self) -> Result<usize, Error> {
+        let setup = Error::Setup;
+        let generate = self
+            .spec
+            .workload
+            .as_ref()
+            .and_then(|w| w.generate.as_ref());
+        let made = crate::local::prepare_dataset(&self.input, generate)?;
+        let scratch = &self.options.scratch;
+        std::fs::create_dir_all(scratch)
+            .map_err(|e| setup(format!("cannot create {}: {e}", scratch.display())))?;
+        std::fs::write(&self.job, JOB_PY)
+            .map_err(|e| setup(format!("cannot write {}: {e}", self.job.display())))?;
+        Ok(made)
+    }
+
+    /// The dataset folder the probes read.
+    pub fn dataset(&self) -> &Path {
+        &self.input
     }
 
     /// The spark-submit command line for configuration `id` writing to `output`.
@@ -396,6 +415,9 @@ mod tests {
             keep_output: false,
         };
         let r = SparkRunner::new(Arc::new(spec), opts).unwrap();
+        // Nothing written until the search prepares (a dry run never does).
+        assert!(!dir.join("scratch").exists());
+        r.prepare().unwrap();
         let c = r.command(0, Path::new("/out")).unwrap().join(" ");
         assert!(
             c.starts_with("/opt/spark-submit --master spark://127.0.0.1:7077"),

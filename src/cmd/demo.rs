@@ -88,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         spec.space.len(),
         cache.display()
     );
-    prepare_dataset(&runner)?;
+    prepare_dataset(runner.dataset(), || runner.prepare())?;
     let settings = Settings {
         strategy: "bo".into(),
         seed: args.seed,
