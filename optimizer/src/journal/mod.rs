@@ -255,9 +255,9 @@ pub enum JournalError {
     #[error("{path}:1: not a cherrypick journal: {problem}")]
     NotAJournal { path: PathBuf, problem: String },
     #[error(
-        "{path}: journal format version {}.{} is newer than this cherrypick understands ({}.{}); \
+        "{path}: journal format version {}.{} is newer than this cherrypick understands ({}.x); \
          use a newer cherrypick",
-        found.major, found.minor, VERSION.major, VERSION.minor
+        found.major, found.minor, VERSION.major
     )]
     TooNew { path: PathBuf, found: Version },
     #[error("{path}:{line}: corrupt journal record: {problem}")]
@@ -954,7 +954,11 @@ mod tests {
         std::fs::write(&path, format!("{h}\n")).unwrap();
         let err = Journal::read(&path).unwrap_err();
         assert!(matches!(err, JournalError::TooNew { .. }), "{err}");
-        assert!(err.to_string().contains("newer"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("version 2.0 is newer than this cherrypick understands (1.x)"),
+            "{err}"
+        );
 
         h["version"] = serde_json::json!({"major": 1, "minor": 7});
         let rec = serde_json::to_string(&EventRef::Probe(&record(0, "w1", 1.0))).unwrap();
