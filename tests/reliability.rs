@@ -63,6 +63,20 @@ fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().unwrap()
 }
 
+/// `cherrypick workload preprocess --input INPUT --output OUTPUT EXTRA...`.
+fn preprocess(input: &str, output: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "workload",
+        "preprocess",
+        "--input",
+        input,
+        "--output",
+        output,
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -563,28 +577,10 @@ fn preprocess_refuses_limit_zero_and_an_input_it_cannot_use_at_all() {
         input.display().to_string(),
         d.join("out").display().to_string(),
     );
-    let r = run(&[
-        "workload",
-        "preprocess",
-        "--input",
-        &i,
-        "--output",
-        &o,
-        "--threads",
-        "1",
-    ]);
+    let r = preprocess(&i, &o, &["--threads", "1"]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(stderr(&r).contains("no shard written"), "{}", stderr(&r));
-    let r = run(&[
-        "workload",
-        "preprocess",
-        "--input",
-        &i,
-        "--output",
-        &o,
-        "--limit",
-        "0",
-    ]);
+    let r = preprocess(&i, &o, &["--limit", "0"]);
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(
         stderr(&r).contains("--limit must be at least 1"),
@@ -594,7 +590,7 @@ fn preprocess_refuses_limit_zero_and_an_input_it_cannot_use_at_all() {
     // A symlink loop in the input ends at once with an error naming the link.
     std::os::unix::fs::symlink(".", input.join("loop")).unwrap();
     let started = Instant::now();
-    let r = run(&["workload", "preprocess", "--input", &i, "--output", &o]);
+    let r = preprocess(&i, &o, &[]);
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
     assert!(
@@ -629,17 +625,7 @@ fn preprocess_says_what_it_left_out_and_refuses_a_size_naming_the_option() {
     std::fs::write(input.join("stray.jpg"), b"x").unwrap();
     std::fs::create_dir_all(input.join("daisy/more")).unwrap();
     std::fs::write(input.join("daisy/more/a.jpg"), b"x").unwrap();
-    let r = run(&[
-        "workload",
-        "preprocess",
-        "--input",
-        &i,
-        "--output",
-        &o,
-        "--threads",
-        "1",
-        "--json",
-    ]);
+    let r = preprocess(&i, &o, &["--threads", "1", "--json"]);
     assert!(r.status.success(), "{}", stderr(&r));
     let v: serde_json::Value = serde_json::from_str(&stdout(&r)).unwrap();
     assert_eq!(v["images_written"], 5);
@@ -667,16 +653,7 @@ fn preprocess_says_what_it_left_out_and_refuses_a_size_naming_the_option() {
             "--quality 0: the JPEG quality must be 1 to 100",
         ),
     ] {
-        let r = run(&[
-            "workload",
-            "preprocess",
-            "--input",
-            &i,
-            "--output",
-            &o,
-            option,
-            value,
-        ]);
+        let r = preprocess(&i, &o, &[option, value]);
         assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
         assert!(stderr(&r).contains(want), "{}", stderr(&r));
     }
