@@ -59,3 +59,32 @@ fn demo_runs_a_local_search_and_reports_its_choice() {
     assert!(!text.contains("generated"), "{text}");
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// A relative `--cache` holds everything the demo writes, its dataset included (the built-in
+/// space file resolves paths against its own `examples/` folder, where the dataset once went).
+#[test]
+fn a_relative_cache_holds_the_dataset_too() {
+    let cwd = std::env::temp_dir().join(format!("cp-demo-rel-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cwd);
+    std::fs::create_dir_all(&cwd).unwrap();
+    let out = Command::new(BIN)
+        .current_dir(&cwd)
+        .args(["demo", "--images", "10", "--budget", "1", "--cache", "rel"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut top: Vec<_> = std::fs::read_dir(&cwd)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    top.sort();
+    assert_eq!(top, ["rel"], "{text}");
+    assert!(cwd.join("rel/flowers-10-seed1/daisy").is_dir(), "{text}");
+    assert!(cwd.join("rel/demo.jsonl").is_file(), "{text}");
+    let _ = std::fs::remove_dir_all(&cwd);
+}

@@ -40,7 +40,7 @@ fn default_cache() -> PathBuf {
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache").into_os_string()))
     {
         Some(dir) => PathBuf::from(dir).join("cherrypick-demo"),
-        None => PathBuf::from("target/cherrypick-demo"),
+        None => std::env::temp_dir().join("cherrypick-demo"),
     }
 }
 
@@ -57,6 +57,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cache = args.cache.clone().unwrap_or_else(default_cache);
     std::fs::create_dir_all(&cache)
         .map_err(|e| bad_input(anyhow::anyhow!("creating {}: {e}", cache.display())))?;
+    // Absolute: the built-in space file's paths are resolved against its own folder
+    // (`examples/`), and a relative cache would put the dataset there instead.
+    let cache = std::path::absolute(&cache).unwrap_or(cache);
     let mut spec = spacefile::parse(
         SPACE,
         Path::new("examples/local-preprocess.toml (built in)"),
