@@ -354,6 +354,36 @@ fn replay_of_a_journal_goes_as_far_as_the_search_did_without_its_stop_rule() {
     let _ = std::fs::remove_dir_all(d);
 }
 
+/// The spend of probes a stop signal cancelled is in the replay's total, said apart.
+#[test]
+fn replay_of_a_journal_counts_the_probes_a_signal_cancelled() {
+    let d = dir("abandoned");
+    let j = d.join("runs.jsonl");
+    journal(&j, serde_json::json!({}), 2);
+    let mut w = JournalWriter::append_to(&j, &Journal::read(&j).unwrap()).unwrap();
+    let now = rfc3339(std::time::SystemTime::now());
+    w.append_abandoned(&optimizer::journal::AbandonedRecord {
+        config: "w3".into(),
+        spend_usd: 0.25,
+        started: now.clone(),
+        finished: now,
+        launch: None,
+    })
+    .unwrap();
+    drop(w);
+    let o = run(&["replay", "--journal", j.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(
+            "the journal's 2 probes cost $0.002000, and the 1 cancelled by a stop signal \
+             $0.250000: $0.252000 in all"
+        ),
+        "{}",
+        stdout(&o)
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
 #[test]
 fn numbers_no_command_can_mean_are_refused() {
     let d = dir("numbers");

@@ -346,6 +346,59 @@ fn replay_of_a_journal_shows_the_search_as_it_ran() {
     assert!(text.contains("not in the journal"), "{text}");
     assert!(text.contains("chooses differently"), "{text}");
 
+    // --budget replays the first probes only, and says so; the options of a dataset replay
+    // are refused with a journal rather than ignored.
+    let first = Command::new(BIN)
+        .args(["replay", "--budget", "2", "--journal"])
+        .arg(d.join("j.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{text}");
+    assert_eq!(
+        probe_rows(&first.stdout),
+        probe_rows(&ran.stdout)[..2],
+        "{text}"
+    );
+    assert!(text.contains("budget of 2 evaluations used"), "{text}");
+    assert!(
+        text.contains(
+            "--budget 2 of the journal's 6 probes: 4 of the recorded probes were not asked for"
+        ),
+        "{text}"
+    );
+    for option in [
+        &["--json"][..],
+        &["--workload", "w"],
+        &["--data-dir", "/tmp"],
+        &["--failed-runtime", "10"],
+    ] {
+        let refused = Command::new(BIN)
+            .arg("replay")
+            .args(option)
+            .arg("--journal")
+            .arg(d.join("j.jsonl"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{option:?}: {err}");
+        assert!(err.contains("cannot be used with"), "{option:?}: {err}");
+    }
+
+    // A journal with no finished probe has nothing to replay, and says so.
+    let header = std::fs::read_to_string(d.join("j.jsonl")).unwrap();
+    let header = header.lines().next().unwrap();
+    std::fs::write(d.join("none.jsonl"), format!("{header}\n")).unwrap();
+    let none = Command::new(BIN)
+        .args(["replay", "--journal"])
+        .arg(d.join("none.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&none.stdout);
+    assert!(none.status.success(), "{text}");
+    assert!(text.contains("holds no finished probe"), "{text}");
+    assert!(probe_rows(&none.stdout).is_empty(), "{text}");
+
     // A journal that is not one is refused naming the file.
     std::fs::write(d.join("bad.jsonl"), "{\"hello\": 1}\n").unwrap();
     let bad = Command::new(BIN)

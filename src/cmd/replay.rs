@@ -28,10 +28,10 @@ pub struct Args {
     #[arg(long)]
     pub journal: Option<PathBuf>,
     /// The dataset's own folder (default: $CHERRYPICK_DATA_DIR/<dataset>).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "journal")]
     pub data_dir: Option<PathBuf>,
     /// Workload name (for example spark_lr_huge).
-    #[arg(long, required_unless_present = "journal")]
+    #[arg(long, required_unless_present = "journal", conflicts_with = "journal")]
     pub workload: Option<String>,
     /// Strategy (default bo; with --journal, the journal's).
     #[arg(long)]
@@ -39,7 +39,8 @@ pub struct Args {
     /// Seed (default 1; with --journal, the journal's).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Maximum number of probes (default: until the stop rule or the end of the catalogue).
+    /// Maximum number of probes (default: until the stop rule or the end of the catalogue;
+    /// with --journal, the journal's probes).
     #[arg(long)]
     pub budget: Option<usize>,
     /// Runtime limit in seconds: the best configuration must meet it.
@@ -49,10 +50,10 @@ pub struct Args {
     #[arg(long = "no-stop", visible_alias = "ignore-stop")]
     pub ignore_stop: bool,
     /// Generic CSV: seconds a failed run is charged (default: the workload's largest runtime).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "journal")]
     pub failed_runtime: Option<f64>,
-    /// Print a machine-readable result instead of the probe table.
-    #[arg(long)]
+    /// Print a machine-readable result instead of the probe table (not with --journal).
+    #[arg(long, conflicts_with = "journal")]
     pub json: bool,
 }
 
@@ -306,10 +307,18 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         None => bad_input(anyhow::Error::new(e).context(format!("{shown}: line 1 (header)"))),
     })?;
     let probes = recorded.len();
+    if probes == 0 {
+        println!(
+            "{shown}: the journal holds no finished probe (the search was stopped before its \
+             first one finished): nothing to replay"
+        );
+        return Ok(());
+    }
     let spend: f64 = recorded
         .iter()
         .map(|(_, o)| o.spend_usd())
         .fold(0.0, |a, b| a + b);
+    let abandoned = journal.abandoned_spend();
     let runner = Resume::new(NotRecorded, recorded);
     println!(
         "replaying {shown}: {probes} probes of a `{}` search (seed {}) over {} configurations, \
@@ -349,7 +358,7 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         println!("the search ran up to {parallel} probes at once: so does the replay, each probe taking the time it took then\n");
     }
     let options = DriveOptions {
-        budget: Some(probes.max(1)),
+        budget: Some(args.budget.map_or(probes, |b| b.min(probes))),
         honour_stop: journal_honours_stop && !args.ignore_stop,
         max_runtime_s,
         parallel,
@@ -364,9 +373,23 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
     ));
     println!("\nended: {}", result.termination);
     print_best(&space, &result);
-    println!("the journal's {probes} probes cost ${spend:.6} in all");
+    if abandoned > 0.0 {
+        println!(
+            "the journal's {probes} probes cost ${spend:.6}, and the {} cancelled by a stop \
+             signal ${abandoned:.6}: ${:.6} in all",
+            journal.abandoned.len(),
+            spend + abandoned
+        );
+    } else {
+        println!("the journal's {probes} probes cost ${spend:.6} in all");
+    }
     let unused = runner.inner().unconsumed();
-    if unused > 0 {
+    if let Some(b) = args.budget.filter(|&b| b < probes) {
+        println!(
+            "--budget {b} of the journal's {probes} probes: {unused} of the recorded probes were \
+             not asked for"
+        );
+    } else if unused > 0 {
         println!(
             "note: `{strategy_name}` (seed {seed}) did not ask for {unused} of the recorded probes: \
              it chooses differently from the search that wrote the journal"
