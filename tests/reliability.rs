@@ -1017,7 +1017,26 @@ fn resume_of_an_empty_journal_held_by_another_process_leaves_it_alone() {
     );
     assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
     assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    assert!(
+        !stderr(&o).contains("starting a new search"),
+        "{}",
+        stderr(&o)
+    );
     drop(held);
+    // Once free, the resume starts the search over, and says so.
+    let o = search(&d, &path, "0", &["--budget", "1", "--resume"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "the journal holds no header (its search was stopped before writing one): \
+             nothing to resume, starting a new search there"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(Journal::read(&path).unwrap().records.len(), 1);
     let _ = std::fs::remove_dir_all(d);
 }
 

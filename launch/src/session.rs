@@ -225,6 +225,7 @@ fn open_journal(
     resume: bool,
 ) -> Result<Opened, Error> {
     let space = &spec.space;
+    let mut headerless = false;
     let existing = if resume {
         match Journal::read(path) {
             Ok(j) => Some(j),
@@ -234,7 +235,10 @@ fn open_journal(
             // Killed before the header reached the disk: nothing to resume. The file is not
             // removed here: `create` starts it over once it holds the lock, and refuses if
             // another process holds it.
-            Err(JournalError::Empty { .. }) => None,
+            Err(JournalError::Empty { .. }) => {
+                headerless = true;
+                None
+            }
             Err(e) => return Err(Error::JournalInput(e.to_string())),
         }
     } else {
@@ -251,6 +255,13 @@ fn open_journal(
             header.version = optimizer::journal::VERSION_PARALLEL;
         }
         let writer = JournalWriter::create(path, &header).map_err(creating)?;
+        if headerless {
+            crate::note!(
+                "{}: the journal holds no header (its search was stopped before writing one): \
+                 nothing to resume, starting a new search there",
+                path.display()
+            );
+        }
         return Ok(Opened {
             writer,
             recorded: Vec::new(),
