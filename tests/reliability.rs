@@ -426,7 +426,7 @@ fn numbers_no_command_can_mean_are_refused() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o)
-            .contains("--budget 1000000: the largest selected catalogue has 3 configurations"),
+            .contains("--budget 1000000: the largest selected catalogue has 3 configurations, and no strategy evaluates one twice; use --budget 30 or less (up to 30, the default,"),
         "{}",
         stderr(&o)
     );

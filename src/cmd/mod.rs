@@ -88,10 +88,12 @@ pub fn check_count(flag: &str, value: u64, lo: u64, hi: u64) -> anyhow::Result<(
 /// the catalogue does.
 pub fn check_budget(budget: usize, largest: usize) -> anyhow::Result<()> {
     check_count("--budget", budget as u64, 1, u64::MAX)?;
-    if budget > largest.max(30) {
+    let limit = largest.max(30);
+    if budget > limit {
         return Err(bad_input(anyhow::anyhow!(
             "--budget {budget}: the largest selected catalogue has {largest} configurations, and \
-             no strategy evaluates one twice; use --budget {largest} or less"
+             no strategy evaluates one twice; use --budget {limit} or less (up to 30, the \
+             default, is taken on smaller catalogues: each run then ends with its catalogue)"
         )));
     }
     Ok(())
