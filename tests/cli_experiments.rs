@@ -181,6 +181,31 @@ fn paper_prints_table1_beside_the_published_figures() {
     );
 }
 
+/// `paper --compare` replays the variants of `bo` it is given and refuses a strategy with no
+/// stop rule to compare, instead of quietly comparing nothing.
+#[test]
+fn paper_compares_the_variants_given_and_refuses_a_baseline() {
+    if !have_data() {
+        return;
+    }
+    let o = cherrypick(&["paper", "--compare", "--strategies", "cherrypick,random"]);
+    assert_bad_input(&o, &["`random` has no stop rule to set beside the paper's"]);
+    assert!(o.stdout.is_empty(), "{}", text(&o));
+    let o = cherrypick(&[
+        "paper",
+        "--compare",
+        "--strategies",
+        "bo:initial=3",
+        "--seeds",
+        "1",
+        "--budget",
+        "8",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(t.matches("| bo:initial=3 |").count(), 5, "{t}");
+}
+
 fn assert_bad_input(o: &Output, wants: &[&str]) {
     assert_eq!(o.status.code(), Some(2), "{}", text(o));
     let err = String::from_utf8_lossy(&o.stderr);

@@ -96,12 +96,20 @@ pub fn table1_markdown(rows: &[Table1Row]) -> String {
     s
 }
 
-/// The stop-rule figures of the `cherrypick` and `bo` strategies (whichever ran) per workload,
-/// beside the paper's published ones, as markdown. Empty when neither strategy ran.
+/// Whether a strategy's stop rule is one to set beside the paper's: `cherrypick`, `bo` and
+/// their variants (`bo:key=value...`); the baselines have none.
+pub fn has_stop_to_compare(strategy: &str) -> bool {
+    matches!(strategy.split(':').next(), Some("cherrypick" | "bo"))
+}
+
+/// The stop-rule figures of the `cherrypick` and `bo` strategies and their variants (whichever
+/// ran) per workload, beside the paper's published ones, as markdown. Empty when none ran.
 pub fn stop_comparison_markdown(cmp: &Comparison, summary: &Summary) -> String {
-    let wanted: Vec<&str> = ["cherrypick", "bo"]
-        .into_iter()
-        .filter(|s| cmp.strategies.iter().any(|t| t == s))
+    let wanted: Vec<&str> = cmp
+        .strategies
+        .iter()
+        .map(String::as_str)
+        .filter(|s| has_stop_to_compare(s))
         .collect();
     if wanted.is_empty() {
         return String::new();

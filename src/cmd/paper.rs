@@ -25,8 +25,8 @@ pub struct Args {
     /// Evaluation budget for --compare.
     #[arg(long, default_value_t = 30, requires = "compare")]
     pub budget: usize,
-    /// Strategies for --compare: of those listed, `cherrypick` and `bo` are replayed, the two
-    /// whose stop rule the table sets beside the paper's (default: both).
+    /// Strategies for --compare: `cherrypick`, `bo` or their variants (`bo:key=value`), whose
+    /// stop rule the table sets beside the paper's (default: `cherrypick,bo`).
     #[arg(long, requires = "compare")]
     pub strategies: Option<String>,
 }
@@ -57,7 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         return Ok(());
     }
     let Some((dataset, strategies)) = compare else {
-        println!("\n(--compare replays `cherrypick` and `bo`, the strategies with a stop rule to set beside the paper's; neither is among those given: nothing to compare)");
+        println!("\n(--compare replays `cherrypick` and `bo`, the strategies with a stop rule to set beside the paper's; this build has neither: nothing to compare)");
         return Ok(());
     };
     let selected: Vec<usize> = (0..dataset.workloads.len()).collect();
@@ -98,10 +98,24 @@ fn prepare_compare(
     )
     .map_err(bad_input)?;
     let space = &dataset.workloads[0].space;
-    let strategies: Vec<String> = super::strategy_list(args.strategies.as_deref(), space)?
-        .into_iter()
-        .filter(|s| s == "cherrypick" || s == "bo")
-        .collect();
+    let listed = super::strategy_list(args.strategies.as_deref(), space)?;
+    if let Some(other) = listed
+        .iter()
+        .find(|s| !experiments::paper::has_stop_to_compare(s))
+    {
+        return Err(bad_input(anyhow::anyhow!(
+            "--strategies: `{other}` has no stop rule to set beside the paper's; --compare \
+             replays `cherrypick`, `bo` and their variants (`bo:key=value`)"
+        )));
+    }
+    let strategies: Vec<String> = match args.strategies {
+        Some(_) => listed,
+        // By default the two, those of them this build has.
+        None => listed
+            .into_iter()
+            .filter(|s| s == "cherrypick" || s == "bo")
+            .collect(),
+    };
     if strategies.is_empty() {
         return Ok(None);
     }
