@@ -270,6 +270,18 @@ pub fn generate(opts: &GenOptions) -> Result<GenSummary, Error> {
             opts.images
         )));
     }
+    // Into an empty or new folder only: images of an earlier set left beside these (a larger
+    // one, another seed) would be read as one dataset, and shards as inputs.
+    if let Ok(mut entries) = std::fs::read_dir(&opts.out) {
+        if let Some(entry) = entries.next() {
+            let name = entry.map_or_else(|_| "?".into(), |e| e.file_name().display().to_string());
+            return Err(Error::Options(format!(
+                "--out {}: the folder is not empty (it holds {name}, ...); generate into an \
+                 empty or new folder, so that no earlier files mix with these",
+                opts.out.display()
+            )));
+        }
+    }
     let counts = class_counts(opts.images);
     let mut jobs = Vec::new();
     for (class, &n) in counts.iter().enumerate() {
@@ -612,8 +624,28 @@ mod tests {
             "bpp {}",
             sa.bits_per_pixel
         );
+        // A second set into the same folder would mix with the first: refused, nothing written.
+        let again = generate(&GenOptions {
+            images: 5,
+            ..opts(a.clone(), 1)
+        })
+        .unwrap_err();
+        assert!(matches!(again, Error::Options(_)), "{again}");
+        assert!(
+            again.to_string().contains("the folder is not empty"),
+            "{again}"
+        );
+        assert_eq!(
+            std::fs::read_dir(a.join("daisy")).unwrap().count(),
+            class_counts(12)[0]
+        );
+        // An empty folder is fine.
+        let empty = tempdir("gen-empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        generate(&opts(empty.clone(), 1)).unwrap();
         let _ = std::fs::remove_dir_all(a);
         let _ = std::fs::remove_dir_all(b);
+        let _ = std::fs::remove_dir_all(empty);
     }
 
     fn tempdir(tag: &str) -> PathBuf {
