@@ -213,5 +213,18 @@ fn a_spark_dry_run_writes_nothing() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(left, ["space.toml"], "{out}");
+    // Without [workload.generate], a missing dataset is the dry run's error too, as it would
+    // be the search's.
+    let text = SPARK_SPACE.replace("[workload.generate]\nimages = 10\n", "");
+    assert_ne!(text, SPARK_SPACE);
+    std::fs::write(&p, text).unwrap();
+    for backend in ["spark", "local"] {
+        let (code, _, err) = run(Command::new(BIN)
+            .args(["search", "--backend", backend, "--dry-run", "--space"])
+            .arg(&p)
+            .env("SPARK_MASTER_URL", "spark://127.0.0.1:1"));
+        assert_eq!(code, 2, "{backend}: {err}");
+        assert!(err.contains("is missing or empty"), "{backend}: {err}");
+    }
     let _ = std::fs::remove_dir_all(d);
 }

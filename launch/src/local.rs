@@ -327,17 +327,9 @@ pub fn prepare_dataset(
     dataset: &Path,
     generate: Option<&crate::spacefile::GenerateSpec>,
 ) -> Result<usize, Error> {
-    let has_files = std::fs::read_dir(dataset)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
-    if has_files {
+    check_dataset(dataset, generate)?;
+    let Some(gen) = generate.filter(|_| !has_files(dataset)) else {
         return Ok(0);
-    }
-    let Some(gen) = generate else {
-        return Err(Error::Setup(format!(
-            "the dataset folder {} is missing or empty (add [workload.generate] to make one)",
-            dataset.display()
-        )));
     };
     // Generate beside, then rename: a half-written dataset is never mistaken for a whole one.
     // The folder is named after the dataset's whole name (`photos.v1` -> `.photos.v1.partial`),
@@ -356,6 +348,28 @@ pub fn prepare_dataset(
     std::fs::rename(&tmp, dataset)
         .map_err(|e| Error::Setup(format!("moving the dataset to {}: {e}", dataset.display())))?;
     Ok(gen.images)
+}
+
+/// Whether `dataset` is a folder holding something.
+fn has_files(dataset: &Path) -> bool {
+    std::fs::read_dir(dataset)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+}
+
+/// The check [`prepare_dataset`] starts with, touching nothing (a dry run makes it too): a
+/// dataset folder that is missing or empty is an error unless `generate` can make it.
+pub fn check_dataset(
+    dataset: &Path,
+    generate: Option<&crate::spacefile::GenerateSpec>,
+) -> Result<(), Error> {
+    if generate.is_none() && !has_files(dataset) {
+        return Err(Error::Setup(format!(
+            "the dataset folder {} is missing or empty (add [workload.generate] to make one)",
+            dataset.display()
+        )));
+    }
+    Ok(())
 }
 
 /// `.<name>.partial` beside `dataset`.

@@ -81,6 +81,7 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
             let mut runner = LocalRunner::new(spec.clone(), scratch)?;
             runner.share_cores(settings.parallel)?;
             if request.dry_run {
+                dry_run_dataset(&spec, runner.dataset())?;
                 dry_run(&spec, &settings, &runner, |id| runner.describe(id));
                 return Ok(None);
             }
@@ -100,6 +101,7 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
                 rt.block_on(runner.check_parallel(settings.parallel))?;
             }
             if request.dry_run {
+                dry_run_dataset(&spec, runner.dataset())?;
                 let out = Path::new("<scratch>/probe");
                 dry_run(&spec, &settings, &runner, |id| {
                     match runner.command(id, out) {
@@ -249,6 +251,13 @@ fn scratch_dir(journal: Option<&Path>) -> PathBuf {
         || std::env::temp_dir().join("cherrypick-dry-run"),
         scratch_beside,
     )
+}
+
+/// What a dry run can say of the dataset without making it: missing or empty with nothing in
+/// the space file to generate it is an error, as the search would find.
+fn dry_run_dataset(spec: &SearchSpec, dataset: &Path) -> Result<(), Error> {
+    let generate = spec.workload.as_ref().and_then(|w| w.generate.as_ref());
+    crate::local::check_dataset(dataset, generate)
 }
 
 /// Generates the space file's synthetic dataset if it is not there yet (`prepare`, which
