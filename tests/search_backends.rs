@@ -228,3 +228,55 @@ fn a_spark_dry_run_writes_nothing() {
     }
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// Files of a local dataset that no probe reads (not at `<class>/<image>`) are named once for
+/// the search, not once per probe.
+#[test]
+fn a_local_search_names_the_files_it_leaves_out_once() {
+    let p = space(
+        "local-outside",
+        r#"
+[catalogue]
+machine_types = ["e2-standard-2"]
+count = "threads"
+count_unit = "vcpu"
+[catalogue.dimensions]
+threads = [1, 2]
+[workload]
+dataset = "flowers"
+generate = { images = 10, seed = 1 }
+tasks = ["preprocess"]
+params = { size = 32 }
+"#,
+    );
+    let d = p.parent().unwrap();
+    let search = || {
+        run(Command::new(BIN)
+            .args([
+                "search",
+                "--backend",
+                "local",
+                "--strategy",
+                "grid",
+                "--space",
+            ])
+            .arg(&p)
+            .arg("--journal")
+            .arg(d.join("runs.jsonl")))
+    };
+    let (code, _, err) = search();
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("outside <class>/<image>"), "{err}");
+    std::fs::write(d.join("flowers/README.txt"), "about").unwrap();
+    std::fs::remove_file(d.join("runs.jsonl")).unwrap();
+    let (code, out, err) = search();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.matches(" completed ").count(), 2, "{out}");
+    assert_eq!(
+        err.matches("ignored 1 file outside <class>/<image> (1 at the top level; e.g. README.txt)")
+            .count(),
+        1,
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -34,6 +34,7 @@ use std::time::Instant;
 use optimizer::{ConfigId, Outcome, ProbeLimits, Report, Runner, Space};
 use workload::preprocess::PreprocessOptions;
 use workload::readspeed::{ReadSpeedOptions, Source};
+use workload::storage::LocalStorage;
 use workload::transform::TransformOptions;
 
 use crate::error::Error;
@@ -220,8 +221,18 @@ impl LocalRunner {
 
     /// Makes the synthetic dataset when the space file asks for one and the folder is missing
     /// or empty; returns the number of images generated (0 when the folder was already there).
+    /// Says once (on stderr) what files of the dataset no probe reads, as they are not at
+    /// `<class>/<image>`: each probe's preprocess leaves them out without a word.
     pub fn prepare(&self) -> Result<usize, Error> {
-        prepare_dataset(&self.dataset, self.workload.generate.as_ref())
+        let made = prepare_dataset(&self.dataset, self.workload.generate.as_ref())?;
+        let listed = workload::dataset::scan_input(&LocalStorage::new(&self.dataset));
+        if let Some(warning) = listed
+            .ok()
+            .and_then(|(_, _, outside)| outside.warning(&self.dataset.display().to_string()))
+        {
+            crate::note!("{warning}");
+        }
+        Ok(made)
     }
 
     /// One line saying what configuration `id` runs (what `--dry-run` prints).

@@ -213,6 +213,10 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
         None => workload::preprocess::run(&opts),
     }
     .map_err(lib_err)?;
+    // One line on stderr however many files there are (the summary counts them too).
+    if let Some(warning) = s.outside_layout.warning(&opts.input) {
+        eprintln!("{warning}");
+    }
     if a.json {
         let skipped: Vec<_> = s
             .skipped

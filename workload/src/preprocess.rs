@@ -376,10 +376,6 @@ fn run_inner(
             }
         )));
     }
-    // Said before the run (the summary counts them too), in one line however many there are.
-    if let Some(warning) = outside_layout.warning(&input.location()) {
-        eprintln!("{warning}");
-    }
     SplitMix64::new(opts.seed).shuffle(&mut images);
     if let Some(limit) = opts.limit {
         images.truncate(limit);
