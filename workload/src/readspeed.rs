@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::dataset::scan;
+use crate::dataset::{scan_input, OutsideLayout};
 use crate::example;
 use crate::storage::{self, Storage};
 use crate::tfrecord::SliceReader;
@@ -203,10 +203,14 @@ fn object_location(storage: &dyn Storage, key: &str, path: Option<&Path>) -> Str
 /// that name. Measuring it would time reads of data that is not there (a cell cycles sooner
 /// through fewer records) or of records no run wrote.
 fn count_mismatch(location: &str, named: usize, found: usize) -> Error {
+    let what = if found < named {
+        "it is truncated or not the shard preprocess wrote under that name"
+    } else {
+        "it is not the shard preprocess wrote under that name"
+    };
     Error::Options(format!(
-        "{location}: the shard's name says {named} records but it holds {found}: it is \
-         truncated or not the shard preprocess wrote under that name; re-run preprocess into \
-         this folder"
+        "{location}: the shard's name says {named} records but it holds {found}: {what}; \
+         re-run preprocess into this folder"
     ))
 }
 
@@ -292,22 +296,24 @@ fn fetch(storage: &dyn Storage, key: &str, path: Option<&Path>) -> Result<Object
 }
 
 fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
+    let mut outside = OutsideLayout::default();
     let objects: Vec<(String, Option<PathBuf>)> = match source {
+        // Hidden files and folders (`.old/`, a run's `.flowersNN.partial-PID`) are not shards,
+        // as they are not inputs for preprocess.
         Source::TfRecord => storage
             .list()
             .map_err(Error::Input)?
             .into_iter()
             .filter(|o| o.key.ends_with(".tfrec") || o.key.ends_with(".tfrecord"))
-            .filter(|o| !o.key.rsplit('/').next().unwrap_or("").starts_with('.'))
+            .filter(|o| !o.key.split('/').any(|part| part.starts_with('.')))
             .map(|o| (o.key, o.path))
             .collect(),
         // Every image file, also those a label could not be given to (no labels are read here).
-        Source::Images => scan(storage)
-            .map_err(Error::Input)?
-            .1
-            .into_iter()
-            .map(|i| (i.key, i.path))
-            .collect(),
+        Source::Images => {
+            let (_, images, left_out) = scan_input(storage).map_err(Error::Input)?;
+            outside = left_out;
+            images.into_iter().map(|i| (i.key, i.path)).collect()
+        }
     };
     let keys: Vec<String> = objects.iter().map(|(k, _)| k.clone()).collect();
     if source == Source::TfRecord {
@@ -324,14 +330,21 @@ fn plan(storage: &dyn Storage, source: Source) -> Result<Plan, Error> {
         })
         .collect();
     if keys.is_empty() {
-        return Err(Error::Options(format!(
-            "no {} found under {}",
-            match source {
-                Source::TfRecord => "*.tfrec shards",
-                Source::Images => "<class>/<file> images",
-            },
-            storage.location()
-        )));
+        return Err(Error::Options(match source {
+            Source::TfRecord => format!(
+                "no *.tfrec shards found under {} (to time a folder of <class>/<image> photos, \
+                 use --source images)",
+                storage.location()
+            ),
+            Source::Images if outside.count() > 0 => format!(
+                "no <class>/<file> images found under {}; {outside}",
+                storage.location()
+            ),
+            Source::Images => format!(
+                "no <class>/<file> images found under {}",
+                storage.location()
+            ),
+        }));
     }
     Ok(Plan {
         objects,
@@ -715,6 +728,62 @@ mod tests {
     /// measured, a cell cycling sooner through what was there. It is refused naming the file
     /// and both counts, whether mapped from a local folder or fetched whole as from gs://, and
     /// checked in the read the cell does anyway.
+    /// Shards in hidden folders (`.old/`) are not read, as preprocess does not read hidden
+    /// inputs; a folder with no shards, or no photos where photos are timed, says what it holds.
+    #[test]
+    fn hidden_shards_are_not_read_and_an_empty_plan_says_what_is_there() {
+        let base =
+            std::env::temp_dir().join(format!("cherrypick-rs-hidden-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let (data, out) = (base.join("data"), base.join("out"));
+        generate(&GenOptions {
+            out: data.clone(),
+            images: 10,
+            seed: 8,
+            threads: 1,
+            quality: 85,
+        })
+        .unwrap();
+        preprocess::run(&PreprocessOptions {
+            input: data.display().to_string(),
+            output: out.display().to_string(),
+            shards: 1,
+            threads: 1,
+            ..Default::default()
+        })
+        .unwrap();
+        // A damaged shard under a hidden folder: read, it would fail the run.
+        std::fs::create_dir_all(out.join(".old")).unwrap();
+        std::fs::write(out.join(".old/flowers00-10.tfrec"), b"not a shard").unwrap();
+        let opts = ReadSpeedOptions {
+            input: out.display().to_string(),
+            batch_sizes: vec![10],
+            batch_numbers: vec![2],
+            repetitions: 1,
+            parallel: 1,
+            ..Default::default()
+        };
+        assert_eq!(run(&opts).unwrap()[0].images, 20);
+        let e = run(&ReadSpeedOptions {
+            input: data.display().to_string(),
+            ..opts.clone()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("use --source images"), "{e}");
+        let e = run(&ReadSpeedOptions {
+            input: data.join("tulips").display().to_string(),
+            source: Source::Images,
+            ..opts.clone()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("ignored 2 files outside <class>/<image> (2 at the top level; e.g. tulips_0000.jpg, tulips_0001.jpg)"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
     #[test]
     fn a_shard_holding_other_than_its_named_record_count_is_refused() {
         let base = std::env::temp_dir().join(format!("cherrypick-rs-count-{}", std::process::id()));
