@@ -161,10 +161,16 @@ impl Space {
                 match (&d.kind, v) {
                     (Kind::Numeric { log }, Value::Num(x)) => {
                         if !x.is_finite() {
-                            return Err(bad(format!("{x} is not a finite number")));
+                            return Err(bad(format!(
+                                "{} is not a finite number",
+                                crate::Shown(*x)
+                            )));
                         }
                         if *log && *x <= 0.0 {
-                            return Err(bad(format!("{x} must be > 0 on a log scale")));
+                            return Err(bad(format!(
+                                "{} must be > 0 on a log scale",
+                                crate::Shown(*x)
+                            )));
                         }
                     }
                     (Kind::Categorical { levels }, Value::Cat(s)) => {
@@ -176,7 +182,10 @@ impl Space {
                         return Err(bad(format!("expected a number, got `{s}`")))
                     }
                     (Kind::Categorical { .. }, Value::Num(x)) => {
-                        return Err(bad(format!("expected a category, got {x}")))
+                        return Err(bad(format!(
+                            "expected a category, got {}",
+                            crate::Shown(*x)
+                        )))
                     }
                 }
             }

@@ -180,7 +180,11 @@ pub(super) fn dimensions(raw: &RawFile, loc: &Locator<'_>) -> Result<Vec<Dim>, S
                 }
             }
             if converted[..i].contains(v) {
-                return Err(err(format!("dimension `{name}` lists {v} twice")));
+                let shown = match v {
+                    Value::Num(x) => optimizer::Shown(*x).to_string(),
+                    Value::Cat(c) => c.clone(),
+                };
+                return Err(err(format!("dimension `{name}` lists {shown} twice")));
             }
         }
         dims.push(Dim {

@@ -447,6 +447,10 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         assert_eq!(err.line, Some(11), "{err}");
         assert!(err.message.contains("mixes"), "{err}");
 
+        // A value far from one is echoed in exponent form, not in 300 digits.
+        let err = parse_str(&GOOD.replace("[16, 64]", "[1e300, 1e300]")).unwrap_err();
+        assert!(err.message.contains("lists 1e300 twice"), "{err}");
+
         let err = parse_str(&GOOD.replace("{codec}", "{colour}")).unwrap_err();
         assert!(err.message.contains("{colour}"), "{err}");
         assert_eq!(err.line, Some(14), "{err}");

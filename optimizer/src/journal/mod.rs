@@ -526,7 +526,8 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
             Ok(())
         } else {
             Err(format!(
-                "field `{field}` is {v}: must be a finite number >= 0"
+                "field `{field}` is {}: must be a finite number >= 0",
+                crate::Shown(v)
             ))
         }
     };
@@ -1172,6 +1173,11 @@ mod tests {
                 "negative",
                 record(1, "w2", -3600.0),
                 "field `runtime_s` is -3600",
+            ),
+            (
+                "far",
+                record(1, "w2", -1e300),
+                "field `runtime_s` is -1e300: must be",
             ),
         ];
         for (name, r, want) in cases {
