@@ -1339,3 +1339,50 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// A space file or a price file that is a FIFO or a device is refused at once, naming it: a
+/// FIFO used to block the search until a writer came, `/dev/zero` to be read without end.
+#[test]
+fn a_space_or_price_file_that_is_not_a_regular_file_is_refused_at_once() {
+    let d = dir("space-fifo");
+    let fifo = d.join("space.toml");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let started = Instant::now();
+    let o = run(&[
+        "search",
+        "--backend",
+        "command",
+        "--dry-run",
+        "--space",
+        fifo.to_str().unwrap(),
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("space.toml") && stderr(&o).contains("not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    let space = d.join("real.toml");
+    std::fs::write(&space, space_file("0")).unwrap();
+    let o = run(&[
+        "search",
+        "--backend",
+        "command",
+        "--dry-run",
+        "--space",
+        space.to_str().unwrap(),
+        "--prices",
+        "/dev/zero",
+    ]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("/dev/zero") && stderr(&o).contains("not a regular file"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

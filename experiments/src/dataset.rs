@@ -326,11 +326,7 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
         path: path.to_path_buf(),
         error,
     };
-    let mut file =
-        optimizer::open_regular(path, std::fs::OpenOptions::new().read(true)).map_err(io)?;
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut file, &mut bytes).map_err(io)?;
-    Ok(bytes)
+    optimizer::read_regular(path).map_err(io)
 }
 
 /// Where each line of a text starts, to name the line of a CSV record from its byte offset:

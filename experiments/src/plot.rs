@@ -30,7 +30,7 @@ pub fn font() -> Option<&'static Path> {
         let env = std::env::var_os("CHERRYPICK_FONT").map(PathBuf::from);
         let candidates = env.into_iter().chain(FONT_PATHS.iter().map(PathBuf::from));
         for path in candidates {
-            let Ok(bytes) = std::fs::read(&path) else {
+            let Ok(bytes) = optimizer::read_regular(&path) else {
                 continue;
             };
             // plotters keeps fonts for the life of the process; one leaked font file is fine.

@@ -175,7 +175,7 @@ impl PriceTable {
     /// ```
     pub fn apply_file(&mut self, path: &Path) -> Result<(), PriceError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| PriceError::Io {
+        let text = optimizer::read_regular_string(path).map_err(|error| PriceError::Io {
             path: shown.clone(),
             error,
         })?;

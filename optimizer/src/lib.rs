@@ -58,6 +58,21 @@ pub fn open_regular(
     Ok(file)
 }
 
+/// The whole of a regular file, opened by [`open_regular`] (a FIFO or a device given as an
+/// input is refused at once, instead of blocking or being read without end).
+pub fn read_regular(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let mut file = open_regular(path, std::fs::OpenOptions::new().read(true))?;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut file, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_regular`] as UTF-8 text.
+pub fn read_regular_string(path: &std::path::Path) -> std::io::Result<String> {
+    String::from_utf8(read_regular(path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}
+
 /// A number as an error message echoes it: plainly (`0.25`, `86400`) where that is short, in
 /// exponent form (`1e308`, `1e-300`) where the plain form would run to hundreds of digits.
 #[derive(Debug, Clone, Copy, PartialEq)]

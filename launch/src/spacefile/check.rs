@@ -36,9 +36,13 @@ pub(super) fn prices(
             .map_err(|e| loc.at(None, format!("prices: {e}")))?;
     }
     if let Some(p) = &options.prices {
-        prices
-            .apply_file(p)
-            .map_err(|e| loc.at(None, e.to_string()))?;
+        // A command-line option, not a line of the space file: named as such.
+        prices.apply_file(p).map_err(|e| SpaceFileError {
+            path: "--prices".into(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
     }
     Ok(prices)
 }

@@ -282,7 +282,7 @@ pub struct LoadOptions {
 
 /// Reads and checks a space file.
 pub fn load(path: &Path, options: &LoadOptions) -> Result<SearchSpec, SpaceFileError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SpaceFileError {
+    let text = optimizer::read_regular_string(path).map_err(|e| SpaceFileError {
         path: path.display().to_string(),
         line: None,
         column: None,

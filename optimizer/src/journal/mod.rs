@@ -477,10 +477,9 @@ pub fn is_journal(path: &std::path::Path) -> bool {
     let start = header_start();
     let mut head = vec![0u8; start.len()];
     // Only a regular file is opened: a FIFO would wait for a writer.
-    std::fs::metadata(path).is_ok_and(|m| m.is_file())
-        && std::fs::File::open(path)
-            .and_then(|mut f| f.read_exact(&mut head))
-            .is_ok_and(|()| head == start.as_bytes())
+    crate::open_regular(path, std::fs::OpenOptions::new().read(true))
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head == start.as_bytes())
 }
 
 /// Whether `text`, a first line cut short, can be the start of a header this code wrote.
