@@ -200,14 +200,20 @@ impl LocalRunner {
             .max()
             .unwrap_or(1);
         if parallel * widest > self.machine_cores {
+            let fits = (self.machine_cores / widest).max(1);
             return Err(Error::Setup(format!(
                 "--parallel {parallel}: the local backend measures probes on this machine's {} \
-                 cores, and a configuration of this space runs {widest} thread(s): {parallel} \
-                 at once could need {}, and probes sharing cores would measure each other; use \
-                 --parallel {} or fewer, or fewer threads per configuration",
+                 cores, and a configuration of this space keeps {widest} of them busy (its \
+                 threads, at most every core): {parallel} at once could need {}, and probes \
+                 sharing cores would measure each other; use {}, or fewer threads per \
+                 configuration",
                 self.machine_cores,
                 parallel * widest,
-                (self.machine_cores / widest).max(1)
+                if fits == 1 {
+                    "--parallel 1 (one probe at a time)".to_string()
+                } else {
+                    format!("--parallel {fits} or fewer")
+                }
             )));
         }
         self.shared = true;
@@ -579,15 +585,22 @@ mod tests {
         assert!(one.share_cores(cores).is_ok());
         let err = one.share_cores(cores + 1).unwrap_err().to_string();
         assert!(err.contains(&format!("--parallel {}", cores + 1)), "{err}");
-        assert!(
-            err.contains(&format!("use --parallel {cores} or fewer")),
-            "{err}"
-        );
+        let advice = if cores == 1 {
+            "use --parallel 1 (one probe at a time)".to_string()
+        } else {
+            format!("use --parallel {cores} or fewer")
+        };
+        assert!(err.contains(&advice), "{err}");
         // More threads than cores take every core: such a space runs one probe at a time.
         let mut all = runner("[1, 4096]");
         assert_eq!(all.cores_used(1), cores);
         assert!(all.share_cores(1).is_ok());
-        assert!(all.share_cores(2).is_err());
+        let err = all.share_cores(2).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("keeps {cores} of them busy"))
+                && err.contains("use --parallel 1 (one probe at a time)"),
+            "{err}"
+        );
     }
 
     /// A probe stopped by its time limit or by the user ends only once its threads have: the

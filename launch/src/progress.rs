@@ -6,6 +6,11 @@ use std::time::{Duration, Instant};
 
 use optimizer::{Observer, Outcome, Proposal, Report, SearchResult, Space};
 
+/// `n` and a noun, plural unless `n` is 1 (`1 probe`, `2 probes`).
+pub fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// The live progress display: one line per finished probe.
 pub struct Progress {
     space: Arc<Space>,
@@ -118,7 +123,6 @@ pub fn print_summary(
     crate::say!("stopped: {}", result.termination);
     print_best(space, result);
     let overhead = (wall.as_secs_f64() - probe_seconds).max(0.0);
-    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     crate::say!(
         "{}, ${:.6} spent; {} in {}; loop overhead {:.1} ms ({:.3}% of probe time)",
         count(result.evaluations, "probe"),

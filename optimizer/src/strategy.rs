@@ -61,7 +61,8 @@ impl std::fmt::Display for Termination {
         match self {
             Termination::StopRule { detail } => write!(f, "stop rule: {detail}"),
             Termination::Budget { evaluations } => {
-                write!(f, "budget of {evaluations} evaluations used")
+                let s = if *evaluations == 1 { "" } else { "s" };
+                write!(f, "budget of {evaluations} evaluation{s} used")
             }
             Termination::SpendLimit {
                 spent_usd,
@@ -73,5 +74,17 @@ impl std::fmt::Display for Termination {
             Termination::SpaceExhausted => write!(f, "every configuration has been run"),
             Termination::Interrupted => write!(f, "interrupted"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Termination;
+
+    #[test]
+    fn a_budget_of_one_is_said_in_the_singular() {
+        let said = |evaluations| Termination::Budget { evaluations }.to_string();
+        assert_eq!(said(1), "budget of 1 evaluation used");
+        assert_eq!(said(12), "budget of 12 evaluations used");
     }
 }

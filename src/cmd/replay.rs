@@ -8,7 +8,7 @@ use std::sync::Arc;
 use experiments::{
     load, metrics::is_optimum, replay_run, DatasetSpec, LoadOptions, RunOptions, Scale, Workload,
 };
-use launch::progress::{print_best, Progress};
+use launch::progress::{count, print_best, Progress};
 use optimizer::journal::{parse_rfc3339, Journal, Resume};
 use optimizer::{
     block_on, build_strategy, drive, ConfigId, DriveOptions, Observer, OnClock, Outcome,
@@ -233,7 +233,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("\nended: {}", trace.termination);
     if let Some(at) = trace.stop_fired_at {
-        println!("stop rule fired after {at} probes");
+        println!("stop rule fired after {}", count(at, "probe"));
     }
     match best {
         Some((r, c)) => println!(
@@ -321,8 +321,9 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
     let abandoned = journal.abandoned_spend();
     let runner = Resume::new(NotRecorded, recorded);
     println!(
-        "replaying {shown}: {probes} probes of a `{}` search (seed {}) over {} configurations, \
+        "replaying {shown}: {} of a `{}` search (seed {}) over {} configurations, \
          driven again by `{strategy_name}` (seed {seed}); * = outcome from the journal\n",
+        count(probes, "probe"),
         header.strategy,
         header.seed,
         space.len(),
@@ -375,19 +376,24 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
     print_best(&space, &result);
     if abandoned > 0.0 {
         println!(
-            "the journal's {probes} probes cost ${spend:.6}, and the {} cancelled by a stop \
-             signal ${abandoned:.6}: ${:.6} in all",
+            "the journal's {} cost ${spend:.6}, and the {} cancelled by a stop signal \
+             ${abandoned:.6}: ${:.6} in all",
+            count(probes, "probe"),
             journal.abandoned.len(),
             spend + abandoned
         );
     } else {
-        println!("the journal's {probes} probes cost ${spend:.6} in all");
+        println!(
+            "the journal's {} cost ${spend:.6} in all",
+            count(probes, "probe")
+        );
     }
     let unused = runner.inner().unconsumed();
     if let Some(b) = args.budget.filter(|&b| b < probes) {
         println!(
-            "--budget {b} of the journal's {probes} probes: {unused} of the recorded probes were \
-             not asked for"
+            "--budget {b} of the journal's {}: {unused} of the recorded probes were not asked \
+             for",
+            count(probes, "probe")
         );
     } else if unused > 0 {
         println!(
