@@ -247,16 +247,32 @@ impl LocalRunner {
             Err(e) => format!("error: {e}"),
             Ok(plan) => {
                 let mut parts = Vec::new();
+                // Every option a configuration can set, so that no two lines of a dry run
+                // look the same unless they run the same job.
                 if let Some(p) = &plan.preprocess {
+                    let t = &p.transform;
                     parts.push(format!(
-                        "preprocess threads={} shards={} size={} quality={}",
-                        p.threads, p.shards, p.transform.size, p.transform.quality
+                        "preprocess threads={} shards={} size={} quality={} filter={} chroma={} \
+                         decoder={}{}",
+                        p.threads,
+                        p.shards,
+                        t.size,
+                        t.quality,
+                        t.filter,
+                        t.chroma,
+                        t.decode,
+                        if t.dct_scaling { "" } else { " no-dct-scaling" }
                     ));
                 }
                 if let Some(r) = &plan.read_speed {
                     parts.push(format!(
-                        "read-speed {} batch={}x{} parallel={}",
-                        r.source, r.batch_sizes[0], r.batch_numbers[0], r.parallel
+                        "read-speed {} batch={}x{} repetitions={} parallel={}{}",
+                        r.source,
+                        r.batch_sizes[0],
+                        r.batch_numbers[0],
+                        r.repetitions,
+                        r.parallel,
+                        if r.decode { " decode" } else { "" }
                     ));
                 }
                 parts.join("; ")
@@ -573,6 +589,22 @@ mod tests {
         assert!(
             err.contains("/tmp/space.toml") && err.contains("`batch_sise`"),
             "{err}"
+        );
+    }
+
+    /// A dry run's line shows every option a configuration sets, so two lines that look the
+    /// same run the same job.
+    #[test]
+    fn the_description_shows_every_option() {
+        let r = runner_with(
+            "[1]",
+            "params = { filter = \"lanczos3\", chroma = \"420\" }",
+        )
+        .unwrap();
+        let line = r.describe(0);
+        assert!(
+            line.contains("filter=lanczos3 chroma=420 decoder=accurate"),
+            "{line}"
         );
     }
 

@@ -48,6 +48,16 @@ pub enum DecodeMode {
     Fast,
 }
 
+/// The name `--decoder` takes.
+impl std::fmt::Display for DecodeMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DecodeMode::Accurate => "accurate",
+            DecodeMode::Fast => "fast",
+        })
+    }
+}
+
 impl std::str::FromStr for DecodeMode {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {

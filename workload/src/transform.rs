@@ -26,6 +26,16 @@ pub enum Chroma {
     Half420,
 }
 
+/// The name `--chroma` takes.
+impl std::fmt::Display for Chroma {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Chroma::Full444 => "444",
+            Chroma::Half420 => "420",
+        })
+    }
+}
+
 impl std::str::FromStr for Chroma {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
@@ -62,6 +72,17 @@ impl std::str::FromStr for Filter {
                 "unknown filter {s:?} (expected bilinear, bicubic or lanczos3)"
             )),
         }
+    }
+}
+
+/// The name `--filter` takes.
+impl std::fmt::Display for Filter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Filter::Bilinear => "bilinear",
+            Filter::Bicubic => "bicubic",
+            Filter::Lanczos3 => "lanczos3",
+        })
     }
 }
 
@@ -424,6 +445,20 @@ pub fn decode_jpeg(jpeg: &[u8]) -> Result<Rgb, TransformError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names options are shown by are the names they are given by.
+    #[test]
+    fn option_names_read_back() {
+        for c in [Chroma::Full444, Chroma::Half420] {
+            assert_eq!(c.to_string().parse::<Chroma>(), Ok(c));
+        }
+        for f in [Filter::Bilinear, Filter::Bicubic, Filter::Lanczos3] {
+            assert_eq!(f.to_string().parse::<Filter>(), Ok(f));
+        }
+        for d in [DecodeMode::Accurate, DecodeMode::Fast] {
+            assert_eq!(d.to_string().parse::<DecodeMode>(), Ok(d));
+        }
+    }
 
     fn gradient(w: u32, h: u32) -> Vec<u8> {
         let mut p = Vec::with_capacity((w * h * 3) as usize);
