@@ -286,6 +286,25 @@ fn bad_input_exits_2_naming_file_line_and_field() {
     std::fs::write(&csv, "workload,config,runtime_s,cost_usd,nodes\n").unwrap();
     let o = cherrypick(&["compare", "--dataset", csv_s, "--strategies", "grid"]);
     assert_bad_input(&o, &["runs.csv", "empty"]);
+    // Nothing at all in the file, a folder given as a dataset, --data-dir with a CSV, and a
+    // workload list naming none: each says what is wrong rather than something beside it.
+    std::fs::write(&csv, "").unwrap();
+    let o = cherrypick(&["compare", "--dataset", csv_s, "--strategies", "grid"]);
+    assert_bad_input(&o, &["runs.csv: the file is empty"]);
+    let o = cherrypick(&["compare", "--dataset", dir.to_str().unwrap()]);
+    assert_bad_input(&o, &["a folder, not a dataset name", "--data-dir"]);
+    std::fs::write(
+        &csv,
+        "workload,config,runtime_s,cost_usd,nodes\nw,a,10,0.1,2\nw,b,20,0.05,4\n",
+    )
+    .unwrap();
+    let o = cherrypick(&["compare", "--dataset", csv_s, "--data-dir", "/tmp"]);
+    assert_bad_input(
+        &o,
+        &["runs.csv: --data-dir /tmp is for `scout` and `cherrypick`"],
+    );
+    let o = cherrypick(&["compare", "--dataset", csv_s, "--workloads", " , "]);
+    assert_bad_input(&o, &["no workload named in ` , `"]);
     let o = cherrypick(&[
         "compare",
         "--dataset",

@@ -220,6 +220,23 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         stderr(&o)
     );
     assert!(!blank.exists());
+    // Nor a name with a comma, which `compare --workloads` could never select.
+    let o = run(&[
+        "journal",
+        "export",
+        js,
+        "--csv",
+        blank.to_str().unwrap(),
+        "--workload",
+        "a,b",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("workload name `a,b` (--workload) holds a comma"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!blank.exists());
     // Another journal (perhaps one a running search writes) is never replaced by a CSV.
     let other = d.join("other.jsonl");
     journal(&other, serde_json::json!({}), 1);
@@ -687,6 +704,17 @@ fn preprocess_says_what_it_left_out_and_refuses_a_size_naming_the_option() {
         assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
         assert!(stderr(&r).contains(want), "{}", stderr(&r));
     }
+    // An output that is a file, not a folder, is said to be one.
+    let file = d.join("file");
+    std::fs::write(&file, b"kept").unwrap();
+    let r = preprocess(&i, file.to_str().unwrap(), &[]);
+    assert_eq!(r.status.code(), Some(2), "{}", stderr(&r));
+    assert!(
+        stderr(&r).contains("a file is there, not a folder"),
+        "{}",
+        stderr(&r)
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"kept");
     let _ = std::fs::remove_dir_all(d);
 }
 

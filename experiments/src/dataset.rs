@@ -36,6 +36,13 @@ pub enum DataError {
         "unknown dataset `{0}`: expected `scout`, `cherrypick` or the path of a generic CSV file"
     )]
     UnknownDataset(String),
+    #[error(
+        "--dataset {0}: a folder, not a dataset name; for Scout's or CherryPick's recorded runs \
+         in it, give --dataset scout or --dataset cherrypick with --data-dir {0}"
+    )]
+    DatasetIsAFolder(String),
+    #[error("no workload named in `{list}` ({dataset}): give `all` or names separated by commas")]
+    NoWorkloadNamed { list: String, dataset: String },
     #[error("unknown workload `{name}` in {dataset} (known: {known})")]
     UnknownWorkload {
         name: String,
@@ -75,6 +82,7 @@ impl DatasetSpec {
             _ if s.to_ascii_lowercase().ends_with(".csv") || Path::new(s).is_file() => {
                 Ok(DatasetSpec::Csv(PathBuf::from(s)))
             }
+            _ if Path::new(s).is_dir() => Err(DataError::DatasetIsAFolder(s.to_string())),
             _ => Err(DataError::UnknownDataset(s.to_string())),
         }
     }
@@ -261,10 +269,9 @@ impl Dataset {
             }
         }
         if out.is_empty() {
-            return Err(DataError::UnknownWorkload {
-                name: list.to_string(),
+            return Err(DataError::NoWorkloadNamed {
+                list: list.to_string(),
                 dataset: self.name.clone(),
-                known: "at least one name is needed".into(),
             });
         }
         Ok(out)
@@ -302,7 +309,19 @@ pub fn load(spec: &DatasetSpec, options: &LoadOptions) -> Result<Dataset, DataEr
     match spec {
         DatasetSpec::Scout => crate::scout::load(&source),
         DatasetSpec::Cherrypick => crate::cherrypick::load(&source, options.keep_16_core),
-        DatasetSpec::Csv(_) => crate::generic::load(&source, options.failed_runtime_s),
+        DatasetSpec::Csv(path) => {
+            if let Some(dir) = &options.data_dir {
+                return Err(DataError::File {
+                    path: path.clone(),
+                    problem: format!(
+                        "--data-dir {} is for `scout` and `cherrypick`: a CSV dataset is its \
+                         own file",
+                        dir.display()
+                    ),
+                });
+            }
+            crate::generic::load(&source, options.failed_runtime_s)
+        }
     }
 }
 
@@ -362,6 +381,12 @@ pub(crate) type CsvReader = csv::Reader<std::io::Cursor<Vec<u8>>>;
 /// Opens a CSV file (fields trimmed) read whole, with its lines (see [`Lines`]).
 pub(crate) fn open_csv(path: &Path) -> Result<(CsvReader, Lines), DataError> {
     let bytes = read_bytes(path)?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(DataError::File {
+            path: path.to_path_buf(),
+            problem: "the file is empty: a CSV starts with its header line".into(),
+        });
+    }
     let lines = Lines::new(&bytes);
     let reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)

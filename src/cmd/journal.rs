@@ -67,6 +67,18 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "journal".into())
     });
+    // `compare --workloads a,b` splits on commas: a name holding one could never be selected.
+    if workload.contains(',') {
+        return Err(bad_input(anyhow::anyhow!(
+            "workload name `{workload}` ({}) holds a comma, which `--workloads` reads as a \
+             separator; give --workload NAME without one",
+            if a.workload.is_some() {
+                "--workload"
+            } else {
+                "the journal's file name"
+            }
+        )));
+    }
     if journal.torn_tail {
         eprintln!(
             "note: {}: its last line was cut short by a crash and is not exported (a resumed \

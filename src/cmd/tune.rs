@@ -31,7 +31,8 @@ pub struct Args {
     /// Comma-separated candidate settings (strategy names with `:key=value` options).
     #[arg(long, default_value = DEFAULT_CANDIDATES)]
     pub candidates: String,
-    /// Comma-separated strategies reported beside the chosen settings on the same workloads.
+    /// Comma-separated strategies reported beside the chosen settings on the same workloads
+    /// (`""` for none).
     #[arg(long, default_value = "cherrypick,random")]
     pub baselines: String,
     /// Number of folds over all workloads, or `datasets` for leave-one-dataset-out.

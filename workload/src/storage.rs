@@ -298,6 +298,14 @@ impl Storage for LocalStorage {
     }
 
     fn prepare_output(&self) -> Result<(), StorageError> {
+        if self.root.exists() && !self.root.is_dir() {
+            return Err(StorageError {
+                op: "create folder",
+                location: self.root.display().to_string(),
+                kind: StorageErrorKind::Other,
+                message: "a file is there, not a folder; give an output folder".into(),
+            });
+        }
         std::fs::create_dir_all(&self.root)
             .map_err(|e| StorageError::io("create folder", self.root.display(), &e))?;
         // Creating the folder can succeed on an existing read-only one: probe a write.
