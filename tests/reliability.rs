@@ -1365,6 +1365,47 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
         1,
         "nothing written beside it"
     );
+    // An --out holding a link to the dataset under a report's name, a hard link to it, and a
+    // FIFO: each is replaced by the report, never written through or waited on.
+    let links = d.join("links");
+    std::fs::create_dir_all(&links).unwrap();
+    std::os::unix::fs::symlink(&csv, links.join("traces.csv")).unwrap();
+    std::fs::hard_link(&csv, links.join("summary.md")).unwrap();
+    let c =
+        std::ffi::CString::new(links.join("summary.json").as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo on a NUL-terminated path this test owns.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let mut child = Command::new(BIN)
+        .args(["compare", "--dataset", csv_arg, "--strategies", "grid"])
+        .args(quick)
+        .arg("--out")
+        .arg(&links)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        text,
+        "the dataset is intact"
+    );
+    for report in ["traces.csv", "summary.md", "summary.json"] {
+        let meta = std::fs::symlink_metadata(links.join(report)).unwrap();
+        assert!(meta.is_file(), "{report} is a file of its own: {meta:?}");
+    }
+    assert!(std::fs::read_to_string(links.join("traces.csv"))
+        .unwrap()
+        .starts_with("workload,strategy,seed"));
+    let hidden: Vec<_> = std::fs::read_dir(&links)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "temporaries left: {hidden:?}");
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -279,6 +279,25 @@ fn label_ratio(y: &f64) -> String {
 }
 
 /// File-name-safe form of a workload name.
+/// Each workload's plot file, `plot_<slug>.png`: names that differ only where the file name has
+/// `_` (`spark lr`, `spark/lr`, `spark_lr`) get a number each instead of one file.
+fn plot_file_names(workloads: &[String]) -> Vec<String> {
+    let mut used = std::collections::HashSet::new();
+    workloads
+        .iter()
+        .map(|name| {
+            let base = slug(name);
+            let mut file = format!("plot_{base}.png");
+            let mut n = 1;
+            while !used.insert(file.clone()) {
+                n += 1;
+                file = format!("plot_{base}_{n}.png");
+            }
+            file
+        })
+        .collect()
+}
+
 fn slug(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -309,33 +328,43 @@ pub fn write_plots(
         .iter()
         .map(|a| (a.strategy.as_str(), &a.row))
         .collect();
+    // Drawn beside and renamed over: a link or FIFO in `--out` is replaced, never followed.
+    let replace = |path: &Path, draw: &dyn Fn(&Path) -> Result<(), String>| {
+        crate::report::replace_file(path, draw, |e| {
+            format!("{}: cannot write plot: {e}", path.display())
+        })
+    };
     let path = dir.join("plot_aggregate.png");
-    plot_rows(
-        &path,
-        &format!("{}: all workloads, {} seeds", cmp.dataset, cmp.seeds),
-        &aggregate,
-        cmp.budget,
-        with_text,
-    )?;
+    replace(&path, &|tmp| {
+        plot_rows(
+            tmp,
+            &format!("{}: all workloads, {} seeds", cmp.dataset, cmp.seeds),
+            &aggregate,
+            cmp.budget,
+            with_text,
+        )
+    })?;
     written.push(path);
     let path = dir.join("plot_wall_time.png");
-    plot_wall_time(&path, cmp, with_text)?;
+    replace(&path, &|tmp| plot_wall_time(tmp, cmp, with_text))?;
     written.push(path);
-    for name in &cmp.workloads {
+    for (name, file) in cmp.workloads.iter().zip(plot_file_names(&cmp.workloads)) {
         let rows: Vec<(&str, &Row)> = summary
             .results
             .iter()
             .filter(|r| &r.workload == name)
             .map(|r| (r.strategy.as_str(), &r.row))
             .collect();
-        let path = dir.join(format!("plot_{}.png", slug(name)));
-        plot_rows(
-            &path,
-            &format!("{}: {name}, {} seeds", cmp.dataset, cmp.seeds),
-            &rows,
-            cmp.budget,
-            with_text,
-        )?;
+        let path = dir.join(file);
+        replace(&path, &|tmp| {
+            plot_rows(
+                tmp,
+                &format!("{}: {name}, {} seeds", cmp.dataset, cmp.seeds),
+                &rows,
+                cmp.budget,
+                with_text,
+            )
+        })?;
         written.push(path);
     }
     Ok((written, warning))
@@ -344,6 +373,24 @@ pub fn write_plots(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workloads_whose_names_slug_alike_get_a_plot_each() {
+        let names: Vec<String> = ["spark lr", "spark/lr", "spark_lr", "spark_lr_2", "tpch"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            plot_file_names(&names),
+            [
+                "plot_spark_lr.png",
+                "plot_spark_lr_2.png",
+                "plot_spark_lr_3.png",
+                "plot_spark_lr_2_2.png",
+                "plot_tpch.png"
+            ]
+        );
+    }
     use crate::metrics::{ByEval, Quantiles};
 
     fn row() -> Row {

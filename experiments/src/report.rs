@@ -343,6 +343,35 @@ pub fn aggregate_text(cmp: &Comparison, summary: &Summary) -> String {
     out
 }
 
+/// Writes `path` whole or not at all, never through what is there: `write` makes a hidden
+/// temporary beside it (`.partial-PID-NAME`, same extension, so a plot keeps its format), which
+/// is then renamed over `path`. A symlink, a hard link or a FIFO found at `path` is replaced,
+/// not written through (an `--out` holding a link to the dataset read would have had the
+/// dataset overwritten, and a FIFO blocked the report for ever); the temporary is removed when
+/// `write` fails.
+pub fn replace_file<E>(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+    io_error: impl Fn(std::io::Error) -> E,
+) -> Result<(), E> {
+    let name = path.file_name().map_or_else(
+        || std::ffi::OsString::from("output"),
+        std::ffi::OsStr::to_os_string,
+    );
+    let mut hidden = std::ffi::OsString::from(format!(".partial-{}-", std::process::id()));
+    hidden.push(&name);
+    let tmp = path.with_file_name(hidden);
+    let _ = std::fs::remove_file(&tmp);
+    if let Err(e) = write(&tmp) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        io_error(e)
+    })
+}
+
 /// Writes traces.csv: one row per probe per run.
 pub fn write_traces(
     cmp: &Comparison,
@@ -353,7 +382,25 @@ pub fn write_traces(
         path: path.to_path_buf(),
         error,
     };
-    let file = std::fs::File::create(path).map_err(err)?;
+    replace_file(
+        path,
+        |tmp| write_traces_to(cmp, space_names, path, tmp),
+        err,
+    )
+}
+
+/// [`write_traces`] into `tmp` (errors name `path`).
+fn write_traces_to(
+    cmp: &Comparison,
+    space_names: &[Vec<String>],
+    path: &Path,
+    tmp: &Path,
+) -> Result<(), WriteError> {
+    let err = |error| WriteError {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::create_new(tmp).map_err(err)?;
     let mut w = csv::Writer::from_writer(std::io::BufWriter::new(file));
     let csv_err = |e: csv::Error| WriteError {
         path: path.to_path_buf(),
@@ -399,7 +446,13 @@ pub fn write_traces(
             .map_err(csv_err)?;
         }
     }
-    w.flush().map_err(err)
+    let file = w
+        .into_inner()
+        .map_err(|e| err(std::io::Error::other(e.to_string())))?;
+    file.into_inner()
+        .map_err(|e| err(e.into_error()))?
+        .sync_all()
+        .map_err(err)
 }
 
 /// Writes `text` to `path`.
@@ -408,6 +461,13 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
         path: path.to_path_buf(),
         error,
     };
-    let mut f = std::fs::File::create(path).map_err(err)?;
-    f.write_all(text.as_bytes()).map_err(err)
+    replace_file(
+        path,
+        |tmp| {
+            let mut f = std::fs::File::create_new(tmp).map_err(err)?;
+            f.write_all(text.as_bytes()).map_err(err)?;
+            f.sync_all().map_err(err)
+        },
+        err,
+    )
 }
