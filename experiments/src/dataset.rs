@@ -351,26 +351,50 @@ pub(crate) fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
 /// Where each line of a text starts, to name the line of a CSV record from its byte offset:
 /// the csv crate's own line count is one short once a file has CRLF line endings (as Excel and
 /// Python's `csv` module write them).
-pub(crate) struct Lines(Vec<u64>);
+pub(crate) struct Lines {
+    /// Where each line starts; a line ends at `\n`, `\r\n` or a lone `\r`.
+    starts: Vec<u64>,
+    /// The runs of line-break bytes (blank lines included), as `[start, end)`.
+    breaks: Vec<(u64, u64)>,
+}
 
 impl Lines {
     fn new(bytes: &[u8]) -> Lines {
-        Lines(
-            bytes
-                .iter()
-                .enumerate()
-                .filter(|(_, &b)| b == b'\n')
-                .map(|(i, _)| i as u64)
-                .collect(),
-        )
+        let is_break = |b: u8| b == b'\n' || b == b'\r';
+        let (mut starts, mut breaks) = (vec![0u64], Vec::new());
+        let mut i = 0;
+        while i < bytes.len() {
+            if !is_break(bytes[i]) {
+                i += 1;
+                continue;
+            }
+            let run = i;
+            while i < bytes.len() && is_break(bytes[i]) {
+                i += if bytes[i..].starts_with(b"\r\n") {
+                    2
+                } else {
+                    1
+                };
+                starts.push(i as u64);
+            }
+            breaks.push((run as u64, i as u64));
+        }
+        Lines { starts, breaks }
     }
 
-    /// The line (from 1) of the record at `position`, or 0 when it is not known. After a CRLF
-    /// the reader places the next record at the `\n` itself, which therefore counts; no record
-    /// starts at a newline of its own.
+    /// The line (from 1) of the record at `position`, or 0 when it is not known. The reader
+    /// places a record after blank lines, or after a CRLF, inside the run of line breaks before
+    /// it: the record starts where that run ends.
     pub(crate) fn of(&self, position: Option<&csv::Position>) -> u64 {
         position.map_or(0, |p| {
-            self.0.partition_point(|&newline| newline <= p.byte()) as u64 + 1
+            let mut at = p.byte();
+            let run = self.breaks.partition_point(|&(_, end)| end <= at);
+            if let Some(&(start, end)) = self.breaks.get(run) {
+                if start <= at {
+                    at = end;
+                }
+            }
+            self.starts.partition_point(|&s| s <= at) as u64
         })
     }
 }

@@ -520,6 +520,13 @@ mod tests {
                 "line 3",
                 "not a finite number",
             ),
+            // Blank lines before the bad row count as lines.
+            (
+                "blanklines.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\n\n\n\nw,b,ten,1,2\n",
+                "line 6",
+                "runtime_s",
+            ),
         ];
         for (name, text, want1, want2) in cases {
             let p = write(name, text);
@@ -536,6 +543,14 @@ mod tests {
             assert!(
                 e.contains(&crlf) && e.contains(want1) && e.contains(want2),
                 "{crlf}: {e}"
+            );
+            // And with the old Mac's lone CRs.
+            let cr = format!("cr-{name}");
+            let p = write(&cr, &text.replace('\n', "\r"));
+            let e = load(&p, None).unwrap_err().to_string();
+            assert!(
+                e.contains(&cr) && e.contains(want1) && e.contains(want2),
+                "{cr}: {e}"
             );
         }
     }
