@@ -360,7 +360,24 @@ pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataE
         "cost_usd".into(),
         "completed".into(),
     ];
-    header.extend(space.dimensions.iter().map(|d| d.name.clone()));
+    // A dimension named like a column of the format (`nodes`, say) is written as
+    // `dimension_<name>`: the same header twice is a file no reader takes.
+    const COLUMNS: [&str; 7] = [
+        "workload",
+        "config",
+        "runtime_s",
+        "cost_usd",
+        "completed",
+        "nodes",
+        "price_per_node_hour",
+    ];
+    header.extend(space.dimensions.iter().map(|d| {
+        if COLUMNS.contains(&d.name.as_str()) {
+            format!("dimension_{}", d.name)
+        } else {
+            d.name.clone()
+        }
+    }));
     header.push("nodes".into());
     header.push("price_per_node_hour".into());
     push_row(&mut out, &header);
@@ -382,7 +399,13 @@ pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataE
                 cost_usd,
                 ..
             } => (runtime_s.to_string(), cost_usd.to_string(), "true"),
-            _ => (String::new(), String::new(), "false"),
+            // What the failed probe ran and cost, kept for the reader (a replay charges failed
+            // runs `--failed-runtime` whatever they recorded).
+            failed => (
+                failed.elapsed_s().to_string(),
+                failed.cost_paid().to_string(),
+                "false",
+            ),
         };
         let mut row = vec![
             workload.to_string(),
@@ -559,7 +582,8 @@ mod tests {
     fn a_journal_written_as_csv_reads_back() {
         use optimizer::journal::{Header, ProbeRecord, Step};
         let dims = vec![Dimension {
-            name: "workers".into(),
+            // Named like a column of the format: written as `dimension_nodes`.
+            name: "nodes".into(),
             kind: Kind::Numeric { log: false },
         }];
         let configs: Vec<Config> = [2.0, 4.0]
@@ -612,8 +636,14 @@ mod tests {
         let text = journal_to_csv(&journal, "flowers").unwrap();
         assert!(
             text.starts_with(
-                "workload,config,runtime_s,cost_usd,completed,workers,nodes,price_per_node_hour\n"
+                "workload,config,runtime_s,cost_usd,completed,dimension_nodes,nodes,\
+                 price_per_node_hour\n"
             ),
+            "{text}"
+        );
+        // A failed probe keeps what it ran and cost.
+        assert!(
+            text.contains("\nflowers,w4,5,0.003,false,4,1,2\n"),
             "{text}"
         );
         let p = write("from-journal.csv", &text);
