@@ -28,11 +28,11 @@ struct Row {
 /// (default: the largest runtime seen in its workload).
 pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataError> {
     if let Some(t) = failed_runtime_s {
-        if !(t.is_finite() && t > 0.0) {
+        if !(MIN_AMOUNT..=MAX_AMOUNT).contains(&t) {
             return Err(DataError::File {
                 path: path.to_path_buf(),
                 problem: format!(
-                    "--failed-runtime must be a positive number of seconds, got {}",
+                    "--failed-runtime must be a positive number of seconds up to 1e15, got {}",
                     optimizer::Shown(t)
                 ),
             });
@@ -101,7 +101,14 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
             match get(i) {
                 "" => Ok(None),
                 s => match s.parse::<f64>() {
-                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(Some(x)),
+                    Ok(x) if x == 0.0 || (MIN_AMOUNT..=MAX_AMOUNT).contains(&x) => Ok(Some(x)),
+                    Ok(x) if x.is_finite() && x > 0.0 => Err(field(
+                        i,
+                        format!(
+                            "`{s}` is outside what a recorded run can hold (1e-15 to 1e15, or \
+                             0): products and sums of it would not be finite"
+                        ),
+                    )),
                     _ => Err(field(i, format!("`{s}` is not a non-negative number"))),
                 },
             }
@@ -314,11 +321,21 @@ fn price_of(
         let per_node: f64 = first.features[p]
             .parse()
             .map_err(|_| bad(p, format!("`{}` is not a number", first.features[p])))?;
+        if !(nodes > 0.0 && (MIN_AMOUNT..=MAX_AMOUNT).contains(&nodes)) {
+            return Err(bad(
+                n,
+                format!("`{}` nodes: must be a positive count", first.features[n]),
+            ));
+        }
         let price = nodes * per_node;
-        if !(price.is_finite() && price > 0.0) {
+        if !(per_node > 0.0 && (MIN_AMOUNT..=MAX_AMOUNT).contains(&price)) {
             return Err(bad(
                 p,
-                format!("cluster price {price} per hour must be > 0"),
+                format!(
+                    "`{}` per node-hour x {} nodes: the cluster's price per hour must be \
+                     positive and at most 1e15",
+                    first.features[p], first.features[n],
+                ),
             ));
         }
         return Ok(price);
@@ -341,8 +358,29 @@ fn price_of(
             ),
         });
     }
-    Ok(rates.iter().sum::<f64>() / rates.len() as f64)
+    let price = rates.iter().sum::<f64>() / rates.len() as f64;
+    if !(MIN_AMOUNT..=MAX_AMOUNT).contains(&price) {
+        return Err(DataError::Field {
+            path: path.to_path_buf(),
+            line: first.line,
+            field: "cost_usd".into(),
+            problem: format!(
+                "config `{}`: cost_usd x 3600 / runtime_s gives a price of {} per hour, outside \
+                 1e-15 to 1e15",
+                first.config,
+                optimizer::Shown(price),
+            ),
+        });
+    }
+    Ok(price)
 }
+
+/// The range of a recorded runtime, cost or price (seconds, USD, USD per hour): wide enough for
+/// a serverless call billed in nano-dollars and a year-long job, narrow enough that a product
+/// or sum of 10^6 of them stays finite and a quotient of two stays above zero. Messages spell
+/// them `1e-15` and `1e15`.
+const MIN_AMOUNT: f64 = 1e-15;
+const MAX_AMOUNT: f64 = 1e15;
 
 // ---------------------------------------------------------------------------------------------
 // The writer
@@ -542,6 +580,31 @@ mod tests {
                 "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,10,1,NaN\n",
                 "line 3",
                 "not a finite number",
+            ),
+            // Amounts whose products or quotients would not be finite.
+            (
+                "hugeruntime.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,1e308,1,2\n",
+                "line 3",
+                "outside what a recorded run can hold",
+            ),
+            (
+                "tinycost.csv",
+                "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,10,5e-324,2\n",
+                "line 3",
+                "outside what a recorded run can hold",
+            ),
+            (
+                "negnodes.csv",
+                "workload,config,runtime_s,cost_usd,nodes,price_per_node_hour\nw,a,10,,-2,-0.5\n",
+                "line 2",
+                "must be a positive count",
+            ),
+            (
+                "hugeprice.csv",
+                "workload,config,runtime_s,cost_usd,nodes,price_per_node_hour\nw,a,10,,2,1e308\n",
+                "line 2",
+                "positive and at most 1e15",
             ),
             // Blank lines before the bad row count as lines.
             (
