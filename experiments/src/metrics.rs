@@ -146,11 +146,16 @@ pub fn mean_at(runs: &[&RunMetrics], k: usize) -> f64 {
     v.iter().sum::<f64>() / v.len().max(1) as f64
 }
 
-/// The evaluation counts (10 and 15) after which `mine` has a higher mean normalised cost than
-/// `theirs`: where a strategy is worse than a baseline on a workload.
-pub fn worse_at(mine: &[&RunMetrics], theirs: &[&RunMetrics]) -> Vec<(usize, f64, f64)> {
+/// The evaluation counts (10 and 15, those within `budget`) after which `mine` has a higher mean
+/// normalised cost than `theirs`: where a strategy is worse than a baseline on a workload.
+pub fn worse_at(
+    mine: &[&RunMetrics],
+    theirs: &[&RunMetrics],
+    budget: usize,
+) -> Vec<(usize, f64, f64)> {
     [10, 15]
         .into_iter()
+        .filter(|&k| k <= budget)
         .map(|k| (k, mean_at(mine, k), mean_at(theirs, k)))
         .filter(|(_, a, z)| a > &(z + 1e-9))
         .collect()
@@ -356,6 +361,29 @@ impl Row {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A strategy is flagged worse at 10 or 15 evaluations only where the runs went that far.
+    #[test]
+    fn worse_is_judged_only_within_the_budget() {
+        let run = |curve: Vec<f64>| RunMetrics {
+            stop_evaluations: curve.len(),
+            curve,
+            stop_fired_at: None,
+            stop_normalized: 1.0,
+            stop_search_cost: 1.0,
+            ask_ms: Vec::new(),
+            reach: [(None, 0.0); 3],
+            time_reach: [(None, 0.0, 0.0); 3],
+        };
+        let (mine, theirs) = (run(vec![2.0; 3]), run(vec![1.5; 3]));
+        assert!(worse_at(&[&mine], &[&theirs], 3).is_empty());
+        let (mine, theirs) = (run(vec![2.0; 15]), run(vec![1.5; 15]));
+        let worse: Vec<usize> = worse_at(&[&mine], &[&theirs], 15)
+            .into_iter()
+            .map(|(k, _, _)| k)
+            .collect();
+        assert_eq!(worse, [10, 15]);
+    }
     use optimizer::{Outcome, Termination};
 
     fn probe(config: usize, cost: Option<f64>) -> Probe {

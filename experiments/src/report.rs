@@ -273,7 +273,7 @@ pub fn robustness_flags(cmp: &Comparison) -> Vec<String> {
         for s in cmp.strategies.iter().filter(|s| s.starts_with("bo")) {
             let mine = cmp.runs_of(Some(w), s);
             for b in &baselines {
-                for (k, a, z) in worse_at(&mine, &cmp.runs_of(Some(w), b)) {
+                for (k, a, z) in worse_at(&mine, &cmp.runs_of(Some(w), b), cmp.budget) {
                     out.push(format!(
                         "{name}: {s} worse than {b} at {k} ({a:.3} vs {z:.3})"
                     ));

@@ -277,7 +277,7 @@ pub fn tune(datasets: &[Dataset], options: &TuneOptions) -> Result<TuneSummary, 
             let mut worse_than = Vec::new();
             for b in &options.baselines {
                 let theirs: Vec<&RunMetrics> = by[b].iter().collect();
-                for (k, _, _) in worse_at(&mine, &theirs) {
+                for (k, _, _) in worse_at(&mine, &theirs, options.budget) {
                     worse_than.push(format!("{b}@{k}"));
                 }
                 rows.insert(b.clone(), Row::of(&theirs));
