@@ -238,11 +238,15 @@ pub fn summary_markdown(cmp: &Comparison, summary: &Summary) -> String {
         md.push('\n');
     }
     for (w, name) in cmp.workloads.iter().enumerate() {
+        let feasible = cmp.scales[w].feasible.iter().flatten().count();
         let _ = writeln!(
             md,
-            "## {name}\n\nOptimum {:.4} USD; {} configurations meet the limit.\n",
-            cmp.scales[w].optimum,
-            cmp.scales[w].feasible.iter().flatten().count()
+            "## {name}\n\nOptimum {} USD; {}.\n",
+            decimals(cmp.scales[w].optimum, 4),
+            match cmp.max_runtime_s {
+                Some(_) => format!("{feasible} configurations meet the limit"),
+                None => format!("{feasible} configurations completed"),
+            }
         );
         let rows: Vec<Vec<String>> = summary
             .results
@@ -372,6 +376,16 @@ pub fn replace_file<E>(
     })
 }
 
+/// `x` with `places` decimals, or in exponent form (4 significant digits) when those decimals
+/// would show a nonzero value as 0 (costs of a serverless call, in nano-dollars).
+fn decimals(x: f64, places: usize) -> String {
+    if x != 0.0 && x.abs() < 0.5 * 10f64.powi(-(places as i32)) * 100.0 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.places$}")
+    }
+}
+
 /// Writes traces.csv: one row per probe per run.
 pub fn write_traces(
     cmp: &Comparison,
@@ -436,9 +450,9 @@ fn write_traces_to(
                 &(i + 1).to_string(),
                 names.get(p.config).map_or("?", String::as_str),
                 p.outcome.status(),
-                &format!("{:.3}", p.outcome.elapsed_s()),
-                &format!("{:.6}", p.outcome.cost_paid()),
-                &format!("{best:.6}"),
+                &decimals(p.outcome.elapsed_s(), 3),
+                &decimals(p.outcome.cost_paid(), 6),
+                &decimals(best, 6),
                 &format!("{:.4}", p.ms_ask),
                 &p.expected_improvement
                     .map_or(String::new(), |e| format!("{e:.6}")),
@@ -470,4 +484,18 @@ pub fn write_text(path: &Path, text: &str) -> Result<(), WriteError> {
         },
         err,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decimals;
+
+    #[test]
+    fn tiny_amounts_are_not_shown_as_zero() {
+        assert_eq!(decimals(0.028842, 6), "0.028842");
+        assert_eq!(decimals(387.4, 3), "387.400");
+        assert_eq!(decimals(0.0, 6), "0.000000");
+        assert_eq!(decimals(2.1e-9, 6), "2.100e-9");
+        assert_eq!(decimals(0.0004, 3), "4.000e-4");
+    }
 }
