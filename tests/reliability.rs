@@ -1324,6 +1324,18 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
             "strategy `bo` is listed twice",
         ),
         (
+            vec![
+                "tune",
+                "--dataset",
+                csv_arg,
+                "--candidates",
+                "bo,bo:initial=4",
+                "--folds",
+                "2",
+            ],
+            "--candidates: `bo:initial=4` has the same settings as `bo`",
+        ),
+        (
             vec!["compare", "--dataset", fifo_arg, "--out", out_arg],
             "not a regular file",
         ),

@@ -86,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or(0);
     super::check_budget(args.budget, largest)?;
     let strategies = super::strategy_list(
+        "--strategies",
         args.strategies.as_deref(),
         &dataset.workloads[selected[0]].space,
     )?;

@@ -99,9 +99,10 @@ pub fn check_budget(budget: usize, largest: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The strategies to run: the explicit list (every name must exist), or every strategy the
-/// optimiser provides now (those it does not know yet are skipped with a note).
+/// The strategies to run: the explicit list given by `option` (every name must exist), or every
+/// strategy the optimiser provides now (those it does not know yet are skipped with a note).
 pub fn strategy_list(
+    option: &str,
     explicit: Option<&str>,
     space: &std::sync::Arc<optimizer::Space>,
 ) -> anyhow::Result<Vec<String>> {
@@ -114,12 +115,31 @@ pub fn strategy_list(
                 .filter(|s| !s.is_empty())
                 .collect();
             if names.is_empty() {
-                return Err(bad_input(anyhow::anyhow!("--strategies names no strategy")));
+                return Err(bad_input(anyhow::anyhow!("{option} names no strategy")));
             }
-            // The same strategy twice would be two identical rows, and a choice "by 0" in tune.
+            // The same strategy twice would be two identical rows, and a choice "by 0" in tune:
+            // also when spelled twice (`bo` and `bo:initial=4`, which is `bo`'s own setting).
+            let settings = |n: &str| {
+                optimizer::strategies::ModelSettings::parse(n)
+                    .and_then(Result::ok)
+                    .map(|mut s| {
+                        s.name.clear();
+                        s
+                    })
+            };
             for (i, n) in names.iter().enumerate() {
                 if names[..i].contains(n) {
                     return Err(bad_input(anyhow::anyhow!("strategy `{n}` is listed twice")));
+                }
+                if let Some(mine) = settings(n) {
+                    if let Some(same) = names[..i]
+                        .iter()
+                        .find(|m| settings(m) == Some(mine.clone()))
+                    {
+                        return Err(bad_input(anyhow::anyhow!(
+                            "{option}: `{n}` has the same settings as `{same}`, listed before it"
+                        )));
+                    }
                 }
             }
             for n in &names {

@@ -98,7 +98,7 @@ fn prepare_compare(
     )
     .map_err(bad_input)?;
     let space = &dataset.workloads[0].space;
-    let listed = super::strategy_list(args.strategies.as_deref(), space)?;
+    let listed = super::strategy_list("--strategies", args.strategies.as_deref(), space)?;
     if let Some(other) = listed
         .iter()
         .find(|s| !experiments::paper::has_stop_to_compare(s))

@@ -118,11 +118,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     }
     let space = &first.space;
-    let candidates = super::strategy_list(Some(&args.candidates), space)?;
+    let candidates = super::strategy_list("--candidates", Some(&args.candidates), space)?;
     let baselines = if args.baselines.trim().is_empty() {
         Vec::new()
     } else {
-        super::strategy_list(Some(&args.baselines), space)?
+        super::strategy_list("--baselines", Some(&args.baselines), space)?
     };
     super::make_out_folder(&args.out, &sources)?;
     let options = TuneOptions {
