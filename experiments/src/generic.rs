@@ -196,6 +196,19 @@ pub fn load(path: &Path, failed_runtime_s: Option<f64>) -> Result<Dataset, DataE
     }
     let mut workloads = Vec::new();
     for (name, wrows) in by_workload {
+        // Every figure is over the cheapest completed run: without one there is nothing to
+        // replay against, which is the file's fault, said here rather than mid-replay.
+        if !wrows.iter().any(|r| r.completed) {
+            return Err(DataError::Field {
+                path: path.to_path_buf(),
+                line: wrows[0].line,
+                field: "completed".into(),
+                problem: format!(
+                    "workload `{name}` has no completed run: costs are measured against the \
+                     cheapest completed one"
+                ),
+            });
+        }
         // Configurations in first-appearance order; repeated rows are repeated runs.
         let mut order: Vec<&str> = Vec::new();
         let mut groups: BTreeMap<&str, Vec<&Row>> = BTreeMap::new();
@@ -605,6 +618,13 @@ mod tests {
                 "workload,config,runtime_s,cost_usd,nodes,price_per_node_hour\nw,a,10,,2,1e308\n",
                 "line 2",
                 "positive and at most 1e15",
+            ),
+            (
+                "allfailed.csv",
+                "workload,config,runtime_s,cost_usd,completed,x\nw,a,10,1,true,1\n\
+                 v,a,10,1,false,1\nv,b,12,1,false,2\n",
+                "line 3",
+                "workload `v` has no completed run",
             ),
             // Blank lines before the bad row count as lines.
             (
