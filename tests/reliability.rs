@@ -744,7 +744,8 @@ fn errors_are_reported_once() {
     let err = stderr(&r);
     assert_eq!(r.status.code(), Some(2), "{err}");
     assert_eq!(err.matches("payload CRC mismatch").count(), 1, "{err}");
-    // A configuration whose price underflows to 0 (a tiny cost over a long run).
+    // A cost so small its price would underflow to 0 (a tiny cost over a long run) is
+    // refused once, where it is read, naming line and field.
     let csv = d.join("free.csv");
     std::fs::write(
         &csv,
@@ -760,7 +761,13 @@ fn errors_are_reported_once() {
     ]);
     let err = stderr(&r);
     assert_eq!(r.status.code(), Some(2), "{err}");
-    assert_eq!(err.matches("price per hour must be").count(), 1, "{err}");
+    assert_eq!(
+        err.matches("is outside what a recorded run can hold")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(err.contains("line 2: field `cost_usd`"), "{err}");
     let _ = std::fs::remove_dir_all(d);
 }
 
