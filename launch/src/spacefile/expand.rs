@@ -23,6 +23,24 @@ pub(super) fn expand(
     options: &LoadOptions,
     loc: &Locator<'_>,
 ) -> Result<(Space, Vec<ConfigInfo>), SpaceFileError> {
+    // Count before building: a file with many long dimensions would exhaust memory first.
+    let total = dims
+        .iter()
+        .try_fold(machines.len(), |n, d| n.checked_mul(d.values.len()))
+        .filter(|&n| n <= MAX_CONFIGS);
+    if total.is_none() {
+        let size = dims
+            .iter()
+            .fold(machines.len() as f64, |n, d| n * d.values.len() as f64);
+        return Err(loc.at(
+            None,
+            format!(
+                "the catalogue has {} configurations (machine types times every dimension's \
+                 values); more than {MAX_CONFIGS} is surely a mistake",
+                optimizer::Shown(size)
+            ),
+        ));
+    }
     let mut combos: Vec<Vec<usize>> = vec![Vec::new()];
     for d in dims {
         combos = combos
@@ -35,15 +53,6 @@ pub(super) fn expand(
                 })
             })
             .collect();
-    }
-    if machines.len().saturating_mul(combos.len()) > MAX_CONFIGS {
-        return Err(loc.at(
-            None,
-            format!(
-                "the catalogue has {} configurations; more than {MAX_CONFIGS} is surely a mistake",
-                machines.len() * combos.len()
-            ),
-        ));
     }
     let single_machine = machines.len() == 1;
     let mut infos = Vec::new();

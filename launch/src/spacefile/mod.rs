@@ -409,6 +409,31 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
     }
 
     #[test]
+    fn a_huge_catalogue_is_refused_before_it_is_built() {
+        // 2 machines x 200^6 = 1.28e14 configurations: built first, it would exhaust memory.
+        let values: Vec<String> = (1..=200).map(|v| v.to_string()).collect();
+        let dims: String = (0..6)
+            .map(|i| format!("d{i} = [{}]\n", values.join(", ")))
+            .collect();
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\", \"n2-standard-4\"]\n\
+             [catalogue.dimensions]\n{dims}[backend.command]\ntemplate = \"job\"\n"
+        );
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("the catalogue has 128000000000000 configurations"),
+            "{err}"
+        );
+        assert!(
+            err.contains("more than 100000 is surely a mistake"),
+            "{err}"
+        );
+        // Within the limit it is built.
+        let small = GOOD.replace("workers = [2, 4, 8]", "workers = [2, 4, 8, 16]");
+        assert_eq!(parse_str(&small).unwrap().space.len(), 2 * 4 * 2 * 2);
+    }
+
+    #[test]
     fn dataproc_adds_the_premium_and_runtime_objective_flattens_prices() {
         let s = parse(
             GOOD,
