@@ -520,6 +520,9 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
             r.config
         ));
     }
+    if let Some(n) = r.launch {
+        check_launch_number(n)?;
+    }
     let check = |field: &str, v: f64| {
         if v.is_finite() && v >= 0.0 {
             Ok(())
@@ -558,6 +561,19 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
     Ok(())
 }
 
+/// The largest launch number a journal may hold: no search launches four billion probes, and
+/// a bigger number (a hand-edited or corrupt line) would overflow the next one's.
+const MAX_LAUNCH: usize = u32::MAX as usize;
+
+fn check_launch_number(n: usize) -> Result<(), String> {
+    if n > MAX_LAUNCH {
+        return Err(format!(
+            "field `launch`: {n} is more than a search numbers its launches (at most {MAX_LAUNCH})"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks one launch event: a configuration of the space, a number not used before.
 fn check_launch(
     l: &LaunchRecord,
@@ -570,6 +586,7 @@ fn check_launch(
             l.config
         ));
     }
+    check_launch_number(l.launch)?;
     if before.iter().any(|b| b.launch == l.launch) {
         return Err(format!("launch {} appears twice", l.launch));
     }
@@ -870,6 +887,30 @@ mod tests {
         let err = Journal::read(&path).unwrap_err().to_string();
         assert!(
             err.contains(":9:") && err.contains("launch 2 appears twice"),
+            "{err}"
+        );
+
+        // A number beyond any search's (a hand edit) is refused too, in an event or a record:
+        // the next launch's number would overflow.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let kept = &text[..text.trim_end().rfind('\n').unwrap() + 1];
+        let launch =
+            r#"{"event":"launch","launch":18446744073709551615,"config":"w4","started":"x"}"#;
+        std::fs::write(&path, format!("{kept}{launch}\n")).unwrap();
+        let err = Journal::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(":9:") && err.contains("18446744073709551615 is more than a search"),
+            "{err}"
+        );
+        let last = kept.trim_end().rsplit('\n').next().unwrap();
+        let record = last
+            .replace("\"launch\":3", "\"launch\":18446744073709551615")
+            .replace("\"index\":2", "\"index\":3");
+        assert_ne!(record, last);
+        std::fs::write(&path, format!("{kept}{record}\n")).unwrap();
+        let err = Journal::read(&path).unwrap_err().to_string();
+        assert!(
+            err.contains(":9:") && err.contains("field `launch`: 18446744073709551615"),
             "{err}"
         );
     }
