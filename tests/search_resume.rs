@@ -286,6 +286,30 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         .map(|v| v["outcome"]["cost_usd"].as_f64().unwrap())
         .sum();
     assert!(spent <= 0.01, "spent {spent}");
+
+    // Resumed without the options, the search keeps the budget and the spend limit it was
+    // started with (its header records them): the cap is not passed by leaving the flag out.
+    let resumed = search(&d, "s.jsonl", &["--resume"]).output().unwrap();
+    let out = String::from_utf8_lossy(&resumed.stdout);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(
+        out.contains(
+            "keeping the journal's budget 8 (--budget), spend limit $0.0100 (--max-spend)"
+        ),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(d.join("s.jsonl")).unwrap();
+    let after: f64 = text
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|v| v["outcome"]["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(after <= 0.01, "spent {after} after the resume");
 }
 
 /// Probe rows of the progress table, with the replay's `*` (from the journal) removed.

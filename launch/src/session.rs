@@ -216,6 +216,75 @@ struct Opened {
     abandoned_usd: f64,
     /// The asks and tells that wrote the journal, in order (see [`replay_plan`]).
     plan: Vec<Replay>,
+    /// The limits the journal's search was started with (its header's options).
+    recorded_limits: RecordedLimits,
+}
+
+/// A resumed search's budget and spend limit as its journal's header recorded them.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+struct RecordedLimits {
+    budget: Option<usize>,
+    max_spend_usd: Option<f64>,
+    probe_timeout: Option<Duration>,
+}
+
+impl RecordedLimits {
+    fn of(options: &serde_json::Value) -> RecordedLimits {
+        let number = |key: &str| {
+            options
+                .get(key)
+                .and_then(serde_json::Value::as_f64)
+                .filter(|x| x.is_finite() && *x > 0.0)
+        };
+        RecordedLimits {
+            budget: options
+                .get("budget")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|&b| b > 0),
+            max_spend_usd: number("max_spend_usd"),
+            probe_timeout: number("probe_timeout_s")
+                .and_then(|t| crate::limits::seconds("probe_timeout_s", t).ok()),
+        }
+    }
+
+    /// `settings` with the recorded budget and spend limit where this run gives none: a resumed
+    /// search keeps the limits it was started with (a spend cap dropped by resuming without
+    /// the flag would let the search pass it). What was kept is said.
+    fn keep(&self, settings: &Settings) -> Settings {
+        let mut kept = settings.clone();
+        let mut said = Vec::new();
+        if settings.budget.is_none() {
+            if let Some(b) = self.budget {
+                kept.budget = Some(b);
+                said.push(format!("budget {b} (--budget)"));
+            }
+        }
+        if settings.max_spend_usd.is_none() {
+            if let Some(m) = self.max_spend_usd {
+                kept.max_spend_usd = Some(m);
+                said.push(format!("spend limit ${m:.4} (--max-spend)"));
+                // The cap holds only with a probe time limit: the recorded one where none is
+                // given now.
+                if settings.probe_timeout.is_none() {
+                    if let Some(t) = self.probe_timeout {
+                        kept.probe_timeout = Some(t);
+                        said.push(format!(
+                            "probe time limit {} s (--probe-timeout)",
+                            t.as_secs_f64()
+                        ));
+                    }
+                }
+            }
+        }
+        if !said.is_empty() {
+            crate::say!(
+                "keeping the journal's {}: give the option to change it",
+                said.join(", ")
+            );
+        }
+        kept
+    }
 }
 
 fn open_journal(
@@ -270,6 +339,7 @@ fn open_journal(
             next_launch: (settings.parallel > 1).then_some(0),
             abandoned_usd: 0.0,
             plan: Vec::new(),
+            recorded_limits: RecordedLimits::default(),
         });
     };
     let opening = |error| match error {
@@ -348,6 +418,7 @@ fn open_journal(
         next_launch,
         abandoned_usd: j.abandoned_spend(),
         plan,
+        recorded_limits: RecordedLimits::of(&j.header.options),
     })
 }
 
@@ -532,6 +603,7 @@ pub fn run<R: Runner + Sync>(
         next_launch,
         abandoned_usd,
         plan,
+        recorded_limits,
     } = open_journal(spec, settings, journal_path, resume)?;
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
@@ -543,6 +615,7 @@ pub fn run<R: Runner + Sync>(
             settings.seed
         );
     }
+    let settings = &recorded_limits.keep(settings);
     if abandoned_usd > 0.0 {
         crate::say!(
             "probes cancelled by a stop signal in earlier runs cost ${abandoned_usd:.6}: counted as \
