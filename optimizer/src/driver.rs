@@ -245,8 +245,14 @@ pub async fn drive<R: Runner>(
         let (index, proposal, _, _) = in_flight.remove(slot);
         // A probe that did not complete after the user pressed Ctrl-C was (or may have been)
         // aborted by it: it did not finish, so it is neither told nor recorded, and a resumed
-        // search runs it again. A probe that completed meanwhile is kept.
-        if interrupted(&options.limits) && !matches!(report.outcome, Outcome::Completed { .. }) {
+        // search runs it again. A probe that completed meanwhile is kept, and so is one that
+        // hit its time limit first (the signal came while it was being stopped): that is its
+        // outcome, and running it again would pay for the same time-out twice.
+        let finished = matches!(
+            report.outcome,
+            Outcome::Completed { .. } | Outcome::TimedOut { .. }
+        );
+        if interrupted(&options.limits) && !finished {
             // It was paid for all the same: counted here, and kept by observers (the journal)
             // so that a resumed search counts it too.
             spent += report.billed_usd;
@@ -540,8 +546,13 @@ mod tests {
     }
 
     /// Completes every probe in 10 s at 1 cent a second, but a stop signal arrives while the
-    /// probe of configuration 2 runs: it comes back failed, having cost 0.3 USD.
-    struct SignalledAtTwo;
+    /// probe of configuration 2 runs: it comes back failed (or timed out, when its limit hit
+    /// first), having cost 0.3 USD.
+    struct SignalledAtTwo {
+        /// Configuration 2 hit its time limit before the signal came (while its job was
+        /// being stopped).
+        timed_out_first: bool,
+    }
 
     impl Runner for SignalledAtTwo {
         fn run(
@@ -554,10 +565,17 @@ mod tests {
                 if let Some(flag) = &limits.interrupt {
                     flag.store(true, Ordering::SeqCst);
                 }
-                Outcome::Failed {
-                    reason: "interrupted by the user".into(),
-                    elapsed_s: 30.0,
-                    cost_usd: 0.3,
+                if self.timed_out_first {
+                    Outcome::TimedOut {
+                        elapsed_s: 30.0,
+                        cost_usd: 0.3,
+                    }
+                } else {
+                    Outcome::Failed {
+                        reason: "interrupted by the user".into(),
+                        elapsed_s: 30.0,
+                        cost_usd: 0.3,
+                    }
                 }
             } else {
                 Outcome::Completed {
@@ -568,6 +586,37 @@ mod tests {
             };
             std::future::ready(Report::new(outcome))
         }
+    }
+
+    #[test]
+    fn a_probe_that_timed_out_before_the_signal_is_recorded() {
+        let space = space(&[10.0; 6]);
+        let mut grid = Grid::new(space.clone());
+        let mut seen = Abandoned::default();
+        let options = DriveOptions {
+            limits: ProbeLimits {
+                timeout: Some(Duration::from_secs(30)),
+                interrupt: Some(Arc::new(AtomicBool::new(false))),
+            },
+            ..Default::default()
+        };
+        let result = block_on(drive(
+            &space,
+            &mut grid,
+            &SignalledAtTwo {
+                timed_out_first: true,
+            },
+            &options,
+            &mut [&mut seen],
+        ));
+        assert_eq!(result.termination, Termination::Interrupted);
+        assert_eq!(result.evaluations, 3, "the time-out is told");
+        assert!(matches!(
+            grid.history().observations().last().map(|o| &o.outcome),
+            Some(Outcome::TimedOut { .. })
+        ));
+        assert!(seen.0.is_empty(), "nothing abandoned");
+        assert!((result.spent_usd - 0.5).abs() < 1e-12);
     }
 
     #[derive(Default)]
@@ -597,7 +646,9 @@ mod tests {
         let result = block_on(drive(
             &space,
             &mut grid,
-            &SignalledAtTwo,
+            &SignalledAtTwo {
+                timed_out_first: false,
+            },
             &options,
             &mut [&mut seen],
         ));
@@ -632,7 +683,15 @@ mod tests {
                 budget: Some(3),
                 ..Default::default()
             };
-            block_on(drive(&space, &mut grid, &SignalledAtTwo, &options, &mut []))
+            block_on(drive(
+                &space,
+                &mut grid,
+                &SignalledAtTwo {
+                    timed_out_first: false,
+                },
+                &options,
+                &mut [],
+            ))
         };
         let counted = resumed(0.3);
         assert!(matches!(
