@@ -240,9 +240,16 @@ fn journal_arg(request: &Request) -> Result<PathBuf, Error> {
     Ok(path)
 }
 
-/// `runs.jsonl` -> `runs.scratch/`.
-pub fn scratch_beside(journal: &Path) -> PathBuf {
-    journal.with_extension("scratch")
+/// `runs.jsonl` -> `runs.scratch/`; a journal named `runs.scratch` gets `runs.scratch.scratch/`
+/// (probes never write into the journal's own path).
+fn scratch_beside(journal: &Path) -> PathBuf {
+    let beside = journal.with_extension("scratch");
+    if beside != journal {
+        return beside;
+    }
+    let mut name = journal.as_os_str().to_owned();
+    name.push(".scratch");
+    PathBuf::from(name)
 }
 
 /// Where probes write: beside the journal, or (a dry run, which has none) a temporary folder.
@@ -422,4 +429,21 @@ fn dry_run(
         );
     }
     crate::say!("dry run: nothing was launched");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scratch_folder_is_never_the_journal() {
+        for (journal, scratch) in [
+            ("d/runs.jsonl", "d/runs.scratch"),
+            ("runs", "runs.scratch"),
+            ("d/runs.scratch", "d/runs.scratch.scratch"),
+            ("d/.scratch", "d/.scratch.scratch"),
+        ] {
+            assert_eq!(scratch_beside(Path::new(journal)), Path::new(scratch));
+        }
+    }
 }
