@@ -1,6 +1,7 @@
 //! What a search shows while it runs and when it ends: one line per finished probe (a `*` marks
 //! an outcome read from a journal), and the summary.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,10 +16,14 @@ pub fn count(n: usize, what: &str) -> String {
 pub struct Progress {
     space: Arc<Space>,
     max_runtime_s: Option<f64>,
-    launched: Option<Instant>,
+    /// Probes launched and not yet reported (by drive index), and since when at least one
+    /// has been running.
+    running: HashSet<usize>,
+    busy_since: Option<Instant>,
     best: Option<f64>,
     header_done: bool,
-    /// Wall time spent inside probes (for the loop-overhead figure).
+    /// Wall time during which at least one probe was running (for the loop-overhead figure:
+    /// with several in flight, their overlapping times count once).
     pub probe_seconds: f64,
 }
 
@@ -27,7 +32,8 @@ impl Progress {
         Progress {
             space,
             max_runtime_s,
-            launched: None,
+            running: HashSet::new(),
+            busy_since: None,
             best: None,
             header_done: false,
             probe_seconds: 0.0,
@@ -35,22 +41,32 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// A launched probe reported back: when none is left running, the busy stretch ends.
+    fn ended(&mut self, index: usize) {
+        if self.running.remove(&index) && self.running.is_empty() {
+            if let Some(t0) = self.busy_since.take() {
+                self.probe_seconds += t0.elapsed().as_secs_f64();
+            }
+        }
+    }
+}
+
 impl Observer for Progress {
-    fn on_launch(&mut self, _index: usize, _proposal: &Proposal) {
-        self.launched = Some(Instant::now());
+    fn on_launch(&mut self, index: usize, _proposal: &Proposal) {
+        if self.running.is_empty() {
+            self.busy_since = Some(Instant::now());
+        }
+        self.running.insert(index);
     }
 
-    fn on_abandoned(&mut self, _index: usize, _proposal: &Proposal, _report: &Report) {
+    fn on_abandoned(&mut self, index: usize, _proposal: &Proposal, _report: &Report) {
         // Time inside a probe a signal cancelled is probe time, not the loop's overhead.
-        if let Some(t0) = self.launched.take() {
-            self.probe_seconds += t0.elapsed().as_secs_f64();
-        }
+        self.ended(index);
     }
 
     fn on_outcome(&mut self, index: usize, proposal: &Proposal, report: &Report) {
-        if let Some(t0) = self.launched.take() {
-            self.probe_seconds += t0.elapsed().as_secs_f64();
-        }
+        self.ended(index);
         let outcome = &report.outcome;
         if !self.header_done {
             crate::say!(
@@ -136,4 +152,50 @@ pub fn print_summary(
             0.0
         }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use optimizer::{Config, Dimension, Kind, Value};
+
+    #[test]
+    fn probes_in_flight_together_count_their_time_once() {
+        let configs = (0..3)
+            .map(|i| Config {
+                name: format!("w{i}"),
+                values: vec![Value::Num(f64::from(i + 1))],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let dims = vec![Dimension {
+            name: "w".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let space = Arc::new(Space::new(dims, configs).unwrap());
+        let mut p = Progress::new(space, None);
+        let proposal = |config| Proposal {
+            config,
+            expected_improvement: None,
+            stop: false,
+        };
+        let done = Report::new(Outcome::Completed {
+            runtime_s: 1.0,
+            cost_usd: 1.0,
+            metrics: Default::default(),
+        });
+        // A record read from a journal (never launched here) is no probe time.
+        p.on_outcome(7, &proposal(2), &done);
+        assert!(p.busy_since.is_none() && p.probe_seconds == 0.0);
+        p.on_launch(0, &proposal(0));
+        let t0 = p.busy_since.unwrap();
+        p.on_launch(1, &proposal(1));
+        assert_eq!(p.busy_since, Some(t0), "still the first probe's start");
+        p.on_outcome(0, &proposal(0), &done);
+        assert_eq!(p.probe_seconds, 0.0, "one probe is still running");
+        p.on_abandoned(1, &proposal(1), &done);
+        assert!(p.busy_since.is_none());
+        let busy = p.probe_seconds;
+        assert!(busy > 0.0 && busy <= t0.elapsed().as_secs_f64(), "{busy}");
+    }
 }
