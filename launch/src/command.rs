@@ -179,6 +179,17 @@ impl Runner for CommandRunner {
                 charged,
                 price,
             ),
+            End::Exited(Ok(_)) if done.stdout.metrics.get("runtime_s") > Some(&MAX_REPORTED_S) => {
+                failed(
+                    format!(
+                        "the job reported runtime_s={}: more than any run can take (at most \
+                         {MAX_REPORTED_S:e} s)",
+                        optimizer::Shown(done.stdout.metrics["runtime_s"])
+                    ),
+                    charged,
+                    price,
+                )
+            }
             End::Exited(Ok(_)) => {
                 let mut metrics = done.stdout.metrics;
                 let runtime = match metrics.get("runtime_s") {
@@ -204,6 +215,10 @@ impl Runner for CommandRunner {
         Report::new(outcome).with_log(log)
     }
 }
+
+/// The longest runtime a job may report (about 30 million years): a larger one is a job's bug,
+/// and its cost would overflow what the journal and the search's sums can hold.
+const MAX_REPORTED_S: f64 = 1e15;
 
 #[cfg(test)]
 mod tests {
@@ -352,6 +367,33 @@ mod tests {
         assert!(report.billed_usd >= wall, "{} < {wall}", report.billed_usd);
         // What the journal keeps, so a resumed search counts it again.
         assert!(report.outcome.spend_usd() >= wall, "{:?}", report.outcome);
+    }
+
+    /// A runtime no run can take is the job's bug: the probe failed (charged its wall time),
+    /// not a record whose cost the journal and the search's sums could not hold.
+    #[test]
+    fn a_job_reporting_an_impossible_runtime_failed() {
+        let s = spec("echo CHERRYPICK_METRIC runtime_s=1e300");
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let report = run(&r, 0, &ProbeLimits::default());
+        let Outcome::Failed {
+            reason, cost_usd, ..
+        } = &report.outcome
+        else {
+            panic!("{report:?}")
+        };
+        assert!(
+            reason
+                .contains("reported runtime_s=1e300: more than any run can take (at most 1e15 s)"),
+            "{reason}"
+        );
+        assert!(cost_usd.is_finite() && *cost_usd > 0.0);
+        let at_limit = run(
+            &CommandRunner::new(spec("echo CHERRYPICK_METRIC runtime_s=1e15")).unwrap(),
+            0,
+            &ProbeLimits::default(),
+        );
+        assert_eq!(at_limit.outcome.completed_runtime(), Some(1e15));
     }
 
     /// Values are substituted shell-quoted: a quote is kept, a command substitution not run.
