@@ -210,6 +210,25 @@ fn parallel_search_keeps_three_in_flight_and_a_killed_one_reruns_those_running()
         (2..9).contains(&done) && running >= 1,
         "killed with {done} done, {running} running"
     );
+    // Resumed with a budget the finished probes already reach, none of them runs again.
+    std::fs::copy(&cut, d.join("full.jsonl")).unwrap();
+    let budget = done.to_string();
+    let full = search(
+        &d,
+        "full.jsonl",
+        &["--budget", &budget, "--parallel", "3", "--resume"],
+    )
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&full.stdout);
+    assert!(full.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "the budget ({done} probes) is reached, so none runs again"
+        )),
+        "{stdout}"
+    );
+    assert_eq!(events(&d.join("full.jsonl"), "probe").len(), done);
     let resumed = search(
         &d,
         "cut.jsonl",

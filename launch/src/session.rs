@@ -649,10 +649,24 @@ pub fn run<R: Runner + Sync>(
             .iter()
             .map(|p| space.config(p.config).name.as_str())
             .collect();
+        // The budget counts them: only as many as it leaves room for run again.
+        let room = settings
+            .budget
+            .map_or(names.len(), |b| b.saturating_sub(already).min(names.len()));
+        let again = match room {
+            0 => format!(
+                "the budget ({} probes) is reached, so none runs again",
+                settings.budget.unwrap_or(0)
+            ),
+            n if n == names.len() => format!("running them again first: {}", names.join(", ")),
+            n => format!(
+                "the budget leaves room for {n}, run again first: {}",
+                names[..n].join(", ")
+            ),
+        };
         crate::say!(
-            "{} probe(s) were running when the earlier run stopped; running them again first: {}",
-            in_flight.len(),
-            names.join(", ")
+            "{} were running when the earlier run stopped; {again}",
+            crate::progress::count(in_flight.len(), "probe")
         );
     }
 
