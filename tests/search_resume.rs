@@ -261,6 +261,13 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
     let err = String::from_utf8_lossy(&other.stderr);
     assert_eq!(other.status.code(), Some(2), "{err}");
     assert!(err.contains("seed 5"), "{err}");
+    // A dry run plans a new search and reads no journal: not with --resume.
+    let dry = search(&d, "j.jsonl", &["--resume", "--dry-run"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&dry.stderr);
+    assert_eq!(dry.status.code(), Some(2), "{err}");
+    assert!(err.contains("cannot be used with"), "{err}");
 
     // The same catalogue running another job (here the command's sleep changed) is another
     // search: its probes' figures would not compare with the recorded ones.

@@ -38,8 +38,9 @@ pub struct Args {
     /// Continue the search recorded in --journal without re-running its probes.
     #[arg(long)]
     pub resume: bool,
-    /// Print the catalogue, prices and the plan; run nothing.
-    #[arg(long)]
+    /// Print the catalogue, prices and the plan of a new search; run nothing (a journal is
+    /// not read, so not with --resume).
+    #[arg(long, conflicts_with = "resume")]
     pub dry_run: bool,
     /// Price file overriding the built-in Google Cloud prices.
     #[arg(long)]
