@@ -22,6 +22,13 @@ pub enum DataError {
         field: String,
         problem: String,
     },
+    /// A line that is not a CSV record (no single field to name).
+    #[error("{}: line {line}: {problem}", path.display())]
+    Line {
+        path: PathBuf,
+        line: u64,
+        problem: String,
+    },
     #[error("{}: field `{field}`: {problem}", path.display())]
     JsonField {
         path: PathBuf,
@@ -412,10 +419,43 @@ pub(crate) fn open_csv(path: &Path) -> Result<(CsvReader, Lines), DataError> {
         });
     }
     let lines = Lines::new(&bytes);
+    if let Some(at) = unclosed_quote(&bytes) {
+        return Err(DataError::Line {
+            path: path.to_path_buf(),
+            line: lines.starts.partition_point(|&s| s <= at as u64) as u64,
+            problem: "a quoted field opened on this line is never closed: the rest of the file \
+                      would be read as that one field"
+                .into(),
+        });
+    }
     let reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(std::io::Cursor::new(bytes));
     Ok((reader, lines))
+}
+
+/// Where a quoted field that is never closed opens, as the CSV reader quotes (a `"` at the very
+/// start of a field opens it, `""` inside is a quote, a lone `"` closes it); the reader would
+/// take everything after it, line breaks and all, for that field.
+fn unclosed_quote(bytes: &[u8]) -> Option<usize> {
+    let mut field_start = true;
+    let mut open: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match open {
+            Some(_) if b == b'"' && bytes.get(i + 1) == Some(&b'"') => i += 1,
+            Some(_) if b == b'"' => open = None,
+            Some(_) => {}
+            None if b == b'"' && field_start => open = Some(i),
+            None => field_start = matches!(b, b',' | b'\n' | b'\r'),
+        }
+        if open.is_some() || b == b'"' {
+            field_start = false;
+        }
+        i += 1;
+    }
+    open
 }
 
 /// Lists a directory's entries sorted by name, naming it in the error.
@@ -445,10 +485,9 @@ pub(crate) fn csv_error(path: &Path, lines: &Lines, e: csv::Error) -> DataError 
             path: path.to_path_buf(),
             problem: e.to_string(),
         },
-        _ => DataError::Field {
+        _ => DataError::Line {
             path: path.to_path_buf(),
             line,
-            field: "(row)".into(),
             problem: e.to_string(),
         },
     }
@@ -508,6 +547,29 @@ pub(crate) mod tests {
         let e = w.scale(Some(10.0)).unwrap_err();
         assert!(matches!(e, DataError::NothingFeasible { .. }));
         assert!(e.to_string().contains("runtime limit of 10 s"), "{e}");
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_found_where_it_opens() {
+        assert_eq!(unclosed_quote(b"a,b\n\"x,\"y\"\"z\"\n"), None);
+        assert_eq!(
+            unclosed_quote(b"a,b\nw,5\" disk\n"),
+            None,
+            "not at a field's start"
+        );
+        assert_eq!(unclosed_quote(b"a,b\nw,\"say \"\"hi\"\"\n1,2\n"), Some(6));
+        assert_eq!(unclosed_quote(b"a,\"b\"\"\n"), Some(2));
+        // Read from a file: refused naming the line the quote opened on.
+        let path = std::env::temp_dir().join(format!("cp-quote-{}.csv", std::process::id()));
+        std::fs::write(
+            &path,
+            "workload,config,runtime_s\r\nw,a,10\r\nw,\"b,20\r\nw,c,30\r\n",
+        )
+        .unwrap();
+        let err = open_csv(&path).err().unwrap().to_string();
+        let _ = std::fs::remove_file(&path);
+        assert!(err.contains(":3:") || err.contains("line 3"), "{err}");
+        assert!(err.contains("never closed"), "{err}");
     }
 
     #[test]
