@@ -484,7 +484,11 @@ fn numbers_no_command_can_mean_are_refused() {
         ),
         (
             vec!["tune", "--dataset", csv_arg, "--folds", "7"],
-            "--folds 7: the datasets hold 1 workloads",
+            "tune holds workloads out, so it needs at least two: the datasets hold 1 workload\n",
+        ),
+        (
+            vec!["tune", "--dataset", csv_arg],
+            "tune holds workloads out, so it needs at least two: the datasets hold 1 workload\n",
         ),
         (
             vec![
@@ -1425,6 +1429,26 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "temporaries left: {hidden:?}");
+    // Without --folds, tune takes one fold per workload when there are fewer than 6.
+    let tuned = run(&[
+        "tune",
+        "--dataset",
+        csv_arg,
+        "--candidates",
+        "bo,bo:initial=2",
+        "--seeds",
+        "1",
+        "--budget",
+        "3",
+        "--out",
+        d.join("tuned").to_str().unwrap(),
+    ]);
+    assert!(tuned.status.success(), "{}", stderr(&tuned));
+    assert!(
+        stderr(&tuned).contains("2 folds: one per workload (the datasets hold 2)"),
+        "{}",
+        stderr(&tuned)
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 

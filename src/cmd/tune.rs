@@ -35,9 +35,10 @@ pub struct Args {
     /// (`""` for none).
     #[arg(long, default_value = "cherrypick,random")]
     pub baselines: String,
-    /// Number of folds over all workloads, or `datasets` for leave-one-dataset-out.
-    #[arg(long, default_value = "6")]
-    pub folds: String,
+    /// Number of folds over all workloads, or `datasets` for leave-one-dataset-out (default:
+    /// 6, or one per workload when the datasets hold fewer).
+    #[arg(long)]
+    pub folds: Option<String>,
     /// Seeds 1..=N per (workload, strategy).
     #[arg(long, default_value_t = 20)]
     pub seeds: u64,
@@ -55,8 +56,11 @@ pub struct Args {
     pub jobs: Option<usize>,
 }
 
+/// Folds when `--folds` is not given (fewer when the datasets hold fewer workloads).
+const DEFAULT_FOLDS: &str = "6";
+
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let folds = match args.folds.as_str() {
+    let folds = match args.folds.as_deref().unwrap_or(DEFAULT_FOLDS) {
         "datasets" => Folds::Datasets,
         k => match k.parse::<usize>() {
             Ok(k) if k >= 2 => Folds::K(k),
@@ -110,7 +114,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .unwrap_or(0);
     super::check_budget(args.budget, largest)?;
     let workloads: usize = datasets.iter().map(|d| d.workloads.len()).sum();
+    let folds = match folds {
+        // The default shrinks to the data; a number the user gave is kept or refused.
+        Folds::K(k) if args.folds.is_none() && k > workloads && workloads >= 2 => {
+            eprintln!("{workloads} folds: one per workload (the datasets hold {workloads})");
+            Folds::K(workloads)
+        }
+        other => other,
+    };
     if let Folds::K(k) = folds {
+        if workloads < 2 {
+            return Err(bad_input(anyhow::anyhow!(
+                "tune holds workloads out, so it needs at least two: the datasets hold {}",
+                launch::progress::count(workloads, "workload")
+            )));
+        }
         if k > workloads {
             return Err(bad_input(anyhow::anyhow!(
                 "--folds {k}: the datasets hold {workloads} workloads, so at most {workloads} folds"
