@@ -47,6 +47,10 @@ fn compare_writes_summary_traces_and_plots_per_the_contract() {
         return;
     }
     let out = temp_dir("compare");
+    // A reused --out: an earlier run's plot of another workload goes, other files stay.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("plot_spark_kmeans_huge.png"), b"old").unwrap();
+    std::fs::write(out.join("notes.txt"), b"mine").unwrap();
     let o = cherrypick(&[
         "compare",
         "--dataset",
@@ -110,6 +114,8 @@ fn compare_writes_summary_traces_and_plots_per_the_contract() {
         let bytes = std::fs::read(out.join(png)).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{png}");
     }
+    assert!(!out.join("plot_spark_kmeans_huge.png").exists());
+    assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
     std::fs::remove_dir_all(&out).ok();
 }
 

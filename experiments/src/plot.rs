@@ -367,7 +367,31 @@ pub fn write_plots(
         })?;
         written.push(path);
     }
+    remove_stale_plots(dir, &written)?;
     Ok((written, warning))
+}
+
+/// Removes the plots an earlier compare left in `dir` that this one did not write (other
+/// workloads): a reused `--out` shows only this run's figures.
+fn remove_stale_plots(dir: &Path, written: &[PathBuf]) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with("plot_") && name.ends_with(".png");
+        let plain = entry
+            .file_type()
+            .is_ok_and(|t| t.is_file() || t.is_symlink());
+        if ours && plain && !written.contains(&entry.path()) {
+            std::fs::remove_file(entry.path()).map_err(|e| {
+                format!(
+                    "{}: cannot remove an earlier plot: {e}",
+                    entry.path().display()
+                )
+            })?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
