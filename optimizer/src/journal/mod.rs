@@ -1057,6 +1057,16 @@ mod tests {
         let err = JournalWriter::create(&path, &Header::new(&s, "grid", 1, Default::default()))
             .unwrap_err();
         assert!(matches!(err, JournalError::Locked { .. }), "{err:?}");
+        // Reached through a symlink, the same journal is refused naming the same holder.
+        let link = path.with_extension("link.jsonl");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        let err = JournalWriter::append_to(&link, &j).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Locked { pid: Some(p), .. } if p == std::process::id()),
+            "{err:?}"
+        );
+        std::fs::remove_file(&link).unwrap();
         // The refused attempts changed nothing; the holder keeps appending.
         first.append(&record(1, "w2", 3.0)).unwrap();
         drop(first);

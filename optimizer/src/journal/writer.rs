@@ -196,9 +196,17 @@ fn open_for_append(path: &Path, create: bool) -> Result<File, JournalError> {
 }
 
 /// `<journal>.lock`: names the pid holding the journal's lock (informational: the lock itself is
-/// on the journal file, so a note left by a killed process does no harm).
+/// on the journal file, so a note left by a killed process does no harm). A journal reached
+/// through a symlink has its note beside the file it names, so every name of one journal
+/// finds the same note.
 pub fn lock_note(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
+    let linked = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let target = if linked {
+        std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+    } else {
+        path.to_path_buf()
+    };
+    let mut name = target.into_os_string();
     name.push(".lock");
     PathBuf::from(name)
 }
