@@ -326,8 +326,10 @@ pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpe
             .copied()
             .chain(dims.iter().map(|d| d.name.as_str()))
             .collect();
-        crate::command::check_template(&cmd.get_ref().template, &known)
-            .map_err(|e| loc.at(Some(cmd.span()), format!("backend.command.template: {e}")))?;
+        crate::command::check_template(&cmd.get_ref().template, &known).map_err(|e| {
+            let at = template_at(loc.text, cmd.span(), &e).unwrap_or(cmd.span());
+            loc.at(Some(at), format!("backend.command.template: {e}"))
+        })?;
     }
 
     Ok(SearchSpec {
@@ -344,6 +346,39 @@ pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpe
         prices,
         backend_kind: options.backend,
     })
+}
+
+/// Where in the file a template error is: the unknown placeholder, or else the `template` key,
+/// looked for within the `[backend.command]` table's span (toml gives spans of tables, not of
+/// their string values).
+fn template_at(
+    text: &str,
+    table: std::ops::Range<usize>,
+    error: &crate::template::TemplateError,
+) -> Option<std::ops::Range<usize>> {
+    // A `[backend.command]` header's span is the header alone: its keys follow, up to the
+    // next header.
+    let from = text.get(table.start..)?;
+    let end = match from.find('\n') {
+        Some(first) if from.starts_with('[') => {
+            from[first..].find("\n[").map_or(from.len(), |p| first + p)
+        }
+        _ => table.len(),
+    };
+    let within = from.get(..end)?;
+    let key = within.match_indices("template").find_map(|(i, _)| {
+        let before = within[..i].chars().next_back();
+        let after = within[i + "template".len()..].trim_start();
+        let word_start = before.is_none_or(|c| c.is_whitespace() || c == '{' || c == ',');
+        (word_start && after.starts_with('=')).then_some(i)
+    })?;
+    let at = match error {
+        crate::template::TemplateError::NotKnown { name, .. } => within[key..]
+            .find(&format!("{{{name}}}"))
+            .map_or(key, |p| key + p),
+        _ => key,
+    };
+    Some(table.start + at..table.start + at + 1)
 }
 
 #[cfg(test)]
@@ -406,6 +441,28 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
             s.space.dimensions()[1].kind,
             Kind::Numeric { log: true }
         ));
+    }
+
+    #[test]
+    fn a_template_error_names_the_line_of_the_placeholder() {
+        let text = GOOD.replace(
+            "template = \"job --w {workers} --m {machine_type} --p {partitions} --c {codec}\"",
+            "env = { A = \"1\" }\ntemplate = \"\"\"\njob --w {workers}\n  --c {colour}\n\"\"\"",
+        );
+        let err = parse_str(&text).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(18), Some(7)), "{err}");
+        assert!(
+            err.to_string().contains("unknown placeholder {colour}"),
+            "{err}"
+        );
+        // An inline table: the template key.
+        let text = GOOD.replace(
+            "[backend.command]\ntemplate = \"job --w {workers} --m {machine_type} --p {partitions} --c {codec}\"",
+            "[backend]\ncommand = { template = \"job {\" }",
+        );
+        let err = parse_str(&text).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(15), Some(13)), "{err}");
+        assert!(err.to_string().contains("never closed"), "{err}");
     }
 
     #[test]
