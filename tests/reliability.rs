@@ -202,41 +202,26 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         );
         assert_eq!(std::fs::read(&j).unwrap(), before, "{out}");
     }
-    // A blank workload name would write rows no reader of generic CSV takes.
+    // A blank workload name would write rows no reader of generic CSV takes; nor would a name
+    // with a comma, which `compare --workloads` could never select.
     let blank = d.join("blank.csv");
-    let o = run(&[
-        "journal",
-        "export",
-        js,
-        "--csv",
-        blank.to_str().unwrap(),
-        "--workload",
-        " ",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("--workload names no workload"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(!blank.exists());
-    // Nor a name with a comma, which `compare --workloads` could never select.
-    let o = run(&[
-        "journal",
-        "export",
-        js,
-        "--csv",
-        blank.to_str().unwrap(),
-        "--workload",
-        "a,b",
-    ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("workload name `a,b` (--workload) holds a comma"),
-        "{}",
-        stderr(&o)
-    );
-    assert!(!blank.exists());
+    for (name, want) in [
+        (" ", "--workload names no workload"),
+        ("a,b", "workload name `a,b` (--workload) holds a comma"),
+    ] {
+        let o = run(&[
+            "journal",
+            "export",
+            js,
+            "--csv",
+            blank.to_str().unwrap(),
+            "--workload",
+            name,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+        assert!(!blank.exists());
+    }
     // Another journal (perhaps one a running search writes) is never replaced by a CSV.
     let other = d.join("other.jsonl");
     journal(&other, serde_json::json!({}), 1);

@@ -588,14 +588,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_probe_that_timed_out_before_the_signal_is_recorded() {
+    /// A grid search over six configurations driven by [`SignalledAtTwo`] with a stop flag:
+    /// what it ended with, the strategy, and the probes observers heard were abandoned.
+    fn signalled_drive(timed_out_first: bool) -> (SearchResult, Grid, Abandoned) {
         let space = space(&[10.0; 6]);
         let mut grid = Grid::new(space.clone());
         let mut seen = Abandoned::default();
         let options = DriveOptions {
             limits: ProbeLimits {
-                timeout: Some(Duration::from_secs(30)),
+                timeout: timed_out_first.then_some(Duration::from_secs(30)),
                 interrupt: Some(Arc::new(AtomicBool::new(false))),
             },
             ..Default::default()
@@ -603,12 +604,16 @@ mod tests {
         let result = block_on(drive(
             &space,
             &mut grid,
-            &SignalledAtTwo {
-                timed_out_first: true,
-            },
+            &SignalledAtTwo { timed_out_first },
             &options,
             &mut [&mut seen],
         ));
+        (result, grid, seen)
+    }
+
+    #[test]
+    fn a_probe_that_timed_out_before_the_signal_is_recorded() {
+        let (result, grid, seen) = signalled_drive(true);
         assert_eq!(result.termination, Termination::Interrupted);
         assert_eq!(result.evaluations, 3, "the time-out is told");
         assert!(matches!(
@@ -633,25 +638,8 @@ mod tests {
     /// counts that against the spend limit.
     #[test]
     fn a_probe_a_signal_cancelled_is_paid_for_though_not_told() {
+        let (result, grid, seen) = signalled_drive(false);
         let space = space(&[10.0; 6]);
-        let mut grid = Grid::new(space.clone());
-        let mut seen = Abandoned::default();
-        let options = DriveOptions {
-            limits: ProbeLimits {
-                timeout: None,
-                interrupt: Some(Arc::new(AtomicBool::new(false))),
-            },
-            ..Default::default()
-        };
-        let result = block_on(drive(
-            &space,
-            &mut grid,
-            &SignalledAtTwo {
-                timed_out_first: false,
-            },
-            &options,
-            &mut [&mut seen],
-        ));
         assert_eq!(result.termination, Termination::Interrupted);
         assert_eq!(result.evaluations, 2);
         assert_eq!(grid.history().len(), 2, "the cancelled probe is not told");
