@@ -1103,6 +1103,8 @@ fn a_resumed_search_with_another_runtime_limit_keeps_the_spend_cap() {
             "--max-spend",
             "0.3",
             "--no-stop",
+            "--budget",
+            "30",
             "--resume",
         ],
     )
