@@ -535,7 +535,7 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
 
         let err = parse_str(&GOOD.replace("{codec}", "{colour}")).unwrap_err();
         assert!(err.message.contains("{colour}"), "{err}");
-        assert_eq!(err.line, Some(14), "{err}");
+        assert_eq!((err.line, err.column), (Some(15), Some(71)), "{err}");
 
         let err =
             parse_str(&GOOD.replace("max_runtime_s = 300", "max_runtime_s = -1")).unwrap_err();
