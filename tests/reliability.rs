@@ -1416,6 +1416,29 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(hidden.is_empty(), "temporaries left: {hidden:?}");
+    // A compare that fails after making its output folders (no configuration meets a 1 s
+    // limit) leaves none of them behind.
+    let made = d.join("new").join("deeper");
+    let o = run(&[
+        "compare",
+        "--dataset",
+        csv_arg,
+        "--max-runtime",
+        "1",
+        "--seeds",
+        "1",
+        "--budget",
+        "3",
+        "--out",
+        made.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("runtime limit of 1 s"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!d.join("new").exists(), "an empty output folder was left");
     // Without --folds, tune takes one fold per workload when there are fewer than 6.
     let tuned = run(&[
         "tune",

@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.strategies.as_deref(),
         &dataset.workloads[selected[0]].space,
     )?;
-    super::make_out_folder(&args.out, &[spec.source(&load_options)])?;
+    let _out = super::make_out_folder(&args.out, &[spec.source(&load_options)])?;
     let options = CompareOptions {
         strategies,
         seeds: args.seeds,

@@ -38,8 +38,22 @@ pub fn check_out_folder(out: &std::path::Path) -> anyhow::Result<()> {
 /// is said at once rather than after the replays. Refuses a folder that holds an input or lies
 /// in one: a report written there could replace the input (a dataset saved as `traces.csv` in
 /// `--out`), or become part of it (a `summary.json` among a dataset's run folders).
-pub fn make_out_folder(out: &std::path::Path, inputs: &[std::path::PathBuf]) -> anyhow::Result<()> {
+///
+/// The folders this call made are removed again if they are still empty when the returned
+/// guard drops: a command that fails before writing a report leaves nothing behind.
+pub fn make_out_folder(
+    out: &std::path::Path,
+    inputs: &[std::path::PathBuf],
+) -> anyhow::Result<OutFolder> {
     check_out_folder(out)?;
+    // The folders this call makes, the deepest first.
+    let guard = OutFolder {
+        made: out
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(std::path::Path::to_path_buf)
+            .collect(),
+    };
     std::fs::create_dir_all(out).map_err(|e| {
         bad_input(anyhow::anyhow!(
             "--out {}: cannot create the folder: {e}",
@@ -62,7 +76,24 @@ pub fn make_out_folder(out: &std::path::Path, inputs: &[std::path::PathBuf]) -> 
             )));
         }
     }
-    Ok(())
+    Ok(guard)
+}
+
+/// An output folder a command made: removed on drop if it is still empty (see
+/// [`make_out_folder`]).
+pub struct OutFolder {
+    made: Vec<std::path::PathBuf>,
+}
+
+impl Drop for OutFolder {
+    fn drop(&mut self) {
+        for dir in &self.made {
+            // Fails, leaving it and the folders above it, once anything was written there.
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
 }
 
 /// Refuses a count given on the command line outside `lo..=hi`, naming the flag, before anything
