@@ -1439,6 +1439,29 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
         stderr(&o)
     );
     assert!(!d.join("new").exists(), "an empty output folder was left");
+    // A folder under a report's name is refused before anything is replayed or written.
+    let taken = d.join("taken");
+    std::fs::create_dir_all(taken.join("traces.csv")).unwrap();
+    let o = run(&[
+        "compare",
+        "--dataset",
+        csv_arg,
+        "--seeds",
+        "1",
+        "--out",
+        taken.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("`traces.csv` there is a folder") && !stderr(&o).contains("comparing"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        std::fs::read_dir(&taken).unwrap().count(),
+        1,
+        "nothing written"
+    );
     // Without --folds, tune takes one fold per workload when there are fewer than 6.
     let tuned = run(&[
         "tune",

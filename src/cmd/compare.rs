@@ -90,7 +90,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.strategies.as_deref(),
         &dataset.workloads[selected[0]].space,
     )?;
-    let _out = super::make_out_folder(&args.out, &[spec.source(&load_options)])?;
+    let _out = super::make_out_folder(
+        &args.out,
+        &[spec.source(&load_options)],
+        &["summary.json", "summary.md", "traces.csv"],
+    )?;
     let options = CompareOptions {
         strategies,
         seeds: args.seeds,

@@ -44,8 +44,16 @@ pub fn check_out_folder(out: &std::path::Path) -> anyhow::Result<()> {
 pub fn make_out_folder(
     out: &std::path::Path,
     inputs: &[std::path::PathBuf],
+    reports: &[&str],
 ) -> anyhow::Result<OutFolder> {
     check_out_folder(out)?;
+    // A report is renamed over its name: a folder there would fail it after the others.
+    if let Some(name) = reports.iter().find(|r| out.join(r).is_dir()) {
+        return Err(bad_input(anyhow::anyhow!(
+            "--out {}: `{name}` there is a folder, which the report of that name cannot replace",
+            out.display()
+        )));
+    }
     // The folders this call makes, the deepest first.
     let guard = OutFolder {
         made: out

@@ -142,7 +142,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         super::strategy_list("--baselines", Some(&args.baselines), space)?
     };
-    let _out = super::make_out_folder(&args.out, &sources)?;
+    let _out = super::make_out_folder(&args.out, &sources, &["summary.json", "summary.md"])?;
     let options = TuneOptions {
         candidates,
         baselines,
