@@ -207,7 +207,11 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
     let blank = d.join("blank.csv");
     for (name, want) in [
         (" ", "--workload names no workload"),
-        ("a,b", "workload name `a,b` (--workload) holds a comma"),
+        ("a,b", "workload name \"a,b\" (--workload) holds a comma"),
+        (
+            "a\nb",
+            "workload name \"a\\nb\" (--workload) holds a comma or a control",
+        ),
     ] {
         let o = run(&[
             "journal",

@@ -67,11 +67,12 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "journal".into())
     });
-    // `compare --workloads a,b` splits on commas: a name holding one could never be selected.
-    if workload.contains(',') {
+    // `compare --workloads a,b` splits on commas: a name holding one could never be selected;
+    // a line break or other control character would split the name across report lines.
+    if workload.contains(',') || workload.chars().any(char::is_control) {
         return Err(bad_input(anyhow::anyhow!(
-            "workload name `{workload}` ({}) holds a comma, which `--workloads` reads as a \
-             separator; give --workload NAME without one",
+            "workload name {workload:?} ({}) holds a comma or a control character (a comma \
+             is what `--workloads` separates names with); give --workload NAME without one",
             if a.workload.is_some() {
                 "--workload"
             } else {
