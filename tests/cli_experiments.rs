@@ -210,6 +210,12 @@ fn paper_compares_the_variants_given_and_refuses_a_baseline() {
     assert!(o.status.success(), "{}", text(&o));
     let t = text(&o);
     assert_eq!(t.matches("| bo:initial=3 |").count(), 5, "{t}");
+    // Without --strategies: `cherrypick` and `bo`, as README shows it.
+    let o = cherrypick(&["paper", "--compare", "--seeds", "1", "--budget", "8"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert_eq!(t.matches("| cherrypick |").count(), 5, "{t}");
+    assert_eq!(t.matches("| bo |").count(), 5, "{t}");
 }
 
 fn assert_bad_input(o: &Output, wants: &[&str]) {

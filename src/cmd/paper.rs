@@ -99,17 +99,20 @@ fn prepare_compare(
     .map_err(bad_input)?;
     let space = &dataset.workloads[0].space;
     let listed = super::strategy_list("--strategies", args.strategies.as_deref(), space)?;
-    if let Some(other) = listed
-        .iter()
-        .find(|s| !experiments::paper::has_stop_to_compare(s))
-    {
-        return Err(bad_input(anyhow::anyhow!(
-            "--strategies: `{other}` has no stop rule to set beside the paper's; --compare \
-             replays `cherrypick`, `bo` and their variants (`bo:key=value`)"
-        )));
-    }
     let strategies: Vec<String> = match args.strategies {
-        Some(_) => listed,
+        // Those given must each have a stop rule to compare.
+        Some(_) => {
+            if let Some(other) = listed
+                .iter()
+                .find(|s| !experiments::paper::has_stop_to_compare(s))
+            {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--strategies: `{other}` has no stop rule to set beside the paper's; \
+                     --compare replays `cherrypick`, `bo` and their variants (`bo:key=value`)"
+                )));
+            }
+            listed
+        }
         // By default the two, those of them this build has.
         None => listed
             .into_iter()
