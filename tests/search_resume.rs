@@ -313,6 +313,24 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         .sum();
     assert!(spent <= 0.01, "spent {spent}");
 
+    // A journal whose launch numbers a hand edit pushed beyond any search's is not resumed
+    // (the numbers it would write could not be read back), and is left as it was.
+    let ok = search(&d, "l.jsonl", &["--budget", "2", "--parallel", "2"])
+        .output()
+        .unwrap();
+    assert!(ok.status.success());
+    let text = std::fs::read_to_string(d.join("l.jsonl")).unwrap();
+    assert!(text.contains("\"launch\":1"), "{text}");
+    let edited = text.replace("\"launch\":1", "\"launch\":3000000000");
+    std::fs::write(d.join("l.jsonl"), &edited).unwrap();
+    let refused = search(&d, "l.jsonl", &["--budget", "3", "--resume"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{err}");
+    assert!(err.contains("its launch numbers reach 3000000000"), "{err}");
+    assert_eq!(std::fs::read_to_string(d.join("l.jsonl")).unwrap(), edited);
+
     // Resumed without the options, the search keeps the budget and the spend limit it was
     // started with (its header records them): the cap is not passed by leaving the flag out.
     let resumed = search(&d, "s.jsonl", &["--resume"]).output().unwrap();

@@ -407,6 +407,14 @@ fn open_journal(
         .collect::<Result<Vec<_>, _>>()?;
     // A journal that records launches goes on recording them, whatever --parallel is now.
     let next_launch = (settings.parallel > 1 || !j.launches.is_empty()).then(|| j.next_launch());
+    if let Some(n) = next_launch.filter(|&n| n > optimizer::journal::MAX_RESUMABLE_LAUNCH) {
+        return Err(Error::JournalInput(format!(
+            "{}: its launch numbers reach {}, beyond any search's (a hand-edited journal?): \
+             it can be replayed and exported, not resumed",
+            path.display(),
+            n - 1
+        )));
+    }
     let plan = replay_plan(&j, space)
         .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
     let writer = JournalWriter::append_to(path, &j).map_err(opening)?;

@@ -565,6 +565,11 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
 /// a bigger number (a hand-edited or corrupt line) would overflow the next one's.
 const MAX_LAUNCH: usize = u32::MAX as usize;
 
+/// The largest next launch number a search resumes from: what one run adds after it (at most
+/// a catalogue's probes and a relaunch of those in flight) keeps every number within
+/// [`MAX_LAUNCH`], so the journal stays readable.
+pub const MAX_RESUMABLE_LAUNCH: usize = 1 << 31;
+
 fn check_launch_number(n: usize) -> Result<(), String> {
     if n > MAX_LAUNCH {
         return Err(format!(
