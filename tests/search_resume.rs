@@ -59,6 +59,7 @@ fn probes(journal: &Path) -> Vec<String> {
         .lines()
         .skip(1)
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "probe")
         .map(|v| v["config"].as_str().unwrap_or_default().to_string())
         .collect()
 }
@@ -246,7 +247,12 @@ fn parallel_search_keeps_three_in_flight_and_a_killed_one_reruns_those_running()
 
 fn probes_or_empty(journal: &Path) -> usize {
     std::fs::read_to_string(journal)
-        .map(|t| t.lines().skip(1).filter(|l| l.ends_with('}')).count())
+        .map(|t| {
+            t.lines()
+                .skip(1)
+                .filter(|l| l.ends_with('}') && l.contains("\"event\":\"probe\""))
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -341,19 +347,36 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         String::from_utf8_lossy(&resumed.stderr)
     );
     assert!(
-        out.contains(
-            "keeping the journal's budget 8 (--budget), spend limit $0.0100 (--max-spend)"
-        ),
+        out.contains("keeping the journal's budget 8 (--budget), spend limit $0.01 (--max-spend)"),
+        "{out}"
+    );
+    // A resume that raises the budget is what a later bare resume keeps (the header holds
+    // only the first run's): it goes on to the raised budget, not back to the first.
+    let raised = search(
+        &d,
+        "s.jsonl",
+        &["--resume", "--budget", "9", "--max-spend", "0.02"],
+    )
+    .output()
+    .unwrap();
+    assert!(raised.status.success());
+    let again = search(&d, "s.jsonl", &["--resume"]).output().unwrap();
+    let out = String::from_utf8_lossy(&again.stdout);
+    assert!(again.status.success(), "{out}");
+    assert!(
+        out.contains("keeping the journal's budget 9 (--budget), spend limit $0.02 (--max-spend)"),
         "{out}"
     );
     let text = std::fs::read_to_string(d.join("s.jsonl")).unwrap();
+    assert_eq!(text.matches("\"event\":\"resumed\"").count(), 3, "{text}");
     let after: f64 = text
         .lines()
         .skip(1)
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "probe")
         .map(|v| v["outcome"]["cost_usd"].as_f64().unwrap())
         .sum();
-    assert!(after <= 0.01, "spent {after} after the resume");
+    assert!(after <= 0.02, "spent {after} after the resumes");
 }
 
 /// Probe rows of the progress table, with the replay's `*` (from the journal) removed.

@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
-use optimizer::journal::{Header, Journal, JournalError, JournalObserver, JournalWriter, Step};
+use optimizer::journal::{
+    Header, Journal, JournalError, JournalObserver, JournalWriter, ResumedRecord, Step,
+};
 use optimizer::{
     build_strategy, drive, ConfigId, DriveOptions, Observer, Optimizer, Outcome, ProbeLimits,
     Proposal, Report, Runner, SearchResult, Space, StrategyOptions,
@@ -74,6 +76,16 @@ impl Settings {
             options["parallel"] = self.parallel.into();
         }
         options
+    }
+
+    /// The limits a resumed run writes in its `resumed` event (the header's names).
+    fn limits_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "budget": self.budget,
+            "max_runtime_s": self.max_runtime_s,
+            "max_spend_usd": self.max_spend_usd,
+            "probe_timeout_s": self.probe_timeout.map(|d| d.as_secs_f64()),
+        })
     }
 
     /// The limits of every probe (without the interrupt flag, which a running search adds).
@@ -263,7 +275,10 @@ impl RecordedLimits {
         if settings.max_spend_usd.is_none() {
             if let Some(m) = self.max_spend_usd {
                 kept.max_spend_usd = Some(m);
-                said.push(format!("spend limit ${m:.4} (--max-spend)"));
+                said.push(format!(
+                    "spend limit ${} (--max-spend)",
+                    optimizer::Shown(m)
+                ));
                 // The cap holds only with a probe time limit: the recorded one where none is
                 // given now.
                 if settings.probe_timeout.is_none() {
@@ -426,7 +441,10 @@ fn open_journal(
         next_launch,
         abandoned_usd: j.abandoned_spend(),
         plan,
-        recorded_limits: RecordedLimits::of(&j.header.options),
+        // The latest run's: the header holds the first run's.
+        recorded_limits: RecordedLimits::of(
+            j.resumes.last().map_or(&j.header.options, |r| &r.options),
+        ),
     })
 }
 
@@ -604,7 +622,7 @@ pub fn run<R: Runner + Sync>(
     let fresh = || build_strategy(&settings.strategy, space.clone(), &strategy_options);
     let mut strategy = fresh()?;
     let Opened {
-        writer,
+        mut writer,
         recorded,
         resumed,
         in_flight,
@@ -624,6 +642,19 @@ pub fn run<R: Runner + Sync>(
         );
     }
     let settings = &recorded_limits.keep(settings);
+    if resumed {
+        // What this run is limited by, for the next resume to keep.
+        let record = ResumedRecord {
+            resumed: optimizer::journal::rfc3339(std::time::SystemTime::now()),
+            options: settings.limits_json(),
+        };
+        writer
+            .append_resumed(&record)
+            .map_err(|error| Error::Journal {
+                context: "writing the journal",
+                error,
+            })?;
+    }
     if abandoned_usd > 0.0 {
         crate::say!(
             "probes cancelled by a stop signal in earlier runs cost ${abandoned_usd:.6}: counted as \

@@ -221,6 +221,18 @@ pub struct AbandonedRecord {
     pub launch: Option<usize>,
 }
 
+/// A search resumed (a `resumed` event): the limits it ran with, which the header, written by
+/// the first run, does not hold. A later resume given none keeps the latest. Readers that
+/// predate it skip it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResumedRecord {
+    /// RFC 3339 UTC time the search resumed.
+    pub resumed: String,
+    /// The limits, under the header's option names (`budget`, `max_spend_usd`,
+    /// `probe_timeout_s`, `max_runtime_s`).
+    pub options: serde_json::Value,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 enum Event {
@@ -228,6 +240,7 @@ enum Event {
     Probe(Box<ProbeRecord>),
     Launch(LaunchRecord),
     Abandoned(AbandonedRecord),
+    Resumed(ResumedRecord),
     /// An event a later minor version added: skipped.
     #[serde(other)]
     Unknown,
@@ -239,6 +252,7 @@ pub(crate) enum EventRef<'a> {
     Probe(&'a ProbeRecord),
     Launch(&'a LaunchRecord),
     Abandoned(&'a AbandonedRecord),
+    Resumed(&'a ResumedRecord),
 }
 
 /// Reading or writing a journal went wrong.
@@ -288,6 +302,8 @@ pub struct Journal {
     pub launches: Vec<LaunchRecord>,
     /// Probes a stop signal cancelled (see [`AbandonedRecord`]).
     pub abandoned: Vec<AbandonedRecord>,
+    /// `resumed` events, in order: the limits of each resumed run.
+    pub resumes: Vec<ResumedRecord>,
     /// Launches and records in the order they were written: the order in which the search
     /// asked its strategy and told it.
     pub order: Vec<Step>,
@@ -310,6 +326,7 @@ impl Journal {
         let mut records = Vec::new();
         let mut launches: Vec<LaunchRecord> = Vec::new();
         let mut abandoned: Vec<AbandonedRecord> = Vec::new();
+        let mut resumes: Vec<ResumedRecord> = Vec::new();
         let mut order: Vec<Step> = Vec::new();
         let mut torn_tail = false;
         let mut valid_len = 0u64;
@@ -385,6 +402,7 @@ impl Journal {
                     }
                     abandoned.push(a);
                 }
+                Ok(Parsed::Event(Event::Resumed(r))) => resumes.push(r),
                 Ok(Parsed::Event(Event::Unknown)) => {}
                 Err(e) => {
                     // Only the very last line may be cut short, and only a line without its
@@ -410,6 +428,7 @@ impl Journal {
             records,
             launches,
             abandoned,
+            resumes,
             order,
             torn_tail,
             valid_len,
@@ -1117,6 +1136,7 @@ mod tests {
                 records: Vec::new(),
                 launches: Vec::new(),
                 abandoned: Vec::new(),
+                resumes: Vec::new(),
                 order: Vec::new(),
                 torn_tail: false,
                 valid_len: 0,

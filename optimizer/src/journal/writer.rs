@@ -5,7 +5,10 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{AbandonedRecord, EventRef, Header, Journal, JournalError, LaunchRecord, ProbeRecord};
+use super::{
+    AbandonedRecord, EventRef, Header, Journal, JournalError, LaunchRecord, ProbeRecord,
+    ResumedRecord,
+};
 
 /// Appends records to a journal, syncing each one to disk before returning.
 ///
@@ -156,6 +159,13 @@ impl JournalWriter {
     pub fn append_abandoned(&mut self, record: &AbandonedRecord) -> Result<(), JournalError> {
         let line = serde_json::to_string(&EventRef::Abandoned(record))
             .expect("an abandoned record always serialises");
+        self.write_line(&line)
+    }
+
+    /// Appends one `resumed` event (the limits of a resumed run) and syncs it.
+    pub fn append_resumed(&mut self, record: &ResumedRecord) -> Result<(), JournalError> {
+        let line = serde_json::to_string(&EventRef::Resumed(record))
+            .expect("a resumed record always serialises");
         self.write_line(&line)
     }
 
