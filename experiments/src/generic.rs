@@ -692,6 +692,7 @@ mod tests {
             header: Header::new(&space, "grid", 1, serde_json::Value::Null),
             launches: Vec::new(),
             abandoned: Vec::new(),
+            resumes: Vec::new(),
             order: vec![Step::Record(0), Step::Record(1)],
             records: vec![
                 probe(

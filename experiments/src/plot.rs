@@ -282,7 +282,10 @@ fn label_ratio(y: &f64) -> String {
 /// Each workload's plot file, `plot_<slug>.png`: names that differ only where the file name has
 /// `_` (`spark lr`, `spark/lr`, `spark_lr`) get a number each instead of one file.
 fn plot_file_names(workloads: &[String]) -> Vec<String> {
-    let mut used = std::collections::HashSet::new();
+    // The two plots of the whole run keep their names: a workload called `aggregate` or
+    // `wall time` gets a number.
+    let mut used: std::collections::HashSet<String> =
+        [AGGREGATE_PLOT, WALL_TIME_PLOT].map(String::from).into();
     workloads
         .iter()
         .map(|name| {
@@ -297,6 +300,10 @@ fn plot_file_names(workloads: &[String]) -> Vec<String> {
         })
         .collect()
 }
+
+/// The plots of the whole run (every workload; median cost against simulated wall time).
+const AGGREGATE_PLOT: &str = "plot_aggregate.png";
+const WALL_TIME_PLOT: &str = "plot_wall_time.png";
 
 fn slug(s: &str) -> String {
     s.chars()
@@ -334,7 +341,7 @@ pub fn write_plots(
             format!("{}: cannot write plot: {e}", path.display())
         })
     };
-    let path = dir.join("plot_aggregate.png");
+    let path = dir.join(AGGREGATE_PLOT);
     replace(&path, &|tmp| {
         plot_rows(
             tmp,
@@ -345,7 +352,7 @@ pub fn write_plots(
         )
     })?;
     written.push(path);
-    let path = dir.join("plot_wall_time.png");
+    let path = dir.join(WALL_TIME_PLOT);
     replace(&path, &|tmp| plot_wall_time(tmp, cmp, with_text))?;
     written.push(path);
     for (name, file) in cmp.workloads.iter().zip(plot_file_names(&cmp.workloads)) {
@@ -413,6 +420,12 @@ mod tests {
                 "plot_spark_lr_2_2.png",
                 "plot_tpch.png"
             ]
+        );
+        // Workloads named like the whole run's plots do not replace them.
+        let names: Vec<String> = vec!["aggregate".into(), "wall time".into()];
+        assert_eq!(
+            plot_file_names(&names),
+            ["plot_aggregate_2.png", "plot_wall_time_2.png"]
         );
     }
     use crate::metrics::{ByEval, Quantiles};
