@@ -450,13 +450,10 @@ pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataE
                 cost_usd,
                 ..
             } => (runtime_s.to_string(), cost_usd.to_string(), "true"),
-            // What the failed probe ran and cost, kept for the reader (a replay charges failed
-            // runs `--failed-runtime` whatever they recorded).
-            failed => (
-                failed.elapsed_s().to_string(),
-                failed.cost_paid().to_string(),
-                "false",
-            ),
+            // The format's rule: a failed run's runtime is blank (a replay charges it
+            // `--failed-runtime`, by default the workload's longest completed runtime; what it
+            // ran and cost stays in the journal).
+            _ => (String::new(), String::new(), "false"),
         };
         let mut row = vec![
             workload.to_string(),
@@ -725,14 +722,14 @@ mod tests {
             ),
             "{text}"
         );
-        // A failed probe keeps what it ran and cost.
-        assert!(
-            text.contains("\nflowers,w4,5,0.003,false,4,1,2\n"),
-            "{text}"
-        );
+        // A failed probe's runtime and cost are blank, as the format has them: a replay
+        // charges it the longest completed runtime, 36 s, not what it ran before failing.
+        assert!(text.contains("\nflowers,w4,,,false,4,1,2\n"), "{text}");
         let p = write("from-journal.csv", &text);
         let d = load(&p, None).unwrap();
         assert_eq!(d.workloads.len(), 1);
         assert_eq!(d.workloads[0].space.len(), 2);
+        let failed = d.workloads[0].space.find("w4").unwrap();
+        assert_eq!(d.workloads[0].runs[failed][0].elapsed_s(), 36.0);
     }
 }
