@@ -177,13 +177,21 @@ pub(super) fn dimensions(raw: &RawFile, loc: &Locator<'_>) -> Result<Vec<Dim>, S
                 DimValue::Text(s) => Value::Cat(s.clone()),
             })
             .collect();
-        for (i, v) in converted.iter().enumerate() {
+        // Each value once (hashed: a long list is refused by the catalogue's size after this,
+        // and comparing every pair of it would take minutes first). 0 and -0 are one value.
+        let mut seen = std::collections::HashSet::new();
+        for v in &converted {
             if let Value::Num(x) = v {
                 if !x.is_finite() {
                     return Err(err(format!("dimension `{name}`: {x} is not finite")));
                 }
             }
-            if converted[..i].contains(v) {
+            let key = match v {
+                Value::Num(x) if *x == 0.0 => Ok(0u64),
+                Value::Num(x) => Ok(x.to_bits()),
+                Value::Cat(c) => Err(c.as_str()),
+            };
+            if !seen.insert(key) {
                 let shown = match v {
                     Value::Num(x) => optimizer::Shown(*x).to_string(),
                     Value::Cat(c) => c.clone(),

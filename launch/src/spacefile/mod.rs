@@ -485,6 +485,17 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
             err.contains("more than 100000 is surely a mistake"),
             "{err}"
         );
+        // One long dimension: its values are checked once each, then the size refuses it.
+        let long: Vec<String> = (1..=300_000).map(|v| v.to_string()).collect();
+        let text = format!(
+            "[catalogue]\nmachine_types = [\"e2-standard-2\", \"n2-standard-4\"]\n\
+             [catalogue.dimensions]\nd = [{}]\n[backend.command]\ntemplate = \"job\"\n",
+            long.join(", ")
+        );
+        let err = parse_str(&text).unwrap_err().to_string();
+        assert!(err.contains("has 600000 configurations"), "{err}");
+        let err = parse_str(&GOOD.replace("[2, 4, 8]", "[0, 4, -0.0]")).unwrap_err();
+        assert!(err.message.contains("lists -0 twice"), "{err}");
         // Within the limit it is built.
         let small = GOOD.replace("workers = [2, 4, 8]", "workers = [2, 4, 8, 16]");
         assert_eq!(parse_str(&small).unwrap().space.len(), 2 * 4 * 2 * 2);
