@@ -370,12 +370,16 @@ fn template_at(
         let before = within[..i].chars().next_back();
         let after = within[i + "template".len()..].trim_start();
         let word_start = before.is_none_or(|c| c.is_whitespace() || c == '{' || c == ',');
-        (word_start && after.starts_with('=')).then_some(i)
+        // Not in a comment: nothing but a table's opening comes before it on its line.
+        let line = &within[within[..i].rfind('\n').map_or(0, |n| n + 1)..i];
+        (word_start && after.starts_with('=') && !line.contains('#')).then_some(i)
     })?;
     let at = match error {
+        // The placeholder itself, not an escaped `{{name}}` before it.
         crate::template::TemplateError::NotKnown { name, .. } => within[key..]
-            .find(&format!("{{{name}}}"))
-            .map_or(key, |p| key + p),
+            .match_indices(&format!("{{{name}}}"))
+            .find(|&(p, _)| !within[..key + p].ends_with('{'))
+            .map_or(key, |(p, _)| key + p),
         _ => key,
     };
     Some(table.start + at..table.start + at + 1)
@@ -455,6 +459,13 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
             err.to_string().contains("unknown placeholder {colour}"),
             "{err}"
         );
+        // Past a commented-out template and an escaped `{{colour}}`.
+        let text = GOOD.replace(
+            "template = \"job --w {workers} --m {machine_type} --p {partitions} --c {codec}\"",
+            "# template = \"{colour}\"\ntemplate = \"{{colour}} {colour}\"",
+        );
+        let err = parse_str(&text).unwrap_err();
+        assert_eq!((err.line, err.column), (Some(16), Some(24)), "{err}");
         // An inline table: the template key.
         let text = GOOD.replace(
             "[backend.command]\ntemplate = \"job --w {workers} --m {machine_type} --p {partitions} --c {codec}\"",
