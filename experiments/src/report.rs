@@ -379,7 +379,7 @@ pub fn replace_file<E>(
 /// `x` with `places` decimals, or in exponent form (4 significant digits) when those decimals
 /// would show a nonzero value as 0 (costs of a serverless call, in nano-dollars).
 fn decimals(x: f64, places: usize) -> String {
-    if x != 0.0 && x.abs() < 0.5 * 10f64.powi(-(places as i32)) * 100.0 {
+    if x != 0.0 && x.abs() < 0.5 * 10f64.powi(-(places as i32)) {
         format!("{x:.3e}")
     } else {
         format!("{x:.places$}")
@@ -497,5 +497,8 @@ mod tests {
         assert_eq!(decimals(0.0, 6), "0.000000");
         assert_eq!(decimals(2.1e-9, 6), "2.100e-9");
         assert_eq!(decimals(0.0004, 3), "4.000e-4");
+        // Shown with its decimals whenever they show it at all.
+        assert_eq!(decimals(0.04, 3), "0.040");
+        assert_eq!(decimals(4e-5, 6), "0.000040");
     }
 }
