@@ -47,9 +47,16 @@ fn compare_writes_summary_traces_and_plots_per_the_contract() {
         return;
     }
     let out = temp_dir("compare");
-    // A reused --out: an earlier run's plot of another workload goes, other files stay.
+    // A reused --out: an earlier compare's plot of another workload goes (its summary.json
+    // names it); other files stay, a plot-like one no compare wrote too.
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("plot_spark_kmeans_huge.png"), b"old").unwrap();
+    std::fs::write(
+        out.join("summary.json"),
+        r#"{"format":"cherrypick.compare/1","results":[{"workload":"spark_kmeans_huge"}]}"#,
+    )
+    .unwrap();
+    std::fs::write(out.join("plot_mine.png"), b"mine").unwrap();
     std::fs::write(out.join("notes.txt"), b"mine").unwrap();
     let o = cherrypick(&[
         "compare",
@@ -115,6 +122,7 @@ fn compare_writes_summary_traces_and_plots_per_the_contract() {
         assert!(bytes.starts_with(b"\x89PNG"), "{png}");
     }
     assert!(!out.join("plot_spark_kmeans_huge.png").exists());
+    assert_eq!(std::fs::read(out.join("plot_mine.png")).unwrap(), b"mine");
     assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
     std::fs::remove_dir_all(&out).ok();
 }

@@ -319,10 +319,14 @@ fn slug(s: &str) -> String {
 
 /// Writes `plot_aggregate.png` and one `plot_<workload>.png` per workload into `dir`. Returns
 /// the files written and a warning when no font was found.
+///
+/// `earlier` are the plots an earlier compare wrote there ([`earlier_plots`], read before this
+/// one's summary replaced its summary): those this one does not write are removed.
 pub fn write_plots(
     cmp: &Comparison,
     summary: &Summary,
     dir: &Path,
+    earlier: &[PathBuf],
 ) -> Result<(Vec<PathBuf>, Option<String>), String> {
     let with_text = font().is_some();
     let warning = (!with_text).then(|| {
@@ -374,31 +378,47 @@ pub fn write_plots(
         })?;
         written.push(path);
     }
-    remove_stale_plots(dir, &written)?;
+    for stale in earlier.iter().filter(|p| !written.contains(p)) {
+        match std::fs::remove_file(stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(format!(
+                    "{}: cannot remove an earlier compare's plot: {e}",
+                    stale.display()
+                ))
+            }
+        }
+    }
     Ok((written, warning))
 }
 
-/// Removes the plots an earlier compare left in `dir` that this one did not write (other
-/// workloads): a reused `--out` shows only this run's figures.
-fn remove_stale_plots(dir: &Path, written: &[PathBuf]) -> Result<(), String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        let ours = name.starts_with("plot_") && name.ends_with(".png");
-        let plain = entry
-            .file_type()
-            .is_ok_and(|t| t.is_file() || t.is_symlink());
-        if ours && plain && !written.contains(&entry.path()) {
-            std::fs::remove_file(entry.path()).map_err(|e| {
-                format!(
-                    "{}: cannot remove an earlier plot: {e}",
-                    entry.path().display()
-                )
-            })?;
+/// The plots an earlier compare wrote in `dir`, from its summary.json there (none if there is
+/// none, or it is not a compare's): a reused `--out` then shows only the new run's plots, and
+/// files of the same pattern that no compare wrote are left alone.
+pub fn earlier_plots(dir: &Path) -> Vec<PathBuf> {
+    // Only a regular file: a FIFO left under that name would block the read.
+    let Ok(text) = optimizer::read_regular_string(&dir.join("summary.json")) else {
+        return Vec::new();
+    };
+    let Ok(summary) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Vec::new();
+    };
+    if summary["format"] != crate::compare::SUMMARY_FORMAT {
+        return Vec::new();
+    }
+    let mut workloads: Vec<String> = Vec::new();
+    for row in summary["results"].as_array().into_iter().flatten() {
+        if let Some(w) = row["workload"].as_str() {
+            if !workloads.iter().any(|x| x == w) {
+                workloads.push(w.to_string());
+            }
         }
     }
-    Ok(())
+    plot_file_names(&workloads)
+        .into_iter()
+        .map(|f| dir.join(f))
+        .collect()
 }
 
 #[cfg(test)]

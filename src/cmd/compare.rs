@@ -117,6 +117,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let cmp = run_compare(&dataset, &selected, &options).map_err(bad_input)?;
     let summary = cmp.summary();
 
+    // Read before this summary replaces an earlier one.
+    let earlier = plot::earlier_plots(&args.out);
     let json = serde_json::to_string_pretty(&summary)?;
     report::write_text(&args.out.join("summary.json"), &json)?;
     let mut md = report::summary_markdown(&cmp, &summary);
@@ -137,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     report::write_traces(&cmp, &names, &args.out.join("traces.csv"))?;
     let (plots, warning) =
-        plot::write_plots(&cmp, &summary, &args.out).map_err(anyhow::Error::msg)?;
+        plot::write_plots(&cmp, &summary, &args.out, &earlier).map_err(anyhow::Error::msg)?;
     if let Some(w) = warning {
         eprintln!("warning: {w}");
     }
