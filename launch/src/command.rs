@@ -179,7 +179,11 @@ impl Runner for CommandRunner {
                 charged,
                 price,
             ),
-            End::Exited(Ok(_)) if done.stdout.metrics.get("runtime_s") > Some(&MAX_REPORTED_S) => {
+            // (With a time limit, at most a year, such a runtime is past it: timed out below.)
+            End::Exited(Ok(_))
+                if limits.timeout.is_none()
+                    && done.stdout.metrics.get("runtime_s") > Some(&MAX_REPORTED_S) =>
+            {
                 failed(
                     format!(
                         "the job reported runtime_s={}: more than any run can take (at most \
@@ -394,6 +398,19 @@ mod tests {
             &ProbeLimits::default(),
         );
         assert_eq!(at_limit.outcome.completed_runtime(), Some(1e15));
+        // With a time limit it is past the limit: timed out, as any runtime past it.
+        let limited = run(
+            &r,
+            0,
+            &ProbeLimits {
+                timeout: Some(Duration::from_secs(10)),
+                interrupt: None,
+            },
+        );
+        assert!(
+            matches!(limited.outcome, Outcome::TimedOut { elapsed_s, .. } if elapsed_s == 10.0),
+            "{limited:?}"
+        );
     }
 
     /// Values are substituted shell-quoted: a quote is kept, a command substitution not run.
