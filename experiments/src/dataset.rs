@@ -440,7 +440,12 @@ pub(crate) fn open_csv(path: &Path) -> Result<(CsvReader, Lines), DataError> {
 fn unclosed_quote(bytes: &[u8]) -> Option<usize> {
     let mut field_start = true;
     let mut open: Option<usize> = None;
-    let mut i = 0;
+    // A UTF-8 byte order mark is not part of the first field (the reader skips it too).
+    let mut i = if bytes.starts_with(b"\xEF\xBB\xBF") {
+        3
+    } else {
+        0
+    };
     while i < bytes.len() {
         let b = bytes[i];
         match open {
@@ -559,6 +564,8 @@ pub(crate) mod tests {
         );
         assert_eq!(unclosed_quote(b"a,b\nw,\"say \"\"hi\"\"\n1,2\n"), Some(6));
         assert_eq!(unclosed_quote(b"a,\"b\"\"\n"), Some(2));
+        assert_eq!(unclosed_quote(b"\xEF\xBB\xBF\"a,\",\"b\"\n"), None);
+        assert_eq!(unclosed_quote(b"\xEF\xBB\xBF\"a,b\n"), Some(3));
         // Read from a file: refused naming the line the quote opened on.
         let path = std::env::temp_dir().join(format!("cp-quote-{}.csv", std::process::id()));
         std::fs::write(
