@@ -81,6 +81,12 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Asserts `o` was refused as bad input (exit 2) with `want` in its stderr.
+fn refused(o: &Output, want: &str) {
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(o));
+    assert!(stderr(o).contains(want), "{}", stderr(o));
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -170,12 +176,7 @@ fn resume_never_deletes_a_file_without_a_trailing_newline() {
     )
     .output()
     .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("not a cherrypick journal"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "not a cherrypick journal");
     assert_eq!(
         std::fs::read_to_string(&path).unwrap(),
         "my notes, no newline"
@@ -231,12 +232,7 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
     journal(&other, serde_json::json!({}), 1);
     let kept = std::fs::read(&other).unwrap();
     let o = run(&["journal", "export", js, "--csv", other.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("other.jsonl: that file is a search journal"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "other.jsonl: that file is a search journal");
     assert_eq!(std::fs::read(&other).unwrap(), kept);
     // A device is never replaced.
     let o = run(&["journal", "export", js, "--csv", "/dev/null"]);
@@ -307,12 +303,7 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         "--csv",
         &d.join("nodims.csv").display().to_string(),
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("nodims.jsonl: line 1"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "nodims.jsonl: line 1");
     assert!(!d.join("nodims.csv").exists());
     let _ = std::fs::remove_dir_all(d);
 }
@@ -1219,20 +1210,10 @@ fn a_journal_that_cannot_be_opened_is_refused_before_the_dataset_is_made() {
         run(&args)
     };
     let o = search(&j, false);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("journal already exists"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "journal already exists");
     assert_eq!(std::fs::read(&j).unwrap(), before);
     let o = search(&d.join("none.jsonl"), true);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("no journal there to --resume"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "no journal there to --resume");
     assert!(!d.join("photos").exists(), "a dataset was made first");
     let _ = std::fs::remove_dir_all(d);
 }
@@ -1436,12 +1417,7 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
         "--out",
         made.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(
-        stderr(&o).contains("runtime limit of 1 s"),
-        "{}",
-        stderr(&o)
-    );
+    refused(&o, "runtime limit of 1 s");
     assert!(!d.join("new").exists(), "an empty output folder was left");
     // A folder under a report's name is refused before anything is replayed or written.
     let taken = d.join("taken");
