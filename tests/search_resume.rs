@@ -476,6 +476,28 @@ fn replay_of_a_journal_shows_the_search_as_it_ran() {
         assert!(err.contains("cannot be used with"), "{option:?}: {err}");
     }
 
+    // A header claiming more probes in flight than any search runs (a hand edit) is refused,
+    // not sized into memory.
+    let text = std::fs::read_to_string(d.join("j.jsonl")).unwrap();
+    assert!(text.contains("\"options\":{"));
+    let edited = text.replacen(
+        "\"options\":{",
+        "\"options\":{\"parallel\":18446744073709551615,",
+        1,
+    );
+    std::fs::write(d.join("wide.jsonl"), edited).unwrap();
+    let wide = Command::new(BIN)
+        .args(["replay", "--journal"])
+        .arg(d.join("wide.jsonl"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&wide.stderr);
+    assert_eq!(wide.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("its header's `parallel` is 18446744073709551615"),
+        "{err}"
+    );
+
     // A journal with no finished probe has nothing to replay, and says so.
     let header = std::fs::read_to_string(d.join("j.jsonl")).unwrap();
     let header = header.lines().next().unwrap();

@@ -341,7 +341,17 @@ fn replay_journal(path: &Path, args: &Args) -> anyhow::Result<()> {
         .options
         .get("parallel")
         .and_then(serde_json::Value::as_u64)
-        .map_or(1, |n| n.max(1) as usize);
+        .map_or(1, |n| n.max(1));
+    // No search runs more (a hand-edited header): refused before anything is sized by it.
+    if parallel > launch::search::MAX_IN_FLIGHT as u64 {
+        return Err(bad_input(anyhow::anyhow!(
+            "{}: its header's `parallel` is {parallel}, more than a search runs at once (at most \
+             {})",
+            path.display(),
+            launch::search::MAX_IN_FLIGHT
+        )));
+    }
+    let parallel = parallel as usize;
     let clock = VirtualClock::new();
     let took: std::collections::HashMap<ConfigId, f64> = journal
         .records
