@@ -455,6 +455,30 @@ fn numbers_no_command_can_mean_are_refused() {
             "--parallel must be at most 1024",
         ),
         (
+            vec![
+                "workload",
+                "preprocess",
+                "--input",
+                csv_arg,
+                "--output",
+                csv_arg,
+                "--threads",
+                "100000",
+            ],
+            "--threads must be at most 1024",
+        ),
+        (
+            vec![
+                "workload",
+                "gen-dataset",
+                "--out",
+                csv_arg,
+                "--threads",
+                "100000",
+            ],
+            "--threads must be at most 1024",
+        ),
+        (
             vec!["tune", "--dataset", csv_arg, "--budget", &huge],
             "the largest selected catalogue has 3 configurations,",
         ),

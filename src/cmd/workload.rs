@@ -162,6 +162,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn gen_dataset(a: GenArgs) -> anyhow::Result<()> {
+    super::check_count("--threads", a.threads as u64, 0, super::MAX_THREADS)?;
     let started = std::time::Instant::now();
     let s = workload::dataset::generate(&workload::dataset::GenOptions {
         out: a.out.clone(),
@@ -190,6 +191,8 @@ fn gen_dataset(a: GenArgs) -> anyhow::Result<()> {
 }
 
 fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
+    // Each is a thread spawned: past this many, spawning fails partway instead of a refusal.
+    super::check_count("--threads", a.threads as u64, 0, super::MAX_THREADS)?;
     let opts = workload::preprocess::PreprocessOptions {
         input: a.input,
         output: a.output,
