@@ -1055,6 +1055,31 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_under_the_lock_notes_name_never_blocks_the_writer() {
+        let path = temp("fifo-note");
+        let note = lock_note(&path);
+        let c = std::ffi::CString::new(note.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path this test owns.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // Opening it for writing would wait for a reader for ever; the note is skipped instead.
+        let mut w =
+            JournalWriter::create(&path, &Header::new(&space(), "grid", 1, Default::default()))
+                .unwrap();
+        w.append(&record(0, "w1", 10.0)).unwrap();
+        // A second writer reads no pid from it (nor blocks reading it).
+        let j = Journal::read(&path).unwrap();
+        let err = JournalWriter::append_to(&path, &j).unwrap_err();
+        assert!(
+            matches!(err, JournalError::Locked { pid: None, .. }),
+            "{err:?}"
+        );
+        drop(w);
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::symlink_metadata(&note).is_ok_and(|m| m.file_type().is_fifo()));
+        let _ = std::fs::remove_file(&note);
+    }
+
+    #[test]
     fn a_second_writer_is_refused_naming_the_holders_pid() {
         let path = temp("lock");
         let s = space();

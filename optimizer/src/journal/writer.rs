@@ -221,16 +221,21 @@ pub fn lock_note(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Writes this process's pid into the lock note (never through a symlink planted there).
+/// Writes this process's pid into the lock note (never through a symlink planted there, and
+/// never into a FIFO or device: the open would wait for a reader, or the write go elsewhere).
 fn write_note(note: &Path) -> std::io::Result<()> {
     let mut options = OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NOFOLLOW);
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
     let mut f = options.open(note)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
+    }
+    f.set_len(0)?;
     writeln!(f, "{}", std::process::id())
 }
 
@@ -252,7 +257,7 @@ pub(super) fn lock_exclusive(file: &File, path: &Path) -> Result<(), JournalErro
         match error.raw_os_error() {
             Some(libc::EINTR) => continue,
             Some(libc::EWOULDBLOCK) => {
-                let pid: Option<u32> = std::fs::read_to_string(lock_note(path))
+                let pid: Option<u32> = crate::read_regular_string(&lock_note(path))
                     .ok()
                     .and_then(|t| t.trim().parse().ok());
                 if pid.is_some_and(alive) || started.elapsed() >= LOCK_GRACE {
