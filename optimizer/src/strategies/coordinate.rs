@@ -144,7 +144,12 @@ impl Optimizer for CoordinateDescent {
                 return Some(self.propose(pick));
             }
             let center = self.center.unwrap_or(center);
-            let line = self.neighbours(center, self.dim);
+            // A catalogue without dimensions (machine types only) has no line to walk.
+            let line = if self.space.dimensions().is_empty() {
+                Vec::new()
+            } else {
+                self.neighbours(center, self.dim)
+            };
             self.queue = line.iter().copied().filter(|&c| !self.issued[c]).collect();
             if line.is_empty() || self.space.dimensions().is_empty() {
                 self.stale += 1;
@@ -190,5 +195,40 @@ impl Optimizer for CoordinateDescent {
 
     fn history(&self) -> &History {
         &self.history
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::space::Config;
+
+    /// Machine types only (no dimension): every configuration is asked once, then none.
+    #[test]
+    fn a_catalogue_without_dimensions_is_walked_by_restarts() {
+        let configs = ["a", "b", "c"]
+            .iter()
+            .map(|n| Config {
+                name: n.to_string(),
+                values: Vec::new(),
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let space = Arc::new(Space::new(Vec::new(), configs).unwrap());
+        let mut s = CoordinateDescent::new(space, &StrategyOptions::default());
+        let mut asked = Vec::new();
+        while let Some(p) = s.ask() {
+            asked.push(p.config);
+            s.tell(
+                p.config,
+                Outcome::Completed {
+                    runtime_s: 10.0 + p.config as f64,
+                    cost_usd: 1.0,
+                    metrics: Default::default(),
+                },
+            );
+        }
+        asked.sort_unstable();
+        assert_eq!(asked, [0, 1, 2]);
     }
 }
