@@ -180,7 +180,9 @@ pub fn replay_run(
     )?;
     let mut timed = Timed {
         inner,
-        ask_ms: Vec::with_capacity(options.budget.unwrap_or(64) + 1),
+        // One ask per probe at most (and the one that finds none left): never more than the
+        // catalogue, whatever budget was asked for.
+        ask_ms: Vec::with_capacity(options.budget.unwrap_or(64).min(workload.space.len()) + 1),
     };
     let clock = VirtualClock::new();
     let recorded = ReplayRunner::new(workload, seed);

@@ -43,6 +43,10 @@ use crate::params::{ParamError, Params};
 use crate::spacefile::{SearchSpec, Task, WorkloadSpec};
 
 /// Dimension and parameter names the local backend understands.
+/// Most runs of one probe's job (`backend.local.repeat`): each run's time is kept, and more
+/// than this is a typo, not a measurement.
+const MAX_REPEAT: usize = 1000;
+
 pub const KNOWN_PARAMS: &[&str] = &[
     "threads",
     "workers",
@@ -137,9 +141,9 @@ impl LocalRunner {
             .as_ref()
             .and_then(|l| l.repeat)
             .unwrap_or(1);
-        if repeat == 0 {
+        if !(1..=MAX_REPEAT).contains(&repeat) {
             return Err(Error::Setup(format!(
-                "{}: backend.local.repeat must be at least 1",
+                "{}: backend.local.repeat must be between 1 and {MAX_REPEAT}, got {repeat}",
                 spec.path.display()
             )));
         }
@@ -576,6 +580,23 @@ mod tests {
         )
         .unwrap();
         LocalRunner::new(Arc::new(spec), std::env::temp_dir())
+    }
+
+    /// `repeat` within 1..=1000: a huge one would be sized into memory before the first run.
+    #[test]
+    fn a_repeat_count_out_of_range_is_refused() {
+        for (repeat, ok) in [("1000", true), ("0", false), ("1099511627776", false)] {
+            let got = runner_with("[1]", &format!("[backend.local]\nrepeat = {repeat}\n"));
+            match (got, ok) {
+                (Ok(_), true) => {}
+                (Err(e), false) => assert!(
+                    e.to_string()
+                        .contains("backend.local.repeat must be between 1 and 1000"),
+                    "{e}"
+                ),
+                (got, _) => panic!("repeat {repeat}: {:?}", got.err()),
+            }
+        }
     }
 
     /// A fixed parameter the backend does not read is a typo, named with the file.
