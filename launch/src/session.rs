@@ -57,16 +57,12 @@ pub struct Settings {
 impl Settings {
     /// The journal header's free-form options.
     pub fn options_json(&self, spec: &SearchSpec) -> serde_json::Value {
-        let mut options = serde_json::json!({
-            "backend": self.backend.name(),
-            "objective": spec.objective,
-            "space_file": spec.path.display().to_string(),
-            "budget": self.budget,
-            "max_runtime_s": self.max_runtime_s,
-            "max_spend_usd": self.max_spend_usd,
-            "probe_timeout_s": self.probe_timeout.map(|d| d.as_secs_f64()),
-            "honour_stop": self.honour_stop,
-        });
+        // The limits under the same names a `resumed` event gives them, and the rest.
+        let mut options = self.limits_json();
+        options["backend"] = self.backend.name().into();
+        options["objective"] = serde_json::json!(spec.objective);
+        options["space_file"] = spec.path.display().to_string().into();
+        options["honour_stop"] = self.honour_stop.into();
         options["job"] = job_json(spec);
         if let Some(id) = &self.search_id {
             options["search_id"] = id.clone().into();
