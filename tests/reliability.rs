@@ -855,6 +855,21 @@ fn wait_with_deadline(
     }
 }
 
+/// Runs the binary with `args`, failing the test if it has not ended within a minute (a
+/// FIFO it waits on, say); its exit status and stderr.
+fn run_within_a_minute(args: &[&str]) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
+}
+
 fn send(pid: u32, signal: i32) {
     // SAFETY: kill only sends a signal to the child this test started.
     assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
@@ -1357,16 +1372,7 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
             "not a regular file",
         ),
     ] {
-        let mut child = Command::new(BIN)
-            .args(&args)
-            .args(quick)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let status = wait_with_deadline(&mut child, Duration::from_secs(60));
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (status, err) = run_within_a_minute(&[&args[..], &quick[..]].concat());
         assert_eq!(status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(
@@ -1394,18 +1400,10 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
         std::ffi::CString::new(links.join("summary.json").as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: mkfifo on a NUL-terminated path this test owns.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let mut child = Command::new(BIN)
-        .args(["compare", "--dataset", csv_arg, "--strategies", "grid"])
-        .args(quick)
-        .arg("--out")
-        .arg(&links)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let links_arg = links.to_str().unwrap();
+    let compare = ["compare", "--dataset", csv_arg, "--strategies", "grid"];
+    let (status, err) =
+        run_within_a_minute(&[&compare[..], &quick[..], &["--out", links_arg]].concat());
     assert!(status.success(), "{err}");
     assert_eq!(
         std::fs::read_to_string(&csv).unwrap(),
