@@ -45,6 +45,10 @@ pub enum ShapeError {
     /// A count that must be a whole number of at least 1 is not.
     #[error("{what} must be a whole number >= 1, got {}", optimizer::Shown(*got))]
     NotWhole { what: &'static str, got: f64 },
+    /// Executors times cores per executor (or twice that, the default partition count)
+    /// does not fit a 32-bit count.
+    #[error("{executors} executors x {cores} cores each is more cores than a cluster can have (at most {} in all)", u32::MAX / 2)]
+    TooManyCores { executors: u32, cores: u32 },
 }
 
 impl SparkShape {
@@ -88,9 +92,18 @@ impl SparkShape {
             (None, Some(g)) => whole("executor memory (MiB)", (g * 1024.0).round())?,
             (None, None) => default_memory_mib,
         };
+        // Twice the total is the default partition count: both must fit, else the product
+        // would wrap (to 0 in a release build) and Spark would be handed a nonsense shape.
+        let twice_total = executors
+            .checked_mul(executor_cores)
+            .and_then(|t| t.checked_mul(2))
+            .ok_or(ShapeError::TooManyCores {
+                executors,
+                cores: executor_cores,
+            })?;
         let partitions = match num(&["partitions", "shards"])? {
             Some(p) => whole("partitions", p)?,
-            None => 2 * executors * executor_cores,
+            None => twice_total,
         };
         Ok(SparkShape {
             executors,
@@ -361,6 +374,23 @@ pub(crate) mod tests {
             err.to_string(),
             "executor cores must be a whole number >= 1, got 1.5"
         );
+        // 65536 x 65536 wraps a u32 to 0: refused, naming both counts.
+        let s = spec("executors = [65536]\nexecutor_cores = [65536]");
+        let err = SparkShape::of(&s.configs[0], 512).unwrap_err();
+        assert_eq!(
+            err,
+            ShapeError::TooManyCores {
+                executors: 65536,
+                cores: 65536
+            }
+        );
+        assert!(err.to_string().contains("65536 executors x 65536 cores"));
+        // Partitions given, total fits: twice it must still fit (the default it replaces).
+        let s = spec("executors = [65536]\nexecutor_cores = [32768]\npartitions = [8]");
+        assert!(matches!(
+            SparkShape::of(&s.configs[0], 512),
+            Err(ShapeError::TooManyCores { .. })
+        ));
     }
 
     #[test]

@@ -125,6 +125,9 @@ impl GcsStorage {
         block_on("list", &location, async move {
             let mut out = Vec::new();
             let mut page_token = None;
+            // Tokens already followed: a server that hands one back again would be listed for
+            // ever, so the listing stops with an error naming it instead.
+            let mut followed = std::collections::HashSet::new();
             loop {
                 let req = ListObjectsRequest {
                     bucket: bucket.clone(),
@@ -153,7 +156,21 @@ impl GcsStorage {
                     });
                 }
                 match page.next_page_token {
-                    Some(t) if !t.is_empty() => page_token = Some(t),
+                    Some(t) if !t.is_empty() => {
+                        if !followed.insert(t.clone()) {
+                            return Err(StorageError {
+                                op: "list",
+                                location: loc.clone(),
+                                kind: StorageErrorKind::Other,
+                                message: format!(
+                                    "the server gave page token `{t}` a second time after {} \
+                                     pages; the listing would never end",
+                                    followed.len() + 1
+                                ),
+                            });
+                        }
+                        page_token = Some(t)
+                    }
                     _ => break,
                 }
             }
@@ -624,6 +641,75 @@ mod tests {
         }));
         assert_eq!(r.unwrap_err().kind, StorageErrorKind::NotFound);
         assert_eq!(calls.load(Ordering::Relaxed), 1);
+    }
+
+    /// A token source for a local server that takes any token.
+    #[derive(Debug)]
+    struct AnyToken;
+
+    #[async_trait::async_trait]
+    impl token_source::TokenSource for AnyToken {
+        async fn token(&self) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+            Ok("Bearer local".into())
+        }
+    }
+
+    impl token_source::TokenSourceProvider for AnyToken {
+        fn token_source(&self) -> std::sync::Arc<dyn token_source::TokenSource> {
+            std::sync::Arc::new(AnyToken)
+        }
+    }
+
+    /// A listing whose pages cycle through tokens (`a`, `b`, `a`, ...) ends with an error
+    /// after the repeat instead of requesting pages for ever. The server is a local socket
+    /// answering every request with the JSON API's object-list shape.
+    #[test]
+    fn a_listing_that_repeats_a_page_token_stops() {
+        use std::io::{BufRead, BufReader, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = format!("http://{}", listener.local_addr().unwrap());
+        let requests = std::sync::Arc::new(AtomicU64::new(0));
+        let counted = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let mut first = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                    if first.is_empty() {
+                        first = line.clone();
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    line.clear();
+                }
+                counted.fetch_add(1, Ordering::Relaxed);
+                let token = if first.contains("pageToken=a") {
+                    "b"
+                } else {
+                    "a"
+                };
+                let body = format!(r#"{{"kind":"storage#objects","nextPageToken":"{token}"}}"#);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        let s = GcsStorage::open_at("bkt", &host, Box::new(AnyToken)).unwrap();
+        let e = s.list().unwrap_err();
+        assert_eq!(e.kind, StorageErrorKind::Other);
+        assert!(
+            e.to_string()
+                .starts_with("list gs://bkt/: the server gave page token `a` a second time"),
+            "{e}"
+        );
+        // No token, `a`, `b`, then `a` again is seen: three requests.
+        assert_eq!(requests.load(Ordering::Relaxed), 3);
     }
 
     #[test]
