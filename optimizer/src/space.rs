@@ -86,7 +86,18 @@ pub enum SpaceError {
     DuplicateName(String),
     #[error("dimension name `{0}` appears twice")]
     DuplicateDimension(String),
+    #[error(
+        "dimension `{dimension}` has {got} text values; at most {MAX_LEVELS} can be told apart \
+         (each is an input of its own): make it a number, or split the catalogue"
+    )]
+    TooManyLevels { dimension: String, got: usize },
 }
+
+/// Most text values (levels) one categorical dimension may have. Each level is an input column
+/// of its own, so the encoding holds configurations x levels numbers: ten thousand levels over
+/// as many configurations is 800 MB, and a model with that many inputs learns nothing from
+/// a few dozen probes. Machine-type lists, the largest real case, run to a few hundred.
+pub const MAX_LEVELS: usize = 1000;
 
 /// A finite catalogue of configurations with a precomputed encoding in the unit cube.
 /// Deserialising goes through [`Space::new`], so a space read from a file is checked like one
@@ -133,7 +144,23 @@ impl Space {
             if !seen.insert(d.name.as_str()) {
                 return Err(SpaceError::DuplicateDimension(d.name.clone()));
             }
+            if let Kind::Categorical { levels } = &d.kind {
+                if levels.len() > MAX_LEVELS {
+                    return Err(SpaceError::TooManyLevels {
+                        dimension: d.name.clone(),
+                        got: levels.len(),
+                    });
+                }
+            }
         }
+        // Each categorical dimension's levels, for a lookup that does not scan the list.
+        let level_sets: Vec<std::collections::HashSet<&str>> = dimensions
+            .iter()
+            .map(|d| match &d.kind {
+                Kind::Categorical { levels } => levels.iter().map(String::as_str).collect(),
+                Kind::Numeric { .. } => std::collections::HashSet::new(),
+            })
+            .collect();
         let mut names = std::collections::HashSet::new();
         for c in &configs {
             if !names.insert(c.name.as_str()) {
@@ -152,7 +179,7 @@ impl Space {
                     price: c.price_per_hour,
                 });
             }
-            for (d, v) in dimensions.iter().zip(&c.values) {
+            for ((d, v), level_set) in dimensions.iter().zip(&c.values).zip(&level_sets) {
                 let bad = |problem: String| SpaceError::BadValue {
                     config: c.name.clone(),
                     dimension: d.name.clone(),
@@ -174,7 +201,7 @@ impl Space {
                         }
                     }
                     (Kind::Categorical { levels }, Value::Cat(s)) => {
-                        if !levels.contains(s) {
+                        if !level_set.contains(s.as_str()) {
                             return Err(bad(format!("`{s}` is not one of {levels:?}")));
                         }
                     }
@@ -1511,5 +1538,27 @@ mod tests {
             Space::new(dims(), vec![c]),
             Err(SpaceError::BadValue { .. })
         ));
+        // One level past the cap is refused before anything is encoded; the cap itself is fine.
+        for (levels, ok) in [(MAX_LEVELS, true), (MAX_LEVELS + 1, false)] {
+            let mut d = dims();
+            d[1].kind = Kind::Categorical {
+                levels: (0..levels).map(|i| format!("t{i}")).collect(),
+            };
+            let configs = (0..levels)
+                .map(|i| cfg(&format!("c{i}"), 4.0, &format!("t{i}")))
+                .collect();
+            match Space::new(d, configs) {
+                Ok(space) => assert!(ok && space.encoded_dim() >= MAX_LEVELS),
+                Err(err) => {
+                    assert!(!ok);
+                    assert_eq!(
+                        err.to_string(),
+                        "dimension `family` has 1001 text values; at most 1000 can be told \
+                         apart (each is an input of its own): make it a number, or split the \
+                         catalogue"
+                    );
+                }
+            }
+        }
     }
 }
