@@ -334,6 +334,7 @@ impl Journal {
         // Names of the header's configurations, and the line of each record (by index).
         let mut names: HashSet<String> = HashSet::new();
         let mut record_lines: Vec<usize> = Vec::new();
+        let mut launch_lines = std::collections::HashMap::new();
         let mut buf = Vec::new();
         loop {
             buf.clear();
@@ -377,7 +378,7 @@ impl Journal {
                     records.push(*r);
                 }
                 Ok(Parsed::Event(Event::Launch(l))) => {
-                    check_launch(&l, &names, &launches).map_err(|problem| {
+                    check_launch(&l, line_no, &names, &mut launch_lines).map_err(|problem| {
                         JournalError::Corrupt {
                             path: path.to_path_buf(),
                             line: line_no,
@@ -598,11 +599,14 @@ fn check_launch_number(n: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks one launch event: a configuration of the space, a number not used before.
+/// Checks one launch event, read at `line`: a configuration of the space, a number not used
+/// before. `seen` holds the line of each launch number read so far (a set, not a scan of the
+/// earlier launches: a long search's journal would take quadratic time to open).
 fn check_launch(
     l: &LaunchRecord,
+    line: usize,
     names: &HashSet<String>,
-    before: &[LaunchRecord],
+    seen: &mut std::collections::HashMap<usize, usize>,
 ) -> Result<(), String> {
     if !names.contains(&l.config) {
         return Err(format!(
@@ -611,8 +615,11 @@ fn check_launch(
         ));
     }
     check_launch_number(l.launch)?;
-    if before.iter().any(|b| b.launch == l.launch) {
-        return Err(format!("launch {} appears twice", l.launch));
+    if let Some(first) = seen.insert(l.launch, line) {
+        return Err(format!(
+            "launch {} appears twice (first at line {first})",
+            l.launch
+        ));
     }
     Ok(())
 }
@@ -910,7 +917,7 @@ mod tests {
         drop(f);
         let err = Journal::read(&path).unwrap_err().to_string();
         assert!(
-            err.contains(":9:") && err.contains("launch 2 appears twice"),
+            err.contains(":9:") && err.contains("launch 2 appears twice (first at line "),
             "{err}"
         );
 
