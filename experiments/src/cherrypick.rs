@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
-use crate::dataset::{csv_error, list_dir, open_csv, DataError, Dataset, Workload};
+use crate::dataset::{
+    csv_error, list_dir, open_csv, DataError, Dataset, Workload, MAX_AMOUNT, MIN_AMOUNT,
+};
 
 /// One row of a CP CSV, already checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,8 +37,8 @@ impl CpRun {
         self.price_per_hour() / 3600.0 * self.time_s
     }
     /// Total cores of the cluster; the authors drop clusters with exactly 16.
-    pub fn cores(&self) -> u32 {
-        self.count * self.cpu_count
+    pub fn cores(&self) -> u64 {
+        u64::from(self.count) * u64::from(self.cpu_count)
     }
 }
 
@@ -97,6 +99,13 @@ pub fn read_runs(path: &Path) -> Result<Vec<CpRun>, DataError> {
                 .map_err(|_| field(name, format!("`{s}` is not a number")))?;
             if !x.is_finite() || min_exclusive.is_some_and(|m| x <= m) || x < 0.0 {
                 return Err(field(name, format!("{x} is out of range")));
+            }
+            // Amounts that would overflow a cost or a sum of them (the generic CSV's range).
+            if x != 0.0 && !(MIN_AMOUNT..=MAX_AMOUNT).contains(&x) {
+                return Err(field(
+                    name,
+                    format!("`{s}` is outside what a recorded run can hold (1e-15 to 1e15)"),
+                ));
             }
             Ok(x)
         };
@@ -222,4 +231,56 @@ pub fn load(dir: &Path, keep_16_core: bool) -> Result<Dataset, DataError> {
         source: dir.to_path_buf(),
         workloads,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "num_machines,time,vm_name,cpu_count,ram,vm_speed,vm_cost,disk_name,\
+                          disk_speed,disk_cost,disk_size\n";
+
+    fn write(name: &str, rows: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cp-cherrypick-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, format!("{HEADER}{rows}")).unwrap();
+        p
+    }
+
+    /// Amounts a cost would overflow on are refused naming line and field, like the generic
+    /// CSV's; counts whose product passes 32 bits still count cores (no wrap, no panic).
+    #[test]
+    fn amounts_out_of_range_name_line_and_field() {
+        let good = "4,100,c4.large,2,3.75,fast,0.1,ebs,slow,0.1,100\n";
+        let p = write("good.csv", good);
+        assert_eq!(read_runs(&p).unwrap().len(), 1);
+        for (row, field) in [
+            (
+                "4,1e300,c4.large,2,3.75,fast,0.1,ebs,slow,0.1,100\n",
+                "time",
+            ),
+            (
+                "4,100,c4.large,2,3.75,fast,1e16,ebs,slow,0.1,100\n",
+                "vm_cost",
+            ),
+            ("4,100,c4.large,2,1e-300,fast,0.1,ebs,slow,0.1,100\n", "ram"),
+        ] {
+            let p = write("bad.csv", &format!("{good}{row}"));
+            let e = read_runs(&p).unwrap_err().to_string();
+            assert!(
+                e.contains("bad.csv")
+                    && e.contains("line 3")
+                    && e.contains(&format!("`{field}`"))
+                    && e.contains("1e-15 to 1e15"),
+                "{e}"
+            );
+        }
+        let p = write(
+            "big.csv",
+            "4000000000,100,c4.large,8,3.75,fast,0.1,ebs,slow,0.1,100\n",
+        );
+        assert_eq!(read_runs(&p).unwrap()[0].cores(), 32_000_000_000);
+        std::fs::remove_dir_all(p.parent().unwrap()).ok();
+    }
 }

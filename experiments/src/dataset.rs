@@ -6,6 +6,13 @@ use std::sync::Arc;
 
 use optimizer::{ConfigId, Outcome, Space, SpaceError};
 
+/// The range of a recorded runtime, cost or price (seconds, USD, USD per hour) in every loader:
+/// wide enough for a serverless call billed in nano-dollars and a year-long job, narrow enough
+/// that a product or sum of 10^6 of them stays finite and a quotient of two stays above zero.
+/// Messages spell them `1e-15` and `1e15`.
+pub(crate) const MIN_AMOUNT: f64 = 1e-15;
+pub(crate) const MAX_AMOUNT: f64 = 1e15;
+
 /// Errors reading a dataset. Every variant names the file (and line and field where there is one).
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {

@@ -8,7 +8,7 @@ use std::path::Path;
 use optimizer::journal::Journal;
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 
-use crate::dataset::{csv_error, open_csv, DataError, Dataset, Workload};
+use crate::dataset::{csv_error, open_csv, DataError, Dataset, Workload, MAX_AMOUNT, MIN_AMOUNT};
 
 const RESERVED: &[&str] = &["workload", "config", "runtime_s", "cost_usd", "completed"];
 
@@ -387,13 +387,6 @@ fn price_of(
     }
     Ok(price)
 }
-
-/// The range of a recorded runtime, cost or price (seconds, USD, USD per hour): wide enough for
-/// a serverless call billed in nano-dollars and a year-long job, narrow enough that a product
-/// or sum of 10^6 of them stays finite and a quotient of two stays above zero. Messages spell
-/// them `1e-15` and `1e15`.
-const MIN_AMOUNT: f64 = 1e-15;
-const MAX_AMOUNT: f64 = 1e15;
 
 // ---------------------------------------------------------------------------------------------
 // The writer

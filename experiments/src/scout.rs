@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use optimizer::{Config, Dimension, Kind, Outcome, Space, Value};
 use serde_json::Value as Json;
 
-use crate::dataset::{list_dir, read_file, DataError, Dataset, Workload};
+use crate::dataset::{list_dir, read_file, DataError, Dataset, Workload, MAX_AMOUNT, MIN_AMOUNT};
 
 /// Scout's per-run time limit: failed runs are charged as having run this long.
 pub const FAILED_RUNTIME_S: f64 = 7200.0;
@@ -112,6 +112,14 @@ fn parse_report(path: &Path) -> Result<(bool, f64), DataError> {
         return Err(field(
             "elapsed_time",
             "a completed run needs a positive runtime",
+        ));
+    }
+    // A failed run is charged the 2-hour limit whatever it says, so only a completed one's
+    // runtime reaches a cost.
+    if completed && !(MIN_AMOUNT..=MAX_AMOUNT).contains(&elapsed) {
+        return Err(field(
+            "elapsed_time",
+            "outside what a recorded run can hold (1e-15 to 1e15 seconds)",
         ));
     }
     Ok((completed, elapsed))
@@ -266,6 +274,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("completed"));
+        // A completed run's runtime must be one a cost can be made of; a failed run's is
+        // charged the 2-hour limit whatever it says.
+        std::fs::write(&p, r#"{"completed": true, "elapsed_time": 1e300}"#).unwrap();
+        let e = parse_report(&p).unwrap_err().to_string();
+        assert!(e.contains("elapsed_time") && e.contains("1e15"), "{e}");
+        std::fs::write(&p, r#"{"completed": false, "elapsed_time": 1e300}"#).unwrap();
+        assert_eq!(parse_report(&p).unwrap(), (false, 1e300));
         std::fs::write(&p, "{\n\"completed\": tru").unwrap();
         assert!(parse_report(&p).unwrap_err().to_string().contains("line 2"));
         std::fs::remove_dir_all(&dir).ok();
