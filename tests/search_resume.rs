@@ -436,6 +436,16 @@ fn replay_of_a_journal_shows_the_search_as_it_ran() {
     assert!(other.status.success(), "{text}");
     assert!(text.contains("not in the journal"), "{text}");
     assert!(text.contains("chooses differently"), "{text}");
+    // With a budget it never reaches, that is still why: the budget cut nothing.
+    let other = Command::new(BIN)
+        .args(["replay", "--seed", "99", "--budget", "5", "--journal"])
+        .arg(d.join("j.jsonl"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&other.stdout);
+    assert!(other.status.success(), "{text}");
+    assert!(text.contains("chooses differently"), "{text}");
+    assert!(!text.contains("--budget 5"), "{text}");
 
     // --budget replays the first probes only, and says so; the options of a dataset replay
     // are refused with a journal rather than ignored.

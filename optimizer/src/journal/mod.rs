@@ -375,7 +375,9 @@ impl Journal {
                     })?;
                     record_lines.push(line_no);
                     order.push(Step::Record(records.len()));
-                    records.push(*r);
+                    let mut r = *r;
+                    unsign_zeros(&mut r.outcome);
+                    records.push(r);
                 }
                 Ok(Parsed::Event(Event::Launch(l))) => {
                     check_launch(&l, line_no, &names, &mut launch_lines).map_err(|problem| {
@@ -520,6 +522,34 @@ pub const ALREADY_EXISTS: &str =
 /// Checks one probe record against the header and the records before it (`lines[i]` = line of
 /// record `i`): records are numbered 0, 1, ... in order, name a configuration of the space, and
 /// carry finite, non-negative times and costs.
+/// Turns a hand-written `-0` amount into `0` (adding +0 does that and changes nothing else),
+/// so reports never print `$-0.000000`.
+fn unsign_zeros(outcome: &mut Outcome) {
+    match outcome {
+        Outcome::Completed {
+            runtime_s,
+            cost_usd,
+            metrics,
+        } => {
+            *runtime_s += 0.0;
+            *cost_usd += 0.0;
+            metrics.values_mut().for_each(|v| *v += 0.0);
+        }
+        Outcome::Failed {
+            elapsed_s,
+            cost_usd,
+            ..
+        }
+        | Outcome::TimedOut {
+            elapsed_s,
+            cost_usd,
+        } => {
+            *elapsed_s += 0.0;
+            *cost_usd += 0.0;
+        }
+    }
+}
+
 fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Result<(), String> {
     let expected = lines.len();
     if r.index < expected {
@@ -1326,6 +1356,23 @@ mod tests {
         append_raw(&path, &format!("{line}\n"));
         let err = Journal::read(&path).unwrap_err().to_string();
         assert!(err.contains("runs.jsonl:3: "), "{err}");
+
+        // A hand-written -0 is read as 0, so no report prints `$-0.000000`.
+        let (path, _) = new_journal("minus-zero");
+        let mut zero = record(1, "w2", 1.0);
+        zero.outcome = Outcome::TimedOut {
+            elapsed_s: -0.0,
+            cost_usd: -0.0,
+        };
+        append_raw(&path, &format!("{}\n", probe_line(&zero)));
+        assert!(std::fs::read_to_string(&path).unwrap().contains("-0.0"));
+        match &Journal::read(&path).unwrap().records[1].outcome {
+            Outcome::TimedOut {
+                elapsed_s,
+                cost_usd,
+            } => assert!(elapsed_s.is_sign_positive() && cost_usd.is_sign_positive()),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
