@@ -377,6 +377,43 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         .map(|v| v["outcome"]["cost_usd"].as_f64().unwrap())
         .sum();
     assert!(after <= 0.02, "spent {after} after the resumes");
+
+    // The probe time limit is kept too, with or without a spend limit: a resume without
+    // --probe-timeout (and no runtime limit in the space file) would otherwise let probes run
+    // unbounded where the recorded ones were stopped at 20 s.
+    assert!(search(&d, "t.jsonl", &["--budget", "1"])
+        .output()
+        .unwrap()
+        .status
+        .success());
+    let bare = Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "random"])
+        .args(["--seed", "5", "--resume", "--budget", "2", "--space"])
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("t.jsonl"))
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&bare.stdout);
+    assert!(bare.status.success(), "{out}");
+    assert!(
+        out.contains("keeping the journal's probe time limit 20 s (--probe-timeout)"),
+        "{out}"
+    );
+    let text = std::fs::read_to_string(d.join("t.jsonl")).unwrap();
+    let resumed: serde_json::Value = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v["event"] == "resumed")
+        .expect("a resumed event");
+    assert_eq!(resumed["options"]["probe_timeout_s"], 20.0, "{text}");
+    // Given now, it is not overridden and nothing is said of it.
+    let given = search(&d, "t.jsonl", &["--resume", "--budget", "3"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&given.stdout);
+    assert!(given.status.success(), "{out}");
+    assert!(!out.contains("probe time limit"), "{out}");
 }
 
 /// Probe rows of the progress table, with the replay's `*` (from the journal) removed.

@@ -352,6 +352,7 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
         max_runtime_s,
         max_spend_usd,
         probe_timeout,
+        probe_timeout_given: request.probe_timeout_s.is_some(),
         honour_stop: !request.no_stop,
         backend: request.backend,
         search_id: None,

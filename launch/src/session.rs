@@ -46,6 +46,9 @@ pub struct Settings {
     pub max_runtime_s: Option<f64>,
     pub max_spend_usd: Option<f64>,
     pub probe_timeout: Option<Duration>,
+    /// Whether `probe_timeout` was asked for (`--probe-timeout`) rather than taken from the
+    /// runtime limit: a resume keeps the recorded one unless asked.
+    pub probe_timeout_given: bool,
     pub honour_stop: bool,
     pub backend: BackendKind,
     /// dataproc: the label value shared by this search's clusters.
@@ -275,17 +278,21 @@ impl RecordedLimits {
                     "spend limit ${} (--max-spend)",
                     optimizer::Shown(m)
                 ));
-                // The cap holds only with a probe time limit: the recorded one where none is
-                // given now.
-                if settings.probe_timeout.is_none() {
-                    if let Some(t) = self.probe_timeout {
-                        kept.probe_timeout = Some(t);
-                        said.push(format!(
-                            "probe time limit {} s (--probe-timeout)",
-                            t.as_secs_f64()
-                        ));
-                    }
-                }
+            }
+        }
+        // The probes run to the time limit the recorded ones ran to (a probe that timed out
+        // then would not compare with one let run longer now), and a spend cap holds only with
+        // one.
+        if !settings.probe_timeout_given {
+            if let Some(t) = self
+                .probe_timeout
+                .filter(|&t| settings.probe_timeout != Some(t))
+            {
+                kept.probe_timeout = Some(t);
+                said.push(format!(
+                    "probe time limit {} s (--probe-timeout)",
+                    optimizer::Shown(t.as_secs_f64())
+                ));
             }
         }
         if !said.is_empty() {
@@ -796,6 +803,7 @@ mod tests {
             max_runtime_s: None,
             max_spend_usd: None,
             probe_timeout: None,
+            probe_timeout_given: false,
             honour_stop: false,
             backend: BackendKind::Command,
             search_id: None,

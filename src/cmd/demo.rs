@@ -103,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|t| launch::limits::seconds("max_runtime_s", t))
             .transpose()
             .context("the built-in catalogue")?,
+        probe_timeout_given: false,
         honour_stop: true,
         backend: BackendKind::Local,
         search_id: None,
