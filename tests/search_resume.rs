@@ -414,6 +414,49 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
     let out = String::from_utf8_lossy(&given.stdout);
     assert!(given.status.success(), "{out}");
     assert!(!out.contains("probe time limit"), "{out}");
+
+    // A recorded limit that is there but is no limit (a hand edit) is refused, naming where:
+    // read as "none", it would lift the cap a bare resume keeps. A whole number written as
+    // 2.0 is a budget.
+    let text = std::fs::read_to_string(d.join("t.jsonl")).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let last_resumed = lines.iter().rposition(|v| v["event"] == "resumed").unwrap();
+    let options = lines[last_resumed]["options"].clone();
+    for (key, value, ok) in [
+        ("budget", serde_json::json!(3.0), true),
+        ("budget", serde_json::json!(2.5), false),
+        ("budget", serde_json::json!("3"), false),
+        ("max_spend_usd", serde_json::json!(-1), false),
+        ("probe_timeout_s", serde_json::json!(1e308), false),
+    ] {
+        lines[last_resumed]["options"][key] = value.clone();
+        let edited: String = lines.iter().map(|v| format!("{v}\n")).collect();
+        std::fs::write(d.join("u.jsonl"), &edited).unwrap();
+        let out = Command::new(BIN)
+            .args(["search", "--backend", "command", "--strategy", "random"])
+            .args(["--seed", "5", "--resume", "--space"])
+            .arg(d.join("space.toml"))
+            .arg("--journal")
+            .arg(d.join("u.jsonl"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        lines[last_resumed]["options"] = options.clone();
+        if ok {
+            assert!(out.status.success(), "{key} {value}: {err}");
+        } else {
+            assert_eq!(out.status.code(), Some(2), "{key} {value}: {err}");
+            assert!(
+                err.contains("u.jsonl: its last `resumed` event")
+                    && err.contains(&format!("field `options.{key}`")),
+                "{err}"
+            );
+            assert_eq!(std::fs::read_to_string(d.join("u.jsonl")).unwrap(), edited);
+        }
+    }
 }
 
 /// Probe rows of the progress table, with the replay's `*` (from the journal) removed.

@@ -240,23 +240,46 @@ struct RecordedLimits {
 }
 
 impl RecordedLimits {
-    fn of(options: &serde_json::Value) -> RecordedLimits {
-        let number = |key: &str| {
-            options
-                .get(key)
-                .and_then(serde_json::Value::as_f64)
-                .filter(|x| x.is_finite() && *x > 0.0)
+    /// The limits `options` records (a header's, or a `resumed` event's), each absent or
+    /// `null` where the run had none. A value that is there but is no limit is refused: read
+    /// as "none", a hand-edited `"budget": 2.0` would lift the cap a bare resume keeps.
+    fn of(options: &serde_json::Value) -> Result<RecordedLimits, String> {
+        let field = |key: &str| options.get(key).filter(|v| !v.is_null());
+        let refuse = |key: &str, v: &serde_json::Value, what: &str| {
+            format!("field `options.{key}`: `{v}` is not {what}")
         };
-        RecordedLimits {
-            budget: options
-                .get("budget")
-                .and_then(serde_json::Value::as_u64)
-                .and_then(|b| usize::try_from(b).ok())
-                .filter(|&b| b > 0),
-            max_spend_usd: number("max_spend_usd"),
-            probe_timeout: number("probe_timeout_s")
-                .and_then(|t| crate::limits::seconds("probe_timeout_s", t).ok()),
-        }
+        let positive = |key: &str| -> Result<Option<f64>, String> {
+            match field(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|x| x.is_finite() && *x > 0.0)
+                    .map(Some)
+                    .ok_or_else(|| refuse(key, v, "a positive number")),
+            }
+        };
+        let budget = match field("budget") {
+            None => None,
+            // A whole number, also when a tool wrote it as `2.0`.
+            Some(v) => Some(
+                v.as_f64()
+                    .filter(|b| b.fract() == 0.0 && *b >= 1.0 && *b <= u32::MAX as f64)
+                    .map(|b| b as usize)
+                    .ok_or_else(|| refuse("budget", v, "a budget (a whole number >= 1)"))?,
+            ),
+        };
+        let probe_timeout = match positive("probe_timeout_s")? {
+            None => None,
+            Some(t) => Some(
+                crate::limits::seconds("probe_timeout_s", t)
+                    .map_err(|e| format!("field `options.probe_timeout_s`: {e}"))?,
+            ),
+        };
+        Ok(RecordedLimits {
+            budget,
+            max_spend_usd: positive("max_spend_usd")?,
+            probe_timeout,
+        })
     }
 
     /// `settings` with the recorded budget and spend limit where this run gives none: a resumed
@@ -435,6 +458,18 @@ fn open_journal(
     }
     let plan = replay_plan(&j, space)
         .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
+    // The latest run's limits: the header holds the first run's.
+    let recorded_limits = match j.resumes.last() {
+        Some(r) => RecordedLimits::of(&r.options).map_err(|e| {
+            Error::JournalInput(format!(
+                "{}: its last `resumed` event (of {}), {e}",
+                path.display(),
+                j.resumes.len()
+            ))
+        })?,
+        None => RecordedLimits::of(&j.header.options)
+            .map_err(|e| Error::JournalInput(format!("{}:1: the header's {e}", path.display())))?,
+    };
     let writer = JournalWriter::append_to(path, &j).map_err(opening)?;
     Ok(Opened {
         writer,
@@ -444,10 +479,7 @@ fn open_journal(
         next_launch,
         abandoned_usd: j.abandoned_spend(),
         plan,
-        // The latest run's: the header holds the first run's.
-        recorded_limits: RecordedLimits::of(
-            j.resumes.last().map_or(&j.header.options, |r| &r.options),
-        ),
+        recorded_limits,
     })
 }
 
