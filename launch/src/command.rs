@@ -61,6 +61,19 @@ impl CommandRunner {
             Some(w) => spec.resolve(w),
             None => spec.base_dir().to_path_buf(),
         };
+        // Checked before any probe: else every probe fails to start, and the journal, which
+        // keeps the job's settings, could not be resumed once the folder is put right.
+        if !workdir.is_dir() {
+            let why = match std::fs::metadata(&workdir) {
+                Ok(_) => "not a folder".to_string(),
+                Err(e) => e.to_string(),
+            };
+            return Err(Error::Setup(format!(
+                "{}: backend.command.workdir: {} cannot be the jobs' working folder: {why}",
+                spec.path.display(),
+                workdir.display()
+            )));
+        }
         Ok(CommandRunner {
             spec,
             command,
@@ -99,11 +112,19 @@ impl CommandRunner {
         ));
         env.push(("CHERRYPICK_MACHINE_TYPE".into(), info.machine_type.clone()));
         for (k, v) in &info.params {
-            let key = format!("CHERRYPICK_{}", k.to_ascii_uppercase().replace('-', "_"));
-            env.push((key, v.to_string()));
+            env.push((env_name(k), v.to_string()));
         }
         env
     }
+}
+
+/// The environment variable a dimension's value reaches the job as: `CHERRYPICK_` and the
+/// name upper-cased, `-` as `_`.
+pub fn env_name(dimension: &str) -> String {
+    format!(
+        "CHERRYPICK_{}",
+        dimension.to_ascii_uppercase().replace('-', "_")
+    )
 }
 
 /// `value` as one shell word: unchanged when it holds only characters no shell treats
@@ -179,6 +200,25 @@ impl Runner for CommandRunner {
                 charged,
                 price,
             ),
+            // A runtime the job reports is what the model learns: one that is no runtime is
+            // the job's bug, said rather than replaced by the wall time unannounced.
+            End::Exited(Ok(_))
+                if done
+                    .stdout
+                    .metrics
+                    .get("runtime_s")
+                    .is_some_and(|r| !(r.is_finite() && *r > 0.0)) =>
+            {
+                failed(
+                    format!(
+                        "the job reported runtime_s={}: a runtime is a number of seconds > 0 \
+                         (print more decimals for a very short one)",
+                        optimizer::Shown(done.stdout.metrics["runtime_s"])
+                    ),
+                    charged,
+                    price,
+                )
+            }
             // (With a time limit, at most a year, such a runtime is past it: timed out below.)
             End::Exited(Ok(_))
                 if limits.timeout.is_none()
@@ -196,10 +236,8 @@ impl Runner for CommandRunner {
             }
             End::Exited(Ok(_)) => {
                 let mut metrics = done.stdout.metrics;
-                let runtime = match metrics.get("runtime_s") {
-                    Some(&r) if r.is_finite() && r > 0.0 => r,
-                    _ => elapsed,
-                };
+                // Checked above: absent, or a positive number.
+                let runtime = metrics.get("runtime_s").copied().unwrap_or(elapsed);
                 metrics.insert("wall_s".into(), elapsed);
                 match limits.timeout.map(|t| t.as_secs_f64()) {
                     // A reported runtime past the probe's limit means the job would have been
@@ -258,6 +296,35 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(r.run(&r.spec.space, id, limits))
+    }
+
+    /// A working folder that is missing, or a file, is refused before any probe runs.
+    #[test]
+    fn a_workdir_that_is_no_folder_is_refused_up_front() {
+        let file = std::env::temp_dir().join(format!("cp-workdir-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let file = file.to_str().unwrap();
+        for (workdir, want) in [
+            (
+                "/nonexistent-cherrypick-folder",
+                "No such file or directory",
+            ),
+            (file, "not a folder"),
+        ] {
+            let mut s = (*spec("true")).clone();
+            s.backend.command.as_mut().unwrap().workdir = Some(workdir.into());
+            let err = match CommandRunner::new(Arc::new(s)) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("{workdir} accepted"),
+            };
+            assert!(
+                err.starts_with("/tmp/space.toml: backend.command.workdir: ")
+                    && err.contains(workdir)
+                    && err.contains(want),
+                "{err}"
+            );
+        }
+        std::fs::remove_file(file).ok();
     }
 
     #[test]
@@ -392,6 +459,22 @@ mod tests {
             "{reason}"
         );
         assert!(cost_usd.is_finite() && *cost_usd > 0.0);
+        // Nor is a runtime of 0 or below one: failed, saying so, not the wall time unannounced.
+        for bad in ["0", "-5"] {
+            let report = run(
+                &CommandRunner::new(spec(&format!("echo CHERRYPICK_METRIC runtime_s={bad}")))
+                    .unwrap(),
+                0,
+                &ProbeLimits::default(),
+            );
+            let Outcome::Failed { reason, .. } = &report.outcome else {
+                panic!("{report:?}")
+            };
+            assert!(
+                reason.contains(&format!("reported runtime_s={bad}: a runtime is a number")),
+                "{reason}"
+            );
+        }
         let at_limit = run(
             &CommandRunner::new(spec("echo CHERRYPICK_METRIC runtime_s=1e15")).unwrap(),
             0,

@@ -330,6 +330,8 @@ pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpe
             let at = template_at(loc.text, cmd.span(), &e).unwrap_or(cmd.span());
             loc.at(Some(at), format!("backend.command.template: {e}"))
         })?;
+        check_command(cmd.get_ref(), &dims)
+            .map_err(|problem| loc.at(Some(cmd.span()), format!("backend.command.{problem}")))?;
     }
 
     Ok(SearchSpec {
@@ -346,6 +348,57 @@ pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpe
         prices,
         backend_kind: options.backend,
     })
+}
+
+/// Most bytes of a probe's stdout and of its stderr a journal keeps: a journal line per probe
+/// is read whole, so a log of hundreds of megabytes would make every reader hold it.
+pub const MAX_LOG_BYTES: usize = 1 << 20;
+
+/// What the command backend's section must hold besides a well-formed template: a command, an
+/// environment a process can be given, and one variable per dimension. The problem names the
+/// key under `backend.command`.
+fn check_command(cmd: &CommandSpec, dims: &[check::Dim]) -> Result<(), String> {
+    if cmd.template.trim().is_empty() {
+        return Err("template is blank: it is the command each probe runs".into());
+    }
+    for (k, v) in &cmd.env {
+        if k.is_empty() || k.contains(['=', '\0']) {
+            return Err(format!(
+                "env: `{}` cannot name an environment variable (empty, or holding `=` or NUL)",
+                k.escape_debug()
+            ));
+        }
+        if v.contains('\0') {
+            return Err(format!(
+                "env.{}: the value holds a NUL character, which no environment can carry",
+                k.escape_debug()
+            ));
+        }
+    }
+    if cmd.log_bytes > MAX_LOG_BYTES {
+        return Err(format!(
+            "log_bytes: {} is more than a journal keeps per probe (at most {MAX_LOG_BYTES})",
+            cmd.log_bytes
+        ));
+    }
+    let mut names: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    for d in dims {
+        if d.name.contains(['=', '\0']) {
+            return Err(format!(
+                "dimension `{}` cannot reach the job as an environment variable (its name \
+                 holds `=` or NUL)",
+                d.name.escape_debug()
+            ));
+        }
+        let var = crate::command::env_name(&d.name);
+        if let Some(other) = names.insert(var.clone(), &d.name) {
+            return Err(format!(
+                "dimensions `{other}` and `{}` would both reach the job as {var}: rename one",
+                d.name
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Where in the file a template error is: the unknown placeholder, or else the `template` key,
@@ -609,6 +662,48 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
     }
 
     /// A time limit too long for a `Duration` is an error at its line, not a panic later.
+    /// A command section no probe could run is refused when the file is read, naming the key:
+    /// else every probe fails (or "completes" doing nothing) and the journal, which keeps the
+    /// section, cannot be resumed once it is put right.
+    #[test]
+    fn a_command_section_no_probe_can_run_is_refused() {
+        let template =
+            "template = \"job --w {workers} --m {machine_type} --p {partitions} --c {codec}\"";
+        for (edit, want) in [
+            (
+                "template = \"  \"".to_string(),
+                "backend.command.template is blank",
+            ),
+            (
+                format!("{template}\nenv = {{ A = \"x\\u0000y\" }}"),
+                "backend.command.env.A: the value holds a NUL",
+            ),
+            (
+                format!("{template}\nenv = {{ \"A=B\" = \"x\" }}"),
+                "backend.command.env: `A=B` cannot name",
+            ),
+            (
+                format!("{template}\nlog_bytes = 1000000000000"),
+                "backend.command.log_bytes: 1000000000000 is more than",
+            ),
+        ] {
+            let err = parse_str(&GOOD.replace(template, &edit)).unwrap_err();
+            assert_eq!(err.line, Some(14), "{err}");
+            assert!(err.message.starts_with(want), "{err}");
+        }
+        let err = parse_str(&GOOD.replace("codec = ", "Workers = [1]\ncodec = ")).unwrap_err();
+        assert!(
+            err.message.contains(
+                "dimensions `Workers` and `workers` would both reach the job as \
+                 CHERRYPICK_WORKERS"
+            ) || err.message.contains(
+                "dimensions `workers` and `Workers` would both reach the job as \
+                 CHERRYPICK_WORKERS"
+            ),
+            "{err}"
+        );
+    }
+
     #[test]
     fn a_time_limit_longer_than_a_year_is_an_error_at_its_line() {
         let err =
