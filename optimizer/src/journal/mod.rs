@@ -391,8 +391,7 @@ impl Journal {
                     launches.push(l);
                 }
                 Ok(Parsed::Event(Event::Abandoned(a))) => {
-                    if !(names.contains(&a.config) && a.spend_usd.is_finite() && a.spend_usd >= 0.0)
-                    {
+                    if !(names.contains(&a.config) && is_amount(a.spend_usd)) {
                         return Err(JournalError::Corrupt {
                             path: path.to_path_buf(),
                             line: line_no,
@@ -550,6 +549,15 @@ fn unsign_zeros(outcome: &mut Outcome) {
     }
 }
 
+/// The largest runtime, cost or spend a record may hold. Far above what a search writes (a
+/// runtime is at most 1e15 s, a price at most 1e6 USD per machine-hour), and small enough that
+/// a journal's sums stay finite: a hand-edited 1.7e308 twice made the spend `$inf`.
+const MAX_AMOUNT: f64 = 1e30;
+
+fn is_amount(v: f64) -> bool {
+    (0.0..=MAX_AMOUNT).contains(&v)
+}
+
 fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Result<(), String> {
     let expected = lines.len();
     if r.index < expected {
@@ -574,11 +582,11 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
         check_launch_number(n)?;
     }
     let check = |field: &str, v: f64| {
-        if v.is_finite() && v >= 0.0 {
+        if is_amount(v) {
             Ok(())
         } else {
             Err(format!(
-                "field `{field}` is {}: must be a finite number >= 0",
+                "field `{field}` is {}: must be a number from 0 to {MAX_AMOUNT:e}",
                 crate::Shown(v)
             ))
         }
@@ -1315,6 +1323,11 @@ mod tests {
                 "far",
                 record(1, "w2", -1e300),
                 "field `runtime_s` is -1e300: must be",
+            ),
+            (
+                "huge",
+                record(1, "w2", 1.7e308),
+                "field `runtime_s` is 1.7e308: must be a number from 0 to 1e30",
             ),
         ];
         for (name, r, want) in cases {
