@@ -227,6 +227,21 @@ fn journal_export_never_overwrites_its_input_a_device_or_a_symlink() {
         assert!(stderr(&o).contains(want), "{}", stderr(&o));
         assert!(!blank.exists());
     }
+    // Nor a blank file name standing in for --workload.
+    let spaced = d.join(" .jsonl");
+    std::fs::copy(&j, &spaced).unwrap();
+    let o = run(&[
+        "journal",
+        "export",
+        spaced.to_str().unwrap(),
+        "--csv",
+        blank.to_str().unwrap(),
+    ]);
+    refused(
+        &o,
+        "the journal's file name \" \" gives a blank workload name",
+    );
+    assert!(!blank.exists());
     // Another journal (perhaps one a running search writes) is never replaced by a CSV.
     let other = d.join("other.jsonl");
     journal(&other, serde_json::json!({}), 1);

@@ -415,12 +415,24 @@ pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataE
         "nodes",
         "price_per_node_hour",
     ];
+    // The renamed ones avoid every name taken, a dimension really called `dimension_nodes`
+    // included (then `dimension_nodes_2`, ...).
+    let mut taken: std::collections::HashSet<&str> = COLUMNS.into_iter().collect();
+    taken.extend(space.dimensions.iter().map(|d| d.name.as_str()));
+    let mut renamed: std::collections::HashSet<String> = std::collections::HashSet::new();
     header.extend(space.dimensions.iter().map(|d| {
-        if COLUMNS.contains(&d.name.as_str()) {
-            format!("dimension_{}", d.name)
-        } else {
-            d.name.clone()
+        if !COLUMNS.contains(&d.name.as_str()) {
+            return d.name.clone();
         }
+        let base = format!("dimension_{}", d.name);
+        let mut name = base.clone();
+        let mut n = 1;
+        while taken.contains(name.as_str()) || renamed.contains(&name) {
+            n += 1;
+            name = format!("{base}_{n}");
+        }
+        renamed.insert(name.clone());
+        name
     }));
     header.push("nodes".into());
     header.push("price_per_node_hour".into());
@@ -654,16 +666,23 @@ mod tests {
     #[test]
     fn a_journal_written_as_csv_reads_back() {
         use optimizer::journal::{Header, ProbeRecord, Step};
-        let dims = vec![Dimension {
-            // Named like a column of the format: written as `dimension_nodes`.
-            name: "nodes".into(),
-            kind: Kind::Numeric { log: false },
-        }];
+        let dims = vec![
+            Dimension {
+                // Named like a column of the format: written as `dimension_nodes`, or as the
+                // next free name when a dimension has that one.
+                name: "nodes".into(),
+                kind: Kind::Numeric { log: false },
+            },
+            Dimension {
+                name: "dimension_nodes".into(),
+                kind: Kind::Numeric { log: false },
+            },
+        ];
         let configs: Vec<Config> = [2.0, 4.0]
             .iter()
             .map(|&w| Config {
                 name: format!("w{w}"),
-                values: vec![Value::Num(w)],
+                values: vec![Value::Num(w), Value::Num(10.0 * w)],
                 price_per_hour: 0.5 * w,
             })
             .collect();
@@ -710,14 +729,14 @@ mod tests {
         let text = journal_to_csv(&journal, "flowers").unwrap();
         assert!(
             text.starts_with(
-                "workload,config,runtime_s,cost_usd,completed,dimension_nodes,nodes,\
-                 price_per_node_hour\n"
+                "workload,config,runtime_s,cost_usd,completed,dimension_nodes_2,\
+                 dimension_nodes,nodes,price_per_node_hour\n"
             ),
             "{text}"
         );
         // A failed probe's runtime and cost are blank, as the format has them: a replay
         // charges it the longest completed runtime, 36 s, not what it ran before failing.
-        assert!(text.contains("\nflowers,w4,,,false,4,1,2\n"), "{text}");
+        assert!(text.contains("\nflowers,w4,,,false,4,40,1,2\n"), "{text}");
         let p = write("from-journal.csv", &text);
         let d = load(&p, None).unwrap();
         assert_eq!(d.workloads.len(), 1);

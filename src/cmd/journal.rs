@@ -67,6 +67,13 @@ fn export(a: &ExportArgs) -> anyhow::Result<()> {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "journal".into())
     });
+    // The file name stands in for --workload: blank, it would make rows no reader takes.
+    if workload.trim().is_empty() {
+        return Err(bad_input(anyhow::anyhow!(
+            "the journal's file name {workload:?} gives a blank workload name; give --workload \
+             NAME"
+        )));
+    }
     // `compare --workloads a,b` splits on commas: a name holding one could never be selected;
     // a line break or other control character would split the name across report lines.
     if workload.contains(',') || workload.chars().any(char::is_control) {
