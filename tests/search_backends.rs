@@ -153,6 +153,28 @@ fn dataproc_needs_project_region_and_bucket_and_a_gs_dataset() {
     ]));
     assert_eq!(code, 2);
     assert!(err.contains("--project `../../other`"), "{err}");
+
+    // Another backend's options are refused, not ignored as if applied.
+    for (backend, flag, value, owner) in [
+        ("local", "--project", Some("p"), "dataproc"),
+        ("spark", "--bucket", Some("gs://b"), "dataproc"),
+        ("local", "--keep-output", None, "spark"),
+        ("dataproc", "--keep-output", None, "spark"),
+    ] {
+        let mut c = Command::new(BIN);
+        c.args(["search", "--backend", backend, "--dry-run", "--space"])
+            .arg(&p)
+            .arg(flag)
+            .args(value);
+        let (code, _, err) = run(&mut c);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!(
+                "{flag} is an option of the {owner} backend, not of the {backend} backend"
+            )),
+            "{err}"
+        );
+    }
 }
 
 /// A Spark space file whose dataset is generated on first use.

@@ -56,6 +56,7 @@ pub struct DataprocArgs {
 
 /// Runs the search `request` asks for; `None` for a dry run (the plan was printed).
 pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
+    backend_options(request)?;
     let spec = Arc::new(spacefile::load(
         &request.space,
         &LoadOptions {
@@ -283,6 +284,33 @@ pub fn prepare_dataset(
         );
     }
     Ok(())
+}
+
+/// Refuses an option of another backend than the one asked for: ignored, it would look as if
+/// it had been applied (`--keep-output` with the local backend keeps nothing).
+fn backend_options(request: &Request) -> Result<(), Error> {
+    let d = &request.dataproc;
+    let mut given: Vec<(&str, BackendKind)> = [
+        ("--project", d.project.is_some()),
+        ("--region", d.region.is_some()),
+        ("--zone", d.zone.is_some()),
+        ("--bucket", d.bucket.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(flag, _)| (flag, BackendKind::Dataproc))
+    .collect();
+    if request.keep_output {
+        given.push(("--keep-output", BackendKind::Spark));
+    }
+    match given.into_iter().find(|(_, kind)| *kind != request.backend) {
+        Some((flag, kind)) => Err(Error::Setup(format!(
+            "{flag} is an option of the {} backend, not of the {} backend this search runs",
+            kind.name(),
+            request.backend.name()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Checks the request's limits against each other and the space file.
