@@ -67,10 +67,18 @@ impl std::fmt::Display for Termination {
             Termination::SpendLimit {
                 spent_usd,
                 limit_usd,
-            } => write!(
-                f,
-                "spend limit: ${spent_usd:.4} spent, next probe could pass ${limit_usd:.4}"
-            ),
+            } => {
+                // Six significant digits: fixed decimals showed a $1e-9 limit as $0.0000.
+                let usd = |x: &f64| {
+                    crate::Shown(format!("{x:.5e}").parse::<f64>().unwrap_or(*x)).to_string()
+                };
+                write!(
+                    f,
+                    "spend limit: ${} spent, next probe could pass ${}",
+                    usd(spent_usd),
+                    usd(limit_usd)
+                )
+            }
             Termination::SpaceExhausted => write!(f, "every configuration has been run"),
             Termination::Interrupted => write!(f, "interrupted"),
         }
@@ -80,6 +88,25 @@ impl std::fmt::Display for Termination {
 #[cfg(test)]
 mod tests {
     use super::Termination;
+
+    #[test]
+    fn a_spend_limit_shows_its_amounts_whatever_their_size() {
+        let t = |spent_usd, limit_usd| {
+            Termination::SpendLimit {
+                spent_usd,
+                limit_usd,
+            }
+            .to_string()
+        };
+        assert_eq!(
+            t(0.0, 1e-9),
+            "spend limit: $0 spent, next probe could pass $1e-9"
+        );
+        assert_eq!(
+            t(0.0123456789, 0.02),
+            "spend limit: $0.0123457 spent, next probe could pass $0.02"
+        );
+    }
 
     #[test]
     fn a_budget_of_one_is_said_in_the_singular() {
