@@ -804,7 +804,18 @@ fn push_scaled(out: &mut [Vec<f64>], t: &[f64], keep_constant: bool) -> Pushed {
 fn min_max(t: &[f64]) -> Option<Vec<f64>> {
     let lo = t.iter().cloned().fold(f64::INFINITY, f64::min);
     let hi = t.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-    (hi > lo).then(|| t.iter().map(|v| (v - lo) / (hi - lo)).collect())
+    // (Values are finite: `Space::new` checks them.)
+    if hi <= lo {
+        return None;
+    }
+    if (hi - lo).is_finite() {
+        Some(t.iter().map(|v| (v - lo) / (hi - lo)).collect())
+    } else {
+        // A span past the largest double (-1e308 to 1e308): halved first, else every column
+        // value is 0 or NaN and the model has nothing to fit.
+        let (lo, hi) = (lo / 2.0, hi / 2.0);
+        Some(t.iter().map(|v| (v / 2.0 - lo) / (hi - lo)).collect())
+    }
 }
 
 /// Of the amounts `amounts` (dimension indices; `ln` their logs by dimension), those whose
@@ -1520,6 +1531,28 @@ mod tests {
         assert!(err.contains("x9"), "{err}");
         let empty = r#"{"dimensions":[],"configs":[]}"#;
         assert!(serde_json::from_str::<Space>(empty).is_err());
+    }
+
+    /// Values spanning more than the largest double still encode into [0, 1] (the span
+    /// overflowed to inf, and every encoded value was 0 or NaN).
+    #[test]
+    fn a_span_past_the_largest_double_still_encodes() {
+        let d = vec![Dimension {
+            name: "x".into(),
+            kind: Kind::Numeric { log: false },
+        }];
+        let configs = [-1e308, 0.0, 1e308]
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| Config {
+                name: format!("c{i}"),
+                values: vec![Value::Num(x)],
+                price_per_hour: 1.0,
+            })
+            .collect();
+        let space = Space::new(d, configs).unwrap();
+        let col: Vec<f64> = (0..3).map(|i| space.encoded(i)[0]).collect();
+        assert_eq!(col, [0.0, 0.5, 1.0]);
     }
 
     #[test]
