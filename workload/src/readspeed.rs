@@ -393,7 +393,7 @@ impl Cell {
         jpeg: &[u8],
         what: impl FnOnce() -> String,
     ) {
-        match decoder.map(|d| d.decode(jpeg).map(|_| ())) {
+        match decoder.map(|d| d.check_decodes(jpeg)) {
             Some(Err(e)) => {
                 self.decode_failures += 1;
                 if self.first_failure.is_none() {

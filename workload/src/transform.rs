@@ -12,6 +12,7 @@
 //! trades about 3% of preprocessing time for pixels that move by 40-53 dB PSNR.
 
 use fast_image_resize as fir;
+use std::sync::{Condvar, Mutex};
 use turbojpeg::{Compressor, Image, PixelFormat, Subsamp};
 
 pub use crate::jpeg::DecodeMode;
@@ -162,6 +163,46 @@ pub enum TransformError {
 /// Reject absurd headers before allocating (a corrupt file can claim 65535x65535).
 const MAX_PIXELS: usize = 100_000_000;
 
+/// Bytes of decoding an image may take (its full-size RGB) without asking [`Reservation`]
+/// for room: 32 MiB, an 11-megapixel photo. The flowers photos need under 2 MB.
+const OWN_BYTES: usize = 32 << 20;
+
+/// What the larger images being decoded at one time may take together, over all threads: a
+/// 390 KB JPEG can declare 100 megapixels (300 MB of RGB), and sixteen threads each decoding
+/// one took 4.7 GB. An image larger than this still decodes, alone.
+const SHARED_BYTES: usize = 1 << 30;
+
+/// The bytes reserved by the images being decoded past [`OWN_BYTES`], and the signal that some
+/// were given back.
+static RESERVED: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Room for one large image's decoding, held until it is dropped: taken when the bytes fit in
+/// [`SHARED_BYTES`] beside what others hold, or when nothing else is held. Each thread holds at
+/// most one and gives it back when its image is done, so a wait always ends.
+#[derive(Debug)]
+struct Reservation(usize);
+
+impl Reservation {
+    fn take(bytes: usize) -> Reservation {
+        let (lock, freed) = &RESERVED;
+        let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());
+        while *used > 0 && used.saturating_add(bytes) > SHARED_BYTES {
+            used = freed.wait(used).unwrap_or_else(|e| e.into_inner());
+        }
+        *used += bytes;
+        Reservation(bytes)
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let (lock, freed) = &RESERVED;
+        let mut used = lock.lock().unwrap_or_else(|e| e.into_inner());
+        *used -= self.0;
+        freed.notify_all();
+    }
+}
+
 /// A decoded RGB image.
 #[derive(Clone, Debug, Default)]
 pub struct Rgb {
@@ -226,6 +267,8 @@ pub struct Transformer {
     /// Decode only the region the fill crop and the resize filter read (see
     /// [`Transformer::set_region_decode`]).
     region_decode: bool,
+    /// Room held for the last image decoded, when it was larger than [`OWN_BYTES`].
+    reserved: Option<Reservation>,
 }
 
 impl Transformer {
@@ -251,7 +294,24 @@ impl Transformer {
             encoded: Vec::new(),
             simd_scales_only: true,
             region_decode: true,
+            reserved: None,
         })
+    }
+
+    /// Frees a large image's decode buffer and gives its room back: a thread keeps no more
+    /// than [`OWN_BYTES`] between images.
+    fn let_go(&mut self) {
+        if self.reserved.take().is_some() || self.decoded.pixels.capacity() > OWN_BYTES {
+            self.decoded.pixels = Vec::new();
+        }
+    }
+
+    /// Decodes the image at full size as [`Transformer::decode`] does, keeping nothing: for a
+    /// caller that only needs to know it decodes (the read-speed test).
+    pub fn check_decodes(&mut self, jpeg: &[u8]) -> Result<(), TransformError> {
+        let r = self.decode_inner(jpeg, false);
+        self.let_go();
+        r
     }
 
     /// libjpeg-turbo has SIMD IDCTs only for 8x8, 4x4, 2x2 and 1x1 outputs; scaling by 5/8, 6/8
@@ -280,16 +340,24 @@ impl Transformer {
     }
 
     fn decode_inner(&mut self, jpeg: &[u8], region: bool) -> Result<(), TransformError> {
+        self.let_go();
         check_jpeg_magic(jpeg)?;
         let (opts, simd_only) = (&self.opts, self.simd_scales_only);
         let region = region && self.region_decode;
         let mut crop = (0.0, 0.0, 0.0);
+        let reserved = &mut self.reserved;
         let plan = |h: &Header| {
             if h.width == 0 || h.height == 0 {
                 return Err(TransformError::Corrupt("zero-sized image".into()));
             }
             if h.width.saturating_mul(h.height) > MAX_PIXELS {
                 return Err(TransformError::TooLarge(h.width, h.height));
+            }
+            // Counted at full size whatever the scale or region: the decoder's own buffers (a
+            // progressive image's coefficients) follow the full image.
+            let bytes = h.width * h.height * 3;
+            if bytes > OWN_BYTES {
+                *reserved = Some(Reservation::take(bytes));
             }
             let m = if h.lossless {
                 8
@@ -390,6 +458,16 @@ impl Transformer {
 
     /// The whole per-image step: decode (the centre region), fill-resize, encode into `out`.
     pub fn process(&mut self, jpeg: &[u8], out: &mut Vec<u8>) -> Result<(), TransformError> {
+        let r = self.decode_resize_encode(jpeg, out);
+        self.let_go();
+        r
+    }
+
+    fn decode_resize_encode(
+        &mut self,
+        jpeg: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), TransformError> {
         self.decode_inner(jpeg, true)?;
         self.resize_decoded()?;
         let size = self.opts.size;
@@ -445,6 +523,28 @@ pub fn decode_jpeg(jpeg: &[u8]) -> Result<Rgb, TransformError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Room past the shared budget waits until some is given back; an image larger than the
+    /// whole budget still gets it when nothing else is held.
+    #[test]
+    fn large_decodes_wait_for_room_and_never_for_ever() {
+        let first = Reservation::take(SHARED_BYTES);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let r = Reservation::take(OWN_BYTES + 1);
+            tx.send(()).unwrap();
+            drop(r);
+            // Alone, more than the budget is given.
+            drop(Reservation::take(2 * SHARED_BYTES));
+        });
+        assert!(rx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .is_err());
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(60))
+            .expect("room given back");
+        waiter.join().unwrap();
+    }
 
     /// The names options are shown by are the names they are given by.
     #[test]
