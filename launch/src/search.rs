@@ -93,6 +93,10 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
         BackendKind::Spark => {
             let mut options = SparkOptions::from_env(scratch)?;
             options.keep_output = request.keep_output;
+            // A dry run runs nothing, so needs no spark-submit here.
+            if !request.dry_run {
+                options.check_spark_submit()?;
+            }
             let runner = SparkRunner::new(spec.clone(), options)?;
             if settings.parallel > 1 && !request.dry_run {
                 let rt = tokio::runtime::Builder::new_current_thread()

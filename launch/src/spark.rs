@@ -87,6 +87,29 @@ impl SparkOptions {
     }
 }
 
+impl SparkOptions {
+    /// Fails unless `spark_submit` is a file (given as a path) or a file on `PATH` (a bare
+    /// name): else every probe fails to start and the search ends with nothing measured.
+    pub fn check_spark_submit(&self) -> Result<(), Error> {
+        let p = &self.spark_submit;
+        let found = if p.components().count() > 1 {
+            p.is_file()
+        } else {
+            std::env::var_os("PATH")
+                .is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(p).is_file()))
+        };
+        if found {
+            Ok(())
+        } else {
+            Err(Error::Setup(format!(
+                "spark-submit `{}` was not found: set SPARK_HOME (its bin/spark-submit is run) \
+                 or SPARK_SUBMIT, or put spark-submit on PATH",
+                p.display()
+            )))
+        }
+    }
+}
+
 /// Runs probes on a Spark standalone cluster.
 pub struct SparkRunner {
     spec: Arc<SearchSpec>,
@@ -414,6 +437,25 @@ mod tests {
             log_bytes: 1024,
             keep_output: false,
         };
+        // A spark-submit that is not there is refused before a search starts; `sh`, say, is
+        // found on PATH.
+        let e = opts.check_spark_submit().unwrap_err().to_string();
+        assert!(
+            e.contains("spark-submit `/opt/spark-submit` was not found"),
+            "{e}"
+        );
+        for missing in ["no-such-spark-submit-here", "/nonexistent/bin/spark-submit"] {
+            let o = SparkOptions {
+                spark_submit: missing.into(),
+                ..opts.clone()
+            };
+            assert!(o.check_spark_submit().is_err(), "{missing}");
+        }
+        let sh = SparkOptions {
+            spark_submit: "sh".into(),
+            ..opts.clone()
+        };
+        sh.check_spark_submit().unwrap();
         let r = SparkRunner::new(Arc::new(spec), opts).unwrap();
         // Nothing written until the search prepares (a dry run never does).
         assert!(!dir.join("scratch").exists());
