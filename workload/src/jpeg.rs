@@ -22,9 +22,32 @@ pub struct Header {
     /// Four-channel CMYK or YCCK (Adobe/Photoshop): TurboJPEG decodes these only to CMYK
     /// pixels, which are then converted to RGB (see [`cmyk_to_rgb_in_place`]).
     pub cmyk: bool,
+    /// Progressive entropy coding: the decoder holds every DCT coefficient of the image.
+    pub progressive: bool,
 }
 
 impl Header {
+    /// Bytes a full-size decode of this image takes at most: the output (RGB, or CMYK before
+    /// its conversion) and, for a progressive image, the decoder's coefficient buffers (two
+    /// bytes per sample, the chroma's as subsampled).
+    pub fn decode_bytes(&self) -> usize {
+        let out = if self.cmyk { 4 } else { 3 };
+        // Two bytes per coefficient times samples per pixel (4:2:0: one luma, two quarters).
+        // TJSAMP order: 444, 422, 420, GRAY, 440, 411, 441.
+        const COEFFICIENT_BYTES: [usize; 7] = [6, 4, 3, 2, 4, 3, 3];
+        let coefficients = match (self.progressive, self.cmyk) {
+            (false, _) => 0,
+            (true, true) => 8,
+            (true, false) => usize::try_from(self.subsamp)
+                .ok()
+                .and_then(|s| COEFFICIENT_BYTES.get(s).copied())
+                .unwrap_or(6),
+        };
+        self.width
+            .saturating_mul(self.height)
+            .saturating_mul(out + coefficients)
+    }
+
     /// Width in pixels of an iMCU (the unit a partial decode starts on), at full size; `None`
     /// for samplings TurboJPEG cannot crop.
     fn imcu_width(&self) -> Option<usize> {
@@ -183,6 +206,7 @@ impl Decoder {
                 self.get(tj::TJPARAM_TJPARAM_COLORSPACE) as tj::TJCS,
                 tj::TJCS_TJCS_CMYK | tj::TJCS_TJCS_YCCK
             ),
+            progressive: self.get(tj::TJPARAM_TJPARAM_PROGRESSIVE) != 0,
         })
     }
 

@@ -163,13 +163,15 @@ pub enum TransformError {
 /// Reject absurd headers before allocating (a corrupt file can claim 65535x65535).
 const MAX_PIXELS: usize = 100_000_000;
 
-/// Bytes of decoding an image may take (its full-size RGB) without asking [`Reservation`]
-/// for room: 32 MiB, an 11-megapixel photo. The flowers photos need under 2 MB.
+/// Bytes decoding an image may take (its full-size output and, if progressive, the decoder's
+/// coefficients: [`crate::jpeg::Header::decode_bytes`]) without asking [`Reservation`] for
+/// room: 32 MiB, an 11-megapixel baseline photo. The flowers photos need under 2 MB.
 const OWN_BYTES: usize = 32 << 20;
 
 /// What the larger images being decoded at one time may take together, over all threads: a
 /// 390 KB JPEG can declare 100 megapixels (300 MB of RGB), and sixteen threads each decoding
-/// one took 4.7 GB. An image larger than this still decodes, alone.
+/// one took 4.7 GB. An image that needs more than this (a progressive CMYK one of 100
+/// megapixels: 1.2 GB) still decodes, alone.
 const SHARED_BYTES: usize = 1 << 30;
 
 /// The bytes reserved by the images being decoded past [`OWN_BYTES`], and the signal that some
@@ -353,9 +355,9 @@ impl Transformer {
             if h.width.saturating_mul(h.height) > MAX_PIXELS {
                 return Err(TransformError::TooLarge(h.width, h.height));
             }
-            // Counted at full size whatever the scale or region: the decoder's own buffers (a
-            // progressive image's coefficients) follow the full image.
-            let bytes = h.width * h.height * 3;
+            // Counted at full size whatever the scale or region, with a progressive image's
+            // coefficients, which the decoder holds for the whole image.
+            let bytes = h.decode_bytes();
             if bytes > OWN_BYTES {
                 *reserved = Some(Reservation::take(bytes));
             }
@@ -523,6 +525,47 @@ pub fn decode_jpeg(jpeg: &[u8]) -> Result<Rgb, TransformError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large image's room and buffer are given back once it is processed or checked, so a
+    /// thread between images holds neither.
+    #[test]
+    fn a_large_image_leaves_no_room_held_nor_its_buffer() {
+        let (w, h) = (4000u32, 3000u32);
+        let jpeg = encode_jpeg(
+            &vec![128u8; (w * h * 3) as usize],
+            w,
+            h,
+            80,
+            Chroma::Half420,
+        )
+        .unwrap();
+        let mut t = Transformer::new(&TransformOptions::default()).unwrap();
+        let mut out = Vec::new();
+        t.process(&jpeg, &mut out).unwrap();
+        assert!(t.reserved.is_none() && t.decoded.pixels.capacity() <= OWN_BYTES);
+        t.check_decodes(&jpeg).unwrap();
+        assert!(t.reserved.is_none() && t.decoded.pixels.capacity() <= OWN_BYTES);
+        // While the image is decoded (and read) the room is held.
+        t.decode(&jpeg).unwrap();
+        assert_eq!(t.reserved.as_ref().map(|r| r.0), Some(36_000_000));
+    }
+
+    #[test]
+    fn decode_bytes_count_a_progressive_images_coefficients() {
+        let header = |subsamp, cmyk, progressive| crate::jpeg::Header {
+            width: 100,
+            height: 10,
+            subsamp,
+            lossless: false,
+            cmyk,
+            progressive,
+        };
+        assert_eq!(header(2, false, false).decode_bytes(), 3000);
+        assert_eq!(header(0, false, true).decode_bytes(), 9000);
+        assert_eq!(header(2, false, true).decode_bytes(), 6000);
+        assert_eq!(header(0, true, true).decode_bytes(), 12000);
+        assert_eq!(header(-1, false, true).decode_bytes(), 9000);
+    }
 
     /// Room past the shared budget waits until some is given back; an image larger than the
     /// whole budget still gets it when nothing else is held.
