@@ -427,6 +427,7 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
     let options = lines[last_resumed]["options"].clone();
     for (key, value, ok) in [
         ("budget", serde_json::json!(3.0), true),
+        ("budget", serde_json::json!(10_000_000_000u64), true),
         ("budget", serde_json::json!(2.5), false),
         ("budget", serde_json::json!("3"), false),
         ("max_spend_usd", serde_json::json!(-1), false),
@@ -447,6 +448,11 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         lines[last_resumed]["options"] = options.clone();
         if ok {
             assert!(out.status.success(), "{key} {value}: {err}");
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                said.contains(&format!("keeping the journal's budget {value}").replace(".0", "")),
+                "{said}"
+            );
         } else {
             assert_eq!(out.status.code(), Some(2), "{key} {value}: {err}");
             assert!(
@@ -455,8 +461,51 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
                 "{err}"
             );
             assert_eq!(std::fs::read_to_string(d.join("u.jsonl")).unwrap(), edited);
+            // A flag that sets another value makes the recorded one moot: resumed.
+            let flag = match key {
+                "budget" => ["--budget", "3"],
+                "max_spend_usd" => ["--max-spend", "1"],
+                _ => ["--probe-timeout", "20"],
+            };
+            let given = Command::new(BIN)
+                .args(["search", "--backend", "command", "--strategy", "random"])
+                .args(["--seed", "5", "--resume", "--space"])
+                .arg(d.join("space.toml"))
+                .arg("--journal")
+                .arg(d.join("u.jsonl"))
+                .args(flag)
+                .output()
+                .unwrap();
+            assert!(
+                given.status.success(),
+                "{key} {value} with {flag:?}: {}",
+                String::from_utf8_lossy(&given.stderr)
+            );
         }
     }
+
+    // --max-runtime sets the probe time limit as --probe-timeout does: given, the recorded
+    // one is not kept.
+    let out = Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "random"])
+        .args([
+            "--seed",
+            "5",
+            "--resume",
+            "--budget",
+            "4",
+            "--max-runtime",
+            "60",
+        ])
+        .arg("--space")
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("t.jsonl"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(!said.contains("probe time limit"), "{said}");
 }
 
 /// Probe rows of the progress table, with the replay's `*` (from the journal) removed.

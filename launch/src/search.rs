@@ -346,7 +346,8 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
         }
         other => other,
     };
-    if max_spend_usd.is_some() && probe_timeout.is_none() {
+    // A resume may keep the journal's probe time limit: checked again once it is known.
+    if max_spend_usd.is_some() && probe_timeout.is_none() && !request.resume {
         return Err(Error::Setup(
             "--max-spend needs a probe time limit (--probe-timeout or a runtime limit): \
              without one a probe's worst-case cost is unbounded"
@@ -384,7 +385,8 @@ fn settings(request: &Request, spec: &SearchSpec) -> Result<Settings, Error> {
         max_runtime_s,
         max_spend_usd,
         probe_timeout,
-        probe_timeout_given: request.probe_timeout_s.is_some(),
+        // Either flag sets it (--max-runtime when --probe-timeout is not given).
+        probe_timeout_given: request.probe_timeout_s.is_some() || request.max_runtime_s.is_some(),
         honour_stop: !request.no_stop,
         backend: request.backend,
         search_id: None,

@@ -46,8 +46,9 @@ pub struct Settings {
     pub max_runtime_s: Option<f64>,
     pub max_spend_usd: Option<f64>,
     pub probe_timeout: Option<Duration>,
-    /// Whether `probe_timeout` was asked for (`--probe-timeout`) rather than taken from the
-    /// runtime limit: a resume keeps the recorded one unless asked.
+    /// Whether `probe_timeout` was asked for (`--probe-timeout`, or `--max-runtime`, which sets
+    /// it when that is not given) rather than taken from the space file: a resume keeps the
+    /// recorded one unless asked.
     pub probe_timeout_given: bool,
     pub honour_stop: bool,
     pub backend: BackendKind,
@@ -231,19 +232,35 @@ struct Opened {
     recorded_limits: RecordedLimits,
 }
 
-/// A resumed search's budget and spend limit as its journal's header recorded them.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+/// A resumed search's limits as its journal last recorded them (the header's, or the latest
+/// `resumed` event's). Each is checked only where a resume keeps it, so a value this run
+/// replaces by a flag (say one an older version wrote, such as a probe time limit past a year)
+/// never stops a resume.
+#[derive(Debug, Clone, PartialEq)]
 struct RecordedLimits {
-    budget: Option<usize>,
-    max_spend_usd: Option<f64>,
-    probe_timeout: Option<Duration>,
+    budget: Result<Option<usize>, String>,
+    max_spend_usd: Result<Option<f64>, String>,
+    probe_timeout: Result<Option<Duration>, String>,
+    /// Where they were read, for messages (`line 1: the header's`).
+    from: String,
+}
+
+impl Default for RecordedLimits {
+    fn default() -> Self {
+        RecordedLimits {
+            budget: Ok(None),
+            max_spend_usd: Ok(None),
+            probe_timeout: Ok(None),
+            from: String::new(),
+        }
+    }
 }
 
 impl RecordedLimits {
-    /// The limits `options` records (a header's, or a `resumed` event's), each absent or
-    /// `null` where the run had none. A value that is there but is no limit is refused: read
-    /// as "none", a hand-edited `"budget": 2.0` would lift the cap a bare resume keeps.
-    fn of(options: &serde_json::Value) -> Result<RecordedLimits, String> {
+    /// The limits `options` records, each absent or `null` where the run had none. A value
+    /// that is there but is no limit is an error (for [`RecordedLimits::keep`] to report):
+    /// read as "none", a hand-edited `"budget": 2.5` would lift the cap a bare resume keeps.
+    fn of(options: &serde_json::Value, from: String) -> RecordedLimits {
         let field = |key: &str| options.get(key).filter(|v| !v.is_null());
         let refuse = |key: &str, v: &serde_json::Value, what: &str| {
             format!("field `options.{key}`: `{v}` is not {what}")
@@ -259,43 +276,59 @@ impl RecordedLimits {
             }
         };
         let budget = match field("budget") {
-            None => None,
-            // A whole number, also when a tool wrote it as `2.0`.
-            Some(v) => Some(
-                v.as_f64()
-                    .filter(|b| b.fract() == 0.0 && *b >= 1.0 && *b <= u32::MAX as f64)
-                    .map(|b| b as usize)
-                    .ok_or_else(|| refuse("budget", v, "a budget (a whole number >= 1)"))?,
-            ),
+            None => Ok(None),
+            // Any whole number a search takes, also when a tool wrote it as `2.0`.
+            Some(v) => v
+                .as_u64()
+                .or_else(|| {
+                    v.as_f64()
+                        .filter(|b| b.fract() == 0.0 && *b >= 1.0 && *b <= (1u64 << 53) as f64)
+                        .map(|b| b as u64)
+                })
+                .and_then(|b| usize::try_from(b).ok())
+                .filter(|&b| b >= 1)
+                .map(Some)
+                .ok_or_else(|| refuse("budget", v, "a budget (a whole number >= 1)")),
         };
-        let probe_timeout = match positive("probe_timeout_s")? {
-            None => None,
-            Some(t) => Some(
+        let probe_timeout = positive("probe_timeout_s").and_then(|t| {
+            t.map(|t| {
                 crate::limits::seconds("probe_timeout_s", t)
-                    .map_err(|e| format!("field `options.probe_timeout_s`: {e}"))?,
-            ),
-        };
-        Ok(RecordedLimits {
+                    .map_err(|e| format!("field `options.probe_timeout_s`: {e}"))
+            })
+            .transpose()
+        });
+        RecordedLimits {
             budget,
-            max_spend_usd: positive("max_spend_usd")?,
+            max_spend_usd: positive("max_spend_usd"),
             probe_timeout,
-        })
+            from,
+        }
     }
 
-    /// `settings` with the recorded budget and spend limit where this run gives none: a resumed
-    /// search keeps the limits it was started with (a spend cap dropped by resuming without
-    /// the flag would let the search pass it). What was kept is said.
-    fn keep(&self, settings: &Settings) -> Settings {
+    /// `settings` with the recorded limits where this run gives none: a resumed search keeps
+    /// the budget, spend limit and probe time limit it last ran with (a spend cap dropped by
+    /// resuming without the flag would let the search pass it). What was kept is said. Fails
+    /// on a recorded limit it would keep that is no limit, naming its field and the flag
+    /// that sets another.
+    fn keep(&self, settings: &Settings) -> Result<Settings, String> {
         let mut kept = settings.clone();
         let mut said = Vec::new();
+        fn recorded<T: Clone>(
+            r: &Result<Option<T>, String>,
+            from: &str,
+            flag: &str,
+        ) -> Result<Option<T>, String> {
+            r.clone()
+                .map_err(|e| format!("{from} {e}; give {flag} to set another"))
+        }
         if settings.budget.is_none() {
-            if let Some(b) = self.budget {
+            if let Some(b) = recorded(&self.budget, &self.from, "--budget")? {
                 kept.budget = Some(b);
                 said.push(format!("budget {b} (--budget)"));
             }
         }
         if settings.max_spend_usd.is_none() {
-            if let Some(m) = self.max_spend_usd {
+            if let Some(m) = recorded(&self.max_spend_usd, &self.from, "--max-spend")? {
                 kept.max_spend_usd = Some(m);
                 said.push(format!(
                     "spend limit ${} (--max-spend)",
@@ -307,8 +340,7 @@ impl RecordedLimits {
         // then would not compare with one let run longer now), and a spend cap holds only with
         // one.
         if !settings.probe_timeout_given {
-            if let Some(t) = self
-                .probe_timeout
+            if let Some(t) = recorded(&self.probe_timeout, &self.from, "--probe-timeout")?
                 .filter(|&t| settings.probe_timeout != Some(t))
             {
                 kept.probe_timeout = Some(t);
@@ -318,13 +350,21 @@ impl RecordedLimits {
                 ));
             }
         }
+        if kept.max_spend_usd.is_some() && kept.probe_timeout.is_none() {
+            return Err(
+                "--max-spend needs a probe time limit (--probe-timeout or a runtime limit), and \
+                 neither this run nor the journal gives one: without one a probe's worst-case \
+                 cost is unbounded"
+                    .into(),
+            );
+        }
         if !said.is_empty() {
             crate::say!(
                 "keeping the journal's {}: give the option to change it",
                 said.join(", ")
             );
         }
-        kept
+        Ok(kept)
     }
 }
 
@@ -460,15 +500,11 @@ fn open_journal(
         .map_err(|e| Error::JournalInput(format!("{}: {e}", path.display())))?;
     // The latest run's limits: the header holds the first run's.
     let recorded_limits = match j.resumes.last() {
-        Some(r) => RecordedLimits::of(&r.options).map_err(|e| {
-            Error::JournalInput(format!(
-                "{}: its last `resumed` event (of {}), {e}",
-                path.display(),
-                j.resumes.len()
-            ))
-        })?,
-        None => RecordedLimits::of(&j.header.options)
-            .map_err(|e| Error::JournalInput(format!("{}:1: the header's {e}", path.display())))?,
+        Some(r) => RecordedLimits::of(
+            &r.options,
+            format!("its last `resumed` event (of {}),", j.resumes.len()),
+        ),
+        None => RecordedLimits::of(&j.header.options, "line 1: the header's".into()),
     };
     let writer = JournalWriter::append_to(path, &j).map_err(opening)?;
     Ok(Opened {
@@ -676,7 +712,9 @@ pub fn run<R: Runner + Sync>(
             settings.seed
         );
     }
-    let settings = &recorded_limits.keep(settings);
+    let settings = &recorded_limits
+        .keep(settings)
+        .map_err(|e| Error::JournalInput(format!("{}: {e}", journal_path.display())))?;
     if resumed {
         // What this run is limited by, for the next resume to keep.
         let record = ResumedRecord {
@@ -841,6 +879,31 @@ mod tests {
             search_id: None,
             parallel: 1,
         }
+    }
+
+    /// Recorded limits are checked only where kept, and a kept spend limit needs a time limit
+    /// from this run or the journal.
+    #[test]
+    fn recorded_limits_are_checked_where_kept() {
+        let recorded = RecordedLimits::of(
+            &serde_json::json!({"budget": "x", "max_spend_usd": 0.5, "probe_timeout_s": null}),
+            "line 1: the header's".into(),
+        );
+        let mut s = settings("random", 1, 3);
+        // The budget is given: the bad recorded one is moot. The spend limit is kept, but
+        // nothing gives a time limit.
+        let e = recorded.keep(&s).unwrap_err();
+        assert!(e.starts_with("--max-spend needs a probe time limit"), "{e}");
+        s.probe_timeout = Some(Duration::from_secs(20));
+        let kept = recorded.keep(&s).unwrap();
+        assert_eq!(kept.max_spend_usd, Some(0.5));
+        s.budget = None;
+        let e = recorded.keep(&s).unwrap_err();
+        assert_eq!(
+            e,
+            "line 1: the header's field `options.budget`: `\"x\"` is not a budget (a whole \
+             number >= 1); give --budget to set another"
+        );
     }
 
     /// A journal written by `grid` (catalogue order) resumed by a strategy that would choose
