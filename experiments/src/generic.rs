@@ -415,6 +415,22 @@ pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataE
         "nodes",
         "price_per_node_hour",
     ];
+    // A reader trims header fields: a name blank or with spaces at its ends (only a hand edit
+    // makes one) would not read back as itself.
+    if let Some(d) = space
+        .dimensions
+        .iter()
+        .find(|d| d.name.is_empty() || d.name.trim() != d.name)
+    {
+        return Err(DataError::File {
+            path: std::path::PathBuf::from("journal header"),
+            problem: format!(
+                "dimension name {:?} is blank or has spaces at its ends: a CSV reader would not \
+                 read its column back",
+                d.name
+            ),
+        });
+    }
     // The renamed ones avoid every name taken, a dimension really called `dimension_nodes`
     // included (then `dimension_nodes_2`, ...).
     let mut taken: std::collections::HashSet<&str> = COLUMNS.into_iter().collect();
@@ -437,11 +453,11 @@ pub fn journal_to_csv(journal: &Journal, workload: &str) -> Result<String, DataE
     header.push("nodes".into());
     header.push("price_per_node_hour".into());
     push_row(&mut out, &header);
+    let by_name: std::collections::HashMap<&str, &Config> =
+        space.configs.iter().map(|c| (c.name.as_str(), c)).collect();
     for r in &journal.records {
-        let config = space
-            .configs
-            .iter()
-            .find(|c| c.name == r.config)
+        let config = by_name
+            .get(r.config.as_str())
             .ok_or_else(|| DataError::File {
                 path: std::path::PathBuf::from(format!("journal probe {}", r.index)),
                 problem: format!(
@@ -743,5 +759,13 @@ mod tests {
         assert_eq!(d.workloads[0].space.len(), 2);
         let failed = d.workloads[0].space.find("w4").unwrap();
         assert_eq!(d.workloads[0].runs[failed][0].elapsed_s(), 36.0);
+        // A hand-edited dimension name the reader would trim is refused.
+        let mut edited = journal.clone();
+        edited.header.space.dimensions[0].name = " nodes".into();
+        let e = journal_to_csv(&edited, "flowers").unwrap_err().to_string();
+        assert!(
+            e.contains("dimension name \" nodes\" is blank or has spaces"),
+            "{e}"
+        );
     }
 }

@@ -13,6 +13,10 @@ use crate::prices::{MachinePrice, PriceTable};
 /// More configurations than this is surely a mistake in the file.
 const MAX_CONFIGS: usize = 100_000;
 
+/// The most one configuration may cost per hour (a billion dollars): with a runtime of at most
+/// 1e15 s, a probe's cost stays far inside what a journal takes (1e30) and sums stay finite.
+const MAX_CONFIG_PRICE: f64 = 1e9;
+
 /// The catalogue's configurations (machine outermost, dimensions in file order) and the space.
 pub(super) fn expand(
     raw: &RawFile,
@@ -82,6 +86,16 @@ pub(super) fn expand(
             let price =
                 price::price_per_hour(options.backend, prices, m, count, raw.catalogue.count_unit)
                     .map_err(|e| loc.at(None, format!("configuration `{name}`: {e}")))?;
+            if !(price.is_finite() && price <= MAX_CONFIG_PRICE) {
+                return Err(loc.at(
+                    None,
+                    format!(
+                        "configuration `{name}` would cost {} USD per hour, more than any \
+                         cluster (at most {MAX_CONFIG_PRICE:e}): check the count dimension",
+                        optimizer::Shown(price)
+                    ),
+                ));
+            }
             names.push(name);
             infos.push(ConfigInfo {
                 machine_type: mname.clone(),

@@ -382,14 +382,8 @@ fn check_command(cmd: &CommandSpec, dims: &[check::Dim]) -> Result<(), String> {
         ));
     }
     let mut names: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+    // (Dimension names are letters, digits, `_` and `-`: each can be a variable's name.)
     for d in dims {
-        if d.name.contains(['=', '\0']) {
-            return Err(format!(
-                "dimension `{}` cannot reach the job as an environment variable (its name \
-                 holds `=` or NUL)",
-                d.name.escape_debug()
-            ));
-        }
         let var = crate::command::env_name(&d.name);
         if let Some(other) = names.insert(var.clone(), &d.name) {
             return Err(format!(
@@ -558,6 +552,16 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         );
         let err = parse_str(&text).unwrap_err().to_string();
         assert!(err.contains("has 600000 configurations"), "{err}");
+        // A count no cluster has prices a configuration past what a journal can sum.
+        let err = parse_str(&GOOD.replace("[2, 4, 8]", "[2, 4, 1e40]")).unwrap_err();
+        assert!(
+            err.message.contains(
+                "configuration `e2-standard-2/workers=10000000000000000000000000000000000000000"
+            ) && err
+                .message
+                .contains("USD per hour, more than any cluster (at most 1e9)"),
+            "{err}"
+        );
         let err = parse_str(&GOOD.replace("[2, 4, 8]", "[0, 4, -0.0]")).unwrap_err();
         assert!(err.message.contains("lists -0 twice"), "{err}");
         // Within the limit it is built.
@@ -661,7 +665,6 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         );
     }
 
-    /// A time limit too long for a `Duration` is an error at its line, not a panic later.
     /// A command section no probe could run is refused when the file is read, naming the key:
     /// else every probe fails (or "completes" doing nothing) and the journal, which keeps the
     /// section, cannot be resumed once it is put right.
@@ -704,6 +707,7 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         );
     }
 
+    /// A time limit too long for a `Duration` is an error at its line, not a panic later.
     #[test]
     fn a_time_limit_longer_than_a_year_is_an_error_at_its_line() {
         let err =

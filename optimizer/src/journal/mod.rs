@@ -518,9 +518,6 @@ fn header_start() -> String {
 pub const ALREADY_EXISTS: &str =
     "journal already exists (resume it with --resume, or choose another path)";
 
-/// Checks one probe record against the header and the records before it (`lines[i]` = line of
-/// record `i`): records are numbered 0, 1, ... in order, name a configuration of the space, and
-/// carry finite, non-negative times and costs.
 /// Turns a hand-written `-0` amount into `0` (adding +0 does that and changes nothing else),
 /// so reports never print `$-0.000000`.
 fn unsign_zeros(outcome: &mut Outcome) {
@@ -550,14 +547,18 @@ fn unsign_zeros(outcome: &mut Outcome) {
 }
 
 /// The largest runtime, cost or spend a record may hold. Far above what a search writes (a
-/// runtime is at most 1e15 s, a price at most 1e6 USD per machine-hour), and small enough that
-/// a journal's sums stay finite: a hand-edited 1.7e308 twice made the spend `$inf`.
+/// runtime is at most 1e15 s, a space file's configuration at most 1e9 USD per hour), and
+/// small enough that a journal's sums stay finite: a hand-edited 1.7e308 twice made the spend
+/// `$inf`.
 const MAX_AMOUNT: f64 = 1e30;
 
 fn is_amount(v: f64) -> bool {
     (0.0..=MAX_AMOUNT).contains(&v)
 }
 
+/// Checks one probe record against the header and the records before it (`lines[i]` = line of
+/// record `i`): records are numbered 0, 1, ... in order, name a configuration of the space, and
+/// carry times and costs from 0 to [`MAX_AMOUNT`].
 fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Result<(), String> {
     let expected = lines.len();
     if r.index < expected {
