@@ -53,6 +53,20 @@ fn search_with_seed(d: &Path, journal: &str, seed: &str, extra: &[&str]) -> Comm
     c
 }
 
+/// `--resume` of `journal` by the same search as [`search`], but with no limit given but
+/// `extra`'s: what a resume keeps from the journal shows.
+fn resume_with_only(d: &Path, journal: &str, extra: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "random"])
+        .args(["--seed", "5", "--resume", "--space"])
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join(journal))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 fn probes(journal: &Path) -> Vec<String> {
     std::fs::read_to_string(journal)
         .unwrap()
@@ -386,14 +400,7 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         .unwrap()
         .status
         .success());
-    let bare = Command::new(BIN)
-        .args(["search", "--backend", "command", "--strategy", "random"])
-        .args(["--seed", "5", "--resume", "--budget", "2", "--space"])
-        .arg(d.join("space.toml"))
-        .arg("--journal")
-        .arg(d.join("t.jsonl"))
-        .output()
-        .unwrap();
+    let bare = resume_with_only(&d, "t.jsonl", &["--budget", "2"]);
     let out = String::from_utf8_lossy(&bare.stdout);
     assert!(bare.status.success(), "{out}");
     assert!(
@@ -436,14 +443,7 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         lines[last_resumed]["options"][key] = value.clone();
         let edited: String = lines.iter().map(|v| format!("{v}\n")).collect();
         std::fs::write(d.join("u.jsonl"), &edited).unwrap();
-        let out = Command::new(BIN)
-            .args(["search", "--backend", "command", "--strategy", "random"])
-            .args(["--seed", "5", "--resume", "--space"])
-            .arg(d.join("space.toml"))
-            .arg("--journal")
-            .arg(d.join("u.jsonl"))
-            .output()
-            .unwrap();
+        let out = resume_with_only(&d, "u.jsonl", &[]);
         let err = String::from_utf8_lossy(&out.stderr);
         lines[last_resumed]["options"] = options.clone();
         if ok {
@@ -467,15 +467,7 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
                 "max_spend_usd" => ["--max-spend", "1"],
                 _ => ["--probe-timeout", "20"],
             };
-            let given = Command::new(BIN)
-                .args(["search", "--backend", "command", "--strategy", "random"])
-                .args(["--seed", "5", "--resume", "--space"])
-                .arg(d.join("space.toml"))
-                .arg("--journal")
-                .arg(d.join("u.jsonl"))
-                .args(flag)
-                .output()
-                .unwrap();
+            let given = resume_with_only(&d, "u.jsonl", &flag);
             assert!(
                 given.status.success(),
                 "{key} {value} with {flag:?}: {}",
@@ -486,23 +478,7 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
 
     // --max-runtime sets the probe time limit as --probe-timeout does: given, the recorded
     // one is not kept.
-    let out = Command::new(BIN)
-        .args(["search", "--backend", "command", "--strategy", "random"])
-        .args([
-            "--seed",
-            "5",
-            "--resume",
-            "--budget",
-            "4",
-            "--max-runtime",
-            "60",
-        ])
-        .arg("--space")
-        .arg(d.join("space.toml"))
-        .arg("--journal")
-        .arg(d.join("t.jsonl"))
-        .output()
-        .unwrap();
+    let out = resume_with_only(&d, "t.jsonl", &["--budget", "4", "--max-runtime", "60"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}");
     assert!(!said.contains("probe time limit"), "{said}");
