@@ -1548,3 +1548,61 @@ fn a_space_or_price_file_that_is_not_a_regular_file_is_refused_at_once() {
     );
     let _ = std::fs::remove_dir_all(d);
 }
+
+/// A signal during `workload preprocess` stops it the orderly way: no new image, the shards
+/// this run committed removed (none is left looking finished), exit 128 + the signal.
+#[test]
+fn a_signal_during_preprocess_leaves_no_finished_looking_shard() {
+    let d = dir("preprocess-signal");
+    let data = d.join("data");
+    let gen = run(&[
+        "workload",
+        "gen-dataset",
+        "--out",
+        data.to_str().unwrap(),
+        "--images",
+        "400",
+    ]);
+    assert!(gen.status.success(), "{}", stderr(&gen));
+    for (signal, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let out = d.join(format!("out-{signal}"));
+        // Large outputs and many shards: slow enough that shards are committed well before
+        // the end, which the test waits to see before it signals.
+        let mut child = Command::new(BIN)
+            .args(["workload", "preprocess", "--input"])
+            .arg(&data)
+            .arg("--output")
+            .arg(&out)
+            .args(["--shards", "40", "--size", "1536", "--threads", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let shards = || -> Vec<String> {
+            std::fs::read_dir(&out)
+                .map(|r| {
+                    r.filter_map(|e| e.ok())
+                        .map(|e| e.file_name().to_string_lossy().into_owned())
+                        .filter(|n| n.ends_with(".tfrec"))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let started = std::time::Instant::now();
+        while shards().is_empty() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "no shard committed"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        send(child.id(), signal);
+        let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        assert_eq!(status.code(), Some(code), "{err}");
+        assert!(err.contains("stopping: no new image"), "{err}");
+        assert_eq!(shards(), Vec::<String>::new(), "{err}");
+    }
+    let _ = std::fs::remove_dir_all(d);
+}

@@ -185,8 +185,14 @@ impl StopSignals {
         })
     }
 
-    /// Sets `interrupt` at the first signal and keeps it in `first`; says so at each one.
-    async fn serve(mut self, interrupt: Arc<AtomicBool>, first: Arc<OnceLock<StopSignal>>) {
+    /// Sets `interrupt` at the first signal and keeps it in `first`; says so at each one,
+    /// the first time with `stopping` (what stopping does).
+    async fn serve(
+        mut self,
+        interrupt: Arc<AtomicBool>,
+        first: Arc<OnceLock<StopSignal>>,
+        stopping: &'static str,
+    ) {
         loop {
             let [(a, sa), (b, sb), (c, sc)] = &mut self.streams;
             let got = tokio::select! {
@@ -197,21 +203,45 @@ impl StopSignals {
                 else => return,
             };
             if first.set(got).is_ok() {
-                crate::note!(
-                    "\n{}: stopping: no new probe; the running one is cancelled and cleaned up \
-                     (its threads, process group or cluster, as its backend runs it); finished \
-                     probes are in the journal",
-                    got.name()
-                );
+                crate::note!("\n{}: stopping: {stopping}", got.name());
                 interrupt.store(true, Ordering::SeqCst);
             } else {
-                crate::note!(
-                    "{}: already stopping; waiting for the running probe to be cancelled and \
-                     cleaned up",
-                    got.name()
-                );
+                crate::note!("{}: already stopping; waiting for the cleanup", got.name());
             }
         }
+    }
+}
+
+/// SIGINT, SIGTERM and SIGHUP watched on a thread of their own for a command that runs no
+/// runtime (the workload commands): the first sets the flag the work checks, so it stops and
+/// cleans up (no shard of an unfinished run left looking finished) instead of dying mid-write.
+pub struct SignalWatch {
+    _runtime: tokio::runtime::Runtime,
+    first: Arc<OnceLock<StopSignal>>,
+}
+
+impl SignalWatch {
+    /// Starts watching; `stopping` says what stopping does.
+    pub fn start(flag: Arc<AtomicBool>, stopping: &'static str) -> std::io::Result<SignalWatch> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()?;
+        let signals = {
+            let _in_runtime = runtime.enter();
+            StopSignals::listen()?
+        };
+        let first = Arc::new(OnceLock::new());
+        runtime.spawn(signals.serve(flag, first.clone(), stopping));
+        Ok(SignalWatch {
+            _runtime: runtime,
+            first,
+        })
+    }
+
+    /// The first signal received, if any.
+    pub fn signal(&self) -> Option<StopSignal> {
+        self.first.get().copied()
     }
 }
 
@@ -684,7 +714,12 @@ pub fn run<R: Runner + Sync>(
         let _in_runtime = rt.enter();
         StopSignals::listen().map_err(Error::Runtime)?
     };
-    rt.spawn(signals.serve(interrupt.clone(), first_signal.clone()));
+    rt.spawn(signals.serve(
+        interrupt.clone(),
+        first_signal.clone(),
+        "no new probe; the running one is cancelled and cleaned up (its threads, process group \
+         or cluster, as its backend runs it); finished probes are in the journal",
+    ));
     let space = Arc::new(spec.space.clone());
     let strategy_options = StrategyOptions {
         seed: settings.seed,

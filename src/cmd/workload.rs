@@ -2,6 +2,8 @@
 //! read-speed test, regression). Thin: parses flags and prints; the work is in the `workload` crate.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use clap::{Args as ClapArgs, Subcommand};
 use workload::transform::{Chroma, DecodeMode, Filter, TransformOptions};
@@ -193,6 +195,7 @@ fn gen_dataset(a: GenArgs) -> anyhow::Result<()> {
 fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
     // Each is a thread spawned: past this many, spawning fails partway instead of a refusal.
     super::check_count("--threads", a.threads as u64, 0, super::MAX_THREADS)?;
+    let cancel = Arc::new(AtomicBool::new(false));
     let opts = workload::preprocess::PreprocessOptions {
         input: a.input,
         output: a.output,
@@ -209,13 +212,17 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
         seed: a.seed,
         limit: a.limit,
         progress: !a.json,
-        cancel: None,
+        cancel: Some(cancel.clone()),
     };
+    let watch = watch_signals(
+        cancel,
+        "no new image; the shards this run committed are removed, so none looks finished",
+    )?;
     let s = match a.part {
         Some((i, n)) => workload::preprocess::run_part(&opts, i, n),
         None => workload::preprocess::run(&opts),
-    }
-    .map_err(lib_err)?;
+    };
+    let s = stopped_by(&watch, s)?;
     // One line on stderr however many files there are (the summary counts them too).
     if let Some(warning) = s.outside_layout.warning(&opts.input) {
         eprintln!("{warning}");
@@ -256,6 +263,7 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
 }
 
 fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
+    let cancel = Arc::new(AtomicBool::new(false));
     let opts = workload::readspeed::ReadSpeedOptions {
         input: a.input,
         source: a.source,
@@ -264,13 +272,14 @@ fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
         repetitions: a.repetitions,
         decode: a.decode,
         parallel: a.parallel,
-        cancel: None,
+        cancel: Some(cancel.clone()),
     };
     // Before the run: an output that is one of the inputs, or cannot be written, is refused
     // without spending the run.
     workload::readspeed::check_output(&opts, &a.out).map_err(lib_err)?;
+    let watch = watch_signals(cancel, "no further read; nothing is written")?;
     let started = std::time::Instant::now();
-    let rows = workload::readspeed::run(&opts).map_err(lib_err)?;
+    let rows = stopped_by(&watch, workload::readspeed::run(&opts))?;
     let wall = started.elapsed().as_secs_f64();
     workload::readspeed::write_csv(&a.out, &rows).map_err(lib_err)?;
     println!(
@@ -309,6 +318,27 @@ fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+/// Sets `cancel` at SIGINT, SIGTERM or SIGHUP, saying `stopping`.
+fn watch_signals(
+    cancel: Arc<AtomicBool>,
+    stopping: &'static str,
+) -> anyhow::Result<launch::session::SignalWatch> {
+    launch::session::SignalWatch::start(cancel, stopping)
+        .map_err(|e| anyhow::anyhow!("cannot watch for stop signals: {e}"))
+}
+
+/// The run's result, or the signal that stopped it (exit 128 + its number): a run a signal
+/// stopped ends however its work noticed, cancelled or failing.
+fn stopped_by<T>(
+    watch: &launch::session::SignalWatch,
+    result: Result<T, workload::Error>,
+) -> anyhow::Result<T> {
+    match (watch.signal(), result) {
+        (Some(signal), Err(_)) => Err(anyhow::Error::new(crate::exit::Interrupted(signal))),
+        (_, r) => r.map_err(lib_err),
+    }
 }
 
 fn regress(a: RegressArgs) -> anyhow::Result<()> {
