@@ -107,6 +107,33 @@ pub struct Plan {
     pub read_speed: Option<ReadSpeedOptions>,
 }
 
+/// Refuses a `[workload]` folder (`key`, as written: `given`; resolved: `path`) the local
+/// backend cannot use: a Cloud Storage location (only the dataproc backend reads one) or
+/// something that exists but is no folder.
+pub(crate) fn local_folder(
+    spec: &SearchSpec,
+    key: &str,
+    given: &Path,
+    path: &Path,
+) -> Result<(), Error> {
+    if given.to_string_lossy().starts_with("gs:") {
+        return Err(Error::Setup(format!(
+            "{}: {key} `{}`: this backend reads and writes local folders (a gs:// dataset is \
+             for the dataproc backend)",
+            spec.path.display(),
+            given.display()
+        )));
+    }
+    if path.exists() && !path.is_dir() {
+        return Err(Error::Setup(format!(
+            "{}: {key}: {} is not a folder",
+            spec.path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 impl LocalRunner {
     /// Needs a `[workload]` section; `scratch` holds each probe's output (wiped per probe). When
     /// the space file names none, pass a folder of your own (for example beside the journal).
@@ -135,6 +162,28 @@ impl LocalRunner {
             Some(s) => spec.resolve(s),
             None => scratch,
         };
+        // Problems of the setup, not of a configuration: found here, else every probe fails
+        // with them and a resume keeps those configurations failed.
+        local_folder(&spec, "workload.dataset", &workload.dataset, &dataset)?;
+        let scratch_key = "workload.scratch";
+        if let Some(s) = &workload.scratch {
+            local_folder(&spec, scratch_key, s, &scratch)?;
+        } else if scratch.exists() && !scratch.is_dir() {
+            return Err(Error::Setup(format!(
+                "the probes' scratch folder {} is not a folder",
+                scratch.display()
+            )));
+        }
+        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        if absolute(&scratch).starts_with(absolute(&dataset)) {
+            return Err(Error::Setup(format!(
+                "{}: the probes' scratch folder {} is inside the dataset {}: their shards would \
+                 be read as photos",
+                spec.path.display(),
+                scratch.display(),
+                dataset.display()
+            )));
+        }
         let repeat = spec
             .backend
             .local
@@ -382,16 +431,20 @@ pub fn prepare_dataset(
     })
     .map_err(|e| Error::Setup(format!("generating {}: {e}", dataset.display())))?;
     let _ = std::fs::remove_dir(dataset);
-    std::fs::rename(&tmp, dataset)
-        .map_err(|e| Error::Setup(format!("moving the dataset to {}: {e}", dataset.display())))?;
+    std::fs::rename(&tmp, dataset).map_err(|e| {
+        let _ = std::fs::remove_dir_all(&tmp);
+        Error::Setup(format!("moving the dataset to {}: {e}", dataset.display()))
+    })?;
     Ok(gen.images)
 }
 
-/// Whether `dataset` is a folder holding something.
+/// Whether `dataset` is a folder holding something but hidden files (a `.DS_Store` is no
+/// photo).
 fn has_files(dataset: &Path) -> bool {
-    std::fs::read_dir(dataset)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false)
+    std::fs::read_dir(dataset).is_ok_and(|d| {
+        d.filter_map(|e| e.ok())
+            .any(|e| !e.file_name().to_string_lossy().starts_with('.'))
+    })
 }
 
 /// The check [`prepare_dataset`] starts with, touching nothing (a dry run makes it too): a
@@ -400,10 +453,30 @@ pub fn check_dataset(
     dataset: &Path,
     generate: Option<&crate::spacefile::GenerateSpec>,
 ) -> Result<(), Error> {
-    if generate.is_none() && !has_files(dataset) {
+    if has_files(dataset) {
+        return Ok(());
+    }
+    if generate.is_none() {
         return Err(Error::Setup(format!(
             "the dataset folder {} is missing or empty (add [workload.generate] to make one)",
             dataset.display()
+        )));
+    }
+    // Generated into a folder of its own and renamed there: a folder in the way (it holds
+    // only hidden files) is named rather than found after the generation.
+    let hidden: Vec<String> = std::fs::read_dir(dataset)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(first) = hidden.first() {
+        return Err(Error::Setup(format!(
+            "the dataset folder {} holds only hidden files ({first}{}): remove them, or the \
+             folder, for [workload.generate] to make the dataset there",
+            dataset.display(),
+            if hidden.len() > 1 { ", ..." } else { "" }
         )));
     }
     Ok(())
@@ -580,6 +653,69 @@ mod tests {
         )
         .unwrap();
         LocalRunner::new(Arc::new(spec), std::env::temp_dir())
+    }
+
+    /// Folders no probe can use are refused before any probe: else every probe fails with the
+    /// same setup problem and a resume keeps those configurations failed.
+    #[test]
+    fn unusable_dataset_and_scratch_folders_are_refused_up_front() {
+        let dir = std::env::temp_dir().join(format!("cp-local-folders-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("photos/daisy")).unwrap();
+        std::fs::write(dir.join("afile"), "x").unwrap();
+        let runner_at = |workload: &str| {
+            let text = format!(
+                "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"threads\"\n\
+                 count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = [1]\n\
+                 [workload]\ntasks = [\"preprocess\"]\n{workload}"
+            );
+            let spec = parse(
+                &text,
+                &dir.join("space.toml"),
+                &LoadOptions {
+                    backend: BackendKind::Local,
+                    prices: None,
+                },
+            )
+            .unwrap();
+            match LocalRunner::new(Arc::new(spec), dir.join("j.scratch")) {
+                Ok(_) => String::new(),
+                Err(e) => e.to_string(),
+            }
+        };
+        assert_eq!(runner_at("dataset = \"photos\""), "");
+        for (workload, want) in [
+            (
+                "dataset = \"gs://b/photos\"",
+                "workload.dataset `gs://b/photos`: this backend",
+            ),
+            ("dataset = \"afile\"", "workload.dataset: "),
+            (
+                "dataset = \"photos\"\nscratch = \"afile\"",
+                "workload.scratch: ",
+            ),
+            (
+                "dataset = \"photos\"\nscratch = \"photos/out\"",
+                "is inside the dataset",
+            ),
+        ] {
+            let e = runner_at(workload);
+            assert!(e.contains(want), "{workload}: {e}");
+        }
+        assert!(runner_at("dataset = \"afile\"").ends_with("afile is not a folder"));
+        // A folder holding only hidden files has no photos, and is in the way of generating.
+        std::fs::create_dir_all(dir.join("hidden")).unwrap();
+        std::fs::write(dir.join("hidden/.DS_Store"), "x").unwrap();
+        let e = check_dataset(&dir.join("hidden"), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is missing or empty"), "{e}");
+        let gen = GenerateSpec { images: 5, seed: 1 };
+        let e = check_dataset(&dir.join("hidden"), Some(&gen))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds only hidden files (.DS_Store)"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     /// `repeat` within 1..=1000: a huge one would be sized into memory before the first run.
