@@ -494,6 +494,29 @@ fn numbers_no_command_can_mean_are_refused() {
             "--threads must be at most 1024",
         ),
         (
+            vec!["workload", "gen-dataset", "--out", "gs://b/x"],
+            "--out gs://b/x: this takes a local path",
+        ),
+        (
+            vec!["workload", "regress", "gs://b/r.csv", "--out", "x"],
+            "the CSV gs://b/r.csv: this takes a local path",
+        ),
+        (
+            vec![
+                "workload",
+                "read-speed",
+                "--input",
+                csv_arg,
+                "--batch-sizes",
+                "1",
+                "--batch-numbers",
+                "1",
+                "--out",
+                "gs://b/r.csv",
+            ],
+            "--out gs://b/r.csv: this takes a local path",
+        ),
+        (
             vec!["tune", "--dataset", csv_arg, "--budget", &huge],
             "the largest selected catalogue has 3 configurations,",
         ),

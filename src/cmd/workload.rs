@@ -163,7 +163,21 @@ pub fn run(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// Refuses a Cloud Storage location where only a local path is read or written: taken as a
+/// path, `gs://b/x` became a local folder `gs:/b/x` and the message said the bucket was written.
+fn local_only(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    if path.to_string_lossy().starts_with("gs:") {
+        return Err(bad_input(anyhow::anyhow!(
+            "{flag} {}: this takes a local path; Cloud Storage (gs://) is read by `preprocess \
+             --input`, `read-speed --input` and written by `preprocess --output`",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 fn gen_dataset(a: GenArgs) -> anyhow::Result<()> {
+    local_only("--out", &a.out)?;
     super::check_count("--threads", a.threads as u64, 0, super::MAX_THREADS)?;
     let started = std::time::Instant::now();
     let s = workload::dataset::generate(&workload::dataset::GenOptions {
@@ -263,6 +277,7 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
 }
 
 fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
+    local_only("--out", &a.out)?;
     let cancel = Arc::new(AtomicBool::new(false));
     let opts = workload::readspeed::ReadSpeedOptions {
         input: a.input,
@@ -342,6 +357,8 @@ fn stopped_by<T>(
 }
 
 fn regress(a: RegressArgs) -> anyhow::Result<()> {
+    local_only("the CSV", &a.csv)?;
+    local_only("--out", &a.out)?;
     let points = workload::regress::read_csv(&a.csv).map_err(lib_err)?;
     let fit = workload::regress::fit(&points).map_err(lib_err)?;
     println!("{fit}");
