@@ -493,6 +493,19 @@ fn numbers_no_command_can_mean_are_refused() {
             ],
             "--threads must be at most 1024",
         ),
+        // A folder that takes no file (read-only even for root): said before any replay.
+        (
+            vec![
+                "compare",
+                "--dataset",
+                csv_arg,
+                "--seeds",
+                "1",
+                "--out",
+                "/proc",
+            ],
+            "--out /proc: cannot write there",
+        ),
         (
             vec!["workload", "gen-dataset", "--out", "gs://b/x"],
             "--out gs://b/x: this takes a local path",

@@ -68,6 +68,24 @@ pub fn make_out_folder(
             out.display()
         ))
     })?;
+    // A folder that exists but takes no file (read-only, another user's) fails the reports
+    // after every replay: tried once here, with a file that is removed at once.
+    let probe = out.join(format!(".cherrypick-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => {
+            return Err(bad_input(anyhow::anyhow!(
+                "--out {}: cannot write there: {e}",
+                out.display()
+            )))
+        }
+    }
     let resolved = out
         .canonicalize()
         .map_err(|e| bad_input(anyhow::anyhow!("--out {}: {e}", out.display())))?;
