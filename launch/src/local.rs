@@ -399,6 +399,13 @@ impl LocalRunner {
                             .unwrap_or(threads.max(1)),
                         cancel: None,
                     });
+                    if let Some(rs) = &plan.read_speed {
+                        workload::readspeed::check_options(rs).map_err(|e| PlanError::Option {
+                            config: self.spec.space.config(id).name.clone(),
+                            name: "read-speed",
+                            error: e.to_string(),
+                        })?;
+                    }
                 }
             }
         }
@@ -716,6 +723,33 @@ mod tests {
             .to_string();
         assert!(e.contains("holds only hidden files (.DS_Store)"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    /// A read-speed grid no run takes is refused with the configuration before any probe (it
+    /// failed each probe after its preprocessing was paid for).
+    #[test]
+    fn a_read_speed_grid_no_run_takes_is_refused_up_front() {
+        let text = "[catalogue]\nmachine_types = [\"e2-standard-2\"]\ncount = \"threads\"\n\
+                    count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = [1]\n\
+                    [workload]\ndataset = \"photos\"\ntasks = [\"preprocess\", \"read-speed\"]\n\
+                    params = { concurrency = 100000 }\n";
+        let spec = parse(
+            text,
+            Path::new("/tmp/space.toml"),
+            &LoadOptions {
+                backend: BackendKind::Local,
+                prices: None,
+            },
+        )
+        .unwrap();
+        let e = LocalRunner::new(Arc::new(spec), std::env::temp_dir().join("cp-grid-scratch"))
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            e.contains("`read-speed`") && e.contains("--parallel 100000"),
+            "{e}"
+        );
     }
 
     /// `repeat` within 1..=1000: a huge one would be sized into memory before the first run.

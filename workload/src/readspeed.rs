@@ -603,6 +603,13 @@ pub fn run_with(
     Ok(rows.into_iter().map(|(r, _)| r).collect())
 }
 
+/// Checks the options' grid and parallelism as [`run`] does before reading anything: for a
+/// caller that plans runs ahead (a search checks every configuration's before the first
+/// probe, rather than fail each probe after its preprocessing was paid for).
+pub fn check_options(opts: &ReadSpeedOptions) -> Result<(), Error> {
+    grid(opts).map(|_| ())
+}
+
 /// The grid's cells (batch size, batch number, repetition) in order, after checking that each
 /// cell's image count and the number of cells are numbers a run can mean: a product that
 /// overflows used to wrap round to a cell of no images or of years.
