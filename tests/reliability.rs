@@ -860,16 +860,35 @@ template = '''n=$(cat count 2>/dev/null || echo 0); echo $((n + 1)) > count; if 
 "#
     );
     std::fs::write(d.join("space.toml"), space).unwrap();
-    Command::new(BIN)
-        .args(["search", "--backend", "command", "--strategy", "grid"])
-        .args(["--budget", "6", "--probe-timeout", "120", "--space"])
-        .arg(d.join("space.toml"))
-        .arg("--journal")
-        .arg(d.join("runs.jsonl"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    default_stop_signals(
+        Command::new(BIN)
+            .args(["search", "--backend", "command", "--strategy", "grid"])
+            .args(["--budget", "6", "--probe-timeout", "120", "--space"])
+            .arg(d.join("space.toml"))
+            .arg("--journal")
+            .arg(d.join("runs.jsonl"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    )
+    .spawn()
+    .unwrap()
+}
+
+/// `c` with SIGINT, SIGTERM and SIGHUP at their default disposition in the child: a harness
+/// that runs the tests as a background job (SIGINT ignored) or under `nohup` (SIGHUP) would
+/// pass them on ignored, and a stop signal a process inherits ignored it lets pass.
+fn default_stop_signals(c: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the closure only calls signal(), which is
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        c.pre_exec(|| {
+            for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+                libc::signal(s, libc::SIG_DFL);
+            }
+            Ok(())
+        })
+    }
 }
 
 /// Waits until the hanging probe runs; returns its process group.
@@ -1226,7 +1245,8 @@ workers = [1, 2, 3, 4, 5, 6]
 template = '''echo $$ > pgid-{workers}; sleep 60; echo CHERRYPICK_METRIC runtime_s={workers}'''
 "#;
     std::fs::write(d.join("space.toml"), space).unwrap();
-    let mut child = Command::new(BIN)
+    let mut search = Command::new(BIN);
+    search
         .args(["search", "--backend", "command", "--strategy", "grid"])
         .args(["--budget", "6", "--parallel", "3", "--probe-timeout", "120"])
         .arg("--space")
@@ -1234,9 +1254,8 @@ template = '''echo $$ > pgid-{workers}; sleep 60; echo CHERRYPICK_METRIC runtime
         .arg("--journal")
         .arg(d.join("runs.jsonl"))
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    let mut child = default_stop_signals(&mut search).spawn().unwrap();
     let started = Instant::now();
     let groups: Vec<i32> = loop {
         let found: Vec<i32> = (1..=6)
@@ -1604,16 +1623,18 @@ fn a_signal_during_preprocess_leaves_no_finished_looking_shard() {
         let out = d.join(format!("out-{signal}"));
         // Large outputs and many shards: slow enough that shards are committed well before
         // the end, which the test waits to see before it signals.
-        let mut child = Command::new(BIN)
-            .args(["workload", "preprocess", "--input"])
-            .arg(&data)
-            .arg("--output")
-            .arg(&out)
-            .args(["--shards", "40", "--size", "1536", "--threads", "1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = default_stop_signals(
+            Command::new(BIN)
+                .args(["workload", "preprocess", "--input"])
+                .arg(&data)
+                .arg("--output")
+                .arg(&out)
+                .args(["--shards", "40", "--size", "1536", "--threads", "1"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped()),
+        )
+        .spawn()
+        .unwrap();
         let shards = || -> Vec<String> {
             std::fs::read_dir(&out)
                 .map(|r| {
@@ -1640,5 +1661,49 @@ fn a_signal_during_preprocess_leaves_no_finished_looking_shard() {
         assert!(err.contains("stopping: no new image"), "{err}");
         assert_eq!(shards(), Vec::<String>::new(), "{err}");
     }
+    // Started with SIGHUP ignored (as `nohup` starts it), a hangup is let pass: the run ends
+    // as it would have, every shard written.
+    let out = d.join("out-nohup");
+    let mut child = Command::new(BIN);
+    default_stop_signals(
+        child
+            .args(["workload", "preprocess", "--input"])
+            .arg(&data)
+            .arg("--output")
+            .arg(&out)
+            .args(["--shards", "40", "--size", "256", "--threads", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped()),
+    );
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: as in default_stop_signals (run after it: the later closure wins).
+        unsafe {
+            child.pre_exec(|| {
+                libc::signal(libc::SIGHUP, libc::SIG_IGN);
+                Ok(())
+            });
+        }
+    }
+    let mut child = child.spawn().unwrap();
+    let started = std::time::Instant::now();
+    while !out.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "no output");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    send(child.id(), libc::SIGHUP);
+    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{err}");
+    assert!(!err.contains("SIGHUP"), "{err}");
+    let written = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tfrec"))
+        })
+        .count();
+    assert_eq!(written, 40, "{err}");
     let _ = std::fs::remove_dir_all(d);
 }

@@ -118,8 +118,8 @@ pub(crate) fn local_folder(
 ) -> Result<(), Error> {
     if given.to_string_lossy().starts_with("gs:") {
         return Err(Error::Setup(format!(
-            "{}: {key} `{}`: this backend reads and writes local folders (a gs:// dataset is \
-             for the dataproc backend)",
+            "{}: {key} `{}`: this backend reads and writes local folders (only the dataproc \
+             backend reads a gs:// dataset)",
             spec.path.display(),
             given.display()
         )));
@@ -132,6 +132,57 @@ pub(crate) fn local_folder(
         )));
     }
     Ok(())
+}
+
+/// Refuses a scratch folder inside the dataset (the probes' shards would be read as photos,
+/// and every probe's output is refused for it), comparing the paths resolved: `..`, and the
+/// symlinks of the part that exists.
+pub(crate) fn scratch_outside_dataset(
+    spec: &SearchSpec,
+    scratch: &Path,
+    dataset: &Path,
+) -> Result<(), Error> {
+    if resolved(scratch).starts_with(resolved(dataset)) {
+        return Err(Error::Setup(format!(
+            "{}: the probes' scratch folder {} is inside the dataset {}: their shards would be \
+             read as photos",
+            spec.path.display(),
+            scratch.display(),
+            dataset.display()
+        )));
+    }
+    Ok(())
+}
+
+/// `path` made absolute, `..` and `.` taken out, and its longest existing part canonicalized.
+fn resolved(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut plain = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                plain.pop();
+            }
+            Component::CurDir => {}
+            other => plain.push(other),
+        }
+    }
+    let mut missing = Vec::new();
+    let mut existing = plain.as_path();
+    loop {
+        if let Ok(mut found) = existing.canonicalize() {
+            found.extend(missing.iter().rev());
+            return found;
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return plain,
+        }
+    }
 }
 
 impl LocalRunner {
@@ -174,16 +225,7 @@ impl LocalRunner {
                 scratch.display()
             )));
         }
-        let absolute = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-        if absolute(&scratch).starts_with(absolute(&dataset)) {
-            return Err(Error::Setup(format!(
-                "{}: the probes' scratch folder {} is inside the dataset {}: their shards would \
-                 be read as photos",
-                spec.path.display(),
-                scratch.display(),
-                dataset.display()
-            )));
-        }
+        scratch_outside_dataset(&spec, &scratch, &dataset)?;
         let repeat = spec
             .backend
             .local
@@ -710,6 +752,15 @@ mod tests {
             assert!(e.contains(want), "{workload}: {e}");
         }
         assert!(runner_at("dataset = \"afile\"").ends_with("afile is not a folder"));
+        // Compared resolved: `photos/../scr` is beside the dataset, `scr/../photos/x` in it.
+        assert_eq!(
+            runner_at("dataset = \"photos\"\nscratch = \"photos/../scr\""),
+            ""
+        );
+        assert!(
+            runner_at("dataset = \"photos\"\nscratch = \"scr/../photos/x\"")
+                .contains("is inside the dataset")
+        );
         // A folder holding only hidden files has no photos, and is in the way of generating.
         std::fs::create_dir_all(dir.join("hidden")).unwrap();
         std::fs::write(dir.join("hidden/.DS_Store"), "x").unwrap();

@@ -171,17 +171,41 @@ pub struct Ended {
 /// The stop signals, listened for from the moment a session starts.
 struct StopSignals {
     streams: [(StopSignal, Signal); 3],
+    /// The signals this process was started with ignored (`nohup` ignores SIGHUP, a script's
+    /// background job SIGINT): received, they are let pass, as the caller asked.
+    ignored: Vec<StopSignal>,
+}
+
+/// Whether `signal` was inherited ignored. Read before a handler is installed (installing
+/// one replaces the inherited disposition).
+fn inherited_ignored(signal: libc::c_int) -> bool {
+    // SAFETY: with a null new action, sigaction only writes the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
 }
 
 impl StopSignals {
     /// Must run inside the session's runtime.
     fn listen() -> std::io::Result<StopSignals> {
+        let ignored = [
+            (StopSignal::Interrupt, libc::SIGINT),
+            (StopSignal::Terminate, libc::SIGTERM),
+            (StopSignal::Hangup, libc::SIGHUP),
+        ]
+        .into_iter()
+        .filter(|&(_, n)| inherited_ignored(n))
+        .map(|(s, _)| s)
+        .collect();
         Ok(StopSignals {
             streams: [
                 (StopSignal::Interrupt, signal(SignalKind::interrupt())?),
                 (StopSignal::Terminate, signal(SignalKind::terminate())?),
                 (StopSignal::Hangup, signal(SignalKind::hangup())?),
             ],
+            ignored,
         })
     }
 
@@ -202,6 +226,9 @@ impl StopSignals {
                 // Every stream ended: the runtime is going away with the session.
                 else => return,
             };
+            if self.ignored.contains(&got) {
+                continue;
+            }
             if first.set(got).is_ok() {
                 crate::note!("\n{}: stopping: {stopping}", got.name());
                 interrupt.store(true, Ordering::SeqCst);

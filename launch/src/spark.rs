@@ -132,6 +132,7 @@ impl SparkRunner {
         })?;
         let input = spec.resolve(&workload.dataset);
         crate::local::local_folder(&spec, "workload.dataset", &workload.dataset, &input)?;
+        crate::local::scratch_outside_dataset(&spec, &options.scratch, &input)?;
         let input = std::path::absolute(&input).unwrap_or(input);
         if !options.binary.is_file() {
             return Err(setup(format!(

@@ -230,7 +230,8 @@ fn preprocess(a: PreprocessArgs) -> anyhow::Result<()> {
     };
     let watch = watch_signals(
         cancel,
-        "no new image; the shards this run committed are removed, so none looks finished",
+        "no new image; unless every image was already done, the shards this run committed are \
+         removed, so none looks finished",
     )?;
     let s = match a.part {
         Some((i, n)) => workload::preprocess::run_part(&opts, i, n),
@@ -296,6 +297,10 @@ fn read_speed(a: ReadSpeedArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let rows = stopped_by(&watch, workload::readspeed::run(&opts))?;
     let wall = started.elapsed().as_secs_f64();
+    // A signal after the last read: nothing is written, as the message said.
+    if let Some(signal) = watch.signal() {
+        return Err(anyhow::Error::new(crate::exit::Interrupted(signal)));
+    }
     workload::readspeed::write_csv(&a.out, &rows).map_err(lib_err)?;
     println!(
         "{:>10} {:>12} {:>4} {:>8} {:>12} {:>10}",
@@ -344,14 +349,16 @@ fn watch_signals(
         .map_err(|e| anyhow::anyhow!("cannot watch for stop signals: {e}"))
 }
 
-/// The run's result, or the signal that stopped it (exit 128 + its number): a run a signal
-/// stopped ends however its work noticed, cancelled or failing.
+/// The run's result, or the signal that stopped it (exit 128 + its number). Only a run that
+/// was cancelled is reported as stopped: another error that met a signal is still said.
 fn stopped_by<T>(
     watch: &launch::session::SignalWatch,
     result: Result<T, workload::Error>,
 ) -> anyhow::Result<T> {
     match (watch.signal(), result) {
-        (Some(signal), Err(_)) => Err(anyhow::Error::new(crate::exit::Interrupted(signal))),
+        (Some(signal), Err(workload::Error::Cancelled)) => {
+            Err(anyhow::Error::new(crate::exit::Interrupted(signal)))
+        }
         (_, r) => r.map_err(lib_err),
     }
 }

@@ -381,6 +381,15 @@ fn run_inner(
         images.truncate(limit);
     }
     output.prepare_output().map_err(Error::Output)?;
+    // Stopped while listing: an earlier run's shards are left as they are, since this run
+    // will write none to replace them.
+    if opts
+        .cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Relaxed))
+    {
+        return Err(Error::Cancelled);
+    }
     // Shards of an earlier run into the same folder would be read with this run's as one set.
     let removed = remove_earlier_shards(output, part)?;
 
@@ -1412,6 +1421,26 @@ mod tests {
             .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name()).collect())
             .unwrap_or_default();
         assert!(left.is_empty(), "{left:?}");
+        // Cancelled before its first image, a run leaves an earlier run's shards in place: it
+        // writes none to replace them.
+        let finished = PreprocessOptions {
+            cancel: None,
+            ..opts.clone()
+        };
+        run(&finished).unwrap();
+        let shards = || {
+            let mut names: Vec<_> = std::fs::read_dir(&out)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect();
+            names.sort();
+            names
+        };
+        let before = shards();
+        assert_eq!(before.len(), 2);
+        assert!(matches!(run(&opts), Err(Error::Cancelled)));
+        assert_eq!(shards(), before);
         let _ = std::fs::remove_dir_all(&data);
         let _ = std::fs::remove_dir_all(&out);
     }
