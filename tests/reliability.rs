@@ -1623,30 +1623,9 @@ fn a_signal_during_preprocess_leaves_no_finished_looking_shard() {
         let out = d.join(format!("out-{signal}"));
         // Large outputs and many shards: slow enough that shards are committed well before
         // the end, which the test waits to see before it signals.
-        let mut child = default_stop_signals(
-            Command::new(BIN)
-                .args(["workload", "preprocess", "--input"])
-                .arg(&data)
-                .arg("--output")
-                .arg(&out)
-                .args(["--shards", "40", "--size", "1536", "--threads", "1"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped()),
-        )
-        .spawn()
-        .unwrap();
-        let shards = || -> Vec<String> {
-            std::fs::read_dir(&out)
-                .map(|r| {
-                    r.filter_map(|e| e.ok())
-                        .map(|e| e.file_name().to_string_lossy().into_owned())
-                        .filter(|n| n.ends_with(".tfrec"))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let mut child = preprocess_command(&data, &out, "1536").spawn().unwrap();
         let started = std::time::Instant::now();
-        while shards().is_empty() {
+        while shard_names(&out).is_empty() {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "no shard committed"
@@ -1654,56 +1633,70 @@ fn a_signal_during_preprocess_leaves_no_finished_looking_shard() {
             std::thread::sleep(Duration::from_millis(20));
         }
         send(child.id(), signal);
-        let status = wait_with_deadline(&mut child, Duration::from_secs(60));
-        let mut err = String::new();
-        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+        let (status, err) = finish(&mut child);
         assert_eq!(status.code(), Some(code), "{err}");
         assert!(err.contains("stopping: no new image"), "{err}");
-        assert_eq!(shards(), Vec::<String>::new(), "{err}");
+        assert_eq!(shard_names(&out), Vec::<String>::new(), "{err}");
     }
     // Started with SIGHUP ignored (as `nohup` starts it), a hangup is let pass: the run ends
     // as it would have, every shard written.
     let out = d.join("out-nohup");
-    let mut child = Command::new(BIN);
-    default_stop_signals(
-        child
-            .args(["workload", "preprocess", "--input"])
-            .arg(&data)
-            .arg("--output")
-            .arg(&out)
-            .args(["--shards", "40", "--size", "256", "--threads", "1"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped()),
-    );
+    let mut nohup = preprocess_command(&data, &out, "256");
     {
         use std::os::unix::process::CommandExt;
         // SAFETY: as in default_stop_signals (run after it: the later closure wins).
         unsafe {
-            child.pre_exec(|| {
+            nohup.pre_exec(|| {
                 libc::signal(libc::SIGHUP, libc::SIG_IGN);
                 Ok(())
             });
         }
     }
-    let mut child = child.spawn().unwrap();
+    let mut child = nohup.spawn().unwrap();
     let started = std::time::Instant::now();
     while !out.exists() {
         assert!(started.elapsed() < Duration::from_secs(60), "no output");
         std::thread::sleep(Duration::from_millis(5));
     }
     send(child.id(), libc::SIGHUP);
-    let status = wait_with_deadline(&mut child, Duration::from_secs(60));
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    let (status, err) = finish(&mut child);
     assert_eq!(status.code(), Some(0), "{err}");
     assert!(!err.contains("SIGHUP"), "{err}");
-    let written = std::fs::read_dir(&out)
-        .unwrap()
-        .filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".tfrec"))
-        })
-        .count();
-    assert_eq!(written, 40, "{err}");
+    assert_eq!(shard_names(&out).len(), 40, "{err}");
     let _ = std::fs::remove_dir_all(d);
+}
+
+/// `workload preprocess` of `data` into `out` at output side `size`, 40 shards, one thread,
+/// with the stop signals at their defaults.
+fn preprocess_command(data: &Path, out: &Path, size: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.args(["workload", "preprocess", "--input"])
+        .arg(data)
+        .arg("--output")
+        .arg(out)
+        .args(["--shards", "40", "--size", size, "--threads", "1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    default_stop_signals(&mut c);
+    c
+}
+
+/// The `*.tfrec` files in `out` (none when it is missing).
+fn shard_names(out: &Path) -> Vec<String> {
+    std::fs::read_dir(out)
+        .map(|r| {
+            r.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".tfrec"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Waits (at most a minute) for `child`; its status and stderr.
+fn finish(child: &mut std::process::Child) -> (std::process::ExitStatus, String) {
+    let status = wait_with_deadline(child, Duration::from_secs(60));
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    (status, err)
 }
