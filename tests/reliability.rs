@@ -1700,3 +1700,19 @@ fn finish(child: &mut std::process::Child) -> (std::process::ExitStatus, String)
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     (status, err)
 }
+
+/// `demo` whose journal's name is taken by a folder says so as bad input (exit 2), as a search
+/// starting its journal does, before anything is generated.
+#[test]
+fn a_demo_whose_journal_is_a_folder_is_refused() {
+    let d = dir("demo-folder");
+    std::fs::create_dir_all(d.join("demo.jsonl")).unwrap();
+    let o = run(&["demo", "--cache", d.to_str().unwrap()]);
+    refused(&o, "demo.jsonl: not a regular file");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        1,
+        "nothing generated"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}

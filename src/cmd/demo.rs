@@ -82,8 +82,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let journal = cache.join("demo.jsonl");
     // Each demo is a fresh search; only the dataset is reused. Under the journal's lock, so a
     // search (or another demo) still writing there is refused, not robbed of its file.
-    optimizer::journal::JournalWriter::discard(&journal)
-        .with_context(|| format!("starting the demo afresh in {}", cache.display()))?;
+    // As a search starting a journal: the disk's failure is exit 1, anything else in the way
+    // (a folder or device under the journal's name, another process holding it) the user's.
+    optimizer::journal::JournalWriter::discard(&journal).map_err(|e| {
+        let the_disk = matches!(&e, optimizer::journal::JournalError::Io { error, .. }
+            if matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+                || error.raw_os_error() == Some(libc::EIO));
+        let e = anyhow::Error::new(e)
+            .context(format!("starting the demo afresh in {}", cache.display()));
+        if the_disk {
+            e
+        } else {
+            bad_input(e)
+        }
+    })?;
     let runner = LocalRunner::new(spec.clone(), cache.join("scratch"))
         .map_err(|e| anyhow::anyhow!("the built-in catalogue: {e}"))?;
     println!(
