@@ -608,11 +608,7 @@ fn journal_in_use(e: JournalError) -> Error {
 /// as when a later record cannot be written) or the user's (the path is taken, held by another
 /// search, not a file, not writable: exit 2).
 fn creating(error: JournalError) -> Error {
-    use std::io::ErrorKind;
-    let the_disk = matches!(&error, JournalError::Io { error, .. }
-        if matches!(error.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
-            || error.raw_os_error() == Some(libc::EIO));
-    if the_disk {
+    if error.is_disk_failure() {
         Error::Journal {
             context: "starting the journal",
             error,

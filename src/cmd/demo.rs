@@ -85,9 +85,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     // As a search starting a journal: the disk's failure is exit 1, anything else in the way
     // (a folder or device under the journal's name, another process holding it) the user's.
     optimizer::journal::JournalWriter::discard(&journal).map_err(|e| {
-        let the_disk = matches!(&e, optimizer::journal::JournalError::Io { error, .. }
-            if matches!(error.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
-                || error.raw_os_error() == Some(libc::EIO));
+        let the_disk = e.is_disk_failure();
         let e = anyhow::Error::new(e)
             .context(format!("starting the demo afresh in {}", cache.display()));
         if the_disk {

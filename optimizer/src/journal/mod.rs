@@ -293,6 +293,18 @@ pub enum JournalError {
     Changed { path: PathBuf },
 }
 
+impl JournalError {
+    /// The disk's failure (full, over quota, failing with EIO), not the user's input: a
+    /// journal that cannot be started or written for it is exit 1, anything else in the way
+    /// (a folder under its name, another process holding it) exit 2.
+    pub fn is_disk_failure(&self) -> bool {
+        use std::io::ErrorKind;
+        matches!(self, JournalError::Io { error, .. }
+            if matches!(error.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
+                || error.raw_os_error() == Some(libc::EIO))
+    }
+}
+
 /// A journal as read from disk.
 #[derive(Debug, Clone)]
 pub struct Journal {
