@@ -116,7 +116,7 @@ pub(crate) fn local_folder(
     given: &Path,
     path: &Path,
 ) -> Result<(), Error> {
-    if given.to_string_lossy().starts_with("gs:") {
+    if workload::storage::names_cloud_storage(&given.to_string_lossy()) {
         return Err(Error::Setup(format!(
             "{}: {key} `{}`: this backend reads and writes local folders (only the dataproc \
              backend reads a gs:// dataset)",

@@ -166,7 +166,7 @@ pub fn run(command: Command) -> anyhow::Result<()> {
 /// Refuses a Cloud Storage location where only a local path is read or written: taken as a
 /// path, `gs://b/x` became a local folder `gs:/b/x` and the message said the bucket was written.
 fn local_only(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
-    if path.to_string_lossy().starts_with("gs:") {
+    if workload::storage::names_cloud_storage(&path.to_string_lossy()) {
         return Err(bad_input(anyhow::anyhow!(
             "{flag} {}: this takes a local path; Cloud Storage (gs://) is read by `preprocess \
              --input`, `read-speed --input` and written by `preprocess --output`",

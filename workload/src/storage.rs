@@ -144,6 +144,13 @@ pub trait Storage: Send + Sync {
     fn prepare_output(&self) -> Result<(), StorageError>;
 }
 
+/// Whether `location` is meant as Cloud Storage: `gs:` and anything after it (a `gs:/b`
+/// typo included), which a place that takes only local paths must refuse rather than make a
+/// local folder named `gs:` of.
+pub fn names_cloud_storage(location: &str) -> bool {
+    location.starts_with("gs:")
+}
+
 /// Opens `location`: `gs://bucket/prefix` or a local path.
 pub fn open(location: &str) -> Result<Box<dyn Storage>, StorageError> {
     if let Some(rest) = location.strip_prefix("gs://") {
