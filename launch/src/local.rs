@@ -682,6 +682,19 @@ mod tests {
     use super::*;
     use crate::spacefile::{parse, BackendKind, GenerateSpec, LoadOptions};
 
+    /// A local-backend space file's catalogue read as if from `space_file`.
+    fn local_spec(text: &str, space_file: &Path) -> crate::spacefile::SearchSpec {
+        parse(
+            text,
+            space_file,
+            &LoadOptions {
+                backend: BackendKind::Local,
+                prices: None,
+            },
+        )
+        .unwrap()
+    }
+
     fn runner(threads: &str) -> LocalRunner {
         runner_with(threads, "").unwrap()
     }
@@ -692,15 +705,7 @@ mod tests {
              count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = {threads}\n\
              [workload]\ndataset = \"photos\"\ntasks = [\"preprocess\"]\n{params}"
         );
-        let spec = parse(
-            &text,
-            Path::new("/tmp/space.toml"),
-            &LoadOptions {
-                backend: BackendKind::Local,
-                prices: None,
-            },
-        )
-        .unwrap();
+        let spec = local_spec(&text, Path::new("/tmp/space.toml"));
         LocalRunner::new(Arc::new(spec), std::env::temp_dir())
     }
 
@@ -718,15 +723,7 @@ mod tests {
                  count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = [1]\n\
                  [workload]\ntasks = [\"preprocess\"]\n{workload}"
             );
-            let spec = parse(
-                &text,
-                &dir.join("space.toml"),
-                &LoadOptions {
-                    backend: BackendKind::Local,
-                    prices: None,
-                },
-            )
-            .unwrap();
+            let spec = local_spec(&text, &dir.join("space.toml"));
             match LocalRunner::new(Arc::new(spec), dir.join("j.scratch")) {
                 Ok(_) => String::new(),
                 Err(e) => e.to_string(),
@@ -784,15 +781,7 @@ mod tests {
                     count_unit = \"vcpu\"\n[catalogue.dimensions]\nthreads = [1]\n\
                     [workload]\ndataset = \"photos\"\ntasks = [\"preprocess\", \"read-speed\"]\n\
                     params = { concurrency = 100000 }\n";
-        let spec = parse(
-            text,
-            Path::new("/tmp/space.toml"),
-            &LoadOptions {
-                backend: BackendKind::Local,
-                prices: None,
-            },
-        )
-        .unwrap();
+        let spec = local_spec(text, Path::new("/tmp/space.toml"));
         let e = LocalRunner::new(Arc::new(spec), std::env::temp_dir().join("cp-grid-scratch"))
             .err()
             .expect("refused")
@@ -892,15 +881,7 @@ mod tests {
              tasks = [\"preprocess\", \"read-speed\"]\n\
              params = { size = 32, batch_size = 64, batch_number = 100000 }\n";
         let space_file = dir.join("space.toml");
-        let spec = parse(
-            text,
-            &space_file,
-            &LoadOptions {
-                backend: BackendKind::Local,
-                prices: None,
-            },
-        )
-        .unwrap();
+        let spec = local_spec(text, &space_file);
         prepare_dataset(
             &dir.join("photos"),
             Some(&GenerateSpec {
