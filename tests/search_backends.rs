@@ -289,6 +289,9 @@ params = { size = 32 }
     let (code, _, err) = search();
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("outside <class>/<image>"), "{err}");
+    // The probes' folder the search made is gone with their output; one that was there stays.
+    assert!(!d.join("runs.scratch").exists());
+    std::fs::create_dir(d.join("runs.scratch")).unwrap();
     std::fs::write(d.join("flowers/README.txt"), "about").unwrap();
     std::fs::remove_file(d.join("runs.jsonl")).unwrap();
     let (code, out, err) = search();
@@ -300,5 +303,6 @@ params = { size = 32 }
         1,
         "{err}"
     );
+    assert!(d.join("runs.scratch").is_dir());
     let _ = std::fs::remove_dir_all(d);
 }

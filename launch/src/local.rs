@@ -320,6 +320,12 @@ impl LocalRunner {
         &self.dataset
     }
 
+    /// The folder probes write their output under (each probe's own folder is removed when it
+    /// ends).
+    pub fn scratch(&self) -> &Path {
+        &self.scratch
+    }
+
     /// Makes the synthetic dataset when the space file asks for one and the folder is missing
     /// or empty; returns the number of images generated (0 when the folder was already there).
     /// Says once (on stderr) what files of the dataset no probe reads, as they are not at

@@ -88,7 +88,16 @@ pub fn run(request: &Request) -> Result<Option<Ended>, Error> {
             }
             journal_arg(request)?;
             prepare_dataset(runner.dataset(), || runner.prepare())?;
-            session(request, &spec, &settings, runner)
+            // Each probe removes its own folder; the folder that holds them is removed too when
+            // this search made it and nothing else is in it (a probe a kill cut short keeps its
+            // output there until a resume runs that configuration again).
+            let scratch = runner.scratch().to_path_buf();
+            let made = !scratch.exists();
+            let ended = session(request, &spec, &settings, runner);
+            if made {
+                let _ = std::fs::remove_dir(&scratch);
+            }
+            ended
         }
         BackendKind::Spark => {
             let mut options = SparkOptions::from_env(scratch)?;
