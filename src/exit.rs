@@ -5,6 +5,7 @@
 //! | 0 | success |
 //! | 1 | unexpected failure (I/O error, a backend that could not be reached, ...) |
 //! | 2 | bad input: usage, a malformed file or row, an unknown workload or strategy |
+//! | 3 | a search that ended with no answer: no probe completed within the limits |
 //! | 129 | stopped by SIGHUP |
 //! | 130 | stopped by SIGINT (Ctrl-C) |
 //! | 143 | stopped by SIGTERM |
@@ -38,6 +39,22 @@ impl std::fmt::Display for Interrupted {
 }
 impl std::error::Error for Interrupted {}
 
+/// Marks a search that ended, without a signal, with no probe completed within the limits: it
+/// ran as asked but has no configuration to give (exit code 3), which a script must not take
+/// for an answer.
+#[derive(Debug)]
+pub struct NoAnswer;
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the search has no answer: no probe completed within the limits \
+             (each probe's record in the journal says why it did not)",
+        )
+    }
+}
+impl std::error::Error for NoAnswer {}
+
 /// Wraps any error as bad input.
 pub fn bad_input(e: impl Into<anyhow::Error>) -> anyhow::Error {
     anyhow::Error::new(BadInput(e.into()))
@@ -53,7 +70,7 @@ fn signal_code(signal: StopSignal) -> u8 {
 }
 
 /// What a search session's end means for the process: an error carrying the signal's exit
-/// code when one stopped it.
+/// code when one stopped it, or [`NoAnswer`] when it ended with no configuration found.
 pub fn after_session(ended: &launch::session::Ended) -> anyhow::Result<()> {
     match (ended.signal, &ended.result.termination) {
         (Some(signal), _) => Err(anyhow::Error::new(Interrupted(signal))),
@@ -61,6 +78,7 @@ pub fn after_session(ended: &launch::session::Ended) -> anyhow::Result<()> {
         (None, optimizer::Termination::Interrupted) => {
             Err(anyhow::Error::new(Interrupted(StopSignal::Interrupt)))
         }
+        (None, _) if ended.result.best.is_none() => Err(anyhow::Error::new(NoAnswer)),
         _ => Ok(()),
     }
 }
@@ -85,6 +103,8 @@ pub fn report(result: anyhow::Result<()>) -> ExitCode {
                 launch::note!("error: {e:#}");
                 if is_bad_input(&e) {
                     ExitCode::from(2)
+                } else if e.downcast_ref::<NoAnswer>().is_some() {
+                    ExitCode::from(3)
                 } else {
                     ExitCode::from(1)
                 }

@@ -129,11 +129,18 @@ fn journal(path: &Path, options: serde_json::Value, probes: usize) {
 fn a_second_search_on_a_running_journal_is_refused_naming_its_pid() {
     let d = dir("lock");
     let path = d.join("runs.jsonl");
-    let mut first = search(&d, &path, "1", &["--strategy", "grid", "--budget", "6"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    // Probes that complete (a search with no answer exits 3).
+    let mut first = search_with_timeout(
+        &d,
+        &path,
+        "1",
+        "5000",
+        &["--strategy", "grid", "--budget", "6"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     // Wait for its first record: the journal is open and locked.
     let started = Instant::now();
     while Journal::read(&path).map_or(true, |j| j.records.is_empty()) {
@@ -1032,11 +1039,17 @@ fn a_closed_stdout_stops_the_printing_not_the_search() {
     use std::io::BufRead;
     let d = dir("sigpipe");
     let path = d.join("runs.jsonl");
-    let mut child = search(&d, &path, "0.3", &["--strategy", "grid", "--budget", "4"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = search_with_timeout(
+        &d,
+        &path,
+        "0.3",
+        "5000",
+        &["--strategy", "grid", "--budget", "4"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let mut first = String::new();
     std::io::BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)
@@ -1152,7 +1165,7 @@ fn resume_of_an_empty_journal_held_by_another_process_leaves_it_alone() {
     );
     drop(held);
     // Once free, the resume starts the search over, and says so.
-    let o = search(&d, &path, "0", &["--budget", "1", "--resume"])
+    let o = search_with_timeout(&d, &path, "0", "5000", &["--budget", "1", "--resume"])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
@@ -1713,6 +1726,60 @@ fn a_demo_whose_journal_is_a_folder_is_refused() {
         std::fs::read_dir(&d).unwrap().count(),
         1,
         "nothing generated"
+    );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A search in which no probe completed ran as asked but has no answer: it exits 3, not 0, so a
+/// script cannot take it for one; a resume that completes a probe ends with 0.
+#[test]
+fn a_search_that_completes_no_probe_exits_3() {
+    let d = dir("no-answer");
+    std::fs::write(
+        d.join("space.toml"),
+        r#"
+[catalogue]
+machine_types = ["e2-standard-2"]
+count = "workers"
+[catalogue.dimensions]
+workers = [1, 2, 4]
+[backend.command]
+template = "test {workers} -ge 4 || exit 1; echo CHERRYPICK_METRIC runtime_s=5"
+"#,
+    )
+    .unwrap();
+    let search = |budget: &str, resume: bool| {
+        let mut c = Command::new(BIN);
+        c.args(["search", "--backend", "command", "--strategy", "grid"])
+            .args(["--budget", budget, "--space"])
+            .arg(d.join("space.toml"))
+            .arg("--journal")
+            .arg(d.join("runs.jsonl"));
+        if resume {
+            c.arg("--resume");
+        }
+        c.output().unwrap()
+    };
+    let first = search("2", false);
+    assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
+    assert!(stdout(&first).contains("best: none"), "{}", stdout(&first));
+    assert!(
+        stderr(&first).contains("the search has no answer: no probe completed"),
+        "{}",
+        stderr(&first)
+    );
+    let journal = Journal::read(&d.join("runs.jsonl")).unwrap();
+    assert_eq!(journal.records.len(), 2);
+    assert!(journal
+        .records
+        .iter()
+        .all(|r| r.outcome.completed_cost().is_none()));
+    let resumed = search("3", true);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    assert!(
+        stdout(&resumed).contains("best: workers=4"),
+        "{}",
+        stdout(&resumed)
     );
     let _ = std::fs::remove_dir_all(d);
 }

@@ -331,8 +331,10 @@ fn parallel_probes_run_one_cluster_each_and_every_one_is_deleted() {
     let s = setup("parallel-failing");
     s.fake.lock().unwrap().mode = JobMode::Error;
     let out = s.search(&["--budget", "3", "--parallel", "3"]);
-    assert!(
-        out.status.success(),
+    // No probe completed: the search has no answer (exit 3).
+    assert_eq!(
+        out.status.code(),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cherrypick");
 
-/// Each probe sleeps 0.3 s and reports a configuration-dependent runtime, so answers are
-/// deterministic while the search is slow enough to be killed between probes.
+/// Each probe sleeps 0.3 s and reports a configuration-dependent runtime (3.6 to 15.1 s, within
+/// the 20 s probe time limit), so answers are deterministic while the search is slow enough to
+/// be killed between probes.
 const SPACE: &str = r#"
 [catalogue]
 machine_types = ["e2-standard-2", "n2-standard-4"]
@@ -18,7 +19,7 @@ count = "workers"
 workers = [1, 2, 4, 8]
 partitions = [8, 32, 128]
 [backend.command]
-template = '''sleep 0.3; awk -v w={workers} -v c={vcpus} -v p={partitions} 'BEGIN {{ par = w * c; if (par > p) par = p; printf "CHERRYPICK_METRIC runtime_s=%.3f\n", 3000 / par + 6 * w + 0.05 * p }}' '''
+template = '''sleep 0.3; awk -v w={workers} -v c={vcpus} -v p={partitions} 'BEGIN {{ par = w * c; if (par > p) par = p; printf "CHERRYPICK_METRIC runtime_s=%.3f\n", 30 / par + 0.06 * w + 0.0005 * p }}' '''
 "#;
 
 fn dir(name: &str) -> PathBuf {
@@ -78,12 +79,18 @@ fn probes(journal: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The line naming the best configuration found (a search that found none exits 3, not 0).
 fn best_line(out: &[u8]) -> String {
-    String::from_utf8_lossy(out)
+    let line = String::from_utf8_lossy(out)
         .lines()
         .find(|l| l.starts_with("best:"))
         .unwrap_or_default()
-        .to_string()
+        .to_string();
+    assert!(
+        line.starts_with("best: e2-") || line.starts_with("best: n2-"),
+        "{line}"
+    );
+    line
 }
 
 #[test]
@@ -324,6 +331,8 @@ fn resume_refuses_another_seed_and_spend_limit_holds() {
         .output()
         .unwrap();
     assert!(capped.status.success());
+    let out = String::from_utf8_lossy(&capped.stdout);
+    assert!(out.contains("stopped: spend limit"), "{out}");
     let text = std::fs::read_to_string(d.join("s.jsonl")).unwrap();
     let spent: f64 = text
         .lines()
