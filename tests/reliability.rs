@@ -162,6 +162,16 @@ fn a_second_search_on_a_running_journal_is_refused_naming_its_pid() {
         err.contains(&format!("pid {}", first.id())) && err.contains("another cherrypick process"),
         "{err}"
     );
+    // Without --resume it is named as held too, not as a journal to resume.
+    let third = search(&d, &path, "0", &["--strategy", "grid", "--budget", "6"])
+        .output()
+        .unwrap();
+    let err = stderr(&third);
+    assert_eq!(third.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", first.id())) && !err.contains("--resume"),
+        "{err}"
+    );
     // The first search is unharmed and ends normally with all its probes.
     assert!(first.wait().unwrap().success());
     let j = Journal::read(&path).unwrap();
@@ -1781,5 +1791,37 @@ template = "test {workers} -ge 4 || exit 1; echo CHERRYPICK_METRIC runtime_s=5"
         "{}",
         stdout(&resumed)
     );
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A search whose journal cannot take its header (writes past the file-size limit fail, as on
+/// a full disk) leaves neither an empty journal nor a lock note naming no one.
+#[test]
+fn a_journal_whose_header_cannot_be_written_is_not_left_behind() {
+    use std::os::unix::process::CommandExt;
+    let d = dir("no-room");
+    let path = d.join("runs.jsonl");
+    let mut c = search(&d, &path, "0", &["--budget", "1"]);
+    // SAFETY: between fork and exec the closure only calls signal() and setrlimit(), which are
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        c.pre_exec(|| {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            if libc::setrlimit(libc::RLIMIT_FSIZE, &none) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    // The machine's failure, not the user's input: exit 1.
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("runs.jsonl"), "{}", stderr(&o));
+    assert!(!path.exists(), "an empty journal was left");
+    assert!(!d.join("runs.jsonl.lock").exists(), "a lock note was left");
     let _ = std::fs::remove_dir_all(d);
 }

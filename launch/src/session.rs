@@ -591,6 +591,10 @@ pub fn check_journal_early(path: &Path, resume: bool) -> Result<(), Error> {
         return Err(no_journal_to_resume(path));
     }
     if !resume && optimizer::journal::is_journal(path) {
+        // A journal a running search holds is named as that, not as one to resume.
+        if let Err(e @ JournalError::Locked { .. }) = JournalWriter::ensure_free(path) {
+            return Err(journal_in_use(e));
+        }
         return Err(Error::JournalInput(format!(
             "{}: {}",
             path.display(),
@@ -1057,6 +1061,7 @@ mod tests {
         for disk in [
             std::io::Error::from_raw_os_error(libc::ENOSPC),
             std::io::Error::from_raw_os_error(libc::EDQUOT),
+            std::io::Error::from_raw_os_error(libc::EFBIG),
             std::io::Error::from_raw_os_error(libc::EIO),
         ] {
             let e = creating(io(disk));

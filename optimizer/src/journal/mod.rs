@@ -294,14 +294,17 @@ pub enum JournalError {
 }
 
 impl JournalError {
-    /// The disk's failure (full, over quota, failing with EIO), not the user's input: a
+    /// The disk's failure (full, over quota, past the file-size limit, failing with EIO), not
+    /// the user's input: a
     /// journal that cannot be started or written for it is exit 1, anything else in the way
     /// (a folder under its name, another process holding it) exit 2.
     pub fn is_disk_failure(&self) -> bool {
         use std::io::ErrorKind;
         matches!(self, JournalError::Io { error, .. }
-            if matches!(error.kind(), ErrorKind::StorageFull | ErrorKind::QuotaExceeded)
-                || error.raw_os_error() == Some(libc::EIO))
+            if matches!(
+                error.kind(),
+                ErrorKind::StorageFull | ErrorKind::QuotaExceeded | ErrorKind::FileTooLarge
+            ) || error.raw_os_error() == Some(libc::EIO))
     }
 }
 

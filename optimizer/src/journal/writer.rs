@@ -35,12 +35,32 @@ impl JournalWriter {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         // No truncation on open: what is there is only looked at once the lock is held.
+        let existed = std::fs::symlink_metadata(path).is_ok();
         let file = open_for_append(path, true)?;
         let mut w = JournalWriter::locked(path, file)?;
-        if w.file.metadata().map_err(io)?.len() > 0 {
-            match Journal::read(path) {
+        if let Err(e) = w.start(header) {
+            // A journal this call made and could not write its header into (a full disk) is
+            // not left behind, empty, under the lock it holds.
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
+        Ok(w)
+    }
+
+    /// Writes `header` into the newly locked journal (emptying a journal with nothing
+    /// recorded) and syncs its folder.
+    fn start(&mut self, header: &Header) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        let io = |error| JournalError::Io {
+            path: path.clone(),
+            error,
+        };
+        if self.file.metadata().map_err(io)?.len() > 0 {
+            match Journal::read(&path) {
                 // Nothing recorded (blank, or a header torn by a crash): safe to start over.
-                Err(JournalError::Empty { .. }) => w.file.set_len(0).map_err(io)?,
+                Err(JournalError::Empty { .. }) => self.file.set_len(0).map_err(io)?,
                 _ => {
                     return Err(io(std::io::Error::new(
                         std::io::ErrorKind::AlreadyExists,
@@ -50,14 +70,14 @@ impl JournalWriter {
             }
         }
         let line = serde_json::to_string(header).expect("a header always serialises");
-        w.write_line(&line)?;
+        self.write_line(&line)?;
         // A new file's directory entry must reach the disk too, or a crash can lose the file.
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             if let Ok(dir) = File::open(parent) {
                 let _ = dir.sync_all();
             }
         }
-        Ok(w)
+        Ok(())
     }
 
     /// Opens `journal` at `path` for appending, cutting off a torn last line first. Refuses if
@@ -235,8 +255,14 @@ fn write_note(note: &Path) -> std::io::Result<()> {
     if !f.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    f.set_len(0)?;
-    writeln!(f, "{}", std::process::id())
+    let written = f
+        .set_len(0)
+        .and_then(|_| writeln!(f, "{}", std::process::id()));
+    if written.is_err() {
+        // An empty or partial note (a full disk) would name no holder and outlive the lock.
+        let _ = std::fs::remove_file(note);
+    }
+    written
 }
 
 /// Takes the exclusive advisory lock on the journal. Refuses at once while the process named in
