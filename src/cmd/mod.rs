@@ -54,11 +54,13 @@ pub fn make_out_folder(
             out.display()
         )));
     }
-    // The folders this call makes, the deepest first.
+    // The folders this call makes, the deepest first (`new/..` makes `new`: a path ending in
+    // `..` names no folder of its own).
     let guard = OutFolder {
         made: out
             .ancestors()
             .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .filter(|a| a.file_name().is_some())
             .map(std::path::Path::to_path_buf)
             .collect(),
     };
