@@ -1366,6 +1366,8 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
     let csv_arg = csv.to_str().unwrap();
     let same_arg = same.to_str().unwrap();
     let under_a_file = csv.join("sub");
+    // Resolves to the dataset's folder only once `new` is made: refused, and `new` removed.
+    let through_new = format!("{}/new/..", same.display());
     let respelled = format!("{}/./traces.csv", same.display());
     let fifo = d.join("fifo.csv");
     let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
@@ -1380,6 +1382,10 @@ fn reports_never_replace_what_they_read_and_datasets_are_regular_files() {
     for (args, want) in [
         (
             vec!["compare", "--dataset", csv_arg, "--out", same_arg],
+            "traces.csv is read from there",
+        ),
+        (
+            vec!["compare", "--dataset", csv_arg, "--out", &through_new],
             "traces.csv is read from there",
         ),
         (
@@ -1823,5 +1829,57 @@ fn a_journal_whose_header_cannot_be_written_is_not_left_behind() {
     assert!(stderr(&o).contains("runs.jsonl"), "{}", stderr(&o));
     assert!(!path.exists(), "an empty journal was left");
     assert!(!d.join("runs.jsonl.lock").exists(), "a lock note was left");
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// A `$CHERRYPICK_FONT` that cannot be used is said, naming it and why, by both commands that
+/// draw plots (it was passed over in silence for the system's font).
+#[test]
+fn a_font_that_cannot_be_used_is_named() {
+    let d = dir("font");
+    let not_a_font = d.join("font.ttf");
+    std::fs::write(&not_a_font, "not a font\n").unwrap();
+    let csv = d.join("rs.csv");
+    std::fs::write(
+        &csv,
+        "batch_size,batch_number,images_per_s\n8,2,100\n16,4,150\n32,8,230\n8,8,120\n16,2,140\n",
+    )
+    .unwrap();
+    let traces = d.join("traces.csv");
+    std::fs::write(
+        &traces,
+        "workload,config,runtime_s,cost_usd,x\nw,a,10,1,1\nw,b,20,1,2\nw,c,30,3,3\n",
+    )
+    .unwrap();
+    let mut regress = Command::new(BIN);
+    regress
+        .args(["workload", "regress"])
+        .arg(&csv)
+        .arg("--out")
+        .arg(d.join("regress"));
+    let mut compare = Command::new(BIN);
+    compare
+        .args([
+            "compare",
+            "--strategies",
+            "grid",
+            "--seeds",
+            "1",
+            "--budget",
+            "2",
+        ])
+        .arg("--dataset")
+        .arg(&traces)
+        .arg("--out")
+        .arg(d.join("compare"));
+    for c in [&mut regress, &mut compare] {
+        let o = c.env("CHERRYPICK_FONT", &not_a_font).output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        let want = format!(
+            "warning: CHERRYPICK_FONT={} cannot be used (not a TrueType or OpenType font)",
+            not_a_font.display()
+        );
+        assert_eq!(stderr(&o).matches(&want).count(), 1, "{}", stderr(&o));
+    }
     let _ = std::fs::remove_dir_all(d);
 }

@@ -22,26 +22,76 @@ const FONT_PATHS: &[&str] = &[
     "C:\\Windows\\Fonts\\arial.ttf",
 ];
 
-/// Registers the first usable font as plotters' "sans-serif" (once per process). Returns the
-/// font's path, or `None` when no font was found (plots are then drawn without text).
-pub fn font() -> Option<&'static Path> {
-    static FONT: OnceLock<Option<PathBuf>> = OnceLock::new();
+/// The font plots use: its path (`None`: plots are drawn without text) and, when
+/// `$CHERRYPICK_FONT` names one that cannot be used, why (said, not silently passed over).
+struct Font {
+    path: Option<PathBuf>,
+    env_problem: Option<String>,
+}
+
+/// Registers the first usable font as plotters' "sans-serif" (once per process).
+fn load_font() -> &'static Font {
+    static FONT: OnceLock<Font> = OnceLock::new();
     FONT.get_or_init(|| {
         let env = std::env::var_os("CHERRYPICK_FONT").map(PathBuf::from);
-        let candidates = env.into_iter().chain(FONT_PATHS.iter().map(PathBuf::from));
-        for path in candidates {
-            let Ok(bytes) = optimizer::read_regular(&path) else {
-                continue;
+        let mut env_problem = None;
+        let candidates = env
+            .iter()
+            .cloned()
+            .chain(FONT_PATHS.iter().map(PathBuf::from));
+        for (i, path) in candidates.enumerate() {
+            let from_env = i == 0 && env.is_some();
+            let problem = match optimizer::read_regular(&path) {
+                Ok(bytes) => {
+                    // plotters keeps fonts for the life of the process; one leaked font file is
+                    // fine.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    match plotters::style::register_font("sans-serif", FontStyle::Normal, bytes) {
+                        Ok(()) => {
+                            return Font {
+                                path: Some(path),
+                                env_problem,
+                            }
+                        }
+                        Err(_) => "not a TrueType or OpenType font".to_string(),
+                    }
+                }
+                Err(e) => e.to_string(),
             };
-            // plotters keeps fonts for the life of the process; one leaked font file is fine.
-            let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-            if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                return Some(path);
+            if from_env {
+                env_problem = Some(format!(
+                    "CHERRYPICK_FONT={} cannot be used ({problem})",
+                    path.display()
+                ));
             }
         }
-        None
+        Font {
+            path: None,
+            env_problem,
+        }
     })
-    .as_deref()
+}
+
+/// The font plots use (registered on first call), or `None` when no font was found (plots are
+/// then drawn without text).
+pub fn font() -> Option<&'static Path> {
+    load_font().path.as_deref()
+}
+
+/// What to tell the user about the plots' font: none found, or `$CHERRYPICK_FONT` passed over.
+fn font_warning() -> Option<String> {
+    let font = load_font();
+    match (&font.path, &font.env_problem) {
+        (None, problem) => {
+            Some(format!(
+            "{}no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plots \
+             drawn without text",
+            problem.as_ref().map(|p| format!("{p}; ")).unwrap_or_default()
+        ))
+        }
+        (Some(path), Some(problem)) => Some(format!("{problem}; plots use {}", path.display())),
+        (Some(_), None) => None,
+    }
 }
 
 /// Line colour of a strategy (stable across plots).
@@ -329,10 +379,7 @@ pub fn write_plots(
     earlier: &[PathBuf],
 ) -> Result<(Vec<PathBuf>, Option<String>), String> {
     let with_text = font().is_some();
-    let warning = (!with_text).then(|| {
-        "no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plots drawn without text"
-            .to_string()
-    });
+    let warning = font_warning();
     let mut written = Vec::new();
     let aggregate: Vec<(&str, &Row)> = summary
         .aggregate

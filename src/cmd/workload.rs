@@ -370,8 +370,8 @@ fn regress(a: RegressArgs) -> anyhow::Result<()> {
     let fit = workload::regress::fit(&points).map_err(lib_err)?;
     println!("{fit}");
     let w = workload::regress::write_outputs(&points, &fit, &a.out).map_err(lib_err)?;
-    if !w.with_text {
-        eprintln!("warning: no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plot drawn without text");
+    if let Some(warning) = &w.font_warning {
+        eprintln!("warning: {warning}");
     }
     println!("wrote {} and {}", w.json.display(), w.png.display());
     Ok(())

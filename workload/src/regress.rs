@@ -306,29 +306,62 @@ const FONT_PATHS: [&str; 4] = [
     "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
 ];
 
-/// Registers a system font once per process; `false` when none is found (plots go without text).
-/// Only a regular file is read (`CHERRYPICK_FONT=/dev/zero` would be read until memory ran out).
-fn load_font() -> bool {
-    static FONT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *FONT.get_or_init(|| {
+/// The font plots use: whether one was registered and, when `$CHERRYPICK_FONT` names one that
+/// cannot be used, why (said, not silently passed over).
+struct Font {
+    found: Option<String>,
+    env_problem: Option<String>,
+}
+
+/// Registers a system font once per process (none found: plots go without text). Only a
+/// regular file is read (`CHERRYPICK_FONT=/dev/zero` would be read until memory ran out).
+fn load_font() -> &'static Font {
+    static FONT: std::sync::OnceLock<Font> = std::sync::OnceLock::new();
+    FONT.get_or_init(|| {
         let env = std::env::var("CHERRYPICK_FONT").ok();
-        for p in env.iter().map(String::as_str).chain(FONT_PATHS) {
-            if let Ok(bytes) = storage::read_regular_file(Path::new(p)) {
-                // plotters keeps registered fonts for the process lifetime.
-                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
-                if plotters::style::register_font(
-                    "sans-serif",
-                    plotters::style::FontStyle::Normal,
-                    bytes,
-                )
-                .is_ok()
-                {
-                    return true;
+        let mut env_problem = None;
+        let candidates = env.iter().map(String::as_str).chain(FONT_PATHS);
+        for (i, p) in candidates.enumerate() {
+            let problem = match storage::read_regular_file(Path::new(p)) {
+                Ok(bytes) => {
+                    // plotters keeps registered fonts for the process lifetime.
+                    let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                    let style = plotters::style::FontStyle::Normal;
+                    if plotters::style::register_font("sans-serif", style, bytes).is_ok() {
+                        return Font {
+                            found: Some(p.to_string()),
+                            env_problem,
+                        };
+                    }
+                    "not a TrueType or OpenType font".to_string()
                 }
+                Err(e) => e.to_string(),
+            };
+            if i == 0 && env.is_some() {
+                env_problem = Some(format!("CHERRYPICK_FONT={p} cannot be used ({problem})"));
             }
         }
-        false
+        Font {
+            found: None,
+            env_problem,
+        }
     })
+}
+
+/// What to tell the user about the plot's font: none found, or `$CHERRYPICK_FONT` passed over.
+fn font_warning() -> Option<String> {
+    let font = load_font();
+    match (&font.found, &font.env_problem) {
+        (None, problem) => {
+            Some(format!(
+            "{}no TrueType font found (install fonts-dejavu-core or set CHERRYPICK_FONT): plot \
+             drawn without text",
+            problem.as_ref().map(|p| format!("{p}; ")).unwrap_or_default()
+        ))
+        }
+        (Some(path), Some(problem)) => Some(format!("{problem}; the plot uses {path}")),
+        (Some(_), None) => None,
+    }
 }
 
 /// What [`write_outputs`] wrote.
@@ -338,6 +371,8 @@ pub struct Written {
     pub png: PathBuf,
     /// Whether the plot has text (a TrueType font was found).
     pub with_text: bool,
+    /// What to tell the user about the font: none found, or `$CHERRYPICK_FONT` not used.
+    pub font_warning: Option<String>,
 }
 
 /// Writes `regression.json` and `regression.png` into `dir` (created if needed), both or
@@ -364,6 +399,7 @@ pub fn write_outputs(points: &[Point], fit: &Fit, dir: &Path) -> Result<Written,
         json: json_path,
         png: png_path,
         with_text,
+        font_warning: font_warning(),
     })
 }
 
@@ -372,7 +408,7 @@ pub fn write_outputs(points: &[Point], fit: &Fit, dir: &Path) -> Result<Written,
 /// (the destination a temporary stands for). Returns whether text was drawn.
 fn draw(points: &[Point], fit: &Fit, path: &Path, shown: &Path) -> Result<bool, Error> {
     use plotters::prelude::*;
-    let with_text = load_font();
+    let with_text = load_font().found.is_some();
     let err = |e: String| {
         Error::Output(crate::StorageError {
             op: "draw",
