@@ -361,3 +361,47 @@ fn bad_input_exits_2_naming_file_line_and_field() {
     assert_eq!(s["aggregate"][0]["p_optimum_at"]["2"], 1.0);
     std::fs::remove_dir_all(Path::new(&dir)).ok();
 }
+
+/// The replay table shows costs of a few micro-dollars (a local job's) instead of `0.0000`, and
+/// lines its columns up past a long configuration name.
+#[test]
+fn replay_shows_small_costs_and_aligns_long_names() {
+    let dir = temp_dir("replay-table");
+    let csv = dir.join("runs.csv");
+    std::fs::write(
+        &csv,
+        "workload,config,runtime_s,cost_usd,nodes\n\
+         w,a-configuration-with-a-rather-long-name,10,0.000012,2\n\
+         w,b,20,0.000008,4\n",
+    )
+    .unwrap();
+    let o = cherrypick(&[
+        "replay",
+        "--dataset",
+        csv.to_str().unwrap(),
+        "--workload",
+        "w",
+        "--strategy",
+        "grid",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("optimum 0.000008 USD"), "{out}");
+    assert!(
+        out.contains(" 0.000012 ") && out.contains(" 0.000008 "),
+        "{out}"
+    );
+    assert!(out.contains("search cost 0.000020 USD"), "{out}");
+    // The status column starts at one place on the header and on every probe's line.
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("complete") || l.contains("status"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    let at: Vec<usize> = lines
+        .iter()
+        .map(|l| l.find("status").or_else(|| l.find("completed")).unwrap())
+        .collect();
+    assert!(at.iter().all(|&a| a == at[0]), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -378,7 +378,7 @@ pub fn replace_file<E>(
 
 /// `x` with `places` decimals, or in exponent form (4 significant digits) when those decimals
 /// would show a nonzero value as 0 (costs of a serverless call, in nano-dollars).
-fn decimals(x: f64, places: usize) -> String {
+pub fn decimals(x: f64, places: usize) -> String {
     if x != 0.0 && x.abs() < 0.5 * 10f64.powi(-(places as i32)) {
         format!("{x:.3e}")
     } else {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use experiments::{
-    load, metrics::is_optimum, replay_run, DatasetSpec, LoadOptions, RunOptions, Scale, Workload,
+    load, metrics::is_optimum, replay_run, report::decimals, DatasetSpec, LoadOptions, RunOptions,
+    Scale, Workload,
 };
 use launch::progress::{count, print_best, Progress};
 use optimizer::journal::{parse_rfc3339, Journal, Resume};
@@ -57,11 +58,15 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Prints each probe as it is told.
+/// Prints each probe as it is told: `cost/opt` is this probe's recorded run over the optimum,
+/// `best` the lowest reference cost (a configuration's mean over its recorded runs) among the
+/// configurations probed so far over the optimum, what `compare` scores.
 struct Printer<'a> {
     workload: &'a Workload,
     scale: &'a Scale,
     best: f64,
+    /// Width of the configuration column.
+    width: usize,
 }
 
 impl Observer for Printer<'_> {
@@ -72,17 +77,18 @@ impl Observer for Printer<'_> {
         }
         let cost = outcome.cost_paid();
         println!(
-            "{:>4}  {:<22} {:<10} {:>9.1} {:>10.4} {:>8.3} {:>8.3} {:>8}",
+            "{:>4}  {:<width$} {:<10} {:>9.1} {:>10} {:>8.3} {:>8.3} {:>8}",
             index + 1,
             self.workload.space.config(config).name,
             outcome.status(),
             outcome.elapsed_s(),
-            cost,
+            decimals(cost, 6),
             cost / self.scale.optimum,
             self.best,
             proposal
                 .expected_improvement
                 .map_or("-".into(), |e| format!("{:.2}%", e * 100.0)),
+            width = self.width,
         );
     }
 }
@@ -151,23 +157,30 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         honour_stop: !args.ignore_stop,
         ..Default::default()
     };
+    // The configuration column as wide as the longest name, so the columns after it line up.
+    let width = (0..workload.space.len())
+        .map(|c| workload.space.config(c).name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(22);
     let mut printer = Printer {
         workload,
         scale: &scale,
         best: scale.worst_ratio(),
+        width,
     };
     if !args.json {
         println!(
-            "replaying `{}` on {} / {} (seed {}, {} configurations, optimum {:.4} USD)\n",
+            "replaying `{}` on {} / {} (seed {}, {} configurations, optimum {} USD)\n",
             strategy,
             dataset.name,
             workload.name,
             seed,
             workload.space.len(),
-            scale.optimum
+            decimals(scale.optimum, 6)
         );
         println!(
-            "{:>4}  {:<22} {:<10} {:>9} {:>10} {:>8} {:>8} {:>8}",
+            "{:>4}  {:<width$} {:<10} {:>9} {:>10} {:>8} {:>8} {:>8}",
             "#", "config", "status", "runtime_s", "cost_usd", "cost/opt", "best", "EI"
         );
     }
@@ -249,9 +262,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => println!("best: nothing feasible found"),
     }
     println!(
-        "evaluations: {}; search cost {:.4} USD = {:.1}x the optimum's cost",
+        "evaluations: {}; search cost {} USD = {:.1}x the optimum's cost",
         trace.probes.len(),
-        spent,
+        decimals(spent, 6),
         spent / scale.optimum
     );
     Ok(())
