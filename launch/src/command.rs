@@ -392,6 +392,30 @@ mod tests {
         );
     }
 
+    /// The kill grace is the group's: a job under a shell that dies of SIGTERM at once (`sh -c
+    /// './job.sh'; ...`) still has the grace to clean up in its trap before SIGKILL.
+    #[test]
+    fn the_kill_grace_lets_a_job_under_the_shell_clean_up() {
+        let marker = std::env::temp_dir().join(format!("cp-cmd-trap-{}", std::process::id()));
+        let _ = std::fs::remove_file(&marker);
+        let s = spec(&format!(
+            "sh -c 'trap \"sleep 0.5; touch {}; exit 1\" TERM; sleep 30 & wait'; true",
+            marker.display()
+        ));
+        let r = CommandRunner::new(s.clone()).unwrap();
+        let limits = ProbeLimits {
+            timeout: Some(Duration::from_millis(500)),
+            interrupt: None,
+        };
+        let o = run(&r, 0, &limits).outcome;
+        assert!(matches!(o, Outcome::TimedOut { .. }), "{o:?}");
+        assert!(marker.exists(), "the job's trap did not run before SIGKILL");
+        // Charged through its clean-up, never past the grace.
+        assert!(o.elapsed_s() >= 1.0, "{o:?}");
+        assert!(o.elapsed_s() < 0.5 + GRACE.as_secs_f64() + 1.0, "{o:?}");
+        let _ = std::fs::remove_file(&marker);
+    }
+
     /// A job that ignores SIGTERM runs on through the kill grace: the probe is charged until
     /// its group was killed, not up to the time limit only.
     #[test]

@@ -150,16 +150,15 @@ pub async fn run(
         // The job is done; anything it left running in its group goes with it.
         End::Exited(_) => kill_group(pgid, libc::SIGKILL),
         _ => {
+            // The grace is the group's, not only the shell's: `sh -c './job.sh'` dies of
+            // SIGTERM at once while the job it started runs its clean-up (cancelling remote
+            // work) in a trap, which a SIGKILL then would cut short.
             kill_group(pgid, libc::SIGTERM);
-            if tokio::time::timeout(keep.grace, child.wait())
-                .await
-                .is_err()
-            {
-                kill_group(pgid, libc::SIGKILL);
-                let _ = child.wait().await;
-            } else {
-                kill_group(pgid, libc::SIGKILL);
-            }
+            let termed = Instant::now();
+            let _ = tokio::time::timeout(keep.grace, child.wait()).await;
+            wait_group_gone(pgid, keep.grace.saturating_sub(termed.elapsed())).await;
+            kill_group(pgid, libc::SIGKILL);
+            let _ = child.wait().await;
         }
     }
     let group_gone = wait_group_gone(pgid, KILL_CONFIRM).await;
