@@ -202,6 +202,14 @@ impl Runner for CommandRunner {
             ),
             // A runtime the job reports is what the model learns: one that is no runtime is
             // the job's bug, said rather than replaced by the wall time unannounced.
+            End::Exited(Ok(_)) if done.stdout.unreadable.contains_key("runtime_s") => failed(
+                format!(
+                    "the job reported runtime_s={}: a runtime is a number of seconds > 0",
+                    done.stdout.unreadable["runtime_s"]
+                ),
+                charged,
+                price,
+            ),
             End::Exited(Ok(_))
                 if done
                     .stdout
@@ -484,7 +492,7 @@ mod tests {
         );
         assert!(cost_usd.is_finite() && *cost_usd > 0.0);
         // Nor is a runtime of 0 or below one: failed, saying so, not the wall time unannounced.
-        for bad in ["0", "-5"] {
+        for bad in ["0", "-5", "nan", "inf", "abc", "5s", "0x10"] {
             let report = run(
                 &CommandRunner::new(spec(&format!("echo CHERRYPICK_METRIC runtime_s={bad}")))
                     .unwrap(),

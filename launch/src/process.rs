@@ -34,6 +34,9 @@ pub struct Captured {
     pub total: u64,
     /// `CHERRYPICK_METRIC` lines (stdout, when asked for).
     pub metrics: BTreeMap<String, f64>,
+    /// Metric lines whose value is no finite number (`runtime_s=nan`, `=5s`), by name: the
+    /// value as printed, when a name's last line was one of these.
+    pub unreadable: BTreeMap<String, String>,
 }
 
 impl Captured {
@@ -291,7 +294,7 @@ async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, keep: usize, metrics: 
             for &b in &buf[..n] {
                 if b == b'\n' {
                     if !line_too_long {
-                        parse_metric(&line, &mut c.metrics);
+                        parse_metric(&line, &mut c);
                     }
                     line.clear();
                     line_too_long = false;
@@ -304,7 +307,7 @@ async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, keep: usize, metrics: 
         }
     }
     if metrics && !line_too_long {
-        parse_metric(&line, &mut c.metrics);
+        parse_metric(&line, &mut c);
     }
     if c.tail.len() > keep {
         let cut = c.tail.len() - keep;
@@ -313,18 +316,31 @@ async fn capture<R: AsyncRead + Unpin>(stream: Option<R>, keep: usize, metrics: 
     c
 }
 
-fn parse_metric(line: &[u8], into: &mut BTreeMap<String, f64>) {
+/// Reads one `CHERRYPICK_METRIC name=value` line into `into`'s metrics, or, when its value is
+/// no finite number, into its unreadable ones (the name's last line wins either way).
+fn parse_metric(line: &[u8], into: &mut Captured) {
     let Ok(text) = std::str::from_utf8(line) else {
         return;
     };
     let Some(rest) = text.trim_end_matches('\r').strip_prefix(METRIC_PREFIX) else {
         return;
     };
-    if let Some((k, v)) = rest.trim().split_once('=') {
-        if let Ok(x) = v.trim().parse::<f64>() {
-            if x.is_finite() && !k.trim().is_empty() {
-                into.insert(k.trim().to_string(), x);
-            }
+    let Some((k, v)) = rest.trim().split_once('=') else {
+        return;
+    };
+    let (k, v) = (k.trim(), v.trim());
+    if k.is_empty() {
+        return;
+    }
+    match v.parse::<f64>() {
+        Ok(x) if x.is_finite() => {
+            into.unreadable.remove(k);
+            into.metrics.insert(k.to_string(), x);
+        }
+        _ => {
+            into.metrics.remove(k);
+            into.unreadable
+                .insert(k.to_string(), truncate(v, 100).to_string());
         }
     }
 }
@@ -335,13 +351,21 @@ mod tests {
 
     #[test]
     fn metric_lines_are_parsed_and_others_ignored() {
-        let mut m = BTreeMap::new();
-        parse_metric(b"CHERRYPICK_METRIC runtime_s=12.5\r", &mut m);
-        parse_metric(b"CHERRYPICK_METRIC bad=nan", &mut m);
-        parse_metric(b"CHERRYPICK_METRIC =3", &mut m);
-        parse_metric(b"other=4", &mut m);
-        assert_eq!(m.len(), 1);
-        assert_eq!(m["runtime_s"], 12.5);
+        let mut c = Captured::default();
+        parse_metric(b"CHERRYPICK_METRIC runtime_s=12.5\r", &mut c);
+        parse_metric(b"CHERRYPICK_METRIC bad=nan", &mut c);
+        parse_metric(b"CHERRYPICK_METRIC =3", &mut c);
+        parse_metric(b"other=4", &mut c);
+        assert_eq!(c.metrics.len(), 1);
+        assert_eq!(c.metrics["runtime_s"], 12.5);
+        assert_eq!(c.unreadable.len(), 1);
+        assert_eq!(c.unreadable["bad"], "nan");
+        // The last line of a name is what it reported.
+        parse_metric(b"CHERRYPICK_METRIC runtime_s=5s", &mut c);
+        assert!(!c.metrics.contains_key("runtime_s"));
+        assert_eq!(c.unreadable["runtime_s"], "5s");
+        parse_metric(b"CHERRYPICK_METRIC bad=1", &mut c);
+        assert!(!c.unreadable.contains_key("bad"));
         assert_eq!(tail("h\u{e9}llo", 4), "llo");
         assert_eq!(truncate("abcdef", 3), "abc");
     }
