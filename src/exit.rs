@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success |
-//! | 1 | unexpected failure (I/O error, a backend that could not be reached, ...) |
+//! | 1 | unexpected failure (I/O error, a backend that could not be reached or that halted the search, ...) |
 //! | 2 | bad input: usage, a malformed file or row, an unknown workload or strategy |
 //! | 3 | a search that ended with no answer: no probe completed within the limits |
 //! | 129 | stopped by SIGHUP |
@@ -78,6 +78,10 @@ pub fn after_session(ended: &launch::session::Ended) -> anyhow::Result<()> {
         (None, optimizer::Termination::Interrupted) => {
             Err(anyhow::Error::new(Interrupted(StopSignal::Interrupt)))
         }
+        // The backend's failure (a cluster it could not delete): exit 1, whatever was found.
+        (None, optimizer::Termination::Halted { detail }) => Err(anyhow::anyhow!(
+            "the search stopped launching probes: {detail}"
+        )),
         (None, _) if ended.result.best.is_none() => Err(anyhow::Error::new(NoAnswer)),
         _ => Ok(()),
     }

@@ -372,3 +372,68 @@ fn parallel_probes_run_one_cluster_each_and_every_one_is_deleted() {
         assert_eq!(state, "DELETING", "{name}");
     }
 }
+
+/// A cluster the search cannot delete is still billed: it is counted until its scheduled
+/// deletion, no further cluster is created, and the search ends with exit 1 naming it.
+#[test]
+fn a_cluster_that_cannot_be_deleted_halts_the_search() {
+    let s = setup("undeleted");
+    s.fake.lock().unwrap().delete_status = Some(500);
+    let out = s.search(&["--budget", "3"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert_eq!(
+        s.count("POST", "/clusters"),
+        1,
+        "one cluster, no further one"
+    );
+    let cluster = {
+        let f = s.fake.lock().unwrap();
+        f.clusters.keys().next().unwrap().clone()
+    };
+    assert!(stdout.contains("stopped: halted: cluster"), "{stdout}");
+    assert!(
+        stderr.contains(&format!("cluster {cluster} could not be deleted")),
+        "{stderr}"
+    );
+    let (_, records) = journal(&s.dir);
+    assert_eq!(records.len(), 1);
+    // Billed until the scheduled deletion: creation allowance + the 60 s limit + margin.
+    let o = &records[0]["outcome"];
+    let price = o["metrics"]["cluster_price_per_hour"].as_f64().unwrap();
+    let spend = o["metrics"]["spend_usd"].as_f64().unwrap();
+    assert!(spend >= price * 660.0 / 3600.0, "{o}");
+}
+
+/// A job's reported runtime is checked as the command backend checks it: past the probe's
+/// limit it timed out; one that is no runtime fails the probe saying what it was.
+#[test]
+fn a_reported_runtime_past_the_limit_or_no_runtime_is_not_completed() {
+    let s = setup("runtime-past");
+    s.fake.lock().unwrap().driver_result = Some("CHERRYPICK_RESULT {\"runtime_s\": 99999}".into());
+    let out = s.search(&["--budget", "1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, records) = journal(&s.dir);
+    assert_eq!(
+        records[0]["outcome"]["status"], "timed-out",
+        "{}",
+        records[0]
+    );
+
+    let s = setup("runtime-bad");
+    s.fake.lock().unwrap().driver_result = Some("CHERRYPICK_RESULT {\"runtime_s\": -5}".into());
+    let out = s.search(&["--budget", "1"]);
+    assert_eq!(out.status.code(), Some(3));
+    let (_, records) = journal(&s.dir);
+    let reason = records[0]["outcome"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("reported runtime_s=-5: a runtime is a number of seconds > 0"),
+        "{reason}"
+    );
+}

@@ -15,10 +15,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use optimizer::{ConfigId, Outcome, ProbeLimits, Report, Runner, Space, SPEND_METRIC};
+use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space, SPEND_METRIC};
 
 use crate::error::Error;
-use crate::limits::{completed, failed, timed_out};
+use crate::limits::{completed, failed, past_limit, timed_out, MAX_REPORTED_S};
 use crate::process::{self, End, Keep};
 use crate::spacefile::{CommandSpec, SearchSpec};
 use crate::template::{placeholders, render_with, TemplateError};
@@ -247,14 +247,11 @@ impl Runner for CommandRunner {
                 // Checked above: absent, or a positive number.
                 let runtime = metrics.get("runtime_s").copied().unwrap_or(elapsed);
                 metrics.insert("wall_s".into(), elapsed);
-                match limits.timeout.map(|t| t.as_secs_f64()) {
+                match past_limit(runtime, limits, charged, price) {
                     // A reported runtime past the probe's limit means the job would have been
                     // stopped there: it did not meet the limit. Charged what it ran.
-                    Some(limit) if runtime > limit => Outcome::TimedOut {
-                        elapsed_s: limit,
-                        cost_usd: price * limit.max(charged) / 3600.0,
-                    },
-                    _ => {
+                    Some(timed_out) => timed_out,
+                    None => {
                         // The model learns the job's runtime; the spend is the wall time.
                         metrics.insert(SPEND_METRIC.into(), price * charged / 3600.0);
                         completed(runtime, price, true_price, self.spec.objective, metrics)
@@ -265,10 +262,6 @@ impl Runner for CommandRunner {
         Report::new(outcome).with_log(log)
     }
 }
-
-/// The longest runtime a job may report (about 30 million years): a larger one is a job's bug,
-/// and its cost would overflow what the journal and the search's sums can hold.
-const MAX_REPORTED_S: f64 = 1e15;
 
 #[cfg(test)]
 mod tests {

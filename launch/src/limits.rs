@@ -97,6 +97,26 @@ pub(crate) fn timed_out(elapsed: f64, price: f64) -> Outcome {
     }
 }
 
+/// The longest runtime a job may report (about 30 million years): a larger one is a job's bug,
+/// and its cost would overflow what the journal and the search's sums can hold.
+pub(crate) const MAX_REPORTED_S: f64 = 1e15;
+
+/// A probe whose job reports a runtime past the probe's time limit: it would have been stopped
+/// there, so it did not meet the limit (timed out at the limit, charged the longer of the limit
+/// and `charged` seconds at `price`). `None` within the limit or without one.
+pub(crate) fn past_limit(
+    runtime_s: f64,
+    limits: &ProbeLimits,
+    charged: f64,
+    price: f64,
+) -> Option<Outcome> {
+    let limit = limits.timeout?.as_secs_f64();
+    (runtime_s > limit).then(|| Outcome::TimedOut {
+        elapsed_s: limit,
+        cost_usd: price * limit.max(charged) / 3600.0,
+    })
+}
+
 /// A completed probe charged `price` (the space's, what the strategy models) for `runtime_s`;
 /// with a runtime objective its cost at the configuration's own price is kept as the
 /// `true_cost_usd` metric (every backend's rule).

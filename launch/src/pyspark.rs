@@ -19,6 +19,7 @@ use std::path::PathBuf;
 
 use optimizer::{ConfigId, Value};
 
+use crate::limits::MAX_REPORTED_S;
 use crate::params::{ParamError, Params};
 use crate::spacefile::{ConfigInfo, SearchSpec, Task};
 
@@ -268,25 +269,47 @@ pub struct DriverResult {
     pub metrics: BTreeMap<String, f64>,
 }
 
-/// Finds the last result line in a driver's output. `None` when there is none or it is not a
-/// JSON object with a positive `runtime_s`.
-pub fn parse_driver_output(stdout: &str) -> Option<DriverResult> {
+/// Finds the last result line in a driver's output. Err says what is wrong, to follow "the
+/// driver" or "job N": no result line, one that is no JSON object, or one whose `runtime_s` is
+/// no number of seconds > 0 and at most [`MAX_REPORTED_S`].
+pub fn parse_driver_output(stdout: &str) -> Result<DriverResult, String> {
     let line = stdout
         .lines()
         .rev()
-        .find_map(|l| l.trim_end_matches('\r').strip_prefix(RESULT_PREFIX))?;
-    let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    let obj = v.as_object()?;
-    let runtime_s = obj
-        .get("runtime_s")?
-        .as_f64()
-        .filter(|r| r.is_finite() && *r > 0.0)?;
+        .find_map(|l| l.trim_end_matches('\r').strip_prefix(RESULT_PREFIX))
+        .ok_or_else(|| format!("printed no `{}` line", RESULT_PREFIX.trim()))?;
+    let not_an_object = || {
+        format!(
+            "printed a `{}` line that is no JSON object: {}",
+            RESULT_PREFIX.trim(),
+            crate::process::truncate(line.trim(), 100)
+        )
+    };
+    let v: serde_json::Value = serde_json::from_str(line).map_err(|_| not_an_object())?;
+    let obj = v.as_object().ok_or_else(not_an_object)?;
+    let runtime = obj.get("runtime_s");
+    let runtime_s = runtime
+        .and_then(serde_json::Value::as_f64)
+        .filter(|r| r.is_finite() && *r > 0.0 && *r <= MAX_REPORTED_S)
+        .ok_or_else(|| {
+            format!(
+                "reported runtime_s={}: a runtime is a number of seconds > 0 and at most {:e}",
+                match runtime {
+                    None => "(none)".to_string(),
+                    Some(serde_json::Value::Number(n)) => {
+                        optimizer::Shown(n.as_f64().unwrap_or(f64::NAN)).to_string()
+                    }
+                    Some(r) => crate::process::truncate(&r.to_string(), 100).to_string(),
+                },
+                MAX_REPORTED_S
+            )
+        })?;
     let metrics = obj
         .iter()
         .filter(|(k, _)| k.as_str() != "runtime_s")
         .filter_map(|(k, v)| Some((k.clone(), v.as_f64().filter(|x| x.is_finite())?)))
         .collect();
-    Some(DriverResult {
+    Ok(DriverResult {
         runtime_s,
         app_id: obj.get("app_id").and_then(|a| a.as_str()).map(String::from),
         metrics,
@@ -439,9 +462,21 @@ pub(crate) mod tests {
         assert_eq!(r.app_id.as_deref(), Some("app-1"));
         assert_eq!(r.metrics.get("spark_tasks"), Some(&8.0));
         assert!(!r.metrics.contains_key("note") && !r.metrics.contains_key("runtime_s"));
-        assert!(parse_driver_output("CHERRYPICK_RESULT {\"runtime_s\": 0}").is_none());
-        assert!(parse_driver_output("CHERRYPICK_RESULT not json").is_none());
-        assert!(parse_driver_output("").is_none());
+        let err = |out: &str| parse_driver_output(out).unwrap_err();
+        for bad in ["0", "-5", "1e300", "\"12\"", "null"] {
+            let e = err(&format!("CHERRYPICK_RESULT {{\"runtime_s\": {bad}}}"));
+            assert!(
+                e.starts_with(&format!("reported runtime_s={bad}: a runtime is a number")),
+                "{e}"
+            );
+        }
+        assert!(err("CHERRYPICK_RESULT {}").starts_with("reported runtime_s=(none)"));
+        assert_eq!(
+            err("CHERRYPICK_RESULT {\"runtime_s\": NaN}"),
+            "printed a `CHERRYPICK_RESULT` line that is no JSON object: {\"runtime_s\": NaN}"
+        );
+        assert!(err("CHERRYPICK_RESULT [1]").contains("no JSON object"));
+        assert_eq!(err(""), "printed no `CHERRYPICK_RESULT` line");
     }
 
     #[test]

@@ -12,11 +12,9 @@ use std::time::Duration;
 use optimizer::{ConfigId, ProbeLimits, Report, Runner, Space, SPEND_METRIC};
 
 use crate::error::Error;
-use crate::limits::{completed, failed, timed_out};
+use crate::limits::{completed, failed, past_limit, timed_out};
 use crate::process::{self, End, Keep};
-use crate::pyspark::{
-    error_line, parse_driver_output, JobError, JobParams, SparkShape, JOB_PY, RESULT_PREFIX,
-};
+use crate::pyspark::{error_line, parse_driver_output, JobError, JobParams, SparkShape, JOB_PY};
 use crate::spacefile::SearchSpec;
 
 /// How long spark-submit gets between SIGTERM and SIGKILL when a probe is stopped.
@@ -387,12 +385,11 @@ impl Runner for SparkRunner {
                 price,
             ),
             End::Exited(Ok(_)) => match parse_driver_output(&done.stdout.text()) {
-                None => failed(
-                    format!("the driver printed no `{}` line", RESULT_PREFIX.trim()),
-                    charged,
-                    price,
-                ),
-                Some(r) => {
+                Err(why) => failed(format!("the driver {why}"), charged, price),
+                Ok(r) => {
+                    if let Some(timed_out) = past_limit(r.runtime_s, limits, charged, price) {
+                        return Report::new(timed_out).with_log(log);
+                    }
                     let mut metrics = r.metrics;
                     metrics.insert("wall_s".into(), elapsed);
                     if let Some(d) = match &r.app_id {

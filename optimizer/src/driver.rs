@@ -83,6 +83,13 @@ pub trait Runner {
     fn worst_case_usd(&self, space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
         worst_case_cost(space, config, limits)
     }
+
+    /// Why no further probe may be launched, once that is so (a cluster the backend could not
+    /// delete, still billed): the search launches nothing new, waits for the probes in flight
+    /// and ends with [`Termination::Halted`]. By default never.
+    fn halted(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Side effects of a search (progress display, journal, traces) hook in here.
@@ -170,6 +177,10 @@ pub async fn drive<R: Runner>(
         while ended.is_none() && in_flight.len() < parallel {
             if interrupted(&options.limits) {
                 ended = Some(Termination::Interrupted);
+                break;
+            }
+            if let Some(reason) = runner.halted() {
+                ended = Some(Termination::Halted { detail: reason });
                 break;
             }
             if let Some(budget) = options.budget {

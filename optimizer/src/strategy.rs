@@ -54,6 +54,9 @@ pub enum Termination {
     SpaceExhausted,
     /// Stopped by the user (Ctrl-C) after recording what finished.
     Interrupted,
+    /// The backend could launch no further probe safely (a cluster it could not delete is
+    /// still billed): nothing new was launched, the probes in flight were waited for.
+    Halted { detail: String },
 }
 
 impl std::fmt::Display for Termination {
@@ -81,6 +84,7 @@ impl std::fmt::Display for Termination {
             }
             Termination::SpaceExhausted => write!(f, "every configuration has been run"),
             Termination::Interrupted => write!(f, "interrupted"),
+            Termination::Halted { detail } => write!(f, "halted: {detail}"),
         }
     }
 }

@@ -42,6 +42,9 @@ pub(super) struct ProbePlan {
     pub(super) create: Json,
     pub(super) submit: Json,
     pub(super) job_limit: Duration,
+    /// The cluster's scheduled deletion after its creation (`autoDeleteTtl`): how long it is
+    /// billed at most when this process cannot delete it.
+    pub(super) auto_delete: Duration,
 }
 
 impl DataprocRunner {
@@ -141,6 +144,7 @@ impl DataprocRunner {
             create,
             submit,
             job_limit,
+            auto_delete: Duration::from_secs(auto),
         })
     }
 

@@ -18,7 +18,7 @@ use super::price::whole_workers;
 use super::staging::{split_gs, staged_names, Staging, StagingError};
 use super::{DataprocOptions, SEARCH_LABEL};
 use crate::error::Error;
-use crate::limits::failed;
+use crate::limits::{failed, past_limit};
 use crate::pyspark::{error_line, parse_driver_output, JobParams, SparkShape};
 use crate::spacefile::{Objective, SearchSpec};
 
@@ -33,6 +33,9 @@ pub struct DataprocRunner {
     /// Object names of the staged binary and driver.
     pub(super) staged_names: (String, String),
     pub(super) probes: AtomicUsize,
+    /// Clusters a probe could not delete (still billed until their scheduled deletion): once
+    /// there is one, no further cluster is created.
+    pub(super) undeleted: std::sync::Mutex<Vec<String>>,
 }
 
 impl DataprocRunner {
@@ -118,6 +121,7 @@ impl DataprocRunner {
             staged: tokio::sync::OnceCell::new(),
             staged_names,
             probes: AtomicUsize::new(0),
+            undeleted: std::sync::Mutex::new(Vec::new()),
         };
         // One price per configuration: the one the space file gave the strategy must be the
         // cluster's, disks as configured here included.
@@ -312,7 +316,7 @@ impl DataprocRunner {
             )));
         }
         match parse_driver_output(&output) {
-            Some(r) => {
+            Ok(r) => {
                 let mut metrics = r.metrics;
                 metrics.insert("cluster_ready_s".into(), cluster_ready_s);
                 metrics.insert("job_wall_s".into(), job_started.elapsed().as_secs_f64());
@@ -321,8 +325,8 @@ impl DataprocRunner {
                     metrics,
                 })
             }
-            None => Ok(Finished::Failed(format!(
-                "job {} printed no `CHERRYPICK_RESULT` line in its driver output",
+            Err(why) => Ok(Finished::Failed(format!(
+                "job {} {why} in its driver output",
                 plan.job_id
             ))),
         }
@@ -443,6 +447,27 @@ impl Drop for DeleteGuard {
 }
 
 impl Runner for DataprocRunner {
+    fn halted(&self) -> Option<String> {
+        let list = self.undeleted.lock().ok()?;
+        (!list.is_empty()).then(|| {
+            format!(
+                "{} could not be deleted and {} billed until {} scheduled deletion (counted in \
+                 the spend); no further cluster is created. Delete {} with `gcloud dataproc \
+                 clusters delete NAME --region {}`, or resume the search, which deletes the \
+                 clusters its earlier runs left",
+                if list.len() == 1 {
+                    format!("cluster {}", list[0])
+                } else {
+                    format!("clusters {}", list.join(", "))
+                },
+                if list.len() == 1 { "is" } else { "are" },
+                if list.len() == 1 { "its" } else { "their" },
+                if list.len() == 1 { "it" } else { "them" },
+                self.options().region
+            )
+        })
+    }
+
     /// The full cluster price (master, premium, disks) for as long as a probe can keep it.
     fn worst_case_usd(&self, _space: &Space, config: ConfigId, limits: &ProbeLimits) -> f64 {
         match (
@@ -510,7 +535,26 @@ impl Runner for DataprocRunner {
             Ok(()) => reason,
             Err(e) => format!("{reason}; {e}"),
         };
-        let billed = full_price * elapsed / 3600.0;
+        // A cluster left standing is billed until its scheduled deletion, counted from about
+        // when this probe started (creation is its first request).
+        let billed = if deletion.is_err() {
+            if let Ok(mut list) = self.undeleted.lock() {
+                list.push(plan.cluster.clone());
+            }
+            full_price * elapsed.max(plan.auto_delete.as_secs_f64()) / 3600.0
+        } else {
+            full_price * elapsed / 3600.0
+        };
+        // A runtime the job reports past the probe's time limit did not meet it: timed out, as
+        // a job the limit stopped (the cluster is billed all the same).
+        let result = match result {
+            Ok(Finished::Completed { runtime_s, .. })
+                if past_limit(runtime_s, limits, elapsed, price).is_some() =>
+            {
+                Ok(Finished::TimedOut)
+            }
+            other => other,
+        };
         let outcome = match result {
             Err(e) => failed(with_deletion(e.to_string()), elapsed, price),
             Ok(Finished::Failed(reason)) => failed(with_deletion(reason), elapsed, price),

@@ -65,6 +65,10 @@ pub struct Fake {
     pub object_meta: BTreeMap<String, (u64, String)>,
     /// Answer cluster creation with this status instead.
     pub create_status: Option<u16>,
+    /// Answer cluster deletion with this status instead (the cluster stays).
+    pub delete_status: Option<u16>,
+    /// The result line a job that ends DONE prints instead of its usual one.
+    pub driver_result: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<Fake>>;
@@ -260,6 +264,12 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
             )
         }
         ("DELETE", r) if r.starts_with("clusters/") => {
+            if let Some(s) = f.delete_status {
+                return json_response(
+                    StatusCode::from_u16(s).unwrap(),
+                    json!({"error": {"message": "backend error"}}),
+                );
+            }
             let name = &r["clusters/".len()..];
             match f.clusters.get_mut(name) {
                 Some(c) => {
@@ -300,9 +310,10 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
                 let key = format!(
                     "stage/google-cloud-dataproc-metainfo/u1/jobs/{id}/driveroutput.000000000"
                 );
-                let out = match f.mode {
-                    JobMode::Done => "25/11/25 INFO starting\nCHERRYPICK_RESULT {\"runtime_s\": 42.5, \"app_id\": \"application_1\", \"spark_tasks\": 6}\n",
-                    _ => "Traceback (most recent call last):\nRuntimeError: workload preprocess ... exited with 2: no images found\n",
+                let out = match (f.mode, &f.driver_result) {
+                    (JobMode::Done, Some(line)) => format!("25/11/25 INFO starting\n{line}\n"),
+                    (JobMode::Done, None) => "25/11/25 INFO starting\nCHERRYPICK_RESULT {\"runtime_s\": 42.5, \"app_id\": \"application_1\", \"spark_tasks\": 6}\n".to_string(),
+                    _ => "Traceback (most recent call last):\nRuntimeError: workload preprocess ... exited with 2: no images found\n".to_string(),
                 };
                 f.objects.insert(key.clone(), out.as_bytes().to_vec());
                 let generation = 1_764_000_000_000_000 + f.requests.len() as u64;
@@ -441,6 +452,8 @@ pub async fn serve(mode: JobMode) -> (Shared, String) {
         objects: BTreeMap::new(),
         object_meta: BTreeMap::new(),
         create_status: None,
+        delete_status: None,
+        driver_result: None,
     }));
     let app = axum::Router::new()
         .fallback(handle)
