@@ -19,6 +19,23 @@ pub const DATAPROC_PREMIUM_PER_VCPU_HOUR: f64 = 0.010;
 /// Largest price a price file may give per hour (a machine, or the premium per vCPU).
 const MAX_PRICE_PER_HOUR: f64 = 1e6;
 
+/// What is wrong with a machine type's shape and price, if anything, wherever it is defined
+/// (a price file, or inline in a space file). The bounds are far outside any real machine:
+/// a vCPU count of at least 1; 1 MiB to a million GiB of memory; a millionth of a dollar to a
+/// million dollars an hour (a price of 5e-324 made every cost print as $0.000000, a memory of
+/// 1e-300 GiB a 300-digit memory per vCPU, and past a million the cluster's sums overflow).
+pub fn machine_problem(vcpus: u32, memory_gib: f64, price_per_hour: f64) -> Option<&'static str> {
+    if vcpus == 0 {
+        Some("vcpus must be at least 1")
+    } else if !(1.0 / 1024.0..=1e6).contains(&memory_gib) {
+        Some("memory_gib must be a number from 1/1024 (1 MiB) to 1e6")
+    } else if !(1e-6..=MAX_PRICE_PER_HOUR).contains(&price_per_hour) {
+        Some("price_per_hour must be a number from 1e-6 to 1e6 (USD per hour)")
+    } else {
+        None
+    }
+}
+
 /// One machine type: its shape and on-demand price.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -194,18 +211,8 @@ impl PriceTable {
                 name: name.clone(),
                 problem: problem.to_string(),
             };
-            if m.vcpus == 0 {
-                return Err(bad("vcpus must be at least 1"));
-            }
-            if !(m.memory_gib.is_finite() && m.memory_gib > 0.0) {
-                return Err(bad("memory_gib must be a positive number"));
-            }
-            // Bounded so that a cluster's price (times nodes, plus premiums) stays finite; no
-            // machine costs a million dollars an hour.
-            if !(m.price_per_hour > 0.0 && m.price_per_hour <= MAX_PRICE_PER_HOUR) {
-                return Err(bad(
-                    "price_per_hour must be a positive number of at most 1e6 (USD per hour)",
-                ));
+            if let Some(problem) = machine_problem(m.vcpus, m.memory_gib, m.price_per_hour) {
+                return Err(bad(problem));
             }
             if m.source.is_empty() {
                 m.source = file.source.clone().unwrap_or_else(|| origin.to_string());
@@ -312,7 +319,7 @@ mod tests {
             err.contains("`x`") && err.contains("price_per_hour"),
             "{err}"
         );
-        for price in ["1e308", "nan", "inf"] {
+        for price in ["1e308", "nan", "inf", "5e-324", "0"] {
             let err = t
                 .apply_str(
                     &format!("[machine.x]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = {price}\n"),
@@ -321,8 +328,21 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(
-                err.contains("p.toml") && err.contains("at most 1e6"),
+                err.contains("p.toml") && err.contains("from 1e-6 to 1e6"),
                 "{price}: {err}"
+            );
+        }
+        for memory in ["1e-300", "0", "1e7"] {
+            let err = t
+                .apply_str(
+                    &format!("[machine.x]\nvcpus = 2\nmemory_gib = {memory}\nprice_per_hour = 1\n"),
+                    "p.toml",
+                )
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("memory_gib must be a number from"),
+                "{memory}: {err}"
             );
         }
         let err = t

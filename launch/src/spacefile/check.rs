@@ -88,15 +88,7 @@ pub(super) fn machines(
     for m in &cat.machine {
         let span = Some(m.span());
         let m = m.get_ref();
-        let problem = if m.vcpus == 0 {
-            Some("vcpus must be >= 1")
-        } else if !(m.memory_gib.is_finite() && m.memory_gib > 0.0) {
-            Some("memory_gib must be > 0")
-        } else if !(m.price_per_hour.is_finite() && m.price_per_hour > 0.0) {
-            Some("price_per_hour must be > 0")
-        } else {
-            None
-        };
+        let problem = crate::prices::machine_problem(m.vcpus, m.memory_gib, m.price_per_hour);
         if let Some(problem) = problem {
             return Err(loc.at(span, format!("machine `{}`: {problem}", m.name)));
         }
@@ -140,9 +132,10 @@ pub(super) fn dimensions(raw: &RawFile, loc: &Locator<'_>) -> Result<Vec<Dim>, S
                 "dimension name `{name}` is reserved (built-in names: {BUILTIN_NAMES:?})"
             )));
         }
-        if !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
         {
             return Err(err(format!(
                 "dimension name `{name}`: use letters, digits, `_` or `-`"

@@ -293,6 +293,10 @@ pub fn load(path: &Path, options: &LoadOptions) -> Result<SearchSpec, SpaceFileE
 
 /// Parses space-file text; `path` names it in errors and anchors relative paths.
 pub fn parse(text: &str, path: &Path, options: &LoadOptions) -> Result<SearchSpec, SpaceFileError> {
+    // A file saved with CRLF line ends keeps them inside multi-line strings: every line of a
+    // `template = """..."""` would reach the shell with a carriage return on its last argument
+    // (`sleep 0.1\r`). Lines and columns are the same either way.
+    let text = &text.replace("\r\n", "\n");
     let loc = read::Locator {
         text,
         shown: path.display().to_string(),
@@ -495,6 +499,20 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
     }
 
     #[test]
+    fn a_crlf_file_gives_templates_without_carriage_returns() {
+        let text = "[catalogue]\r\nmachine_types = [\"e2-standard-2\"]\r\ncount = \"workers\"\r\n\
+                    [catalogue.dimensions]\r\nworkers = [1, 2]\r\n[backend.command]\r\n\
+                    template = \"\"\"\r\nsleep 0.1\r\necho {workers}\r\n\"\"\"\r\n";
+        let options = LoadOptions {
+            backend: BackendKind::Command,
+            prices: None,
+        };
+        let spec = parse(text, Path::new("crlf.toml"), &options).unwrap();
+        let template = &spec.backend.command.unwrap().template;
+        assert_eq!(template, "sleep 0.1\necho {workers}\n");
+    }
+
+    #[test]
     fn a_template_error_names_the_line_of_the_placeholder() {
         let text = GOOD.replace(
             "template = \"job --w {workers} --m {machine_type} --p {partitions} --c {codec}\"",
@@ -521,6 +539,20 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
         let err = parse_str(&text).unwrap_err();
         assert_eq!((err.line, err.column), (Some(15), Some(13)), "{err}");
         assert!(err.to_string().contains("never closed"), "{err}");
+    }
+
+    #[test]
+    fn a_dimension_name_no_template_can_use_is_refused_where_it_stands() {
+        for (name, want) in [
+            ("\"\"", "dimension name ``: use letters, digits"),
+            ("\"a b\"", "dimension name `a b`: use letters, digits"),
+            ("vcpus", "dimension name `vcpus` is reserved"),
+        ] {
+            let text = GOOD.replace("codec = [", &format!("{name} = ["));
+            let err = parse_str(&text).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+            assert_eq!(err.line, Some(12), "{err}");
+        }
     }
 
     #[test]
