@@ -13,7 +13,10 @@
 //! wrote it asked (before each record of a probe run one at a time, at each launch event of
 //! probes run several at a time) and told each record where it was written, so a strategy that
 //! chooses each recorded probe again is in the state that search was in (its random draws,
-//! sampling chains and pending probes included) and goes on as it would have without the stop.
+//! sampling chains and pending probes included) and goes on as it would have without the
+//! interruption. A search its stop rule ended stays ended: a resume that keeps the stop rule
+//! asks nothing (it only runs probes the earlier run left in flight), where asking again after
+//! the probes in flight when the rule fired came back could launch one more.
 //! Where it would choose otherwise (another build, another runtime or spend limit), every probe
 //! is told to a fresh strategy without asking: every paid probe is in the model, whatever the
 //! strategy would choose now, and none is run again.
@@ -287,6 +290,8 @@ struct Opened {
     plan: Vec<Replay>,
     /// The limits the journal's search was started with (its header's options).
     recorded_limits: RecordedLimits,
+    /// The stop rule ended the journal's search: probes told then, and what it measured.
+    stopped: Option<(usize, String)>,
 }
 
 /// A resumed search's limits as its journal last recorded them (the header's, or the latest
@@ -478,6 +483,7 @@ fn open_journal(
             abandoned_usd: 0.0,
             plan: Vec::new(),
             recorded_limits: RecordedLimits::default(),
+            stopped: None,
         });
     };
     let opening = |error| match error {
@@ -573,6 +579,7 @@ fn open_journal(
         abandoned_usd: j.abandoned_spend(),
         plan,
         recorded_limits,
+        stopped: j.stopped.map(|s| (s.told, s.detail)),
     })
 }
 
@@ -763,6 +770,7 @@ pub fn run<R: Runner + Sync>(
         abandoned_usd,
         plan,
         recorded_limits,
+        stopped,
     } = open_journal(spec, settings, journal_path, resume)?;
     let already = recorded.len();
     let mut progress = Progress::new(space.clone(), settings.max_runtime_s);
@@ -807,7 +815,7 @@ pub fn run<R: Runner + Sync>(
         match otherwise {
             None => crate::say!(
                 "replayed: the strategy chose each recorded probe again, so it goes on as the \
-                 search would have without the stop"
+                 search would have without the interruption"
             ),
             Some(config) => crate::say!(
                 "told without replaying: the strategy would not have chosen {} where the search \
@@ -817,6 +825,14 @@ pub fn run<R: Runner + Sync>(
                 space.config(config).name
             ),
         }
+    }
+    let stopped = stopped.filter(|_| settings.honour_stop);
+    if let Some((told, detail)) = &stopped {
+        crate::say!(
+            "the search's stop rule ended it after {} (stop rule: {detail}): nothing new is \
+             launched (--no-stop goes on)",
+            crate::progress::count(*told, "probe")
+        );
     }
     if !in_flight.is_empty() {
         let names: Vec<&str> = in_flight
@@ -861,6 +877,7 @@ pub fn run<R: Runner + Sync>(
         parallel: settings.parallel,
         relaunch: in_flight,
         spent_before_usd: abandoned_usd,
+        stopped,
     };
     let started = Instant::now();
     let result = rt.block_on(async {
@@ -1152,8 +1169,16 @@ mod tests {
             assert!(chosen.len() >= 6, "{name}: {}", chosen.len());
             let text = std::fs::read_to_string(&whole).unwrap();
             let lines: Vec<&str> = text.lines().collect();
-            // Every cut from the header's first event to the last but one line.
-            for cut in 1..lines.len() - 1 {
+            // A search its stop rule ended says so in the journal.
+            assert_eq!(
+                text.contains("\"event\":\"stopped\""),
+                honour_stop && matches!(ended.termination, Termination::StopRule { .. }),
+                "{name}"
+            );
+            // Every cut from the header's first event to the whole journal: a resume of a
+            // search that ended stays ended (its stop rule's end included, where probes in
+            // flight when it fired came back since and a new ask could launch one more).
+            for cut in 1..lines.len() {
                 let path = dir.join(format!("{name}-{cut}.jsonl"));
                 std::fs::write(&path, format!("{}\n", lines[..=cut].join("\n"))).unwrap();
                 let resumed = run(&spec, &settings, &path, true, Rugged).unwrap().result;

@@ -102,6 +102,9 @@ pub trait Observer {
     /// A probe a stop signal cancelled came back unfinished: it is not told to the strategy (a
     /// resumed search runs it again), but `report.billed_usd` was spent.
     fn on_abandoned(&mut self, _index: usize, _proposal: &Proposal, _report: &Report) {}
+    /// The strategy's stop rule ended the search after `told` probes (nothing new is launched;
+    /// probes in flight are still waited for and told).
+    fn on_stop_rule(&mut self, _told: usize, _detail: &str) {}
     /// The search ended.
     fn on_finish(&mut self, _result: &SearchResult) {}
 }
@@ -129,6 +132,10 @@ pub struct DriveOptions {
     /// Spent before this drive on probes the strategy was never told (a resumed search's
     /// cancelled ones); counted against the spend limit and in the result's spend.
     pub spent_before_usd: f64,
+    /// The stop rule already ended the search this drive resumes, after this many probes told,
+    /// measuring this: with `honour_stop` the strategy is asked nothing (the probes in
+    /// `relaunch` still run) and the drive ends there as the uninterrupted search did.
+    pub stopped: Option<(usize, String)>,
 }
 
 /// What a drive produced.
@@ -195,6 +202,15 @@ pub async fn drive<R: Runner>(
             // the probes a resumed search re-runs.
             let proposal = match held.take().or_else(|| relaunch.pop_front()) {
                 Some(p) => p,
+                None if options.honour_stop && options.stopped.is_some() => {
+                    let (told, detail) = options.stopped.clone().unwrap_or_default();
+                    stop_fired_at = Some(told);
+                    for o in observers.iter_mut() {
+                        o.on_stop_rule(told, &detail);
+                    }
+                    ended = Some(Termination::StopRule { detail });
+                    break;
+                }
                 None => {
                     let Some(proposal) = optimizer.ask() else {
                         ended = Some(Termination::SpaceExhausted);
@@ -204,9 +220,11 @@ pub async fn drive<R: Runner>(
                     if proposal.stop && stop_fired_at.is_none() {
                         stop_fired_at = Some(told);
                         if options.honour_stop {
-                            ended = Some(Termination::StopRule {
-                                detail: stop_detail(&*optimizer, &proposal, told),
-                            });
+                            let detail = stop_detail(&*optimizer, &proposal, told);
+                            for o in observers.iter_mut() {
+                                o.on_stop_rule(told, &detail);
+                            }
+                            ended = Some(Termination::StopRule { detail });
                             break;
                         }
                     }

@@ -233,6 +233,21 @@ pub struct ResumedRecord {
     pub options: serde_json::Value,
 }
 
+/// The search's stop rule ended it (a `stopped` event): a resume that keeps the stop rule
+/// launches nothing new (the uninterrupted search ended here), where asking the strategy again
+/// could give another answer (probes in flight when the rule fired came back since). A later
+/// `resumed` event lifts it for the journal's reader (a resume with `--no-stop` went on).
+/// Readers that predate it skip it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedRecord {
+    /// RFC 3339 UTC time the rule fired.
+    pub stopped: String,
+    /// Probes told when it fired.
+    pub told: usize,
+    /// What the rule measured (the search's `stopped: stop rule: ...` line).
+    pub detail: String,
+}
+
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 enum Event {
@@ -241,6 +256,7 @@ enum Event {
     Launch(LaunchRecord),
     Abandoned(AbandonedRecord),
     Resumed(ResumedRecord),
+    Stopped(StoppedRecord),
     /// An event a later minor version added: skipped.
     #[serde(other)]
     Unknown,
@@ -253,6 +269,7 @@ pub(crate) enum EventRef<'a> {
     Launch(&'a LaunchRecord),
     Abandoned(&'a AbandonedRecord),
     Resumed(&'a ResumedRecord),
+    Stopped(&'a StoppedRecord),
 }
 
 /// Reading or writing a journal went wrong.
@@ -319,6 +336,9 @@ pub struct Journal {
     pub abandoned: Vec<AbandonedRecord>,
     /// `resumed` events, in order: the limits of each resumed run.
     pub resumes: Vec<ResumedRecord>,
+    /// The stop rule's end of the search, when no `resumed` event follows it (see
+    /// [`StoppedRecord`]).
+    pub stopped: Option<StoppedRecord>,
     /// Launches and records in the order they were written: the order in which the search
     /// asked its strategy and told it.
     pub order: Vec<Step>,
@@ -342,6 +362,7 @@ impl Journal {
         let mut launches: Vec<LaunchRecord> = Vec::new();
         let mut abandoned: Vec<AbandonedRecord> = Vec::new();
         let mut resumes: Vec<ResumedRecord> = Vec::new();
+        let mut stopped: Option<StoppedRecord> = None;
         let mut order: Vec<Step> = Vec::new();
         let mut torn_tail = false;
         let mut valid_len = 0u64;
@@ -419,7 +440,11 @@ impl Journal {
                     }
                     abandoned.push(a);
                 }
-                Ok(Parsed::Event(Event::Resumed(r))) => resumes.push(r),
+                Ok(Parsed::Event(Event::Resumed(r))) => {
+                    stopped = None;
+                    resumes.push(r);
+                }
+                Ok(Parsed::Event(Event::Stopped(s))) => stopped = Some(s),
                 Ok(Parsed::Event(Event::Unknown)) => {}
                 Err(e) => {
                     // Only the very last line may be cut short, and only a line without its
@@ -446,6 +471,7 @@ impl Journal {
             launches,
             abandoned,
             resumes,
+            stopped,
             order,
             torn_tail,
             valid_len,
@@ -1223,6 +1249,7 @@ mod tests {
                 launches: Vec::new(),
                 abandoned: Vec::new(),
                 resumes: Vec::new(),
+                stopped: None,
                 order: Vec::new(),
                 torn_tail: false,
                 valid_len: 0,

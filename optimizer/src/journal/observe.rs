@@ -11,7 +11,9 @@ use crate::outcome::Outcome;
 use crate::space::{ConfigId, Space};
 use crate::strategy::Proposal;
 
-use super::{rfc3339, AbandonedRecord, JournalError, JournalWriter, LaunchRecord, ProbeRecord};
+use super::{
+    rfc3339, AbandonedRecord, JournalError, JournalWriter, LaunchRecord, ProbeRecord, StoppedRecord,
+};
 
 /// Writes a journal record for every probe a live drive finishes.
 ///
@@ -134,6 +136,20 @@ impl Observer for JournalObserver {
             launch: self.next_launch.map(|_| number),
         };
         if let Err(e) = self.writer.append_abandoned(&record) {
+            self.fail(e);
+        }
+    }
+
+    fn on_stop_rule(&mut self, told: usize, detail: &str) {
+        if self.error.is_some() {
+            return;
+        }
+        let event = StoppedRecord {
+            stopped: rfc3339(SystemTime::now()),
+            told,
+            detail: detail.to_string(),
+        };
+        if let Err(e) = self.writer.append_stopped(&event) {
             self.fail(e);
         }
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     AbandonedRecord, EventRef, Header, Journal, JournalError, LaunchRecord, ProbeRecord,
-    ResumedRecord,
+    ResumedRecord, StoppedRecord,
 };
 
 /// Appends records to a journal, syncing each one to disk before returning.
@@ -179,6 +179,13 @@ impl JournalWriter {
     pub fn append_abandoned(&mut self, record: &AbandonedRecord) -> Result<(), JournalError> {
         let line = serde_json::to_string(&EventRef::Abandoned(record))
             .expect("an abandoned record always serialises");
+        self.write_line(&line)
+    }
+
+    /// Appends one `stopped` event (the stop rule ended the search) and syncs it.
+    pub fn append_stopped(&mut self, record: &StoppedRecord) -> Result<(), JournalError> {
+        let line = serde_json::to_string(&EventRef::Stopped(record))
+            .expect("a stopped record always serialises");
         self.write_line(&line)
     }
 
