@@ -30,7 +30,8 @@ fn demo_runs_a_local_search_and_reports_its_choice() {
     let records: Vec<serde_json::Value> = journal
         .lines()
         .skip(1)
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "probe")
         .collect();
     assert!((3..=8).contains(&records.len()), "{text}");
     for r in &records {
