@@ -37,6 +37,9 @@ enum Command {
     Tune(cmd::tune::Args),
     /// End-to-end demo: small synthetic dataset, local backend, `bo` search.
     Demo(cmd::demo::Args),
+    /// Stops the jobs of a search that died outright (started by `search` itself).
+    #[command(hide = true)]
+    Guard,
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +65,10 @@ fn main() -> std::process::ExitCode {
         Command::Paper(a) => cmd::paper::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Tune(a) => cmd::tune::run(a),
+        Command::Guard => {
+            launch::guard::serve(std::io::stdin().lock());
+            Ok(())
+        }
     };
     exit::report(result)
 }

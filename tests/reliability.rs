@@ -1253,11 +1253,9 @@ fn a_resumed_search_with_another_runtime_limit_keeps_the_spend_cap() {
     let _ = std::fs::remove_dir_all(d);
 }
 
-/// SIGTERM with three probes in flight: each one's process group is stopped, none is recorded
-/// as finished, and the exit code names the signal.
-#[test]
-fn a_stop_signal_cancels_every_probe_in_flight() {
-    let d = dir("parallel-signal");
+/// A command search with three probes in flight, each job sleeping a minute in a process
+/// group whose id it wrote to `pgid-<workers>`: the search and those groups.
+fn three_probes_in_flight(d: &Path) -> (std::process::Child, Vec<i32>) {
     let space = r#"
 [catalogue]
 machine_types = ["e2-standard-2"]
@@ -1278,7 +1276,7 @@ template = '''echo $$ > pgid-{workers}; sleep 60; echo CHERRYPICK_METRIC runtime
         .arg(d.join("runs.jsonl"))
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = default_stop_signals(&mut search).spawn().unwrap();
+    let child = default_stop_signals(&mut search).spawn().unwrap();
     let started = Instant::now();
     let groups: Vec<i32> = loop {
         let found: Vec<i32> = (1..=6)
@@ -1294,6 +1292,36 @@ template = '''echo $$ > pgid-{workers}; sleep 60; echo CHERRYPICK_METRIC runtime
         );
         std::thread::sleep(Duration::from_millis(50));
     };
+    (child, groups)
+}
+
+/// A search killed outright (SIGKILL: no orderly path) leaves no job running: its guard
+/// process stops every group the search had in flight, within the kill grace.
+#[test]
+fn a_search_killed_outright_leaves_no_job_running() {
+    let d = dir("parallel-kill");
+    let (mut child, groups) = three_probes_in_flight(&d);
+    send(child.id(), libc::SIGKILL);
+    let _ = wait_with_deadline(&mut child, Duration::from_secs(60));
+    let started = Instant::now();
+    while groups.iter().any(|g| group_alive(*g)) && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for g in &groups {
+        assert!(
+            !group_alive(*g),
+            "probe group {g} outlived the killed search"
+        );
+    }
+    let _ = std::fs::remove_dir_all(d);
+}
+
+/// SIGTERM with three probes in flight: each one's process group is stopped, none is recorded
+/// as finished, and the exit code names the signal.
+#[test]
+fn a_stop_signal_cancels_every_probe_in_flight() {
+    let d = dir("parallel-signal");
+    let (mut child, groups) = three_probes_in_flight(&d);
     send(child.id(), libc::SIGTERM);
     let status = wait_with_deadline(&mut child, Duration::from_secs(60));
     let mut err = String::new();

@@ -38,6 +38,7 @@ macro_rules! note {
 pub mod command;
 pub mod dataproc;
 pub mod error;
+pub mod guard;
 pub mod limits;
 pub mod local;
 pub mod params;

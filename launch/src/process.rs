@@ -135,6 +135,10 @@ pub async fn run(
     let start = Instant::now();
     let mut child = cmd.spawn()?;
     let pgid = child.id().map(|p| p as i32);
+    // Should this process die outright, its guard stops the group (see `guard`).
+    if let Some(g) = pgid {
+        crate::guard::watch(g, true);
+    }
     let out = tokio::spawn(capture(
         child.stdout.take(),
         keep.stdout_bytes,
@@ -165,6 +169,11 @@ pub async fn run(
         }
     }
     let group_gone = wait_group_gone(pgid, KILL_CONFIRM).await;
+    // A group seen gone is off the guard's list; one that is not stays on it, to be stopped
+    // again when this process ends.
+    if let (Some(g), true) = (pgid, group_gone) {
+        crate::guard::watch(g, false);
+    }
     let charged_s = start.elapsed().as_secs_f64();
     // Pipes close once the group is gone; a grandchild that left the group could hold them.
     let collect = |h: tokio::task::JoinHandle<Captured>| async move {

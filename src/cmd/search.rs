@@ -97,6 +97,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             bucket: args.bucket,
         },
     };
+    // Jobs in process groups of their own (command, spark-submit) must not outlive a search
+    // killed outright: a guard process stops them then (see `launch::guard`).
+    if matches!(backend, BackendKind::Command | BackendKind::Spark) && !request.dry_run {
+        let started = std::env::current_exe().and_then(|exe| launch::guard::enable(&exe));
+        if let Err(e) = started {
+            launch::note!(
+                "warning: no guard for the jobs ({e}): if this search is killed outright \
+                 (SIGKILL), its running jobs are not stopped"
+            );
+        }
+    }
     match launch::search::run(&request)? {
         Some(ended) => exit::after_session(&ended),
         // A dry run: the plan was printed.
