@@ -312,6 +312,29 @@ async fn a_failed_job_still_deletes_the_cluster() {
     no_token_in(&report);
 }
 
+/// A cluster that goes to ERROR fails its probe with Dataproc's reason, or says there was none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_in_error_fails_the_probe_with_its_reason() {
+    let h = Harness::start(JobMode::Done, "cluster-error").await;
+    let r = h.runner();
+    let spec = h.spec();
+    for (detail, want) in [
+        (
+            "Insufficient 'CPUS' quota",
+            "could not start: Insufficient 'CPUS' quota",
+        ),
+        ("", "could not start: Dataproc gave no reason"),
+    ] {
+        h.fake.lock().unwrap().cluster_error = Some(detail.into());
+        let o = r.run(&spec.space, 0, &ProbeLimits::default()).await.outcome;
+        let Outcome::Failed { reason, .. } = &o else {
+            panic!("{o:?}")
+        };
+        assert!(reason.contains(want), "{reason}");
+    }
+    assert_eq!(h.deletes(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_job_is_cancelled_and_the_cluster_deleted() {
     let h = Harness::start(JobMode::Hang, "timeout").await;

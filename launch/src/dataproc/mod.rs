@@ -120,6 +120,11 @@ pub enum NameError {
          and `.` (objects go under it, so no `/`)"
     )]
     Bucket { bucket: String },
+    /// A zone is a region's name and a letter: one outside `--region` fails every creation.
+    #[error(
+        "--zone `{zone}` is not in --region `{region}` (its zones are {region}-a, {region}-b, ...)"
+    )]
+    ZoneOutsideRegion { zone: String, region: String },
 }
 
 /// The zone of the example region in [`NameError::Location`]'s message.
@@ -174,6 +179,16 @@ impl DataprocOptions {
         location("region", &self.region)?;
         if let Some(z) = &self.zone {
             location("zone", z)?;
+            let in_region = z
+                .strip_prefix(self.region.as_str())
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|letter| !letter.is_empty() && !letter.contains('-'));
+            if !in_region {
+                return Err(NameError::ZoneOutsideRegion {
+                    zone: z.clone(),
+                    region: self.region.clone(),
+                });
+            }
         }
         let b = &self.bucket;
         if !((3..=63).contains(&b.len())
@@ -276,6 +291,27 @@ mod tests {
             "--zone `europe-west1-b/../x`: expected lowercase letters, digits and hyphens \
              (for example europe-west1-b)"
         );
+        for (z, fits) in [
+            ("europe-west1-b", true),
+            ("us-central1-a", false),
+            ("europe-west1", false),
+            ("europe-west1-", false),
+            ("europe-west12-a", false),
+            ("europe-west1-b-c", false),
+        ] {
+            zone.zone = Some(z.into());
+            let got = zone.check_names();
+            assert_eq!(got.is_ok(), fits, "{z}: {got:?}");
+            if !fits {
+                assert_eq!(
+                    got.unwrap_err().to_string(),
+                    format!(
+                        "--zone `{z}` is not in --region `europe-west1` (its zones are \
+                         europe-west1-a, europe-west1-b, ...)"
+                    )
+                );
+            }
+        }
         let err = DataprocOptions::new("my-project-1", "Europe", "gs://b-1")
             .check_names()
             .unwrap_err();

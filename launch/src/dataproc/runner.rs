@@ -225,7 +225,11 @@ impl DataprocRunner {
                     let detail = c
                         .pointer("/status/detail")
                         .and_then(Json::as_str)
-                        .unwrap_or("");
+                        .filter(|d| !d.trim().is_empty())
+                        .unwrap_or(
+                            "Dataproc gave no reason (the cluster's page in the Cloud console \
+                             has its logs)",
+                        );
                     return Ok(Finished::Failed(format!(
                         "cluster {} could not start: {detail}",
                         plan.cluster

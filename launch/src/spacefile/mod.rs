@@ -542,6 +542,22 @@ template = "job --w {workers} --m {machine_type} --p {partitions} --c {codec}"
     }
 
     #[test]
+    fn a_dimension_value_that_is_no_number_or_text_is_named_so() {
+        for values in ["[true, false]", "[[1]]", "[{ a = 1 }]"] {
+            let text = GOOD.replace("[\"lz4\", \"zstd\"]", values);
+            let err = parse_str(&text).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("expected a dimension value: a number or a text"),
+                "{values}: {err}"
+            );
+            assert_eq!(err.line, Some(12), "{err}");
+        }
+        let spec = parse_str(&GOOD.replace("[16, 64]", "[16, 64.5]")).unwrap();
+        assert_eq!(spec.space.len(), 2 * 3 * 2 * 2);
+    }
+
+    #[test]
     fn a_dimension_name_no_template_can_use_is_refused_where_it_stands() {
         for (name, want) in [
             ("\"\"", "dimension name ``: use letters, digits"),

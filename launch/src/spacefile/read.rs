@@ -60,12 +60,38 @@ pub(super) struct RawMachine {
     pub price_per_hour: f64,
 }
 
-#[derive(Deserialize, Debug, Clone)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub(super) enum DimValue {
     Int(i64),
     Float(f64),
     Text(String),
+}
+
+/// By hand rather than `untagged`, whose error for `[true]` or `[[1]]` named the enum ("data
+/// did not match any variant of untagged enum DimValue") instead of what a value may be.
+impl<'de> Deserialize<'de> for DimValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DimValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a dimension value: a number or a text")
+            }
+            fn visit_i64<E: serde::de::Error>(self, x: i64) -> Result<DimValue, E> {
+                Ok(DimValue::Int(x))
+            }
+            fn visit_u64<E: serde::de::Error>(self, x: u64) -> Result<DimValue, E> {
+                Ok(i64::try_from(x).map_or(DimValue::Float(x as f64), DimValue::Int))
+            }
+            fn visit_f64<E: serde::de::Error>(self, x: f64) -> Result<DimValue, E> {
+                Ok(DimValue::Float(x))
+            }
+            fn visit_str<E: serde::de::Error>(self, x: &str) -> Result<DimValue, E> {
+                Ok(DimValue::Text(x.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The dimensions table in file order (their order names configurations).

@@ -69,6 +69,8 @@ pub struct Fake {
     pub delete_status: Option<u16>,
     /// The result line a job that ends DONE prints instead of its usual one.
     pub driver_result: Option<String>,
+    /// Clusters go to state ERROR with this `status.detail` instead of RUNNING.
+    pub cluster_error: Option<String>,
 }
 
 pub type Shared = Arc<Mutex<Fake>>;
@@ -248,6 +250,7 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
         }
         ("GET", r) if r.starts_with("clusters/") => {
             let name = &r["clusters/".len()..];
+            let error = f.cluster_error.clone();
             let Some(c) = f.clusters.get_mut(name) else {
                 return json_response(
                     StatusCode::NOT_FOUND,
@@ -255,6 +258,12 @@ fn answer(fake: &Shared, method: Method, uri: Uri, headers: HeaderMap, body: Byt
                 );
             };
             c.1 += 1;
+            if let (Some(detail), "CREATING") = (error, c.0.as_str()) {
+                return json_response(
+                    StatusCode::OK,
+                    json!({"clusterName": name, "status": {"state": "ERROR", "detail": detail}}),
+                );
+            }
             if c.1 >= 2 && c.0 == "CREATING" {
                 c.0 = "RUNNING".into();
             }
@@ -454,6 +463,7 @@ pub async fn serve(mode: JobMode) -> (Shared, String) {
         create_status: None,
         delete_status: None,
         driver_result: None,
+        cluster_error: None,
     }));
     let app = axum::Router::new()
         .fallback(handle)
