@@ -73,9 +73,11 @@ pub enum PriceError {
     Io { path: String, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
-    #[error("{path}: machine `{name}`: {problem}")]
+    /// `line`: where the machine's table starts.
+    #[error("{path}:{line}: machine `{name}`: {problem}")]
     Bad {
         path: String,
+        line: usize,
         name: String,
         problem: String,
     },
@@ -91,7 +93,7 @@ struct PriceFile {
     #[serde(default)]
     dataproc: Option<DataprocFile>,
     #[serde(default)]
-    machine: BTreeMap<String, MachinePrice>,
+    machine: BTreeMap<String, toml::Spanned<MachinePrice>>,
 }
 
 #[derive(Deserialize)]
@@ -205,9 +207,15 @@ impl PriceTable {
             path: origin.to_string(),
             message: e.to_string(),
         })?;
-        for (name, mut m) in file.machine {
+        for (name, spanned) in file.machine {
+            let line = text[..spanned.span().start.min(text.len())]
+                .matches('\n')
+                .count()
+                + 1;
+            let mut m = spanned.into_inner();
             let bad = |problem: &str| PriceError::Bad {
                 path: origin.to_string(),
+                line,
                 name: name.clone(),
                 problem: problem.to_string(),
             };
@@ -310,13 +318,15 @@ mod tests {
         assert!(err.contains("p.toml") && err.contains("price"), "{err}");
         let err = t
             .apply_str(
-                "[machine.x]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = -1\n",
+                "source = \"s\"\n\n[machine.y]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = 1\n\
+                 \n[machine.x]\nvcpus = 2\nmemory_gib = 4\nprice_per_hour = -1\n",
                 "p.toml",
             )
             .unwrap_err()
             .to_string();
+        // Named by file, the line its table starts on, machine and field.
         assert!(
-            err.contains("`x`") && err.contains("price_per_hour"),
+            err.starts_with("p.toml:8: machine `x`") && err.contains("price_per_hour"),
             "{err}"
         );
         for price in ["1e308", "nan", "inf", "5e-324", "0"] {
