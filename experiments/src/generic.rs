@@ -718,6 +718,7 @@ mod tests {
             launches: Vec::new(),
             abandoned: Vec::new(),
             resumes: Vec::new(),
+            stopped: None,
             order: vec![Step::Record(0), Step::Record(1)],
             records: vec![
                 probe(
