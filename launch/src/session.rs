@@ -785,11 +785,15 @@ pub fn run<R: Runner + Sync>(
     let settings = &recorded_limits
         .keep(settings)
         .map_err(|e| Error::JournalInput(format!("{}: {e}", journal_path.display())))?;
+    let stopped = stopped.filter(|_| settings.honour_stop);
     if resumed {
         // What this run is limited by, for the next resume to keep.
+        // With the stop rule kept, an earlier stop holds for a resume of this run too, however
+        // this one ends (killed while re-running probes left in flight, or on its budget).
         let record = ResumedRecord {
             resumed: optimizer::journal::rfc3339(std::time::SystemTime::now()),
             options: settings.limits_json(),
+            keeps_stop: settings.honour_stop,
         };
         writer
             .append_resumed(&record)
@@ -826,7 +830,6 @@ pub fn run<R: Runner + Sync>(
             ),
         }
     }
-    let stopped = stopped.filter(|_| settings.honour_stop);
     if let Some((told, detail)) = &stopped {
         crate::say!(
             "the search's stop rule ended it after {} (stop rule: {detail}): nothing new is \
@@ -864,6 +867,9 @@ pub fn run<R: Runner + Sync>(
         JournalObserver::new(writer, space.clone(), already).stop_on_error(interrupt.clone());
     if let Some(next) = next_launch {
         journal = journal.with_launch_events(next);
+    }
+    if stopped.is_some() {
+        journal = journal.stop_already_recorded();
     }
     let options = DriveOptions {
         budget: settings.budget,
@@ -1189,6 +1195,19 @@ mod tests {
                 );
                 assert_eq!(resumed.termination, ended.termination, "{name} after {cut}");
                 assert_eq!(resumed.best, ended.best, "{name} after {cut}");
+                // That resume killed right after it wrote its `resumed` event (before re-running
+                // what was in flight or reaching its stop) and resumed again ends the same.
+                let text = std::fs::read_to_string(&path).unwrap();
+                let lines: Vec<&str> = text.lines().collect();
+                let at = lines
+                    .iter()
+                    .rposition(|l| l.contains("\"event\":\"resumed\""))
+                    .unwrap();
+                let again = dir.join(format!("{name}-{cut}-again.jsonl"));
+                std::fs::write(&again, format!("{}\n", lines[..=at].join("\n"))).unwrap();
+                let twice = run(&spec, &settings, &again, true, Rugged).unwrap().result;
+                assert_eq!(journal_choices(&again), chosen, "{name}: twice after {cut}");
+                assert_eq!(twice.termination, ended.termination, "{name} twice {cut}");
             }
         }
         let _ = std::fs::remove_dir_all(&dir);

@@ -190,6 +190,20 @@ pub async fn drive<R: Runner>(
                 ended = Some(Termination::Halted { detail: reason });
                 break;
             }
+            // A search its stop rule ended (a resume of it) re-runs only what was in flight,
+            // whatever budget is left.
+            if held.is_none() && relaunch.is_empty() && options.honour_stop {
+                if let Some((told, detail)) = &options.stopped {
+                    stop_fired_at = Some(*told);
+                    for o in observers.iter_mut() {
+                        o.on_stop_rule(*told, detail);
+                    }
+                    ended = Some(Termination::StopRule {
+                        detail: detail.clone(),
+                    });
+                    break;
+                }
+            }
             if let Some(budget) = options.budget {
                 if launched >= budget {
                     ended = Some(Termination::Budget {
@@ -202,15 +216,6 @@ pub async fn drive<R: Runner>(
             // the probes a resumed search re-runs.
             let proposal = match held.take().or_else(|| relaunch.pop_front()) {
                 Some(p) => p,
-                None if options.honour_stop && options.stopped.is_some() => {
-                    let (told, detail) = options.stopped.clone().unwrap_or_default();
-                    stop_fired_at = Some(told);
-                    for o in observers.iter_mut() {
-                        o.on_stop_rule(told, &detail);
-                    }
-                    ended = Some(Termination::StopRule { detail });
-                    break;
-                }
                 None => {
                     let Some(proposal) = optimizer.ask() else {
                         ended = Some(Termination::SpaceExhausted);

@@ -231,12 +231,17 @@ pub struct ResumedRecord {
     /// The limits, under the header's option names (`budget`, `max_spend_usd`,
     /// `probe_timeout_s`, `max_runtime_s`).
     pub options: serde_json::Value,
+    /// The resumed run kept the stop rule: a `stopped` event before it still holds (written in
+    /// this one line, so a resume killed at any point leaves it). Without it (`--no-stop`, or a
+    /// journal from before this field) an earlier stop is lifted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub keeps_stop: bool,
 }
 
 /// The search's stop rule ended it (a `stopped` event): a resume that keeps the stop rule
 /// launches nothing new (the uninterrupted search ended here), where asking the strategy again
 /// could give another answer (probes in flight when the rule fired came back since). A later
-/// `resumed` event lifts it for the journal's reader (a resume with `--no-stop` went on).
+/// `resumed` event without `keeps_stop` lifts it (a resume with `--no-stop` went on).
 /// Readers that predate it skip it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoppedRecord {
@@ -441,7 +446,9 @@ impl Journal {
                     abandoned.push(a);
                 }
                 Ok(Parsed::Event(Event::Resumed(r))) => {
-                    stopped = None;
+                    if !r.keeps_stop {
+                        stopped = None;
+                    }
                     resumes.push(r);
                 }
                 Ok(Parsed::Event(Event::Stopped(s))) => stopped = Some(s),
@@ -1121,6 +1128,36 @@ mod tests {
         .unwrap();
         let j = Journal::read(&path).unwrap();
         assert_eq!(j.records.len(), 1);
+    }
+
+    #[test]
+    fn a_stop_holds_past_a_resume_that_keeps_the_rule_and_is_lifted_by_one_that_does_not() {
+        let (path, _) = new_journal("stop-kept");
+        append_raw(
+            &path,
+            "{\"event\":\"stopped\",\"stopped\":\"t\",\"told\":1,\"detail\":\"EI 1%\"}\n",
+        );
+        let resumed = |keeps_stop| {
+            let r = ResumedRecord {
+                resumed: "t".into(),
+                options: serde_json::json!({}),
+                keeps_stop,
+            };
+            format!(
+                "{}\n",
+                serde_json::to_string(&EventRef::Resumed(&r)).unwrap()
+            )
+        };
+        append_raw(&path, &resumed(true));
+        let j = Journal::read(&path).unwrap();
+        assert_eq!(
+            j.stopped.map(|s| (s.told, s.detail)),
+            Some((1, "EI 1%".into()))
+        );
+        // Older resumes wrote no `keeps_stop`: they lift it, as `--no-stop` does.
+        assert!(!resumed(false).contains("keeps_stop"));
+        append_raw(&path, &resumed(false));
+        assert_eq!(Journal::read(&path).unwrap().stopped, None);
     }
 
     fn new_journal(name: &str) -> (PathBuf, Space) {

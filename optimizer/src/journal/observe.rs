@@ -28,6 +28,9 @@ pub struct JournalObserver {
     /// Per drive launch index: the launch's number and start time.
     launched: HashMap<usize, (usize, SystemTime)>,
     stop: Option<Arc<AtomicBool>>,
+    /// The journal already ends this search with a `stopped` event: the stop rule is not
+    /// recorded again.
+    stop_recorded: bool,
     error: Option<JournalError>,
 }
 
@@ -41,6 +44,7 @@ impl JournalObserver {
             next_launch: None,
             launched: HashMap::new(),
             stop: None,
+            stop_recorded: false,
             error: None,
         }
     }
@@ -48,6 +52,12 @@ impl JournalObserver {
     /// record's launch number (journal version 1.1: several probes in flight).
     pub fn with_launch_events(mut self, next_launch: usize) -> Self {
         self.next_launch = Some(next_launch);
+        self
+    }
+    /// The journal already records the stop rule's end (a resume of a search that ended there,
+    /// its `resumed` event keeping it): the drive's stop is not written a second time.
+    pub fn stop_already_recorded(mut self) -> Self {
+        self.stop_recorded = true;
         self
     }
     /// Set `flag` (the search's interrupt flag) if a write fails, so the search stops.
@@ -141,7 +151,7 @@ impl Observer for JournalObserver {
     }
 
     fn on_stop_rule(&mut self, told: usize, detail: &str) {
-        if self.error.is_some() {
+        if self.error.is_some() || self.stop_recorded {
             return;
         }
         let event = StoppedRecord {
