@@ -120,6 +120,7 @@ fn journal(path: &Path, options: serde_json::Value, probes: usize) {
             expected_improvement: None,
             log: None,
             launch: None,
+            billed_usd: None,
         })
         .unwrap();
     }

@@ -404,6 +404,43 @@ fn a_cluster_that_cannot_be_deleted_halts_the_search() {
     let price = o["metrics"]["cluster_price_per_hour"].as_f64().unwrap();
     let spend = o["metrics"]["spend_usd"].as_f64().unwrap();
     assert!(spend >= price * 660.0 / 3600.0, "{o}");
+
+    // A failed job's record keeps the same bill, and a resume counts it as spent.
+    let s = setup("undeleted-failed");
+    {
+        let mut f = s.fake.lock().unwrap();
+        f.delete_status = Some(500);
+        f.mode = JobMode::Error;
+    }
+    let out = s.search(&["--budget", "3"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (_, records) = journal(&s.dir);
+    assert_eq!(records[0]["outcome"]["status"], "failed", "{}", records[0]);
+    let cost = records[0]["outcome"]["cost_usd"].as_f64().unwrap();
+    let billed = records[0]["billed_usd"].as_f64().unwrap();
+    assert!(
+        billed >= price * 660.0 / 3600.0 && billed > cost,
+        "{}",
+        records[0]
+    );
+    s.fake.lock().unwrap().delete_status = None;
+    let out = s.search(&["--budget", "1", "--resume"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("beyond their recorded cost"),
+        "{stdout}\n{stderr}"
+    );
+    let spent: f64 = stdout
+        .split_once(" spent;")
+        .and_then(|(before, _)| before.rsplit_once('$'))
+        .map(|(_, amount)| amount.parse().unwrap())
+        .unwrap_or_else(|| panic!("no spend in {stdout}"));
+    assert!(
+        (spent - billed).abs() < 1e-5,
+        "{spent} vs {billed}: {stdout}"
+    );
+    assert_eq!(s.count("POST", "/clusters"), 1, "no further cluster");
 }
 
 /// A job's reported runtime is checked as the command backend checks it: past the probe's

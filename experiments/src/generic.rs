@@ -712,6 +712,7 @@ mod tests {
             expected_improvement: None,
             log: None,
             launch: None,
+            billed_usd: None,
         };
         let journal = Journal {
             header: Header::new(&space, "grid", 1, serde_json::Value::Null),

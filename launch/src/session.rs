@@ -286,6 +286,8 @@ struct Opened {
     next_launch: Option<usize>,
     /// What probes cancelled by a signal in earlier runs were billed.
     abandoned_usd: f64,
+    /// What finished probes were billed beyond their outcomes' spend (a cluster left standing).
+    billed_beyond_usd: f64,
     /// The asks and tells that wrote the journal, in order (see [`replay_plan`]).
     plan: Vec<Replay>,
     /// The limits the journal's search was started with (its header's options).
@@ -481,6 +483,7 @@ fn open_journal(
             in_flight: Vec::new(),
             next_launch: (settings.parallel > 1).then_some(0),
             abandoned_usd: 0.0,
+            billed_beyond_usd: 0.0,
             plan: Vec::new(),
             recorded_limits: RecordedLimits::default(),
             stopped: None,
@@ -577,6 +580,7 @@ fn open_journal(
         in_flight,
         next_launch,
         abandoned_usd: j.abandoned_spend(),
+        billed_beyond_usd: j.billed_beyond_spend(),
         plan,
         recorded_limits,
         stopped: j.stopped.map(|s| (s.told, s.detail)),
@@ -768,6 +772,7 @@ pub fn run<R: Runner + Sync>(
         in_flight,
         next_launch,
         abandoned_usd,
+        billed_beyond_usd,
         plan,
         recorded_limits,
         stopped,
@@ -806,6 +811,12 @@ pub fn run<R: Runner + Sync>(
         crate::say!(
             "probes cancelled by a stop signal in earlier runs cost ${abandoned_usd:.6}: counted as \
              spent (they run again)"
+        );
+    }
+    if billed_beyond_usd > 0.0 {
+        crate::say!(
+            "earlier probes were billed ${billed_beyond_usd:.6} beyond their recorded cost (a \
+             cluster left standing until its scheduled deletion): counted as spent"
         );
     }
     let otherwise = retell(
@@ -882,7 +893,7 @@ pub fn run<R: Runner + Sync>(
         },
         parallel: settings.parallel,
         relaunch: in_flight,
-        spent_before_usd: abandoned_usd,
+        spent_before_usd: abandoned_usd + billed_beyond_usd,
         stopped,
     };
     let started = Instant::now();

@@ -50,6 +50,7 @@ fn record(index: usize, outcome: Outcome) -> ProbeRecord {
         expected_improvement: Some(0.1),
         log: None,
         launch: (index % 2 == 1).then_some(index),
+        billed_usd: None,
     }
 }
 

@@ -182,6 +182,11 @@ pub struct ProbeRecord {
     /// finished; records are then in the order probes finished, not the order they started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub launch: Option<usize>,
+    /// What the probe was billed when that is more than its outcome's spend (a cluster its
+    /// backend could not delete is billed until its scheduled deletion, whatever became of the
+    /// job): a resumed search counts it against its spend limit. Readers that predate it skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billed_usd: Option<f64>,
 }
 
 /// A probe launched while others may still be running (version 1.1): written when it starts,
@@ -491,6 +496,16 @@ impl Journal {
         self.abandoned.iter().map(|a| a.spend_usd).sum()
     }
 
+    /// What finished probes were billed beyond their outcomes' spend (their `billed_usd`), all
+    /// told: a resumed search counts it against its spend limit, as the run that paid it did.
+    pub fn billed_beyond_spend(&self) -> f64 {
+        self.records
+            .iter()
+            .filter_map(|r| Some(r.billed_usd? - r.outcome.spend_usd()))
+            .filter(|extra| *extra > 0.0)
+            .fold(0.0, |a, b| a + b)
+    }
+
     /// Probes launched and never finished (the search died with them in flight), in launch
     /// order: `launch` events whose configuration has no probe record. A strategy never
     /// proposes a configuration twice, so the configuration identifies the probe across resumes.
@@ -640,6 +655,9 @@ fn check_record(r: &ProbeRecord, names: &HashSet<String>, lines: &[usize]) -> Re
             ))
         }
     };
+    if let Some(billed) = r.billed_usd {
+        check("billed_usd", billed)?;
+    }
     match &r.outcome {
         Outcome::Completed {
             runtime_s,
@@ -846,6 +864,7 @@ mod tests {
             expected_improvement: Some(0.25),
             log: None,
             launch: None,
+            billed_usd: None,
         }
     }
 

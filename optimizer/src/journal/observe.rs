@@ -127,6 +127,8 @@ impl Observer for JournalObserver {
             expected_improvement: proposal.expected_improvement,
             log: report.log.clone(),
             launch: self.next_launch.map(|_| number),
+            billed_usd: (report.billed_usd > report.outcome.spend_usd())
+                .then_some(report.billed_usd),
         };
         match self.writer.append(&record) {
             Ok(()) => self.next_index += 1,
