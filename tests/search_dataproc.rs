@@ -394,6 +394,12 @@ fn a_cluster_that_cannot_be_deleted_halts_the_search() {
     };
     assert!(stdout.contains("stopped: halted: cluster"), "{stdout}");
     assert!(
+        stdout.contains(&format!(
+            "`gcloud dataproc clusters delete {cluster} --region europe-west1`"
+        )),
+        "{stdout}"
+    );
+    assert!(
         stderr.contains(&format!("cluster {cluster} could not be deleted")),
         "{stderr}"
     );

@@ -453,23 +453,22 @@ impl Drop for DeleteGuard {
 impl Runner for DataprocRunner {
     fn halted(&self) -> Option<String> {
         let list = self.undeleted.lock().ok()?;
-        (!list.is_empty()).then(|| {
-            format!(
-                "{} could not be deleted and {} billed until {} scheduled deletion (counted in \
-                 the spend); no further cluster is created. Delete {} with `gcloud dataproc \
-                 clusters delete NAME --region {}`, or resume the search, which deletes the \
-                 clusters its earlier runs left",
-                if list.len() == 1 {
-                    format!("cluster {}", list[0])
-                } else {
-                    format!("clusters {}", list.join(", "))
-                },
-                if list.len() == 1 { "is" } else { "are" },
-                if list.len() == 1 { "its" } else { "their" },
-                if list.len() == 1 { "it" } else { "them" },
-                self.options().region
-            )
-        })
+        let region = &self.options().region;
+        let (named, verb, whose) = match list.as_slice() {
+            [] => return None,
+            [one] => (format!("cluster {one}"), "is", "its"),
+            many => (format!("clusters {}", many.join(", ")), "are", "their"),
+        };
+        let commands: Vec<String> = list
+            .iter()
+            .map(|c| format!("`gcloud dataproc clusters delete {c} --region {region}`"))
+            .collect();
+        Some(format!(
+            "{named} could not be deleted and {verb} billed until {whose} scheduled deletion \
+             (counted in the spend); no further cluster is created. Delete with {}, or resume \
+             the search, which deletes the clusters its earlier runs left",
+            commands.join(", ")
+        ))
     }
 
     /// The full cluster price (master, premium, disks) for as long as a probe can keep it.
