@@ -137,7 +137,7 @@ pub async fn run(
     let pgid = child.id().map(|p| p as i32);
     // Should this process die outright, its guard stops the group (see `guard`).
     if let Some(g) = pgid {
-        crate::guard::watch(g, true);
+        crate::guard::started(g, keep.grace);
     }
     let out = tokio::spawn(capture(
         child.stdout.take(),
@@ -169,10 +169,18 @@ pub async fn run(
         }
     }
     let group_gone = wait_group_gone(pgid, KILL_CONFIRM).await;
-    // A group seen gone is off the guard's list; one that is not stays on it, to be stopped
-    // again when this process ends.
-    if let (Some(g), true) = (pgid, group_gone) {
-        crate::guard::watch(g, false);
+    // A group seen gone is off the guard's list. One that is not stays on it, to be stopped
+    // again should this process end first, and is watched until it is gone: its id, freed
+    // then, could name another process's group by the time this process ends.
+    match (pgid, group_gone) {
+        (Some(g), true) => crate::guard::gone(g),
+        (Some(g), false) => {
+            tokio::spawn(async move {
+                wait_group_gone(Some(g), Duration::MAX).await;
+                crate::guard::gone(g);
+            });
+        }
+        (None, _) => {}
     }
     let charged_s = start.elapsed().as_secs_f64();
     // Pipes close once the group is gone; a grandchild that left the group could hold them.
@@ -243,7 +251,10 @@ async fn wait_group_gone(pgid: Option<i32>, within: Duration) -> bool {
         if started.elapsed() >= within {
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Every 5 ms at first (a group is usually gone at once), less often the longer it lives.
+        let pause =
+            (started.elapsed() / 10).clamp(Duration::from_millis(5), Duration::from_millis(200));
+        tokio::time::sleep(pause).await;
     }
 }
 
