@@ -54,22 +54,29 @@ pub fn make_out_folder(
             out.display()
         )));
     }
-    // The folders this call makes, the deepest first (`new/..` makes `new`: a path ending in
-    // `..` names no folder of its own).
-    let guard = OutFolder {
-        made: out
-            .ancestors()
-            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
-            .filter(|a| a.file_name().is_some())
-            .map(std::path::Path::to_path_buf)
-            .collect(),
-    };
-    std::fs::create_dir_all(out).map_err(|e| {
-        bad_input(anyhow::anyhow!(
-            "--out {}: cannot create the folder: {e}",
-            out.display()
-        ))
-    })?;
+    // Made one folder at a time from the top, keeping those this call made: with `..` in the
+    // path a folder that did not exist before can lead to one that did (`x/new/../sub` makes
+    // `x/new` and may find `x/sub` there), and only what was made is removed again.
+    let mut guard = OutFolder { made: Vec::new() };
+    let mut above: Vec<&std::path::Path> = out.ancestors().collect();
+    above.reverse();
+    for dir in above {
+        // `..`, `.` and the root name no folder to make.
+        if dir.file_name().is_none() || dir.is_dir() {
+            continue;
+        }
+        match std::fs::create_dir(dir) {
+            Ok(()) => guard.made.insert(0, dir.to_path_buf()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+            Err(e) => {
+                return Err(bad_input(anyhow::anyhow!(
+                    "--out {}: cannot create the folder {}: {e}",
+                    out.display(),
+                    dir.display()
+                )))
+            }
+        }
+    }
     // A folder that exists but takes no file (read-only, another user's) fails the reports
     // after every replay: tried once here, with a file that is removed at once.
     let probe = out.join(format!(".cherrypick-write-check-{}", std::process::id()));
@@ -109,6 +116,7 @@ pub fn make_out_folder(
 
 /// An output folder a command made: removed on drop if it is still empty (see
 /// [`make_out_folder`]).
+#[derive(Debug)]
 pub struct OutFolder {
     made: Vec<std::path::PathBuf>,
 }
@@ -221,5 +229,40 @@ pub fn strategy_list(
             }
             Ok(names)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the folders a refused `--out` made are removed: with `..` in the path, a folder
+    /// made on the way (`new`) can lead to one that was there before (`sub`), which stays.
+    #[test]
+    fn a_refused_out_folder_removes_only_what_it_made() {
+        let d = std::env::temp_dir().join(format!("cp-out-folder-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        let sub = d.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        let out = d.join("new/../sub");
+        let err = make_out_folder(&out, std::slice::from_ref(&sub), &[]).unwrap_err();
+        assert!(err.to_string().contains("is read from there"), "{err}");
+        assert!(sub.is_dir(), "a folder that was there before was removed");
+        assert!(
+            !d.join("new").exists(),
+            "the folder made on the way was left"
+        );
+
+        // A deeper path made from nothing is removed whole.
+        let out = d.join("a/b/../b/c");
+        let guard = make_out_folder(&out, &[], &[]).unwrap();
+        assert!(d.join("a/b/c").is_dir());
+        drop(guard);
+        assert!(
+            !d.join("a").exists(),
+            "{:?}",
+            std::fs::read_dir(&d).unwrap().count()
+        );
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }
