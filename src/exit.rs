@@ -41,16 +41,28 @@ impl std::error::Error for Interrupted {}
 
 /// Marks a search that ended, without a signal, with no probe completed within the limits: it
 /// ran as asked but has no configuration to give (exit code 3), which a script must not take
-/// for an answer.
+/// for an answer. It holds why.
 #[derive(Debug)]
-pub struct NoAnswer;
+pub struct NoAnswer(String);
+
+impl NoAnswer {
+    /// Why `result`, which has no best configuration, has none.
+    fn of(result: &optimizer::SearchResult) -> NoAnswer {
+        NoAnswer(match result.evaluations {
+            // The spend limit's says what one probe's worst case would pass.
+            0 => format!("no probe ran ({})", result.termination),
+            n => format!(
+                "none of the {} completed within the limits (each record in the journal says \
+                 why: failed, timed out, or over the runtime limit)",
+                launch::progress::count(n, "probe")
+            ),
+        })
+    }
+}
 
 impl std::fmt::Display for NoAnswer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "the search has no answer: no probe completed within the limits \
-             (each probe's record in the journal says why it did not)",
-        )
+        write!(f, "the search has no answer: {}", self.0)
     }
 }
 impl std::error::Error for NoAnswer {}
@@ -82,7 +94,9 @@ pub fn after_session(ended: &launch::session::Ended) -> anyhow::Result<()> {
         (None, optimizer::Termination::Halted { detail }) => Err(anyhow::anyhow!(
             "the search stopped launching probes: {detail}"
         )),
-        (None, _) if ended.result.best.is_none() => Err(anyhow::Error::new(NoAnswer)),
+        (None, _) if ended.result.best.is_none() => {
+            Err(anyhow::Error::new(NoAnswer::of(&ended.result)))
+        }
         _ => Ok(()),
     }
 }

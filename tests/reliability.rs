@@ -1809,7 +1809,7 @@ template = "test {workers} -ge 4 || exit 1; echo CHERRYPICK_METRIC runtime_s=5"
     assert_eq!(first.status.code(), Some(3), "{}", stderr(&first));
     assert!(stdout(&first).contains("best: none"), "{}", stdout(&first));
     assert!(
-        stderr(&first).contains("the search has no answer: no probe completed"),
+        stderr(&first).contains("the search has no answer: none of the 2 probes completed"),
         "{}",
         stderr(&first)
     );
@@ -1825,6 +1825,21 @@ template = "test {workers} -ge 4 || exit 1; echo CHERRYPICK_METRIC runtime_s=5"
         stdout(&resumed).contains("best: workers=4"),
         "{}",
         stdout(&resumed)
+    );
+    // A spend limit that lets no probe run says so.
+    let broke = Command::new(BIN)
+        .args(["search", "--backend", "command", "--strategy", "grid"])
+        .args(["--max-spend", "1e-9", "--probe-timeout", "10", "--space"])
+        .arg(d.join("space.toml"))
+        .arg("--journal")
+        .arg(d.join("broke.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(broke.status.code(), Some(3), "{}", stderr(&broke));
+    assert!(
+        stderr(&broke).contains("the search has no answer: no probe ran (spend limit: $0 spent"),
+        "{}",
+        stderr(&broke)
     );
     let _ = std::fs::remove_dir_all(d);
 }
