@@ -111,10 +111,15 @@ pub(crate) fn past_limit(
     price: f64,
 ) -> Option<Outcome> {
     let limit = limits.timeout?.as_secs_f64();
-    (runtime_s > limit).then(|| Outcome::TimedOut {
+    over_limit(runtime_s, limits).then(|| Outcome::TimedOut {
         elapsed_s: limit,
         cost_usd: price * limit.max(charged) / 3600.0,
     })
+}
+
+/// Whether a job's reported runtime is past the probe's time limit (false without one).
+pub(crate) fn over_limit(runtime_s: f64, limits: &ProbeLimits) -> bool {
+    limits.timeout.is_some_and(|t| runtime_s > t.as_secs_f64())
 }
 
 /// A completed probe charged `price` (the space's, what the strategy models) for `runtime_s`;

@@ -412,6 +412,7 @@ impl Runner for SparkRunner {
 mod tests {
     use super::*;
     use crate::pyspark::tests::spec;
+    use optimizer::Outcome;
 
     #[test]
     fn the_command_line_carries_the_shape() {
@@ -475,6 +476,77 @@ mod tests {
             std::fs::read_to_string(dir.join("scratch/job.py")).unwrap(),
             JOB_PY
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A driver's reported runtime is checked as the other backends check it: past the probe's
+    /// time limit the probe timed out (charged the limit), one that is no runtime fails the
+    /// probe naming it. Real Spark cannot be made to report a runtime the wall clock did not
+    /// see, so a script prints the driver's result line in spark-submit's place.
+    #[test]
+    fn a_driver_runtime_past_the_limit_or_no_runtime_is_not_completed() {
+        let s = spec("executors = [2]\nexecutor_cores = [1]\npartitions = [4]");
+        let dir = std::env::temp_dir().join(format!("cp-spark-past-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("flowers/daisy")).unwrap();
+        std::fs::write(dir.join("flowers/daisy/a.jpg"), b"x").unwrap();
+        let mut spec = s.clone();
+        spec.path = dir.join("space.toml");
+        let spec = Arc::new(spec);
+        let limits = ProbeLimits {
+            timeout: Some(std::time::Duration::from_secs(60)),
+            interrupt: None,
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for (result, want) in [
+            ("{\"runtime_s\": 99999}", "timed-out"),
+            ("{\"runtime_s\": -5}", "failed"),
+            ("{\"runtime_s\": 12.5}", "completed"),
+        ] {
+            let submit = dir.join("spark-submit");
+            std::fs::write(
+                &submit,
+                format!(
+                    "#!/bin/sh\necho '{}{result}'\n",
+                    crate::pyspark::RESULT_PREFIX
+                ),
+            )
+            .unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&submit, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let opts = SparkOptions {
+                master_url: "spark://127.0.0.1:7077".into(),
+                spark_submit: submit,
+                binary: std::env::current_exe().unwrap(),
+                python: None,
+                master_webui: None,
+                scratch: dir.join("scratch"),
+                default_executor_memory_mib: 512,
+                driver_memory_mib: 512,
+                conf: Vec::new(),
+                log_bytes: 1024,
+                keep_output: false,
+            };
+            let r = SparkRunner::new(spec.clone(), opts).unwrap();
+            r.prepare().unwrap();
+            let report = rt.block_on(r.run(&spec.space, 0, &limits));
+            assert_eq!(
+                report.outcome.status(),
+                want,
+                "{result}: {:?}",
+                report.outcome
+            );
+            match &report.outcome {
+                Outcome::TimedOut { elapsed_s, .. } => assert_eq!(*elapsed_s, 60.0),
+                Outcome::Failed { reason, .. } => {
+                    assert!(reason.contains("runtime_s=-5"), "{reason}")
+                }
+                Outcome::Completed { runtime_s, .. } => assert_eq!(*runtime_s, 12.5),
+            }
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -18,7 +18,7 @@ use super::price::whole_workers;
 use super::staging::{split_gs, staged_names, Staging, StagingError};
 use super::{DataprocOptions, SEARCH_LABEL};
 use crate::error::Error;
-use crate::limits::{failed, past_limit};
+use crate::limits::{failed, over_limit};
 use crate::pyspark::{error_line, parse_driver_output, JobParams, SparkShape};
 use crate::spacefile::{Objective, SearchSpec};
 
@@ -551,9 +551,7 @@ impl Runner for DataprocRunner {
         // A runtime the job reports past the probe's time limit did not meet it: timed out, as
         // a job the limit stopped (the cluster is billed all the same).
         let result = match result {
-            Ok(Finished::Completed { runtime_s, .. })
-                if past_limit(runtime_s, limits, elapsed, price).is_some() =>
-            {
+            Ok(Finished::Completed { runtime_s, .. }) if over_limit(runtime_s, limits) => {
                 Ok(Finished::TimedOut)
             }
             other => other,
