@@ -40,8 +40,16 @@ impl JournalWriter {
         let mut w = JournalWriter::locked(path, file)?;
         if let Err(e) = w.start(header) {
             // A journal this call made and could not write its header into (a full disk) is
-            // not left behind, empty, under the lock it holds.
-            if !existed {
+            // not left behind, empty, under the lock it holds; only if the name still leads to
+            // the file this call opened (not one put in its place since).
+            use std::os::unix::fs::MetadataExt;
+            let ours = match (w.file.metadata(), std::fs::symlink_metadata(path)) {
+                (Ok(opened), Ok(named)) => {
+                    (opened.dev(), opened.ino()) == (named.dev(), named.ino())
+                }
+                _ => false,
+            };
+            if !existed && ours {
                 let _ = std::fs::remove_file(path);
             }
             return Err(e);
