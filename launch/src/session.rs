@@ -792,9 +792,9 @@ pub fn run<R: Runner + Sync>(
         .map_err(|e| Error::JournalInput(format!("{}: {e}", journal_path.display())))?;
     let stopped = stopped.filter(|_| settings.honour_stop);
     if resumed {
-        // What this run is limited by, for the next resume to keep.
-        // With the stop rule kept, an earlier stop holds for a resume of this run too, however
-        // this one ends (killed while re-running probes left in flight, or on its budget).
+        // What this run is limited by, for the next resume to keep, and whether it keeps the
+        // stop rule: then an earlier stop holds for a resume of this run too, however this one
+        // ends (killed while re-running probes left in flight, or on its budget).
         let record = ResumedRecord {
             resumed: optimizer::journal::rfc3339(std::time::SystemTime::now()),
             options: settings.limits_json(),
